@@ -41,15 +41,17 @@ def probe_shapes(model: torch.nn.Module, run: callable) -> list[tuple[str, tuple
     """Names and output shapes of every module that returns a tensor, in execution order."""
     seen: dict[str, tuple[int, ...]] = {}
     hooks = []
-    for name, module in model.named_modules():
-        if not name:
-            continue
 
-        def hook(_m, _i, out, name=normalize(name)):
+    def recorder(name: str):
+        def hook(_module, _inputs, out):
             if isinstance(out, torch.Tensor) and name not in seen:
                 seen[name] = tuple(out.shape)
 
-        hooks.append(module.register_forward_hook(hook))
+        return hook
+
+    for name, module in model.named_modules():
+        if name:
+            hooks.append(module.register_forward_hook(recorder(normalize(name))))
     try:
         with torch.no_grad():
             run()
