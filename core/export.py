@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from core.cam import ExplainResult
 
 HEADER = "Frame {} - Heatmap values:"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTILINE)
 _ROW_RE = re.compile(r"\[([^\[\]]*)\]")
 
@@ -40,6 +42,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
