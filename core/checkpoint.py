@@ -19,13 +19,27 @@ import torch
 from core.errors import CamError
 
 
+def _history_getattr(owner: object, name: str) -> object:
+    """The only ``getattr`` runner checkpoints need: a HistoryBuffer's statistics methods
+    (``message_hub`` pickles ``getattr(HistoryBuffer, 'min')``). Anything else is refused."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = {"min", "max", "mean", "current", *HistoryBuffer._statistics_methods}
+    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
+
+
 def _safe_globals() -> list:
     """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
+    from collections import Counter
+
     from mmengine.logging.history_buffer import HistoryBuffer
 
     multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, *dtypes]
+    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
+            (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
 
 
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
