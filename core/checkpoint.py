@@ -42,6 +42,11 @@ def _safe_globals() -> list:
             (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
 
 
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else type(err).__name__
+
+
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
     """Load a checkpoint file onto the CPU, refusing types outside the allow-list.
 
@@ -57,17 +62,18 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if trust_checkpoint:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            found = re.search(r"GLOBAL ([\w.]+)", str(err)) or re.search(r"global[^`]*`([\w.]+)`", str(err))
-            what = found.group(1) if found else "an object type outside the allow-list"
+        found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
+        if found is None:
+            raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
+                           f"({_first_line(err)}).") from None
+        if not trust_checkpoint:
             raise CamError(
-                f"Checkpoint {path} was refused: it needs `{what}`, which plain weights never hold "
+                f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
                 "(it could run code); pass --trust-checkpoint only if you made this file yourself."
             ) from None
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({err}).") from None
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({_first_line(err)}).") from None
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)

@@ -30,7 +30,7 @@ test_pipeline = [
     dict(type='DecordInit'),
     dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=2, test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 72)),
+    dict(type='Resize', scale=(-1, 64)),
     dict(type='ThreeCrop', crop_size=64),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')]
