@@ -78,7 +78,7 @@ class Explainer:
         self.scratch = tempfile.mkdtemp(prefix="mmcam-worker-")
         paths = {}
         for role, (path, ref) in files.items():  # the driver's paths, or their bytes on another node
-            if path is not None and not self.local:
+            if path is not None and not self.local and ref is not None:
                 target = Path(self.scratch) / f"{role}{Path(path).suffix}"
                 target.write_bytes(ray.get(ref))
                 path = str(target)
@@ -126,7 +126,9 @@ def connect(address: str | None) -> bool:
         raise CamError("Ray is not installed; run pip install -r requirements.txt.") from None
     if ray.is_initialized():
         return False
-    options = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    # the workers import this very copy of `core` (uploaded to the cluster), whatever their working folder
+    options = dict(log_to_driver=False, logging_level=logging.ERROR,
+                   runtime_env={"py_modules": [str(Path(core.__file__).parent)]})
     if address in (None, "", "local"):
         ray.init(include_dashboard=False, **options)
         return True
@@ -151,15 +153,17 @@ def _actor_options(device: str, workers: int | None) -> tuple[int, dict, str]:
     return min(workers or cpus, cpus), dict(num_cpus=1), "cpu"
 
 
-def _start_actors(count: int, resources: dict, args: tuple) -> list:
+def _start_actors(count: int, resources: dict, args: tuple, started: bool) -> list:
     import ray
 
     remote = ray.remote(Explainer)
-    runtime_env = {"py_modules": [str(Path(core.__file__).parent)]}
-    return [remote.options(**resources, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
-                           max_concurrency=IN_FLIGHT_PER_ACTOR, name=ACTOR_NAME.format(i),
-                           namespace=f"mmcam-{os.getpid()}", runtime_env=runtime_env).remote(*args)
-            for i in range(count)]
+    options = dict(resources, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
+                   max_concurrency=IN_FLIGHT_PER_ACTOR, namespace=f"mmcam-{os.getpid()}")
+    if not started:  # Ray was started by the caller: point the workers at this checkout
+        root = str(Path(core.__file__).resolve().parents[1])
+        options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p)}}
+    return [remote.options(name=ACTOR_NAME.format(i), **options).remote(*args) for i in range(count)]
 
 
 def _raise_start_error(err: Exception) -> None:
@@ -200,11 +204,13 @@ def run_batch_ray(
     actors: list = []
     try:
         count, resources, actor_device = _actor_options(device, workers)
-        files = {role: (str(path), ray.put(Path(path).read_bytes())) if path is not None else (None, None)
+        several_nodes = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        files = {role: (None if path is None else str(path),
+                        ray.put(Path(path).read_bytes()) if path is not None and several_nodes else None)
                  for role, path in (("checkpoint", checkpoint), ("label_map", label_map))}
         driver_node = ray.get_runtime_context().get_node_id()
-        actors = _start_actors(count, resources,
-                               (cfg, files, actor_device, trust_checkpoint, options, driver_node))
+        actors = _start_actors(count, resources, (cfg, files, actor_device, trust_checkpoint, options, driver_node),
+                               started)
         try:
             info = ray.get([a.describe.remote() for a in actors])
         except ray.exceptions.RayError as err:
