@@ -1,0 +1,2 @@
+class CamError(Exception):
+    """A problem with the user's input, said in one sentence."""
