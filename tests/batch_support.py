@@ -49,7 +49,7 @@ def make_clips(folder: Path, count: int, *, broken: bool = True) -> list[Path]:
 def outputs_of(out: Path) -> dict[str, dict]:
     """Every video's outputs under ``out``: heatmaps from txt and npz, and the sidecar."""
     found = {}
-    for sidecar in sorted(out.rglob("*.json")):
+    for sidecar in sorted(p for p in out.rglob("*.json") if not p.name.startswith(".")):
         name = sidecar.relative_to(out).with_suffix("").as_posix()
         npz = np.load(sidecar.with_suffix(".npz"))
         found[name] = {"txt": core.read_heatmap_txt(sidecar.with_suffix(".txt")), "npz": npz["heatmaps"],

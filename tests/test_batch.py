@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from conftest import ROOT, shared_file
 
 import core
 from core.batch import BatchOptions, collect_tasks, read_summary, run_batch
-from core.batch.cli import main
+from core.batch.cli import build_parser, main, request_of
+from core.batch.job import read_manifest, start_job
 from core.batch.store import locked
 from core.errors import CamError
 
@@ -46,6 +48,11 @@ def handle(model):
 def run_cli(capsys, *argv) -> tuple[int, str]:
     code = main([str(a) for a in argv])
     return code, capsys.readouterr().err
+
+
+def outputs(out) -> list:
+    """The videos' files under ``out`` (not summary.csv, not the hidden run request or lock)."""
+    return [p for p in out.rglob("*") if p.is_file() and p.suffix != ".csv" and not p.name.startswith(".")]
 
 
 def summary(out) -> list[dict]:
@@ -86,7 +93,7 @@ def test_folder_with_a_corrupt_video(model, clips, handle, tmp_path, capsys):
 def test_rerun_skips_done_videos_and_another_layer_or_target_is_not_done(model, clips, tmp_path, capsys):
     out = tmp_path / "out"
     assert run_cli(capsys, *model, clips, "--out", out, "--device", "cpu", "--quiet")[0] == 3
-    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file() and p.suffix != ".csv"}
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in outputs(out)}
     code, err = run_cli(capsys, *model, clips, "--out", out, "--device", "cpu")
     assert code == 3 and "0 explained, 1 failed, 5 already done" in err
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
@@ -110,7 +117,8 @@ def test_killed_run_resumes_to_the_same_outputs(model, tmp_path, capsys):
                "cpu", "--quiet"]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not list(out.rglob("*.json")) and process.poll() is None and time.monotonic() < deadline:
+    while not any(p.suffix == ".json" for p in outputs(out)) and process.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -121,7 +129,7 @@ def test_killed_run_resumes_to_the_same_outputs(model, tmp_path, capsys):
     for files in done.values():
         assert files["txt"].shape == (16, 64, 64) and files["npz"].shape == (2, 8, 64, 64)
     assert len(read_summary(out)) <= len(done)
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.suffix in (".txt", ".npz", ".json")}
+    before = {p: p.stat().st_mtime_ns for p in outputs(out)}
 
     code, err = run_cli(capsys, *model, videos, "--out", out, "--device", "cpu")
     assert code == 0, err
@@ -231,3 +239,21 @@ def test_one_run_per_output_folder(handle, clips, tmp_path):
         with pytest.raises(CamError, match="Another batch is writing"):
             run_batch(handle, collect_tasks([clips]), tmp_path)
     assert os.listdir(tmp_path) == []
+
+
+def test_batch_json_records_the_command_to_resume(model, clips, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [*map(str, model), str(clips / "sub"), "--out", str(out), "--device", "cpu", "--target-class", "b",
+            "--overlay", "--fps", "8", "--cfg-options", "test_pipeline.1.num_clips=1", "--quiet"]
+    assert main(argv) == 0
+    manifest = read_manifest(out)
+    request = manifest["request"]
+    assert manifest["videos"] == 2 and request.inputs == [str(clips / "sub")] and request.options.fps == 8
+    words = shlex.split(manifest["command"])
+    assert words[:3] == ["python", "-m", "core.batch"]
+    assert request_of(build_parser().parse_args(words[3:])) == request
+    assert json.loads((out / "clip1.json").read_text())["shape"] == [1, 8, 64, 64]  # the cfg option took effect
+    job = start_job(request)  # resuming from the manifest: everything is done
+    job.join(60)
+    progress = job.progress()
+    assert (progress.phase, progress.skipped, progress.ok, progress.total) == ("finished", 2, 0, 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from core.errors import CamError
 from core.vis_cam import add_explain_options, parse_cfg_options
@@ -19,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.batch", description=__doc__.split("\n\n")[0],
                                      epilog="Exit status: 0 all ok, 3 some videos failed, 2 bad arguments.")
     parser.add_argument("config", help="test config file path")
-    parser.add_argument("checkpoint", help="checkpoint file (.pth)")
+    parser.add_argument("checkpoint", help="checkpoint file (.pth), or none for random weights")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="video files, folders (scanned recursively), or .txt lists: one path per line, "
                              "or an MMAction2 annotation file (path label / path total_frames label)")
@@ -41,19 +42,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace):
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
+def request_of(args: argparse.Namespace):
+    """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
+    ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
+    from core.batch.job import BatchRequest
     from core.batch.run import BatchOptions
 
-    return BatchOptions(target_layer=args.target_layer_name, target=args.target_class, method=args.method,
-                        views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
-                        colormap=args.colormap, fps=args.fps, force=args.force)
+    options = BatchOptions(target_layer=args.target_layer_name, target=args.target_class, method=args.method,
+                           views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
+                           colormap=args.colormap, fps=args.fps, force=args.force)
+    checkpoint = None if args.checkpoint.lower() == "none" else _absolute(args.checkpoint)
+    return BatchRequest(config=_absolute(args.config), checkpoint=checkpoint,
+                        inputs=[_absolute(i) for i in args.inputs], out=_absolute(args.out), options=options,
+                        device=args.device, label_map=_absolute(args.label_map),
+                        cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint,
+                        use_frames=args.use_frames, video_root=_absolute(args.video_root), workers=args.workers,
+                        ray=args.ray)
 
 
 class _Progress:
     """A tqdm bar on stderr that starts counting time at the first video actually explained."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.total, self.quiet, self.skipped, self.failed, self.bar = total, quiet, 0, 0, None
+    def __init__(self, quiet: bool) -> None:
+        self.total, self.quiet, self.skipped, self.failed, self.bar = 0, quiet, 0, 0, None
+
+    def set_total(self, tasks: list) -> None:
+        self.total = len(tasks)
 
     def __call__(self, kind: str, task, row) -> None:
         if kind == "skipped":
@@ -78,29 +96,13 @@ class _Progress:
             self.bar.close()
 
 
-def run(args: argparse.Namespace, progress: _Progress | None = None):
+def run(args: argparse.Namespace):
     """Run the batch the arguments describe; raises CamError on bad input."""
-    import core
-    from core.batch.run import run_batch
-    from core.batch.tasks import collect_tasks
+    from core.batch.job import execute
 
-    options = _options(args)
-    options.check()
-    if args.workers is not None and args.workers < 1:
-        raise CamError(f"--workers must be at least 1, not {args.workers}.")
-    tasks = collect_tasks(args.inputs, use_frames=args.use_frames, video_root=args.video_root)
-    progress = progress or _Progress(len(tasks), args.quiet)
-    cfg_options = parse_cfg_options(args.cfg_options)
+    progress = _Progress(args.quiet)
     try:
-        if args.ray is not None:
-            from core.batch.cluster import run_batch_ray
-
-            return run_batch_ray(args.config, args.checkpoint, tasks, args.out, options, address=args.ray,
-                                 workers=args.workers, device=args.device, label_map=args.label_map,
-                                 cfg_options=cfg_options, trust_checkpoint=args.trust_checkpoint, on_event=progress)
-        handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
-                                 cfg_options=cfg_options, trust_checkpoint=args.trust_checkpoint)
-        return run_batch(handle, tasks, args.out, options, decode_workers=args.workers or 1, on_event=progress)
+        return execute(request_of(args), progress, on_tasks=progress.set_total)
     finally:
         progress.close()
 

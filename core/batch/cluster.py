@@ -188,14 +188,14 @@ def run_batch_ray(
     trust_checkpoint: bool = False,
     on_event: EventHandler | None = None,
     stop: threading.Event | None = None,
+    manifest: dict | None = None,
 ) -> BatchReport:
     """:func:`~core.batch.run.run_batch` on Ray actors; same files, same resume, same report."""
     import ray
 
     options = options or BatchOptions()
     options.check()
-    out = prepare_output(out_dir)
-    check_outputs_apart(tasks, out, options.overlay)
+    check_outputs_apart(tasks, Path(out_dir), options.overlay)
     cfg = load_config(config, cfg_options)
     for what, path in (("Checkpoint", checkpoint), ("Label map", label_map)):
         if path is not None and not Path(path).is_file():
@@ -219,8 +219,9 @@ def run_batch_ray(
         check_targets(tasks, spec)
         key = batch_key(config=config, cfg=cfg, checkpoint=checkpoint, layer=spec.layer, method=spec.method,
                         target=spec.target, views=spec.views, classes=spec.classes)
+        out = prepare_output(out_dir)
         with locked(out):
-            writer = BatchWriter(out, tasks, key, options, on_event)
+            writer = BatchWriter(out, tasks, key, options, on_event, manifest)
             todo = collections.deque(writer.pending())
             stopped = _feed(actors, [i["local"] for i in info], todo, writer, config, checkpoint, stop)
             return writer.finish(stopped)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from core.batch.store import (
+    MANIFEST_NAME,
     Outputs,
     Summary,
     batch_key,
@@ -33,6 +34,7 @@ from core.batch.store import (
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer, resolve_target
 from core.errors import CamError
+from core.export import write_json
 from core.methods import get_method
 from core.model import ModelHandle
 from core.overlay import colormap_lut
@@ -143,8 +145,9 @@ class BatchWriter:
     """The output folder of one run: skips finished videos, writes results, keeps summary.csv, reports events."""
 
     def __init__(self, out_dir: str | Path, tasks: list[BatchTask], key: dict, options: BatchOptions,
-                 on_event: EventHandler | None = None) -> None:
+                 on_event: EventHandler | None = None, manifest: dict | None = None) -> None:
         self.out_dir, self.tasks, self.key, self.options = Path(out_dir), tasks, key, options
+        self.manifest = manifest
         self.on_event = on_event or (lambda kind, task, row: None)
         self.summary = Summary(out_dir, tasks)
         self.report = BatchReport(rows=[])
@@ -156,6 +159,8 @@ class BatchWriter:
     def pending(self) -> list[BatchTask]:
         """Tasks still to do; finished ones are reported as skipped and keep their files."""
         remove_partials(self.out_dir)
+        if self.manifest is not None:
+            write_json(self.out_dir / MANIFEST_NAME, self.manifest)
         todo = []
         for task in self.tasks:
             payload = None if self.options.force else done_sidecar(self.outputs(task), video_key(self.key, task))
@@ -234,23 +239,24 @@ def run_batch(
     decode_workers: int = 1,
     on_event: EventHandler | None = None,
     stop: threading.Event | None = None,
+    manifest: dict | None = None,
 ) -> BatchReport:
     """Explain ``tasks`` with the loaded model and write their files under ``out_dir``.
 
     Finished videos (same model, layer, method, target and views) are skipped unless ``options.force``;
     a video that fails becomes a ``failed`` row and the others go on. Setting ``stop`` ends the run
-    after the video being explained.
+    after the video being explained. ``manifest`` (the run's request) is written as ``.batch.json``.
     """
     options = options or BatchOptions()
     options.check()
-    out = prepare_output(out_dir)
-    check_outputs_apart(tasks, out, options.overlay)
+    check_outputs_apart(tasks, Path(out_dir), options.overlay)
     spec = resolve_spec(handle, options)
     check_targets(tasks, spec)
     key = batch_key(config=handle.config, cfg=handle.cfg, checkpoint=handle.checkpoint, layer=spec.layer,
                     method=spec.method, target=spec.target, views=spec.views, classes=spec.classes)
+    out = prepare_output(out_dir)
     with locked(out):
-        writer = BatchWriter(out, tasks, key, options, on_event)
+        writer = BatchWriter(out, tasks, key, options, on_event, manifest)
         todo = iter(writer.pending())
         decoder = ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="batch-decode")
         saver = ThreadPoolExecutor(1, thread_name_prefix="batch-write")

@@ -30,6 +30,7 @@ from core.export import atomic_path, sidecar, write_result
 from core.overlay import overlay, write_video
 
 SUMMARY_NAME = "summary.csv"
+MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
 SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
                   "predicted_label", "gt_class", "gt_label", "frames", "seconds", "decode_seconds", "error")
 _PARTIAL_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")  # atomic_path's temporary names
