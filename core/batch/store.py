@@ -196,3 +196,47 @@ def locked(out_dir: str | Path) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         handle.close()
+
+
+@dataclass
+class SavedResult:
+    """One finished video read back from its files (no model needed)."""
+
+    heatmaps: np.ndarray  # float32 [V, T, H, W]
+    frame_indices: np.ndarray  # int64 [V, T]
+    scores: np.ndarray
+    probs: np.ndarray
+    target_class: int
+    meta: dict  # the sidecar
+    frames: np.ndarray | None = None  # uint8 [V, T, H, W, 3], decoded again from the video when it is there
+    note: str | None = None  # why frames are missing
+
+
+def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_options: dict | None = None
+                 ) -> SavedResult:
+    """The npz and sidecar of ``name`` under ``out_dir``; with ``frames``, the model's input frames are
+    decoded again from the source video (the config's test pipeline, no model), so overlays can be drawn."""
+    base = Path(out_dir) / name
+    sidecar_file, npz_file = base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
+    if not sidecar_file.is_file() or not npz_file.is_file():
+        raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")
+    meta = json.loads(sidecar_file.read_text(encoding="utf-8"))
+    with np.load(npz_file) as data:
+        saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
+                            int(data["target_class"]), meta)
+    if frames:
+        saved.frames, saved.note = _decode_frames(meta, saved, cfg_options)
+    return saved
+
+
+def _decode_frames(meta: dict, saved: SavedResult, cfg_options: dict | None) -> tuple[np.ndarray | None, str | None]:
+    from core.model import load_config
+    from core.video import build_inputs
+
+    try:
+        clip = build_inputs(load_config(meta["config"], cfg_options), meta["video"], views=meta.get("views", "center"))
+    except (CamError, KeyError, OSError) as err:
+        return None, f"the frames could not be decoded again ({err}); showing the heatmaps alone"
+    if clip.frames.shape[:4] != saved.heatmaps.shape or not np.array_equal(clip.frame_indices, saved.frame_indices):
+        return None, "the video or its config changed since the batch; showing the heatmaps alone"
+    return clip.frames, None
