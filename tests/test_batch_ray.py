@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 from batch_support import make_clips, make_model, outputs_of, temporary_files
+from conftest import shared_file
 
 import core
+from core.batch import cluster as cluster_module
 from core.batch import collect_tasks, read_summary, run_batch
 from core.batch.cli import main
 from core.batch.cluster import ACTOR_NAME, run_batch_ray
@@ -63,10 +66,13 @@ def test_ray_run_equals_the_local_run_and_resumes_the_same_way(cluster, model, c
     assert (again.ok, again.skipped, again.failed) == (0, 5, 1)
 
 
-def test_a_killed_worker_is_replaced_and_the_batch_completes(cluster, model, tmp_path):
+def test_a_killed_worker_is_replaced_and_the_batch_completes(cluster, model, tmp_path, monkeypatch):
     videos = tmp_path / "videos"
-    make_clips(videos, 8, broken=False)
-    tasks = collect_tasks([videos])
+    make_clips(videos, 7, broken=False)
+    (videos / "walk").symlink_to(shared_file("rawframes"))
+    tasks = collect_tasks([videos], use_frames=True)
+    # as if the driver were on another machine: the actors get every video's (or frame's) bytes
+    monkeypatch.setattr(cluster_module, "_driver_node", lambda client: "another machine")
     killed, started = [], []
 
     def on_event(kind, task, row):
@@ -76,10 +82,16 @@ def test_a_killed_worker_is_replaced_and_the_batch_completes(cluster, model, tmp
             actor = ray.get_actor(ACTOR_NAME.format(0), namespace=f"mmcam-{os.getpid()}")
             pid = ray.get(actor.describe.remote())["pid"]
             ray.kill(actor, no_restart=False)
-            killed.append((pid, ray.get(actor.describe.remote())["pid"], len(started)))
+            new_pid, deadline = pid, time.monotonic() + 60
+            while new_pid == pid and time.monotonic() < deadline:  # the kill lands asynchronously
+                time.sleep(0.1)
+                new_pid = ray.get(actor.describe.remote())["pid"]
+            killed.append((pid, new_pid, len(started)))
 
     report = run_batch_ray(*model, tasks, tmp_path / "out", device="cpu", workers=2, on_event=on_event)
     (old_pid, new_pid, in_flight), = killed
     assert new_pid != old_pid and in_flight >= 3  # a new process; videos were in flight when it died
     assert (report.ok, report.failed) == (8, 0), report.rows
-    assert len(outputs_of(tmp_path / "out")) == 8 and not temporary_files(tmp_path / "out")
+    found = outputs_of(tmp_path / "out")
+    assert len(found) == 8 and found["walk"]["json"]["video"] == str(videos / "walk")
+    assert not temporary_files(tmp_path / "out")

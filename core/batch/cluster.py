@@ -140,6 +140,13 @@ def connect(address: str | None) -> bool:
     return True
 
 
+def _driver_node(client: bool) -> str:
+    """The node whose disk the driver's paths refer to ("" for a Ray Client driver: none of them)."""
+    import ray
+
+    return "" if client else ray.get_runtime_context().get_node_id()
+
+
 def _actor_options(device: str, workers: int | None) -> tuple[int, dict, str]:
     """How many actors, their resource options and their torch device."""
     import ray
@@ -204,11 +211,13 @@ def run_batch_ray(
     actors: list = []
     try:
         count, resources, actor_device = _actor_options(device, workers)
-        several_nodes = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        # a Ray Client driver (ray://) shares no disk with the cluster; elsewhere only other nodes need bytes
+        client = str(address or "").startswith("ray://")
+        ship = client or sum(1 for node in ray.nodes() if node.get("Alive")) > 1
         files = {role: (None if path is None else str(path),
-                        ray.put(Path(path).read_bytes()) if path is not None and several_nodes else None)
+                        ray.put(Path(path).read_bytes()) if path is not None and ship else None)
                  for role, path in (("checkpoint", checkpoint), ("label_map", label_map))}
-        driver_node = ray.get_runtime_context().get_node_id()
+        driver_node = _driver_node(client)
         actors = _start_actors(count, resources, (cfg, files, actor_device, trust_checkpoint, options, driver_node),
                                started)
         try:
