@@ -225,14 +225,15 @@ def read_heatmaps(txt: str | Path) -> HeatmapFile:
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
         shape = [int(v) for v in meta["shape"]]
-        indices = np.asarray(meta["frame_indices"], dtype=np.int64).reshape(shape[:-2])
+        indices = np.asarray(meta["frame_indices"], dtype=np.int64)
         source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
         crop = tuple(float(v) for v in meta["crop_box"])
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from None
-    if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:]:
-        raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, "
-                       f"but its sidecar says shape {shape}; they do not belong together.")
+    if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:] \
+            or indices.shape != tuple(shape[:-2]):
+        raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
+                       f"shape {shape} with {indices.size} frame indices; they do not belong together.")
     if shape[0] > 1 and len({tuple(row) for row in indices.tolist()}) < shape[0]:
         raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar records one "
                        "crop window; explain with the center view to compare with gaze.")
@@ -488,7 +489,8 @@ def run(args: argparse.Namespace, note=print) -> str:
         results, notes = [score_file(heatmaps, args.fixations, args.density, region=args.region,
                                      start_index=args.start_index, metrics=args.metrics)], []
     else:
-        raise CamError(f"Heatmaps {heatmaps} do not exist; pass a heatmap txt or a batch output folder.")
+        raise CamError(f"Heatmap file or folder {heatmaps} does not exist; "
+                       "pass a heatmap txt or a batch output folder.")
     for line in dict.fromkeys([*notes, *(n for r in results for n in r.notes)]):
         note(line)
     if args.out is not None:
