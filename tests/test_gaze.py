@@ -12,62 +12,23 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
-from conftest import ROOT, shared_file
-from tiny_model import write_tiny_config
+from conftest import ROOT
+from gaze_data import SOURCE, fixations_from, make_clip_gaze, make_frame_gaze, make_wide, u8
 
 import core
 from core import gaze
 from core.geometry import gaze_to_crop, heatmap_to_source, window_mask
 from core.saliency import cc, clip_saliency
 
-SOURCE = (426, 240)  # (width, height) of the non-square test video
-SHIFT = -120  # source pixels; moves the gaze well away from where the heatmap points
-
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
-    """A 426×240 video from demo.mp4 frames, a tiny real model, and its heatmap txt written by core.vis_cam."""
-    import decord
-
-    folder = tmp_path_factory.mktemp("gaze")
-    reader = decord.VideoReader(str(shared_file("demo.mp4")))
-    frames = reader.get_batch(list(range(64))).asnumpy()  # 340×256: resized (aspect changed) to 426×240
-    video = core.write_video(np.stack([cv2.resize(f, SOURCE, interpolation=cv2.INTER_AREA) for f in frames]),
-                             folder / "wide.mp4", fps=25)
-    config = write_tiny_config(folder / "model", [video])
-    handle = core.load_model(config, device="cpu", seed=1)
-    torch.save({"state_dict": handle.model.state_dict()}, folder / "tiny.pth")
-    from core.vis_cam import main
-
-    assert main([str(config), str(folder / "tiny.pth"), str(video), "--file-url", str(folder / "wide.txt"),
-                 "--device", "cpu"]) == 0
-    return folder
-
-
-def _u8(values: np.ndarray) -> np.ndarray:
-    return np.round(values / values.max() * 255).astype(np.uint8)
-
-
-def _fixations(density: np.ndarray, count: int = 40, seed: int = 0) -> np.ndarray:
-    """0/255 map of ``count`` fixated pixels drawn with probability ∝ density²."""
-    weights = (density.astype(np.float64) ** 2).ravel()
-    picks = np.random.default_rng(seed).choice(weights.size, count, replace=False, p=weights / weights.sum())
-    fixations = np.zeros(density.shape, np.uint8)
-    fixations.ravel()[picks] = 255
-    return fixations
+    return make_wide(tmp_path_factory.mktemp("gaze"))
 
 
 @pytest.fixture(scope="module")
 def clip_gaze(wide):
-    """Clip gaze built in source coordinates from the heatmaps mapped back, and the same moved sideways."""
-    heat = gaze.read_heatmaps(wide / "wide.txt")
-    density = _u8(heatmap_to_source(clip_saliency(heat.heatmaps), heat.source_size, heat.crop_box)[0])
-    fixations = _fixations(density)
-    for name, image in {"dens": density, "fix": fixations, "dens_shift": np.roll(density, SHIFT, axis=1),
-                        "fix_shift": np.roll(fixations, SHIFT, axis=1)}.items():
-        cv2.imwrite(str(wide / f"{name}.png"), image)
-    return wide
+    return make_clip_gaze(wide)
 
 
 def test_crop_box_by_hand(wide):
@@ -128,20 +89,7 @@ def test_resizing_the_whole_frame_compares_the_wrong_pixels(clip_gaze):
 
 @pytest.fixture(scope="module")
 def frame_gaze(wide):
-    """Per-frame gaze of all 64 frames: from each seen frame's heatmap, shifted for the frames the model
-    skipped (so a frame mismatch shows); fixations as 1-based PNGs, densities as an H.264 video."""
-    heat = gaze.read_heatmaps(wide / "wide.txt")
-    (wide / "fix_frames").mkdir()
-    densities = []
-    for frame in range(64):
-        seen = heat.frame_indices == frame
-        maps = heat.heatmaps[seen] if seen.any() else heat.heatmaps[0, :1]
-        density = _u8(heatmap_to_source(maps.mean(axis=0), heat.source_size, heat.crop_box)[0])
-        density = density if seen.any() else np.roll(density, SHIFT, axis=1)
-        cv2.imwrite(str(wide / "fix_frames" / f"frame_{frame + 1:04d}.png"), _fixations(density, 20, seed=frame))
-        densities.append(np.repeat(density[..., None], 3, axis=-1))
-    core.write_video(np.stack(densities), wide / "dens_frames.mp4", fps=25)
-    return wide, heat
+    return make_frame_gaze(wide), gaze.read_heatmaps(wide / "wide.txt")
 
 
 def test_per_frame_gaze_matched_by_frame_indices(frame_gaze):
@@ -172,9 +120,9 @@ def test_fixation_video_thresholded_against_compression(tmp_path):
 def test_legacy_txt_covers_the_whole_gaze_frame(wide, tmp_path):
     heat = gaze.read_heatmaps(wide / "wide.txt")
     shutil.copy(wide / "wide.txt", tmp_path / "old.txt")
-    density = _u8(cv2.resize(clip_saliency(heat.heatmaps), (128, 96), interpolation=cv2.INTER_LINEAR))
+    density = u8(cv2.resize(clip_saliency(heat.heatmaps), (128, 96), interpolation=cv2.INTER_LINEAR))
     cv2.imwrite(str(tmp_path / "dens.png"), density)
-    cv2.imwrite(str(tmp_path / "fix.png"), _fixations(density))
+    cv2.imwrite(str(tmp_path / "fix.png"), fixations_from(density))
     result = gaze.score_file(tmp_path / "old.txt", tmp_path / "fix.png", tmp_path / "dens.png")
     assert result.clip["CC"] > 0.99 and result.crop_box == (0, 0, 128, 96)
     assert any("no sidecar" in note for note in result.notes)

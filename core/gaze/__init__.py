@@ -21,6 +21,7 @@ elsewhere. A txt without sidecar is taken to cover the whole gaze frame, with un
 """
 
 from core.gaze.cli import build_parser, main, run
+from core.gaze.images import comparison_images, shown_frame, video_frame
 from core.gaze.inputs import GazeMaps, HeatmapFile, frame_number, read_gaze, read_heatmaps
 from core.gaze.scores import (
     CSV_FIELDS,
@@ -28,6 +29,7 @@ from core.gaze.scores import (
     GazeScores,
     compare,
     csv_rows,
+    csv_text,
     find_heatmap_files,
     gaze_entry,
     score_batch,
@@ -37,7 +39,7 @@ from core.gaze.scores import (
 from core.saliency import METRICS
 
 __all__ = [
-    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare", "csv_rows",
-    "find_heatmap_files", "frame_number", "gaze_entry", "main", "read_gaze", "read_heatmaps", "run", "score_batch",
-    "score_file", "write_csv",
+    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare",
+    "comparison_images", "csv_rows", "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main",
+    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "shown_frame", "video_frame", "write_csv",
 ]

@@ -217,14 +217,18 @@ def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
     return rows
 
 
-def write_csv(path: str | Path, rows: list[dict]) -> Path:
-    """Write score rows as CSV (atomically); metric columns follow :data:`CSV_FIELDS`."""
+def csv_text(rows: list[dict]) -> str:
+    """Score rows as CSV text; metric columns follow :data:`CSV_FIELDS`."""
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in CSV_FIELDS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, [*CSV_FIELDS, *metrics], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    return Path(path)
+    return buffer.getvalue()
 
+
+def write_csv(path: str | Path, rows: list[dict]) -> Path:
+    """Write score rows as CSV (atomically)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(csv_text(rows), encoding="utf-8")
+    return Path(path)
