@@ -208,11 +208,10 @@ def read_heatmaps(txt: str | Path) -> HeatmapFile:
             or indices.shape != tuple(shape[:-2]):
         raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
                        f"shape {shape} with {indices.size} frame indices; they do not belong together.")
-    if shape[0] > 1 and len({tuple(row) for row in indices.tolist()}) < shape[0]:
+    if meta.get("views") == "all" and len({tuple(row) for row in indices.tolist()}) < shape[0]:
         raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar records one "
                        "crop window; explain with the center view to compare with gaze.")
     return HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
-
 
 
 def frame_list(frames: list[int]) -> str:

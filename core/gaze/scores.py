@@ -129,7 +129,6 @@ def compare(heat: HeatmapFile, fixations: GazeMaps, density: GazeMaps | None = N
                       np.asarray(clip_fix, dtype=bool), clip_dens, notes)
 
 
-
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
                start_index: int | None = None, metrics: Iterable[str] | None = None) -> GazeScores:
     """Read one heatmap txt (+ sidecar) and its gaze inputs, and :func:`compare` them."""
