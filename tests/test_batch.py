@@ -104,9 +104,14 @@ def test_rerun_skips_done_videos_and_another_layer_or_target_is_not_done(model, 
     assert {(f["json"]["layer"], f["json"]["target_class"]) for f in outputs_of(out).values()} == \
         {("backbone/layer3", 2)}
     # the same layer and class, spelled differently, is the same batch
-    code, err = run_cli(capsys, *model, clips, "--out", out, "--device", "cpu", "--target-layer-name",
-                        "backbone.layer3", "--target-class", "2")
+    same = [*model, clips, "--out", out, "--device", "cpu", "--target-layer-name", "backbone.layer3",
+            "--target-class", "2"]
+    code, err = run_cli(capsys, *same)
     assert code == 3 and "0 explained, 1 failed, 5 already done" in err
+    stat = model[1].stat()  # a checkpoint saved again is another model
+    os.utime(model[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    code, err = run_cli(capsys, *same)
+    assert code == 3 and "5 explained, 1 failed, 0 already done" in err
 
 
 def test_killed_run_resumes_to_the_same_outputs(model, tmp_path, capsys):
@@ -145,7 +150,7 @@ def test_killed_run_resumes_to_the_same_outputs(model, tmp_path, capsys):
         assert {k: v for k, v in a.items() if k not in ("batch", "top5")} == \
             {k: v for k, v in b.items() if k not in ("batch", "top5")}
     assert [r["status"] for r in summary(out)] == ["ok"] * 10
-    assert not temporary_files(out)
+    assert not temporary_files(out) and not (out / ".batch.lock").exists()
 
 
 def test_annotation_file_with_ground_truth_targets(model, clips, tmp_path, capsys):

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="recompute videos that are already done")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="Ray: CPU actors when the cluster has no GPUs (default: one per CPU); "
-                             "local: decoding threads (default 1)")
+                             "local: decoding threads (default 1; 2 on a GPU)")
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="run on Ray: no ADDRESS starts a local instance; auto or ray://HOST:PORT joins a cluster")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages, only errors")

@@ -120,7 +120,8 @@ def execute(request: BatchRequest, on_event: EventHandler | None = None,
                              manifest=manifest)
     handle = core.load_model(request.config, request.checkpoint, request.device, label_map=request.label_map,
                              cfg_options=request.cfg_options, trust_checkpoint=request.trust_checkpoint)
-    return run_batch(handle, tasks, request.out, request.options, decode_workers=request.workers or 1,
+    workers = request.workers or (2 if handle.device.type == "cuda" else 1)  # a GPU outpaces one decoder
+    return run_batch(handle, tasks, request.out, request.options, decode_workers=workers,
                      on_event=on_event, stop=stop, manifest=manifest)
 
 
