@@ -94,7 +94,7 @@ def _fit_tokens(batch: int, tokens: int, geo: Geometry) -> tuple[int, int, int, 
         ts = [t for t in range(1, geo.frames // folded + 1) if count % t == 0] if folded <= geo.frames else []
         ts.sort(key=lambda t: (abs(folded * t - geo.token_frames), t))
         for t in ts:
-            grid = _spatial(count // t, geo)
+            grid = _spatial(count // t, geo) if count // t >= 2 else None  # tokens need a spatial grid
             if grid:
                 return folded, cls, t, *grid
     return None

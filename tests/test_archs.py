@@ -47,7 +47,7 @@ ARCHS: dict[str, tuple[str, dict]] = {
     "tpn": ("tpn-slowonly_r50_8xb8-8x8x1-150e_kinetics400-rgb.py", dict(clip_len=8)),
     "trn": ("trn_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv1-rgb.py", {}),  # rawframes config
     "tsm": ("tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py", {}),
-    "tsn": ("tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py", {}),
+    "tsn": ("tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py", dict(segments=8)),
     "uniformer": ("uniformer-small_imagenet1k-pre_16x4x1_kinetics400-rgb.py", dict(clip_len=8)),
     "uniformerv2": ("uniformerv2-base-p16-res224_clip_8xb32-u8_kinetics400-rgb.py",
                     dict(clip_len=4, size=224, model={"backbone.t_size": 4})),  # fixed 224 positions
@@ -55,6 +55,11 @@ ARCHS: dict[str, tuple[str, dict]] = {
     "videomaev2": ("vit-small-p16_videomaev2-vit-g-dist-k710-pre_16x4x1_kinetics-400.py", dict(clip_len=16)),
     "x3d": ("x3d_s_13x6x1_facebook-kinetics400-rgb.py", dict(clip_len=13)),
 }
+
+# Feature grid (T', h, w) of the default layer for the token and channels-last families: the reshape
+# must find the model's own grid (tubelets/patches of 2x16x16 or 2x4x4, class tokens dropped).
+TOKEN_GRIDS = {"mvit": (4, 4, 4), "swin": (4, 4, 4), "timesformer": (2, 14, 14), "uniformerv2": (4, 14, 14),
+               "videomae": (8, 7, 7), "videomaev2": (8, 7, 7)}
 
 # (folder, method): the reason it cannot be explained. Each must raise a CamError saying so.
 UNSUPPORTED: dict[tuple[str, str], str] = {}
@@ -71,6 +76,7 @@ def small_config(folder: str):
         if op["type"] in SAMPLERS:
             if op.get("clip_len", 1) > 1 or op["type"] == "UniformSample":
                 op["num_clips"] = 1  # 3D: clips are views
+            op["num_clips"] = opts.get("segments", op["num_clips"])  # 2D: clips are segments
             op["clip_len"] = opts.get("clip_len", op.get("clip_len", 1))
             op.pop("twice_sample", None)
             if "positions" in opts:
@@ -136,6 +142,14 @@ def test_architecture_explains(folder, demo_mp4, results):
                "input": "x".join(map(str, result.frames.shape[1:4])), "methods": {}}
     np.random.seed(0)
     captured = capture(handle, clip)
+    features = captured.activations[0]  # [G, T', C, h, w]
+    outcome["grid"] = "x".join(map(str, (features.shape[1], *features.shape[3:])))
+    if folder in TOKEN_GRIDS:
+        assert (features.shape[1], *features.shape[3:]) == TOKEN_GRIDS[folder]
+    if handle.is_2d:  # one feature map per segment, in segment order, segments as the model expects
+        segments = getattr(handle.model.backbone, "num_segments", None) or getattr(
+            handle.model.cls_head, "num_segments", None) or clip.frames.shape[1]
+        assert features.shape[:2] == (1, clip.frames.shape[1]) and clip.frames.shape[1] == segments
     for method in METHODS:
         reason = UNSUPPORTED.get((folder, method))
         if reason:
