@@ -226,10 +226,10 @@ def capture(
         else:
             found = [g if g is not None else torch.zeros_like(a)
                      for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
-            if not any(bool(g.any()) for g in found):
+            layer_gradients.append(_canonical(torch.cat(found), handle.is_2d, geometry))
+            if not layer_gradients[-1].any():  # class token aside
                 raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
                                "e.g. the head reads only the class token after it); pick an earlier layer.")
-            layer_gradients.append(_canonical(torch.cat(found), handle.is_2d, geometry))
         start += count
     return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), index,
                     tuple(clip.frames.shape[:4]))

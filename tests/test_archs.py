@@ -131,6 +131,8 @@ def test_architecture_explains(folder, demo_mp4, results):
     np.random.seed(0)  # TRN's multi-scale head samples frame relations with numpy at test time too
     result = core.explain(handle, demo_mp4)  # target_layer=None, views="center", Grad-CAM
     assert layers[0].candidate and layers[0].name == result.layer == core.resolve_layer(handle, None)
+    flags = [info.candidate for info in layers]
+    assert flags == sorted(flags, reverse=True) and not flags[-1]  # candidates first, then all modules
     check_heatmaps(result.heatmaps, result.frames, result.frame_indices)
     clip = build_inputs(cfg, demo_mp4)
     inputs = handle.model.data_preprocessor(clip.data, False)["inputs"]
@@ -163,6 +165,12 @@ def test_architecture_explains(folder, demo_mp4, results):
             np.testing.assert_array_equal(heatmaps, result.heatmaps)
         outcome["methods"][method] = "ok"
     outcome["seconds"] = round(time.perf_counter() - started, 1)
+    if folder == "mvit":  # blocks return (tokens, size); after the last block only the class token counts
+        earlier = [info.name for info in layers if info.candidate][-1]
+        check_heatmaps(core.explain_inputs(handle, clip, target_layer=earlier)["heatmaps"], clip.frames,
+                       clip.frame_indices)
+        with pytest.raises(core.CamError, match="does not depend on layer backbone/blocks/15"):
+            capture(handle, clip, target_layer="backbone/blocks/15")
     results[folder] = outcome
 
 
