@@ -33,9 +33,12 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
 
     ``ground_truth=True`` also accepts ``--target-class gt`` (alias ``--target``): the annotation's label.
     """
+    from core.methods import METHODS
+
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
     parser.add_argument("--target-layer-name", default=None,
-                        help="layer to explain, e.g. backbone/layer4/1/relu (default: last backbone stage)")
+                        help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
+                             "stage or block); join layers with + to average their maps")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
                         help="override settings of the config")
     if ground_truth:
@@ -44,7 +47,7 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                                  "(default: predicted class)")
     else:
         parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
-    parser.add_argument("--method", default="gradcam", help="CAM method (default: gradcam)")
+    parser.add_argument("--method", default="gradcam", help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
     parser.add_argument("--all-views", action="store_true",
                         help="keep multi-crop views of the test pipeline (default: center crop only)")
     parser.add_argument("--label-map", default=None, help="txt with one class name per line")
