@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Ray: CPU actors when the cluster has no GPUs (default: one per CPU); "
                              "local: decoding threads (default 1; 2 on a GPU)")
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                        help="run on Ray: no ADDRESS starts a local instance; auto or ray://HOST:PORT joins a cluster")
+                        help="run on Ray: no ADDRESS starts a local instance; auto, HOST:PORT (on a cluster node) or "
+                             "ray://HOST:PORT (Ray Client, needs ray[client]) joins a cluster")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or messages, only errors")
     return parser
 
