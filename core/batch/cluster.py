@@ -4,13 +4,15 @@ the driver writes their results with the same :class:`~core.batch.run.BatchWrite
 One actor per GPU (``num_gpus=1``) when the cluster has GPUs, else ``workers`` CPU actors. Each actor
 takes two videos at a time, so decoding the next overlaps explaining the current one. Actors restart
 when their process dies (``max_restarts``) and Ray retries the calls they had in flight. Workers on
-the driver's node read the inputs from disk; workers elsewhere get the files' bytes, so a cluster
-needs no shared filesystem, only the README's install on every node.
+the driver's node read the inputs from disk; workers elsewhere get the files' bytes (the checkpoint is
+kept once per node under ``$TMPDIR/mmcam-batch``), so a cluster needs no shared filesystem, only the
+README's install on every node.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import shutil
@@ -39,6 +41,7 @@ from core.batch.run import (
 from core.batch.store import batch_key, locked
 from core.batch.tasks import BatchTask
 from core.errors import CamError
+from core.export import atomic_path
 from core.model import load_config
 
 IN_FLIGHT_PER_ACTOR = 2
@@ -75,12 +78,16 @@ class Explainer:
 
         self.node = ray.get_runtime_context().get_node_id()
         self.local = self.node == driver_node
-        self.scratch = tempfile.mkdtemp(prefix="mmcam-worker-")
+        self.scratch = Path(tempfile.gettempdir()) / "mmcam-batch"  # one copy per file and node, reused
+        self.scratch.mkdir(exist_ok=True)
         paths = {}
         for role, (path, ref) in files.items():  # the driver's paths, or their bytes on another node
             if path is not None and not self.local and ref is not None:
-                target = Path(self.scratch) / f"{role}{Path(path).suffix}"
-                target.write_bytes(ray.get(ref))
+                data = ray.get(ref)
+                target = self.scratch / f"{role}-{hashlib.sha1(data).hexdigest()[:20]}{Path(path).suffix}"
+                if not target.is_file():
+                    with atomic_path(target) as tmp:
+                        tmp.write_bytes(data)
                 path = str(target)
             paths[role] = path
         self.handle = core.load_model(cfg, paths["checkpoint"], device, label_map=paths["label_map"],
