@@ -12,13 +12,13 @@ from core.errors import CamError
 from core.export import read_heatmap_txt, sidecar, write_heatmap_txt, write_json, write_npz, write_result
 from core.layers import LayerInfo
 from core.methods import METHODS
-from core.model import ModelHandle, load_model, read_label_map
+from core.model import ModelHandle, load_config, load_model, read_label_map
 from core.overlay import colorize, overlay, write_video
 from core.video import VideoInfo, build_inputs, probe_video
 
 __all__ = [
     "METHODS", "CamError", "ExplainResult", "LayerInfo", "ModelHandle", "VideoInfo", "build_inputs", "colorize",
-    "explain", "explain_inputs", "list_layers", "load_model", "overlay", "probe_video", "read_heatmap_txt",
-    "read_label_map", "resolve_layer", "sidecar", "write_heatmap_txt", "write_json", "write_npz", "write_result",
-    "write_video",
+    "explain", "explain_inputs", "list_layers", "load_config", "load_model", "overlay", "probe_video",
+    "read_heatmap_txt", "read_label_map", "resolve_layer", "sidecar", "write_heatmap_txt", "write_json",
+    "write_npz", "write_result", "write_video",
 ]

@@ -19,13 +19,32 @@ import torch
 from core.errors import CamError
 
 
+def _history_getattr(owner: object, name: str) -> object:
+    """The only ``getattr`` runner checkpoints need: a HistoryBuffer's statistics methods
+    (``message_hub`` pickles ``getattr(HistoryBuffer, 'min')``). Anything else is refused."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = {"min", "max", "mean", "current", *HistoryBuffer._statistics_methods}
+    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
+
+
 def _safe_globals() -> list:
     """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
+    from collections import Counter
+
     from mmengine.logging.history_buffer import HistoryBuffer
 
     multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, *dtypes]
+    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
+            (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else type(err).__name__
 
 
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
@@ -43,17 +62,18 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if trust_checkpoint:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        else:
-            found = re.search(r"GLOBAL ([\w.]+)", str(err)) or re.search(r"global[^`]*`([\w.]+)`", str(err))
-            what = found.group(1) if found else "an object type outside the allow-list"
+        found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
+        if found is None:
+            raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
+                           f"({_first_line(err)}).") from None
+        if not trust_checkpoint:
             raise CamError(
-                f"Checkpoint {path} was refused: it needs `{what}`, which plain weights never hold "
+                f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
                 "(it could run code); pass --trust-checkpoint only if you made this file yourself."
             ) from None
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({err}).") from None
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({_first_line(err)}).") from None
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)

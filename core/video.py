@@ -159,14 +159,16 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
     if not transforms or type(transforms[-1]).__name__ != "PackActionInputs":
         raise CamError("The config's test pipeline does not end with PackActionInputs; "
                        "pass an MMAction2 1.x recognition config.")
-    try:
-        for transform in transforms[:-1]:
+    for transform in transforms[:-1]:
+        step = type(transform).__name__
+        try:
             results = transform(results)
-    except CamError:
-        raise
-    except Exception as err:  # decoders raise many types on broken or unreadable input
-        raise CamError(f"Video {path} could not be read by the test pipeline ({_short(err)}); "
-                       "is it a valid video file or rawframes folder?") from None
+        except Exception as err:  # decoders and transforms raise many types on bad input
+            if step.endswith(("Init", "Decode")):
+                raise CamError(f"Video {path} could not be read ({step}: {_short(err)}); "
+                               "is it a valid video file or rawframes folder?") from None
+            raise CamError(f"The config's test pipeline failed at {step} on {path} "
+                           f"({type(err).__name__}: {_short(err)}); check the config's test_pipeline.") from None
     start_index = results.get("start_index", 0)
     frames, frame_indices = _frames_and_indices(results)
     packed = transforms[-1](dict(results))
