@@ -78,9 +78,10 @@ def _run(key: cache.RunKey) -> None:
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
-        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
     st.session_state["run_key"] = key
+    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
     st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
+    st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
 def _view_of(key: cache.RunKey, result: core.ExplainResult) -> CamView:
@@ -118,9 +119,11 @@ def main() -> None:
     key = None
     if spec is not None and settings is not None:
         key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
-    if st.button("Run Grad-CAM", type="primary", key="run", disabled=key is None or not readable,
+    if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
                  icon=":material/play_arrow:"):
         _run(key)
+    if note := st.session_state.pop("run_note", None):
+        st.status(note, state="complete")
     shown = st.session_state.get("run_key")
     if shown is None:
         return

@@ -62,7 +62,7 @@ def pick_model() -> ModelSpec | None:
             st.info("No MMAction2 runs here: a run is a folder (e.g. work_dirs/NAME/) holding best_*.pth, "
                     "epoch_*.pth or last_checkpoint beside its dumped config.")
             return None
-        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="run")
+        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="training_run")
         chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
                               format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
         if run.config is None:

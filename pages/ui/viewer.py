@@ -18,11 +18,10 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.downloads import Download, frame_png, overlay_mp4, result_files
-from core.overlay import colormap_lut
+from core.overlay import colorize, colormap_lut, overlay
 from core.views import CamView
 
 COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
-_HEATMAP_BUDGET = 600_000  # heatmap values sent to the browser for the whole animation
 
 
 def colorscale(colormap: str, steps: int = 17) -> list[list]:
@@ -45,52 +44,52 @@ def _frame_title(view: CamView, index: int) -> str:
 
 
 def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
-    """Heatmap (and overlay, with frames) of every frame as animation frames, with a slider and play button."""
+    """Heatmap (and overlay, with frames) of every frame as animation frames, with a slider and play button.
+
+    Each frame swaps two layout images (JPEG data URIs), which Plotly does without a redraw: a few
+    milliseconds per step even for hundreds of frames. The slider's current value names the frame.
+    """
     num = view.num_frames
     height, width = view.heatmaps.shape[-2:]
-    side = int(np.clip(np.sqrt(_HEATMAP_BUDGET / num), 16, 128))
-    maps = view.downscaled(side)
-    step_y, step_x = height / maps.shape[1], width / maps.shape[2]
-    overlays = view.overlays(alpha, colormap)
-    zmax = max(1.0, float(view.heatmaps.max()))
-    scale = colorscale(colormap)
+    maps = view.flat_heatmaps()
+    frames = view.flat_frames()
+    cols = 1 if frames is None else 2
+    zmax = max(1.0, float(maps.max()))
 
-    def traces(i: int) -> list:
-        heat = go.Heatmap(z=maps[i], x0=step_x / 2, dx=step_x, y0=step_y / 2, dy=step_y, zmin=0, zmax=zmax,
-                          colorscale=scale, colorbar=dict(len=0.8, thickness=12, x=1.0 if overlays is None else 0.44),
-                          hovertemplate="x %{x:.0f}, y %{y:.0f}: %{z:.3f}<extra></extra>")
-        if overlays is None:
-            return [heat]
-        return [heat, go.Image(source=_data_uri(overlays[i]), hoverinfo="skip")]
+    def images(i: int) -> list[dict]:
+        heat = (colorize(maps[i] / zmax, colormap) * 255).astype(np.uint8)
+        shown = [heat] if frames is None else [heat, overlay(frames[i], maps[i], alpha=alpha, colormap=colormap)]
+        return [dict(source=_data_uri(image), xref=f"x{c or ''}", yref=f"y{c or ''}", x=0, y=0, sizex=width,
+                     sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
+                for c, image in zip((0, 2), shown, strict=False)]
 
-    cols = 1 if overlays is None else 2
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=("Heatmap", "Overlay")[:cols], horizontal_spacing=0.1)
-    for col, trace in enumerate(traces(0), start=1):
-        fig.add_trace(trace, row=1, col=col)
-    fig.frames = [go.Frame(data=traces(i), traces=list(range(cols)), name=str(i),
-                           layout=go.Layout(title_text=_frame_title(view, i))) for i in range(num)]
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=("Heatmap", "Overlay")[:cols], horizontal_spacing=0.08)
+    colorbar = go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, marker=dict(
+        colorscale=colorscale(colormap), cmin=0, cmax=zmax, color=[0], showscale=True,
+        colorbar=dict(len=0.8, thickness=12, x=1.0 if cols == 1 else 0.46)))
+    fig.add_trace(colorbar, row=1, col=1)
     for col in range(1, cols + 1):
-        fig.update_xaxes(range=[0, width], showticklabels=False, constrain="domain", row=1, col=col)
-        fig.update_yaxes(range=[height, 0], showticklabels=False, scaleanchor=f"x{col if col > 1 else ''}",
-                         scaleratio=1 / view.pixel_aspect, constrain="domain", row=1, col=col)
-    sources = view.source_frames()
-    steps = [dict(method="animate", label=str(int(sources[i])),
-                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                       transition=dict(duration=0))]) for i in range(num)]
+        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+                         row=1, col=col)
+        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
+                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / view.pixel_aspect,
+                         constrain="domain", row=1, col=col)
+    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(num)]
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
+    steps = [dict(method="animate", label=_frame_title(view, i), args=[[str(i)], still]) for i in range(num)]
     delay = round(1000 / view.playback_fps())
     fig.update_layout(
-        title_text=_frame_title(view, 0), height=470, margin=dict(l=10, r=10, t=70, b=10),
-        sliders=[dict(active=0, steps=steps, x=0.16, len=0.84, y=0, pad=dict(t=30, b=0),
-                      currentvalue=dict(prefix="source frame ", xanchor="right", font=dict(size=12)),
-                      font=dict(size=10, color="rgba(0,0,0,0)" if num > 20 else None))],
+        images=fig.frames[0].layout.images, height=470, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
+        sliders=[dict(active=0, steps=steps, x=0.16, len=0.84, y=0, pad=dict(t=30, b=0), ticklen=4,
+                      transition=dict(duration=0),
+                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")),
+                      font=dict(color="rgba(0,0,0,0)"))],  # tick labels hidden: the current value says it all
         updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
                           pad=dict(t=36, r=0), direction="left",
                           buttons=[dict(label="▶", method="animate",
-                                        args=[None, dict(frame=dict(duration=delay, redraw=True), fromcurrent=True,
+                                        args=[None, dict(frame=dict(duration=delay, redraw=False), fromcurrent=True,
                                                          transition=dict(duration=0))]),
-                                   dict(label="❚❚", method="animate",
-                                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False),
-                                                           transition=dict(duration=0))])])],
+                                   dict(label="❚❚", method="animate", args=[[None], still])])],
     )
     return fig
 
