@@ -139,7 +139,7 @@ def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
     return fig
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner="Rendering the overlay video and the figures…", max_entries=16)
 def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
     """Figures, overlay video and files of a view (``key`` identifies the view's content)."""
     video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
