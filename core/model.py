@@ -97,7 +97,11 @@ def read_label_map(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise CamError(f"Label map {path} does not exist; pass a txt file with one class name per line.")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CamError(f"Label map {path} cannot be read as text ({type(err).__name__}).") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise CamError(f"Label map {path} is empty; it needs one class name per line.")
     return names
