@@ -110,6 +110,21 @@ def test_target_class_by_name_with_top5_probabilities(app, explain_calls):
     assert not _errors(app)
 
 
+def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir):
+    loads, real = [], core.load_model
+    monkeypatch.setattr(core, "load_model", lambda *a, **k: loads.append(a) or real(*a, **k))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "explorer.py"), default_timeout=TIMEOUT).run()
+    _run(at)
+    at.radio(key="video_source").set_value("Path").run()
+    at.text_input(key="video_path").input(str(rawframes_dir)).run()
+    assert any("rawframes folder" in m.value for m in at.markdown)
+    assert {m.label: m.value for m in at.metric}["Frames"] == str(core.probe_video(rawframes_dir).frames)
+    _run(at)
+    assert not _errors(at) and len(loads) == 1
+    assert at.subheader[0].value.startswith("Explained: ")
+
+
 def test_corrupt_upload_is_one_error_and_the_app_recovers(app):
     app.radio(key="video_source").set_value("Upload").run()
     app.file_uploader(key="video_upload").upload("broken.mp4", b"\x00\x01 definitely not a video " * 100,
