@@ -15,7 +15,7 @@ from core.downloads import file_stem
 from core.views import CamView
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
-from pages.ui.viewer import show_view
+from pages.ui.viewer import render, show_view
 
 st.set_page_config(page_title="Grad-CAM explorer", page_icon="🔥", layout="wide")
 
@@ -74,7 +74,8 @@ def _run(key: cache.RunKey) -> None:
             st.write(f"Decoding the video and running {key.method} on {handle.device}…")
             result = cache.explain(key)
             st.write("Rendering the overlay video and the figures…")
-            _show(key, result, render_only=True)
+            alpha, colormap = _look()
+            render(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
@@ -89,22 +90,25 @@ def _view_of(key: cache.RunKey, result: core.ExplainResult) -> CamView:
     return CamView.from_result(result, name=name)
 
 
-def _show(key: cache.RunKey, result: core.ExplainResult, render_only: bool = False) -> None:
-    settings = st.session_state.get("look", (0.5, "viridis"))
-    view = _view_of(key, result)
-    view_key = str(abs(hash(key)))
-    from pages.ui import viewer
+def _view_key(key: cache.RunKey) -> str:
+    """Identifies a result's content for the rendering cache and the viewer's widgets."""
+    return f"run{abs(hash(key))}"
 
-    if render_only:
-        viewer.render(view, view_key, alpha=settings[0], colormap=settings[1])
-        return
+
+def _look() -> tuple[float, str]:
+    """Overlay opacity and colormap (they change the drawing, not the result)."""
+    return st.session_state.get("look", (0.5, "viridis"))
+
+
+def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
     predicted = result.classes[result.predicted_class]
     st.subheader(f"Explained: {result.target_label}")
     st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted: {predicted} "
                f"({result.probs[result.predicted_class]:.1%}) · layer {result.layer} · "
                f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
                + ("".join(f" · note: {n}" for n in result.notes)))
-    show_view(view, view_key, alpha=settings[0], colormap=settings[1])
+    alpha, colormap = _look()
+    show_view(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
 
 
 def main() -> None:
