@@ -134,34 +134,38 @@ class Settings(NamedTuple):
     colormap: str
 
 
-def _layer_label(info: LayerInfo | None, default: str) -> str:
-    if info is None:
-        return f"Default ({default})"
-    shape = "×".join(str(s) for s in info.shape[1:])
-    return f"{info.name}  [{shape}]" + ("" if info.candidate else "  ·")
+DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "nothing chosen" after a rerun
 
 
 def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
                      probs: list[float] | None) -> Settings:
     """Target layer, target class (top-5 of the last run first, with probabilities), method, views, look."""
-    choice = st.selectbox("Target layer", [None, *layers], format_func=lambda i: _layer_label(i, default_layer),
-                          key="layer", help="Stage outputs come first; layers marked · are all the others.")
+    shapes = {info.name: info for info in layers}
+
+    def layer_label(name: str) -> str:
+        if name == DEFAULT_LAYER:
+            return f"Default ({default_layer})"
+        info = shapes[name]
+        return f"{name}  [{'×'.join(str(s) for s in info.shape[1:])}]" + ("" if info.candidate else "  ·")
+
+    choice = st.selectbox("Target layer", [DEFAULT_LAYER, *shapes], format_func=layer_label, key="layer",
+                          help="Stage outputs come first; layers marked · are all the others.")
     typed = _optional(st.text_input("…or type a layer path", key="layer_typed",
                                     placeholder="backbone/layer4/1/relu"))
-    layer = typed or (choice.name if choice is not None else None)
+    layer = typed or choice or None
     order = list(range(len(classes)))
     if probs is not None and len(probs) == len(classes):
         top = sorted(order, key=lambda i: -probs[i])[:5]
         order = top + [i for i in order if i not in top]
 
-    def class_label(index: int | None) -> str:
-        if index is None:
+    def class_label(index: int) -> str:
+        if index == PREDICTED:
             return "Predicted class"
         if probs is not None and index in order[:5]:
             return f"{classes[index]} — {probs[index]:.1%}"
         return classes[index]
 
-    target = st.selectbox("Target class", [None, *order], format_func=class_label, key="target",
+    target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
                           help="Top-5 of the last run come first, with their probabilities; type to search.")
     method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
     views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
@@ -169,4 +173,4 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
                      help="All views keeps the config's multi-crop / multi-clip test views.")
     alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
     colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
-    return Settings(layer, target, method, views, alpha, colormap)
+    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap)

@@ -5,6 +5,11 @@ It draws a :class:`core.views.CamView` (plain arrays), so a heatmap file read ba
 video is shown by the same code; parts that need frames or predictions are left out without them.
 Scrubbing is client-side: the frame view is one Plotly figure with an animation frame per heatmap
 frame and a slider, so moving it never reruns the script.
+
+A page that has only a heatmap file::
+
+    view = CamView(core.read_heatmap_txt(path), fps=fps, frame_indices=indices, name=Path(path).stem)
+    show_view(view, key=f"file-{digest}")
 """
 
 from __future__ import annotations
