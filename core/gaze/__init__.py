@@ -1,0 +1,45 @@
+"""Grad-CAM heatmaps scored against human gaze: gaze inputs, frame matching, clip and per-frame scores, CLI.
+
+``python -m core.gaze HEATMAPS FIXATIONS [--density D] [--region crop|frame] [--json] [--out CSV]``
+
+Gaze inputs (fixations, and optionally a fixation density) are one map for the whole clip (an image,
+``.npy``), or one per frame: a folder of images whose names carry the frame number (``0001.png``,
+``frame_12.jpg``; the last number in the name), or a video of gaze maps (frame ``i`` = decoded frame ``i``).
+Colour images count by their brightest channel. A fixation map marks fixated pixels by values > 0; in
+lossy files (JPEG, WebP, videos) by values > 127, so compression noise is not taken for fixations.
+
+Matching: the sidecar's ``frame_indices`` (0-based source frames) say which frame each heatmap shows.
+Folder numbers are 1-based unless the folder has a frame numbered 0 (``start_index`` overrides).
+
+Scores: the clip score compares :func:`core.saliency.clip_saliency` of all heatmaps with the clip's gaze;
+with per-frame gaze that is the union of the fixations, and the mean of the densities, over the distinct
+frames the model saw (frames without a gaze map are left out, with a note). Per-frame gaze also gives one
+score per frame the model saw (its heatmaps, averaged when several views show that frame). ``region="crop"``
+(default) scores in the model's window at heatmap resolution (gaze cut and resized, fixations moved point
+by point); ``region="frame"`` scores over the whole gaze frame, the heatmap placed in its window, zero
+elsewhere. A txt without sidecar is taken to cover the whole gaze frame, with unknown frames.
+"""
+
+from core.gaze.cli import build_parser, main, run
+from core.gaze.images import comparison_images, shown_frame, video_frame
+from core.gaze.inputs import GazeMaps, HeatmapFile, frame_number, read_gaze, read_heatmaps
+from core.gaze.scores import (
+    CSV_FIELDS,
+    REGIONS,
+    GazeScores,
+    compare,
+    csv_rows,
+    csv_text,
+    find_heatmap_files,
+    gaze_entry,
+    score_batch,
+    score_file,
+    write_csv,
+)
+from core.saliency import METRICS
+
+__all__ = [
+    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare",
+    "comparison_images", "csv_rows", "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main",
+    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "shown_frame", "video_frame", "write_csv",
+]

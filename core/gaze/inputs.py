@@ -1,0 +1,221 @@
+"""Gaze inputs (one map per clip, or per frame: a folder of numbered images or a video) and heatmap files
+with their sidecar's geometry."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import CamError
+from core.export import read_heatmap_txt, sidecar_path
+from core.geometry import Box
+from core.video import VIDEO_EXTENSIONS
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".npy")
+LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".webp", *(e for e in VIDEO_EXTENSIONS if e != ".gif"))
+
+
+@dataclass
+class GazeMaps:
+    """Gaze maps of one video: one ``image`` for the whole clip, or ``frames`` by 0-based source frame.
+    Fixation maps are boolean, densities float64; all share one size."""
+
+    source: str
+    binary: bool  # fixation maps (True) or a density (False)
+    image: np.ndarray | None = None
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def per_frame(self) -> bool:
+        return self.image is None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the maps."""
+        some = self.image if self.image is not None else next(iter(self.frames.values()))
+        return some.shape[1], some.shape[0]
+
+    def at(self, frame: int) -> np.ndarray | None:
+        """The map for source frame ``frame`` (the clip's image when not per frame; None when missing)."""
+        return self.image if self.image is not None else self.frames.get(frame)
+
+    def combined(self, frames: Iterable[int]) -> np.ndarray:
+        """The clip's map over ``frames``: the image, or the union of fixations / mean of densities."""
+        if self.image is not None:
+            return self.image
+        maps = [self.frames[f] for f in frames if f in self.frames]
+        if self.binary:
+            return np.logical_or.reduce(maps)
+        return np.mean(maps, axis=0)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """A 2-D numeric map from an image or ``.npy`` (colour: brightest channel, alpha dropped)."""
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise CamError(f"Gaze map {path} could not be read ({err}).") from None
+    else:
+        import cv2
+
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            raise CamError(f"Gaze map {path} is not a readable image.")
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3].max(axis=-1)
+    if array.ndim != 2 or array.size == 0:
+        raise CamError(f"Gaze map {path} must be one 2-D map, got shape {array.shape}.")
+    return array
+
+
+def _as_gaze(array: np.ndarray, *, fixations: bool, lossy: bool) -> np.ndarray:
+    if fixations:
+        return array > (127 if lossy else 0)
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise CamError("A gaze density holds NaN or infinite values.")
+    return values
+
+
+def frame_number(path: Path) -> int:
+    """The frame number in a file name: its last run of digits (``img_00012.png`` → 12)."""
+    numbers = re.findall(r"\d+", path.stem)
+    if not numbers:
+        raise CamError(f"Gaze map {path} has no frame number in its name; name per-frame maps like 0001.png.")
+    return int(numbers[-1])
+
+
+def _read_folder(folder: Path, *, fixations: bool, frames: Collection[int] | None,
+                 start_index: int | None) -> GazeMaps:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                   and not p.name.startswith("."))
+    if not files:
+        raise CamError(f"Folder {folder} holds no gaze images ({', '.join(IMAGE_EXTENSIONS)}).")
+    numbered: dict[int, Path] = {}
+    for path in files:
+        number = frame_number(path)
+        if number in numbered:
+            raise CamError(f"Gaze maps {numbered[number].name} and {path.name} both carry frame number {number}.")
+        numbered[number] = path
+    notes = []
+    if start_index is None:
+        start_index = 0 if 0 in numbered else 1
+        notes.append(f"gaze maps in {folder} are numbered from {start_index} (file {start_index} = first frame); "
+                     "use --start-index to change")
+    maps = {}
+    for number, path in sorted(numbered.items()):
+        index = number - start_index
+        if index >= 0 and (frames is None or index in frames):
+            lossy = path.suffix.lower() in LOSSY_EXTENSIONS
+            maps[index] = _as_gaze(_read_image(path), fixations=fixations, lossy=lossy)
+    gaze = GazeMaps(str(folder), fixations, frames=maps, notes=notes)
+    _check_sizes(gaze, frames)
+    return gaze
+
+
+def _read_video(path: Path, *, fixations: bool, frames: Collection[int] | None) -> GazeMaps:
+    import av
+
+    wanted = None if frames is None else set(frames)
+    last = max(wanted) if wanted else None
+    maps = {}
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                if last is not None and index > last:
+                    break
+                if wanted is None or index in wanted:
+                    maps[index] = _as_gaze(frame.to_ndarray(format="gray"), fixations=fixations,
+                                           lossy=path.suffix.lower() in LOSSY_EXTENSIONS)
+    except (av.FFmpegError, IndexError, ValueError) as err:
+        raise CamError(f"Gaze video {path} could not be decoded ({str(err).strip()[:120]}).") from None
+    gaze = GazeMaps(str(path), fixations, frames=maps)
+    _check_sizes(gaze, frames)
+    return gaze
+
+
+def _check_sizes(gaze: GazeMaps, frames: Collection[int] | None) -> None:
+    if not gaze.frames:
+        wanted = f" for the frames the model saw ({frame_list(sorted(frames))}, 0-based)" if frames else ""
+        raise CamError(f"{gaze.source} holds no gaze map{wanted}; check its frame numbers (--start-index).")
+    sizes = {m.shape for m in gaze.frames.values()}
+    if len(sizes) > 1:
+        raise CamError(f"Gaze maps in {gaze.source} have different sizes {sorted(sizes)}; they must share one.")
+
+
+def read_gaze(path: str | Path, *, fixations: bool = True, frames: Collection[int] | None = None,
+              start_index: int | None = None) -> GazeMaps:
+    """Fixation maps (``fixations=True``, boolean) or a density (float64) from an image, ``.npy``, a folder of
+    per-frame images or a video; with ``frames`` (0-based source frames), per-frame maps of other frames are
+    not loaded."""
+    path = Path(path)
+    if not path.exists():
+        raise CamError(f"Gaze input {path} does not exist; pass an image, a folder of images or a video.")
+    if path.is_dir():
+        return _read_folder(path, fixations=fixations, frames=frames, start_index=start_index)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return GazeMaps(str(path), fixations,
+                        image=_as_gaze(_read_image(path), fixations=fixations, lossy=suffix in LOSSY_EXTENSIONS))
+    if suffix in VIDEO_EXTENSIONS:
+        return _read_video(path, fixations=fixations, frames=frames)
+    raise CamError(f"Gaze input {path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a video.")
+
+
+@dataclass
+class HeatmapFile:
+    """Heatmaps read from a txt, with the geometry of its sidecar (None for a legacy txt without one)."""
+
+    txt: str
+    heatmaps: np.ndarray  # float32 [V, T, H, W]
+    meta: dict
+    frame_indices: np.ndarray | None  # int64 [V, T]
+    source_size: tuple[int, int] | None
+    crop_box: Box | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The video's stem (the txt's stem when the sidecar names no video file)."""
+        video = self.meta.get("video")
+        return Path(video).stem if video and not str(video).startswith("<") else Path(self.txt).stem
+
+
+def read_heatmaps(txt: str | Path) -> HeatmapFile:
+    """A heatmap txt and its JSON sidecar, checked against each other."""
+    txt = Path(txt)
+    maps = read_heatmap_txt(txt)
+    side = sidecar_path(txt)
+    if not side.is_file():
+        note = f"{txt} has no sidecar {side.name}: its heatmaps are taken to cover the whole gaze frame"
+        return HeatmapFile(str(txt), maps[None], {}, None, None, None, [note])
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+        shape = [int(v) for v in meta["shape"]]
+        indices = np.asarray(meta["frame_indices"], dtype=np.int64)
+        source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
+        crop = tuple(float(v) for v in meta["crop_box"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from None
+    if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:] \
+            or indices.shape != tuple(shape[:-2]):
+        raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
+                       f"shape {shape} with {indices.size} frame indices; they do not belong together.")
+    if meta.get("views") == "all" and len({tuple(row) for row in indices.tolist()}) < shape[0]:
+        raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar records one "
+                       "crop window; explain with the center view to compare with gaze.")
+    return HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
+
+
+def frame_list(frames: list[int]) -> str:
+    """Up to eight frame numbers, then how many more."""
+    shown = ", ".join(str(f) for f in frames[:8])
+    return shown + (f" and {len(frames) - 8} more" if len(frames) > 8 else "")
+

@@ -1,0 +1,131 @@
+"""Gaze comparison: Grad-CAM heatmaps (a txt with its sidecar, or a batch output folder) against human gaze.
+
+All computing happens in ``core.gaze``; this page reads widgets, calls it (cached), and draws the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core import gaze
+from core.errors import CamError
+
+st.set_page_config(page_title="Gaze comparison · Grad-CAM explorer", page_icon="👁", layout="wide")
+
+
+def _stamp(path: str | None) -> tuple:
+    """What identifies the content under ``path``: (name, mtime, size) of it and of every entry below it."""
+    if not path or not Path(path).exists():
+        return ()
+    root = Path(path)
+    entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in entries if not p.name.startswith("."))
+
+
+@st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
+def compare(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
+            stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
+    """Scores of one heatmap txt or of a batch folder; ``stamp`` makes edited files count as new."""
+    if Path(heatmaps).is_dir():
+        return gaze.score_batch(heatmaps, fixations, density, region=region, start_index=start_index)
+    if not Path(heatmaps).is_file():
+        raise CamError(f"Heatmap file or folder {heatmaps} does not exist; pass a heatmap txt or a batch folder.")
+    return [gaze.score_file(heatmaps, fixations, density, region=region, start_index=start_index)], []
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def pictures(result: gaze.GazeScores, colormap: str, alpha: float) -> dict:
+    frame = gaze.video_frame(result.meta.get("video"), gaze.shown_frame(result))
+    return gaze.comparison_images(result, frame, colormap=colormap, alpha=alpha)
+
+
+def inputs() -> tuple[str, str, str | None, str, int | None, str, float]:
+    with st.sidebar:
+        st.header("Heatmaps")
+        heatmaps = st.text_input("Heatmap txt or batch output folder", key="gaze_heatmaps",
+                                 help="A txt written with --file-url (its .json sidecar beside it), or the --out "
+                                      "folder of python -m core.batch.").strip()
+        st.header("Gaze")
+        fixations = st.text_input("Fixations", key="gaze_fixations",
+                                  help="One image, a folder of per-frame images (frame number in the name) or a "
+                                       "video; for a batch folder, a folder with one such entry per video, named "
+                                       "like the video.").strip()
+        density = st.text_input("Density (optional)", key="gaze_density").strip() or None
+        region = st.radio("Score over", gaze.REGIONS, key="gaze_region", horizontal=True,
+                          format_func={"crop": "the model's window", "frame": "the whole frame"}.get)
+        start = st.selectbox("First frame's number in gaze folders", ("auto", 0, 1), key="gaze_start",
+                             help="auto: 0 when a file numbered 0 exists, else 1.")
+        st.header("Display")
+        colormap = st.selectbox("Colormap", ("viridis", "jet", "inferno", "magma", "turbo"), key="gaze_colormap")
+        alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="gaze_alpha")
+    return heatmaps, fixations, density, region, None if start == "auto" else int(start), colormap, alpha
+
+
+def show_clip(result: gaze.GazeScores, colormap: str, alpha: float) -> None:
+    images = pictures(result, colormap, alpha)
+    frame = gaze.shown_frame(result)
+    columns = st.columns(3)
+    captions = ("Saliency (Grad-CAM, clip)", "Gaze density" if result.density is not None else "Fixations",
+                "Overlay" + (f" on source frame {frame}" if frame is not None else ""))
+    for column, name, caption in zip(columns, ("saliency", "gaze", "overlay"), captions, strict=True):
+        column.image(images[name], caption=caption, width="stretch")
+    box = ", ".join(f"{v:.1f}" for v in result.crop_box)
+    over = "it" if result.region == "crop" else "the whole frame"
+    st.caption(f"The white box is the window the model saw ({box} in gaze-map pixels); "
+               f"scores are computed over {over}.")
+    st.subheader("Metrics")
+    st.dataframe(pd.DataFrame([result.clip]).round(4), hide_index=True)
+    if result.frames:
+        st.subheader("Per frame")
+        curves = pd.DataFrame(result.frames).melt(id_vars="frame", var_name="metric", value_name="value")
+        figure = px.line(curves, x="frame", y="value", facet_row="metric", markers=True,
+                         labels={"frame": "source frame (0-based)"}, height=130 * len(result.clip))
+        figure.update_yaxes(matches=None, title=None)
+        figure.for_each_annotation(lambda note: note.update(text=note.text.split("=")[-1]))
+        st.plotly_chart(figure, width="stretch")
+
+
+def show_batch(results: list[gaze.GazeScores]) -> None:
+    rows = gaze.csv_rows(results)
+    clips = pd.DataFrame([row for row in rows if row["frame"] == ""]).drop(columns=["frame"])
+    st.subheader(f"{len(results)} videos")
+    st.dataframe(clips.round(4), hide_index=True)
+    st.download_button("Scores (csv)", gaze.csv_text(rows), file_name="gaze_scores.csv", mime="text/csv")
+    metrics = [m for m in gaze.METRICS if m in clips]
+    st.subheader("Per class")
+    columns = st.columns(min(3, len(metrics)))
+    for i, metric in enumerate(metrics):
+        figure = px.box(clips, x="class", y=metric, points="all", hover_data=["video"], height=320)
+        columns[i % len(columns)].plotly_chart(figure, width="stretch")
+
+
+def main() -> None:
+    st.title("Gaze comparison")
+    heatmaps, fixations, density, region, start, colormap, alpha = inputs()
+    if not heatmaps or not fixations:
+        st.info("Give a heatmap txt (or a batch output folder) and the gaze maps in the sidebar. Scores follow "
+                "the MIT saliency benchmark; python -m core.gaze computes the same from the command line.")
+        return
+    try:
+        results, notes = compare(heatmaps, fixations, density, region, start,
+                                 (_stamp(heatmaps), _stamp(fixations), _stamp(density)))
+    except CamError as err:
+        st.error(str(err))
+        return
+    for note in dict.fromkeys([*notes, *(n for r in results for n in r.notes)]):
+        st.info(note)
+    if len(results) > 1 or Path(heatmaps).is_dir():
+        show_batch(results)
+        names = [f"{r.name} ({r.label})" if r.label else r.name for r in results]
+        chosen = st.selectbox("Video", range(len(results)), format_func=names.__getitem__, key="gaze_video")
+        st.header(results[chosen].name)
+        show_clip(results[chosen], colormap, alpha)
+    else:
+        show_clip(results[0], colormap, alpha)
+
+
+main()

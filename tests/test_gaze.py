@@ -1,0 +1,205 @@
+"""Gaze comparison: geometry checked by hand, a real vis_cam txt of a 426×240 video scored against gaze built
+in source coordinates (aligned and shifted), per-frame gaze (folder and video), legacy txt, batch CLI, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT
+from gaze_data import SOURCE, fixations_from, make_clip_gaze, make_frame_gaze, make_wide, u8
+
+import core
+from core import gaze
+from core.geometry import gaze_to_crop, heatmap_to_source, window_mask
+from core.saliency import cc, clip_saliency
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    return make_wide(tmp_path_factory.mktemp("gaze"))
+
+
+@pytest.fixture(scope="module")
+def clip_gaze(wide):
+    return make_clip_gaze(wide)
+
+
+def test_crop_box_by_hand(wide):
+    meta = json.loads((wide / "wide.json").read_text())
+    # Resize(-1, 64) of 426×240: scale 64/240, width int(426·64/240 + 0.5) = int(114.1) = 114 (mmcv.rescale_size);
+    # CenterCrop 64: x from (114 - 64) // 2 = 25 to 89 in resized pixels, × 426/114 in source pixels.
+    assert meta["source_size"] == [426, 240] and meta["shape"] == [2, 8, 64, 64]
+    assert meta["crop_box"] == pytest.approx([25 * 426 / 114, 0, 89 * 426 / 114, 240], abs=1e-3)
+    mask = window_mask(SOURCE, meta["crop_box"])  # pixel centres x + 0.5 in [93.42, 332.58)
+    columns = np.flatnonzero(mask.any(axis=0))
+    assert (columns[0], columns[-1], mask.sum()) == (93, 332, 240 * 240)
+
+
+def test_heatmap_placed_in_its_window():
+    box = (93.421, 0.0, 332.579, 240.0)  # 64 heatmap pixels of 3.737 source pixels across
+    heat = np.zeros((64, 64), np.float32)
+    heat[40, 10] = 1.0
+    placed, mask = heatmap_to_source(heat, SOURCE, box)
+    assert placed.shape == (240, 426) and not placed[~mask].any()
+    y, x = np.unravel_index(placed.argmax(), placed.shape)
+    assert 93.421 + 10 * 3.737 <= x + 0.5 <= 93.421 + 11 * 3.737 and 40 * 3.75 <= y + 0.5 <= 41 * 3.75
+    smooth = cv2.GaussianBlur(np.random.default_rng(0).random((64, 64)), (0, 0), 4)
+    back = gaze_to_crop(heatmap_to_source(smooth, SOURCE, box)[0], box, (64, 64), binary=False)
+    assert back.shape == (64, 64) and cc(back, smooth) > 0.99
+
+
+def test_fixations_moved_point_by_point():
+    box = (93.421, 0.0, 332.579, 240.0)
+    fixations = np.zeros((240, 426), np.uint8)
+    points = [(5, 100), (120, 200), (239, 332), (60, 92), (10, 50), (10, 400)]  # (y, x); last three outside
+    for y, x in points:
+        fixations[y, x] = 255
+    moved = gaze_to_crop(fixations, box, (64, 64), binary=True)
+    expected = {(int((y + 0.5) * 64 / 240), int((x + 0.5 - box[0]) * 64 / (box[2] - box[0]))) for y, x in points[:3]}
+    assert set(zip(*np.nonzero(moved), strict=True)) == expected  # none dropped, none smeared, outside ones gone
+    linear = cv2.resize(fixations, (64, 64), interpolation=cv2.INTER_LINEAR)  # what interpolation would do
+    assert np.count_nonzero(linear) != 3
+
+
+@pytest.mark.parametrize("region", ["crop", "frame"])
+def test_aligned_gaze_scores_high_shifted_low(clip_gaze, region):
+    aligned = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png", clip_gaze / "dens.png", region=region)
+    shifted = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix_shift.png", clip_gaze / "dens_shift.png",
+                              region=region)
+    assert aligned.clip["CC"] > 0.99 and aligned.clip["SIM"] > 0.95 and aligned.clip["KL"] < 0.01
+    assert shifted.clip["CC"] < 0.5 and shifted.clip["KL"] > 1
+    for metric, margin in (("AUC_Judd", 0.15), ("AUC_Borji", 0.15), ("NSS", 0.5)):
+        assert aligned.clip[metric] > shifted.clip[metric] + margin
+    assert aligned.frames == [] and aligned.fixations.sum() == 40 and aligned.saliency.shape == (240, 426)
+
+
+def test_resizing_the_whole_frame_compares_the_wrong_pixels(clip_gaze):
+    heat = gaze.read_heatmaps(clip_gaze / "wide.txt")
+    density = cv2.imread(str(clip_gaze / "dens.png"), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+    naive = cv2.resize(density, (64, 64), interpolation=cv2.INTER_AREA)
+    assert cc(clip_saliency(heat.heatmaps), naive) < 0.9
+
+
+@pytest.fixture(scope="module")
+def frame_gaze(wide):
+    return make_frame_gaze(wide), gaze.read_heatmaps(wide / "wide.txt")
+
+
+def test_per_frame_gaze_matched_by_frame_indices(frame_gaze):
+    folder, heat = frame_gaze
+    result = gaze.score_file(folder / "wide.txt", folder / "fix_frames", folder / "dens_frames.mp4")
+    seen = sorted(set(heat.frame_indices.ravel().tolist()))
+    assert [row["frame"] for row in result.frames] == seen == [*range(0, 15, 2), *range(49, 64, 2)]
+    assert all(row["CC"] > 0.95 and row["NSS"] > 0 and row["AUC_Judd"] > 0.5 for row in result.frames)
+    assert result.fixations.sum() <= 20 * len(seen) and result.clip["CC"] > 0.9
+    assert any("numbered from 1" in note for note in result.notes)
+    # numbered from 0, file n is taken for frame n: the fixations of a frame the model skipped (shifted ones)
+    wrong = gaze.score_file(folder / "wide.txt", folder / "fix_frames", folder / "dens_frames.mp4", start_index=0)
+    assert [row["frame"] for row in wrong.frames] == seen[1:]  # no file 0
+    for metric, margin in (("AUC_Judd", 0.2), ("NSS", 0.5)):
+        assert np.mean([row[metric] for row in wrong.frames]) < np.mean([row[metric] for row in result.frames]) - margin
+
+
+def test_fixation_video_thresholded_against_compression(tmp_path):
+    maps = np.zeros((3, 48, 64, 3), np.uint8)
+    maps[:, 10:14, 20:24] = 255
+    maps[1, 30:34, 40:44] = 255
+    core.write_video(maps, tmp_path / "fix.mp4", fps=10)
+    read = gaze.read_gaze(tmp_path / "fix.mp4", frames={0, 1})
+    assert sorted(read.frames) == [0, 1] and read.per_frame and read.size == (64, 48)
+    assert np.array_equal(read.frames[1], maps[1, ..., 0] > 0) and np.array_equal(read.frames[0], maps[0, ..., 0] > 0)
+
+
+def test_legacy_txt_covers_the_whole_gaze_frame(wide, tmp_path):
+    heat = gaze.read_heatmaps(wide / "wide.txt")
+    shutil.copy(wide / "wide.txt", tmp_path / "old.txt")
+    density = u8(cv2.resize(clip_saliency(heat.heatmaps), (128, 96), interpolation=cv2.INTER_LINEAR))
+    cv2.imwrite(str(tmp_path / "dens.png"), density)
+    cv2.imwrite(str(tmp_path / "fix.png"), fixations_from(density))
+    result = gaze.score_file(tmp_path / "old.txt", tmp_path / "fix.png", tmp_path / "dens.png")
+    assert result.clip["CC"] > 0.99 and result.crop_box == (0, 0, 128, 96)
+    assert any("no sidecar" in note for note in result.notes)
+
+
+def test_cli_json_for_one_txt(clip_gaze):
+    command = [sys.executable, "-m", "core.gaze", str(clip_gaze / "wide.txt"), str(clip_gaze / "fix.png"),
+               "--density", str(clip_gaze / "dens.png"), "--json"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    expected = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png", clip_gaze / "dens.png")
+    assert json.loads(done.stdout) == {"clip": pytest.approx(expected.clip), "frames": []}
+
+
+def test_all_views_refused(clip_gaze, capsys):
+    from core.vis_cam import main
+
+    wide = clip_gaze
+    config, video = wide / "model" / "tiny_cfg.py", wide / "wide.mp4"
+    assert main([str(config), str(wide / "tiny.pth"), str(video), "--file-url", str(wide / "views.txt"),
+                 "--device", "cpu", "--all-views"]) == 0
+    capsys.readouterr()
+    assert "center view" in _error(capsys, wide / "views.txt", wide / "fix.png")
+
+
+def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
+    batch, fixations = tmp_path / "out", tmp_path / "gaze"
+    for label, name in (("walk", "wide"), ("run", "other"), ("run", "nogaze")):
+        (batch / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip_gaze / "wide.txt", batch / label / f"{name}.txt")
+        meta = json.loads((clip_gaze / "wide.json").read_text())
+        meta.update(video=f"/videos/{name}.mp4", batch={"gt_label": label})
+        (batch / label / f"{name}.json").write_text(json.dumps(meta))
+    (batch / "summary.csv").write_text("video,name\n")
+    (batch / "notes.txt").write_text("not a heatmap\n")
+    fixations.mkdir()
+    shutil.copy(clip_gaze / "fix.png", fixations / "wide.png")
+    shutil.copytree(clip_gaze / "fix_frames", fixations / "other")
+    code = gaze.main([str(batch), str(fixations), "--out", str(tmp_path / "scores.csv")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "nogaze" in captured.err and "skipped" in captured.err
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    clips = {row["video"]: row for row in rows if row["frame"] == ""}
+    assert set(clips) == {"wide", "other"} and clips["wide"]["class"] == "walk" and clips["other"]["class"] == "run"
+    assert [int(row["frame"]) for row in rows if row["video"] == "other" and row["frame"]] == \
+        [*range(0, 15, 2), *range(49, 64, 2)]
+    alone = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png").clip
+    assert {m: float(clips["wide"][m]) for m in gaze.METRICS} == pytest.approx(alone)
+    assert "AUC_Judd" in captured.out.splitlines()[0] and len(captured.out.splitlines()) == 3
+
+
+def _error(capsys, *argv) -> str:
+    code = gaze.main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    return err[0]
+
+
+def test_cli_errors_are_one_line(clip_gaze, tmp_path, capsys):
+    txt = clip_gaze / "wide.txt"
+    assert "does not exist" in _error(capsys, tmp_path / "none.txt", clip_gaze / "fix.png")
+    assert "does not exist" in _error(capsys, txt, tmp_path / "none.png")
+    cv2.imwrite(str(tmp_path / "square.png"), np.full((100, 100), 255, np.uint8))
+    assert "aspect ratio" in _error(capsys, txt, tmp_path / "square.png")
+    outside = np.zeros((240, 426), np.uint8)
+    outside[100, 20] = 255  # left of the window the model saw
+    cv2.imwrite(str(tmp_path / "outside.png"), outside)
+    assert "--region frame" in _error(capsys, txt, tmp_path / "outside.png")
+    assert gaze.main([str(txt), str(tmp_path / "outside.png"), "--region", "frame", "--json"]) == 0
+    capsys.readouterr()
+    assert ".csv" in _error(capsys, txt, clip_gaze / "fix.png", "--out", tmp_path / "missing" / "s.csv")
+    (tmp_path / "empty").mkdir()
+    assert "no gaze images" in _error(capsys, txt, tmp_path / "empty")
+    assert "no heatmap txt" in _error(capsys, tmp_path / "empty", tmp_path / "empty")
+    meta = json.loads((clip_gaze / "wide.json").read_text())
+    shutil.copy(txt, tmp_path / "bad.txt")
+    (tmp_path / "bad.json").write_text(json.dumps({**meta, "shape": [1, 8, 64, 64]}))
+    assert "do not belong together" in _error(capsys, tmp_path / "bad.txt", clip_gaze / "fix.png")
+    assert not list(tmp_path.glob("*.csv")) and not list(tmp_path.glob(".*part*"))
