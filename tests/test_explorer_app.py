@@ -1,6 +1,9 @@
 """The explorer page driven by Streamlit's AppTest: the demo is preselected and runs, results are
 cached per combination, and bad input (corrupt upload, unknown layer, missing files, absent GPU)
-becomes one readable error while the app stays usable."""
+becomes one readable error while the app stays usable.
+
+Tests that are not about the demo itself run on the demo when the checkout has ``core.demo``, else
+on a tiny real model (tests/tiny_model.py) picked by paths, so they never depend on it."""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ from tiny_model import write_tiny_config
 
 import core
 
-demo = pytest.importorskip("core.demo", reason="core/demo.py (the built-in demo) is not in this checkout")
+try:
+    from core import demo
+except ImportError:
+    demo = None
 
 TIMEOUT = 120  # the first run builds the model and probes its layers
 
@@ -27,6 +33,19 @@ def app() -> AppTest:
     at.run()
     assert not at.exception
     return at
+
+
+@pytest.fixture
+def ready(app, tmp_path) -> AppTest:
+    """The app with a model and a video chosen: the demo (preselected) or, without it, a tiny real model."""
+    if demo is None:
+        video = shared_file("demo.mp4")
+        app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+        app.text_input(key="config_path").input(str(write_tiny_config(tmp_path / "tiny", [video]))).run()
+        app.radio(key="video_source").set_value("Path").run()
+        app.text_input(key="video_path").input(str(video)).run()
+    assert not _errors(app)
+    return app
 
 
 @pytest.fixture
@@ -62,6 +81,8 @@ def _errors(at: AppTest) -> list[str]:
 
 
 def test_demo_is_preselected_and_runs(app, explain_calls):
+    if demo is None:
+        pytest.skip("core/demo.py (the built-in demo) is not in this checkout")
     paths = demo.demo_paths()
     assert app.radio(key="model_source").value == "Built-in demo"
     assert app.radio(key="video_source").value == "Demo clip"
@@ -92,7 +113,8 @@ def test_demo_is_preselected_and_runs(app, explain_calls):
     assert len(explain_calls) == calls_before and app.subheader[0].value == f"Explained: {expected.target_label}"
 
 
-def test_target_class_by_name_with_top5_probabilities(app, explain_calls):
+def test_target_class_by_name_with_top5_probabilities(ready, explain_calls):
+    app = ready
     _run(app)
     target = app.selectbox(key="target")
     options = target.options
@@ -110,11 +132,11 @@ def test_target_class_by_name_with_top5_probabilities(app, explain_calls):
     assert not _errors(app)
 
 
-def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir):
+def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir, ready):
     loads, real = [], core.load_model
     monkeypatch.setattr(core, "load_model", lambda *a, **k: loads.append(a) or real(*a, **k))
     st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "explorer.py"), default_timeout=TIMEOUT).run()
+    at = ready
     _run(at)
     at.radio(key="video_source").set_value("Path").run()
     at.text_input(key="video_path").input(str(rawframes_dir)).run()
@@ -125,7 +147,9 @@ def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir):
     assert at.subheader[0].value.startswith("Explained: ")
 
 
-def test_corrupt_upload_is_one_error_and_the_app_recovers(app):
+def test_corrupt_upload_is_one_error_and_the_app_recovers(ready):
+    app = ready
+    source = app.radio(key="video_source").value
     app.radio(key="video_source").set_value("Upload").run()
     app.file_uploader(key="video_upload").upload("broken.mp4", b"\x00\x01 definitely not a video " * 100,
                                                  "video/mp4").run()
@@ -133,12 +157,13 @@ def test_corrupt_upload_is_one_error_and_the_app_recovers(app):
     (error,) = _errors(app)
     assert "could not be decoded" in error and "Traceback" not in error
     assert app.button(key="run_gradcam").disabled
-    app.radio(key="video_source").set_value("Demo clip").run()
+    app.radio(key="video_source").set_value(source).run()
     _run(app)
     assert not _errors(app) and app.subheader[0].value.startswith("Explained: ")
 
 
-def test_unknown_layer_is_one_error_and_the_app_recovers(app):
+def test_unknown_layer_is_one_error_and_the_app_recovers(ready):
+    app = ready
     app.text_input(key="layer_typed").input("backbone/no_such_layer").run()
     _run(app)
     (error,) = _errors(app)
@@ -173,14 +198,16 @@ def test_training_run_from_a_work_dirs_folder(tmp_path, app):
     assert label in ("jump", "run", "sit")
 
 
-def test_missing_config_and_absent_gpu_are_one_error_each(app):
+def test_missing_config_and_absent_gpu_are_one_error_each(app, tmp_path):
+    app.radio(key="video_source").set_value("Path").run()
+    app.text_input(key="video_path").input(str(shared_file("demo.mp4"))).run()
     app.radio(key="model_source").set_value("Config and checkpoint paths").run()
     app.text_input(key="config_path").input("/no/such/config.py").run()
     (error,) = _errors(app)
     assert "does not exist" in error
     assert app.button(key="run_gradcam").disabled
     if not torch.cuda.is_available():
-        app.radio(key="model_source").set_value("Built-in demo").run()
+        app.text_input(key="config_path").input(str(write_tiny_config(tmp_path, [shared_file("demo.mp4")]))).run()
         app.radio(key="device").set_value("cuda").run()
         (error,) = _errors(app)
         assert "no CUDA GPU" in error

@@ -41,6 +41,16 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text else None
 
 
+def _path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
+    """A text input whose value survives while it is hidden (another source picked, another page visited)."""
+    kept = f"kept:{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(kept, default)
+    value = st.text_input(label, key=key, **kwargs)
+    st.session_state[kept] = value
+    return _optional(value)
+
+
 def pick_model() -> ModelSpec | None:
     """Model source, config, checkpoint, label map, device; None until a model is fully named."""
     source = st.radio("Model", MODEL_SOURCES, key="model_source")
@@ -53,7 +63,7 @@ def pick_model() -> ModelSpec | None:
         config, checkpoint = paths["config"], paths["checkpoint"]
         st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
     elif source == MODEL_SOURCES[1]:
-        root = st.text_input("Folder with your work_dirs", value=str(Path.cwd()), key="runs_root")
+        root = _path_input("Folder with your work_dirs", "runs_root", str(Path.cwd())) or "."
         with shown_as_error() as box:
             runs = find_runs(root)
         if box.failed:
@@ -71,17 +81,17 @@ def pick_model() -> ModelSpec | None:
         config, checkpoint = str(run.config), str(chosen)
         st.caption(f"Config: {run.config.name}")
     else:
-        config = _optional(st.text_input("Config (.py)", key="config_path", placeholder="configs/…/my_config.py"))
-        checkpoint = _optional(st.text_input("Checkpoint (.pth)", key="checkpoint_path",
-                                             help="Leave empty to explain randomly initialised weights."))
+        config = _path_input("Config (.py)", "config_path", placeholder="configs/…/my_config.py")
+        checkpoint = _path_input("Checkpoint (.pth)", "checkpoint_path",
+                                 help="Leave empty to explain randomly initialised weights.")
         if config is None:
             st.info("Enter the path of an MMAction2 config.")
             return None
         if checkpoint is None:
             st.warning("No checkpoint: the model has random weights.")
     with st.expander("Class names, device, trust"):
-        label_map = _optional(st.text_input("Label map (txt, one class per line)", key="label_map",
-                                            help="Optional; by default the names stored in the checkpoint."))
+        label_map = _path_input("Label map (txt, one class per line)", "label_map",
+                                help="Optional; by default the names stored in the checkpoint.")
         device = st.radio("Device", tuple(DEVICES), format_func=DEVICES.get, horizontal=True, key="device")
         trust = st.checkbox("Trust this checkpoint", key="trust_checkpoint",
                             help="Allow checkpoints that hold arbitrary pickled objects. Such files can run code: "
@@ -108,9 +118,9 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
             path = save_upload(data, upload.name)
         return None if box.failed else VideoRef.of(path, name=upload.name, stamp=path.stem)
     if source == VIDEO_SOURCES[2]:
-        path = _optional(st.text_input("Video file or rawframes folder", key="video_path"))
+        path = _path_input("Video file or rawframes folder", "video_path")
         return VideoRef.of(path) if path else None
-    folder = st.text_input("Folder", value=str(Path.cwd()), key="video_folder")
+    folder = _path_input("Folder", "video_folder", str(Path.cwd())) or "."
     with shown_as_error() as box:
         videos = find_videos(folder)
     if box.failed:
