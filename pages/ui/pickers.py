@@ -113,10 +113,14 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
         upload = st.file_uploader("Video file", type=[ext[1:] for ext in VIDEO_EXTENSIONS], key="video_upload")
         if upload is None:
             return None
-        data = upload.getvalue()
-        with shown_as_error() as box:
-            path = save_upload(data, upload.name)
-        return None if box.failed else VideoRef.of(path, name=upload.name, stamp=path.stem)
+        saved = st.session_state.setdefault("saved_uploads", {})  # hash a (large) upload once, not every rerun
+        if upload.file_id not in saved:
+            with shown_as_error() as box:
+                saved[upload.file_id] = save_upload(upload.getvalue(), upload.name)
+            if box.failed:
+                return None
+        path = saved[upload.file_id]
+        return VideoRef.of(path, name=upload.name, stamp=path.stem)
     if source == VIDEO_SOURCES[2]:
         path = _path_input("Video file or rawframes folder", "video_path")
         return VideoRef.of(path) if path else None
