@@ -23,7 +23,12 @@ CASES = {
             dict(num_clips=1, clip_len=32, size=224), "I3D-R50 32x224²"),
     "tsn": ("tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py", "backbone/layer4/1/relu",
             dict(num_clips=8, size=224), "TSN-R50 8 seg 224²"),
+    "videomae": ("videomae/vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400.py", "backbone/blocks/11",
+                 dict(num_clips=1, size=224), "VideoMAE-B 16x224²"),
 }
+# MMAction2's GradCAM cannot read token layers; for those the baseline is the same Grad-CAM with the
+# usual full backward (autograd everywhere, parameter gradients), which is what it would cost.
+FULL_BACKWARD = {"videomae"}
 STEPS = ("inference", "explain", "mmaction")
 
 
@@ -70,6 +75,10 @@ def _runner(case: str, step: str, device: str):
     elif step == "explain":
         def run():
             api.explain_inputs(handle, clip, target_layer=layer)
+    elif case in FULL_BACKWARD:
+        def run():
+            _full_backward_gradcam(handle, clip, layer)
+            handle.model.zero_grad(set_to_none=True)
     else:
         from mmaction.utils import GradCAM
 
@@ -79,6 +88,31 @@ def _runner(case: str, step: str, device: str):
             gradcam._calculate_localization_map(clip.data, use_labels=False)
             handle.model.zero_grad(set_to_none=True)
     return run
+
+
+def _full_backward_gradcam(handle, clip, layer: str) -> None:
+    """Grad-CAM the conventional way: one graph over the whole network, ``backward()`` into every
+    parameter, the layer's gradient kept by ``retain_grad`` (the cost MMAction2's GradCAM pays)."""
+    import torch
+
+    from core.cam import _class_scores
+    from core.layers import get_layer
+
+    kept = []
+
+    def hook(_module, _inputs, output):
+        output.retain_grad()
+        kept.append(output)
+
+    handle_ = get_layer(handle.model, layer).register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            scores = _class_scores(handle, handle.model.data_preprocessor(clip.data, False)).mean(0)
+            scores.max().backward()
+    finally:
+        handle_.remove()
+    tokens, grads = kept[-1].detach(), kept[-1].grad
+    (grads.mean(dim=1, keepdim=True) * tokens).sum(-1).relu()
 
 
 def _sync(device: str) -> None:
@@ -160,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
-    print(f"device: {device}   (times: median of {args.repeat}; memory: peak extra MiB per step)")
+    print(f"device: {device}   (times: median of {args.repeat}; memory: peak extra MiB per step; "
+          f"'mmaction' is MMAction2's GradCAM, or a full-backward Grad-CAM for {', '.join(sorted(FULL_BACKWARD))})")
     header = (f"{'model':<20} {'infer s':>8} {'explain s':>9} {'mmaction s':>10} {'expl/inf':>8} "
               f"{'mma/expl':>8} {'mem inf':>8} {'mem expl':>8} {'mem mma':>8} {'mem expl/inf':>12}")
     print(header)

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import CamError
-from core.layers import LayerInfo, default_layer, get_layer, normalize, probe_shapes, rank_layers
+from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, probe_shapes, rank_layers
 from core.methods import get_method
 from core.model import ModelHandle
+from core.reshape import Geometry, fits, geometry_of, to_feature_map
 from core.video import ClipInputs, build_inputs
 
 
@@ -59,36 +60,48 @@ class ExplainResult:
 
 
 def _probe(handle: ModelHandle) -> list[tuple[str, tuple[int, ...]]]:
-    """Module output shapes for a grey probe clip (one view), cached on the handle."""
+    """Module output shapes for a grey probe clip (one view), cached on the handle with its geometry."""
     if "probe" not in handle._cache:
         clip = build_inputs(handle.cfg, np.full((64, 256, 320, 3), 128, np.uint8))
         if not handle.is_2d:
             clip.data["inputs"] = [x[:1] for x in clip.data["inputs"]]
+        data = handle.model.data_preprocessor(clip.data, False)
 
         def run():
-            data = handle.model.data_preprocessor(clip.data, False)
-            feats, kwargs = handle.model.extract_feat(data["inputs"], test_mode=True)
-            handle.model.cls_head(feats, **kwargs)
+            _class_scores(handle, data)
 
         handle._cache["probe"] = probe_shapes(handle.model, run)
+        handle._cache["probe_geometry"] = geometry_of(handle.model.backbone, data["inputs"], handle.is_2d)
     return handle._cache["probe"]
 
 
+def _family(handle: ModelHandle) -> str:
+    return type(getattr(handle.model, "backbone", None)).__name__
+
+
 def list_layers(handle: ModelHandle) -> list[LayerInfo]:
-    """Layers to explain: sensible candidates first (stage outputs, the default first), then all."""
-    return rank_layers(_probe(handle))
+    """Layers to explain: sensible candidates first (the default; for SlowFast both pathways
+    combined; the last block of each stage), then every module whose output reads as a feature map."""
+    shapes = _probe(handle)
+    geometry = handle._cache["probe_geometry"]
+    return rank_layers(shapes, _family(handle), usable=lambda shape: fits(shape, geometry))
 
 
 def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
-    """The "/"-separated layer path to hook (the architecture's default when None)."""
+    """The "/"-separated layer path to hook (the architecture's default when None).
+
+    Several layers joined by ``+`` (e.g. ``backbone/slow_path/layer4+backbone/fast_path/layer4``, the
+    combined view of SlowFast's pathways) are explained together: see :func:`explain_inputs`.
+    """
     if target_layer is None:
-        return default_layer(_probe(handle))
-    name = normalize(target_layer)
-    try:
-        get_layer(handle.model, name)
-    except CamError:
-        get_layer(handle.model, name, [info.name for info in list_layers(handle) if info.candidate])
-    return name
+        return default_layer(_probe(handle), _family(handle))
+    names = [normalize(part) for part in str(target_layer).split("+")]
+    for name in names:
+        try:
+            get_layer(handle.model, name)
+        except CamError:
+            get_layer(handle.model, name, [info.name for info in list_layers(handle) if info.candidate])
+    return "+".join(names)
 
 
 def resolve_target(handle: ModelHandle, target: int | str | None, scores: torch.Tensor) -> int:
@@ -116,25 +129,32 @@ class _Capture:
         self.handle = module.register_forward_hook(self)
 
     def __call__(self, _module, _inputs, output):
-        if not isinstance(output, torch.Tensor):
+        tensor = first_tensor(output)
+        if tensor is None:
             raise CamError(f"Layer {self.name} returns a {type(output).__name__}, not a tensor; "
                            "pick one of its sub-layers.")
         torch.set_grad_enabled(True)  # restored by the caller's no_grad block
-        leaf = output.detach().requires_grad_(True)
+        leaf = tensor.detach().requires_grad_(True)
         self.leaves.append(leaf)
+        if isinstance(output, tuple):  # MViT blocks return (tokens, grid size)
+            return (leaf.clone(), *output[1:])
         return leaf.clone()  # later in-place ops touch the clone, never the saved activation
 
 
 def _class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
     """Per-view class scores ``[K, C]`` through the model's own feature and head code."""
     model = handle.model
-    feats, kwargs = model.extract_feat(data["inputs"], test_mode=True)
+    out = model.extract_feat(data["inputs"], test_mode=True)
+    feats, kwargs = out if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else (out, {})
     return model.cls_head(feats, **kwargs).reshape(-1, handle.num_classes)
 
 
-def _canonical(tensor: torch.Tensor, is_2d: bool) -> torch.Tensor:
+def _canonical(tensor: torch.Tensor, is_2d: bool, geometry: Geometry | None = None) -> torch.Tensor:
     """Layer output to ``[G, T, C, h, w]``: 3D maps group by view; 2D maps are one group of frames
-    (as MMAction2's GradCAM normalises them)."""
+    (as MMAction2's GradCAM normalises them). Tokens and channels-last outputs are first reshaped to
+    channels-first maps (:func:`core.reshape.to_feature_map`)."""
+    if geometry is not None:
+        tensor = to_feature_map(tensor, geometry)
     if tensor.dim() == 5:
         return tensor.permute(0, 2, 1, 3, 4)
     if tensor.dim() == 4 and is_2d:
@@ -145,6 +165,96 @@ def _canonical(tensor: torch.Tensor, is_2d: bool) -> torch.Tensor:
                    "pick a convolutional layer.")
 
 
+def _normalise(cam: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each group (a 3D model's view; all frames of a 2D model) to [0, 1], as MMAction2's
+    GradCAM normalises."""
+    flat = cam.reshape(cam.shape[0], -1)
+    low, high = flat.min(dim=1, keepdim=True)[0], flat.max(dim=1, keepdim=True)[0]
+    return ((flat - low) / (high - low + 1e-20)).reshape(cam.shape)
+
+
+@dataclass
+class Captured:
+    """What one forward (and truncated backward) captured at the target layer(s): all a CAM method needs."""
+
+    layers: list[str]
+    activations: list[torch.Tensor]  # per layer, canonical [G, T', C, h, w]
+    gradients: list[torch.Tensor | None]  # same layout; None when not computed
+    view_scores: torch.Tensor  # [K, C] class scores of each view
+    target_class: int
+    size: tuple[int, int, int, int]  # (views, frames, height, width) of the input frames
+
+    @property
+    def scores(self) -> torch.Tensor:
+        return self.view_scores.mean(dim=0)
+
+
+def capture(
+    handle: ModelHandle,
+    clip: ClipInputs,
+    *,
+    target_layer: str | None = None,
+    target: int | str | None = None,
+    gradients: bool = True,
+) -> Captured:
+    """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
+    and, when ``gradients``, the gradient of the target class score with respect to it."""
+    layer = resolve_layer(handle, target_layer)
+    model = handle.model
+    captures = [_Capture(get_layer(model, name), name) for name in layer.split("+")]
+    try:
+        data = model.data_preprocessor(clip.data, False)
+        with torch.no_grad():  # the hook switches autograd on from the target layer onward
+            view_scores = _class_scores(handle, data)
+            scores = view_scores.mean(dim=0)
+            index = resolve_target(handle, target, scores)
+            for cap in captures:
+                if not cap.leaves or not scores.requires_grad:
+                    raise CamError(f"Layer {cap.name} does not lead to the class scores; pick a backbone layer.")
+            leaves = [leaf for cap in captures for leaf in cap.leaves]
+            grads = torch.autograd.grad(scores[index], leaves, allow_unused=True) if gradients else None
+    finally:
+        for cap in captures:
+            cap.handle.remove()
+    geometry = geometry_of(model.backbone, data["inputs"], handle.is_2d)
+    activations, layer_gradients, start = [], [], 0
+    for cap in captures:
+        count = len(cap.leaves)
+        activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, geometry))
+        if grads is None:
+            layer_gradients.append(None)
+        else:
+            found = [g if g is not None else torch.zeros_like(a)
+                     for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
+            layer_gradients.append(_canonical(torch.cat(found), handle.is_2d, geometry))
+            if not layer_gradients[-1].any():  # class token aside
+                raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
+                               "e.g. the head reads only the class token after it); pick an earlier layer.")
+        start += count
+    return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), index,
+                    tuple(clip.frames.shape[:4]))
+
+
+def heatmaps_of(captured: Captured, method: str = "gradcam") -> torch.Tensor:
+    """Heatmaps ``[V, T, H, W]`` in [0, 1] of ``method`` from what :func:`capture` captured.
+
+    Each layer's map is resized to the input (trilinear over time, height and width) and min-max
+    normalised per group; several layers' maps are averaged and normalised again.
+    """
+    cam_method = get_method(method)
+    num_views, num_frames, height, width = captured.size
+    maps = []
+    for activations, gradients in zip(captured.activations, captured.gradients, strict=True):
+        if cam_method.needs_gradients and gradients is None:
+            raise CamError(f"{cam_method.label} needs gradients; capture them first.")
+        cam = cam_method(activations, gradients)  # [G, t, h, w]
+        out_t = num_frames if activations.shape[0] == num_views else cam.shape[1]
+        cam = F.interpolate(cam.unsqueeze(1), size=(out_t, height, width), mode="trilinear", align_corners=False)
+        maps.append(_normalise(cam))
+    heatmaps = maps[0] if len(maps) == 1 else _normalise(torch.stack(maps).mean(dim=0))
+    return heatmaps.reshape(num_views, num_frames, height, width)
+
+
 def explain_inputs(
     handle: ModelHandle,
     clip: ClipInputs,
@@ -153,36 +263,23 @@ def explain_inputs(
     target: int | str | None = None,
     method: str = "gradcam",
 ) -> dict:
-    """Heatmaps ``[V, T, H, W]`` and class scores for already built inputs (see :func:`explain`)."""
+    """Heatmaps ``[V, T, H, W]`` and class scores for already built inputs (see :func:`explain`).
+
+    ``target_layer`` may join several layers with ``+``: each layer's map is computed, resized and
+    normalised on its own, then the maps are averaged and normalised again (pytorch-grad-cam's
+    multi-layer aggregation). For SlowFast, ``backbone/slow_path/layer4+backbone/fast_path/layer4``
+    is the combined view of both pathways (``list_layers`` offers it as the second candidate).
+    """
     cam_method = get_method(method)
-    layer = resolve_layer(handle, target_layer)
-    model = handle.model
-    capture = _Capture(get_layer(model, layer), layer)
-    try:
-        data = model.data_preprocessor(clip.data, False)
-        with torch.no_grad():  # the hook switches autograd on from the target layer onward
-            view_scores = _class_scores(handle, data)
-            scores = view_scores.mean(dim=0)
-            index = resolve_target(handle, target, scores)
-            if not capture.leaves or not scores.requires_grad:
-                raise CamError(f"Layer {layer} does not lead to the class scores; pick a backbone layer.")
-            grads = torch.autograd.grad(scores[index], capture.leaves) if cam_method.needs_gradients else None
-    finally:
-        capture.handle.remove()
-    activations = _canonical(torch.cat(capture.leaves).detach(), handle.is_2d)
-    gradients = _canonical(torch.cat(grads), handle.is_2d) if grads is not None else None
-    cam = cam_method(activations, gradients)  # [G, t, h, w]
-    num_views, num_frames, height, width = clip.frames.shape[:4]
-    out_t = num_frames if activations.shape[0] == num_views else cam.shape[1]
-    cam = F.interpolate(cam.unsqueeze(1), size=(out_t, height, width), mode="trilinear", align_corners=False)
-    flat = cam.reshape(cam.shape[0], -1)
-    low, high = flat.min(dim=1, keepdim=True)[0], flat.max(dim=1, keepdim=True)[0]
-    heatmaps = ((flat - low) / (high - low + 1e-20)).reshape(num_views, num_frames, height, width)
-    average = getattr(model.cls_head, "average_clips", "prob")
+    captured = capture(handle, clip, target_layer=target_layer, target=target,
+                       gradients=cam_method.needs_gradients)
+    heatmaps = heatmaps_of(captured, method)
+    view_scores, scores = captured.view_scores, captured.scores
+    average = getattr(handle.model.cls_head, "average_clips", "prob")
     probs = view_scores.softmax(-1).mean(0) if average == "prob" else scores.softmax(-1)
-    return dict(heatmaps=heatmaps.float().cpu().numpy(), scores=scores.detach().float().cpu().numpy(),
-                probs=probs.detach().float().cpu().numpy(), target_class=index, layer=layer,
-                method=cam_method.name)
+    return dict(heatmaps=heatmaps.float().cpu().numpy(), scores=scores.float().cpu().numpy(),
+                probs=probs.float().cpu().numpy(), target_class=captured.target_class,
+                layer="+".join(captured.layers), method=cam_method.name)
 
 
 def explain(

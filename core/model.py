@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from core.checkpoint import classes_of, load_weights, read_checkpoint, state_dict_of
 from core.errors import CamError
+from core.tin import ensure_tin_shift
 
 
 @dataclass
@@ -51,6 +52,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+# Switches that make a backbone load weights in init_weights() even with ``pretrained=None``
+# (TSM/TIN ``pretrained2d``, Swin ``pretrained2d``, UniFormerV2 ``clip_pretrained``).
+_LOADING_FLAGS = ("pretrained2d", "clip_pretrained")
+
+
 def _strip_pretrained(node: Any) -> Any:
     """Remove every ``pretrained=`` URL and ``Pretrained`` init so building never downloads."""
     if isinstance(node, dict):
@@ -62,10 +68,33 @@ def _strip_pretrained(node: Any) -> Any:
                 continue
             else:
                 out[key] = _strip_pretrained(value)
+        for flag in _accepted_flags(out.get("type")):
+            out[flag] = False
         return out
     if isinstance(node, list | tuple):
         return type(node)(_strip_pretrained(v) for v in node)
     return node
+
+
+def _accepted_flags(type_name: Any) -> list[str]:
+    """The weight-loading switches that the registered class ``type_name`` (or a base class) accepts."""
+    if not isinstance(type_name, str):
+        return []
+    import inspect
+
+    from mmaction.registry import MODELS
+
+    cls = MODELS.get(type_name)
+    if not inspect.isclass(cls):
+        return []
+    params = set()
+    for base in cls.__mro__:
+        if "__init__" in vars(base):
+            try:
+                params |= set(inspect.signature(base.__init__).parameters)
+            except (TypeError, ValueError):
+                continue
+    return [flag for flag in _LOADING_FLAGS if flag in params]
 
 
 def _is_pretrained_init(init_cfg: Any) -> bool:
@@ -117,6 +146,7 @@ def _build(cfg: Config, seed: int) -> torch.nn.Module:
     else:
         MMLogger.get_instance("mmaction_cam", log_level="ERROR")
     init_default_scope(cfg.get("default_scope", "mmaction"))
+    ensure_tin_shift()
     model_cfg = _strip_pretrained(cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -128,6 +158,14 @@ def _build(cfg: Config, seed: int) -> torch.nn.Module:
     if not hasattr(model, "cls_head") or model.cls_head is None:
         raise CamError("The config's model has no classification head; only recognizers can be explained.")
     return model
+
+
+def _num_classes(head: torch.nn.Module) -> int | None:
+    """Classes of the head's video scores (OmniSource's head also has an image classifier)."""
+    video = getattr(head, "fc3d", None)
+    if isinstance(video, torch.nn.Sequential) and isinstance(video[-1], torch.nn.Linear):
+        return video[-1].out_features
+    return int(getattr(head, "num_classes", 0)) or None
 
 
 def load_model(
@@ -153,7 +191,7 @@ def load_model(
         ckpt = read_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
         load_weights(model, state_dict_of(ckpt), str(checkpoint))
         classes = classes_of(ckpt)
-    num_classes = int(getattr(model.cls_head, "num_classes", 0)) or None
+    num_classes = _num_classes(model.cls_head)
     if label_map is not None:
         classes = read_label_map(label_map)
     if classes is None:

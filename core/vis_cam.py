@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the input is a rawframes directory (detected automatically too)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
     parser.add_argument("--target-layer-name", default=None,
-                        help="layer to explain, e.g. backbone/layer4/1/relu (default: last backbone stage)")
+                        help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
+                             "stage or block); join layers with + to average their maps")
     parser.add_argument("--out-filename", default=None, help="overlay video to write (.mp4 H.264 or .gif)")
     parser.add_argument("--fps", default=5, type=float, help="frame rate of the overlay video")
     parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--file-url", default=None,
                         help="heatmap txt to write ('Frame N - Heatmap values:' blocks) plus a .json sidecar")
     parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
-    parser.add_argument("--method", default="gradcam", help="CAM method (default: gradcam)")
+    from core.methods import METHODS
+
+    parser.add_argument("--method", default="gradcam",
+                        help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
     parser.add_argument("--all-views", action="store_true",
                         help="keep multi-crop views of the test pipeline (default: center crop only)")
     parser.add_argument("--label-map", default=None, help="txt with one class name per line")

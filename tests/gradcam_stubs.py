@@ -1,0 +1,58 @@
+"""Import pytorch-grad-cam (the test oracle) without torchvision and ttach.
+
+pytorch-grad-cam imports torchvision only for image utilities we never call (``Compose``/``Normalize``/
+``ToTensor`` in ``utils.image``, ``resize`` in ``sess``, ``box_iou`` in ``utils.model_targets``) and
+ttach only for test-time augmentation smoothing we never use. torchvision has no build for this torch
+and breaks its imports, so when ``import torchvision`` (or ``ttach``) fails, minimal stand-ins that
+raise if ever called are put in ``sys.modules`` first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+
+def _unavailable(name: str):
+    def call(*_args, **_kwargs):
+        raise RuntimeError(f"{name} is a stub: torchvision/ttach are not installed for the tests")
+
+    return call
+
+
+def _stub(name: str, **attrs) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+    return module
+
+
+def _install_torchvision() -> None:
+    try:
+        importlib.import_module("torchvision")
+        return
+    except Exception:  # ImportError, or a broken install that fails on import
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+    functional = _stub("torchvision.transforms.functional", resize=_unavailable("resize"))
+    transforms = _stub("torchvision.transforms", Compose=_unavailable("Compose"),
+                       Normalize=_unavailable("Normalize"), ToTensor=_unavailable("ToTensor"),
+                       functional=functional)
+    ops = _stub("torchvision.ops", box_iou=_unavailable("box_iou"))
+    _stub("torchvision", transforms=transforms, ops=ops, __stub__=True)
+
+
+def _install_ttach() -> None:
+    try:
+        importlib.import_module("ttach")
+    except ImportError:
+        _stub("ttach", Compose=_unavailable("ttach.Compose"), HorizontalFlip=_unavailable("HorizontalFlip"),
+              Multiply=_unavailable("Multiply"), __stub__=True)
+
+
+def import_pytorch_grad_cam():
+    """The ``pytorch_grad_cam`` package, with stand-ins for its unused torchvision/ttach imports."""
+    _install_torchvision()
+    _install_ttach()
+    return importlib.import_module("pytorch_grad_cam")
