@@ -132,6 +132,18 @@ def test_target_class_by_name_with_top5_probabilities(ready, explain_calls):
     assert not _errors(app)
 
 
+def test_every_cam_method_from_the_picker(ready):
+    app = ready
+    methods = app.selectbox(key="method").options
+    assert methods[0] == "Grad-CAM" and len(methods) == len(core.METHODS)
+    for label in methods:
+        app.selectbox(key="method").select(label).run()
+        _run(app)
+        assert not _errors(app), label
+        assert any(f"· {label} ·" in c.value for c in app.caption), label
+        assert len(_frame_spec(app)["frames"]) >= 2
+
+
 def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir, ready):
     loads, real = [], core.load_model
     monkeypatch.setattr(core, "load_model", lambda *a, **k: loads.append(a) or real(*a, **k))
