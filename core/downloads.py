@@ -1,0 +1,132 @@
+"""The bytes and file names of everything a user can download from a result (txt, JSON, npz, mp4, PNG).
+
+File names derive from the video, the checkpoint, the layer and the class, e.g.
+``clip_best_acc_epoch_9_backbone.layer4_abseiling.txt``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.export import heatmap_text
+from core.views import CamView
+
+
+@dataclass(frozen=True)
+class Download:
+    """One downloadable file."""
+
+    label: str  # what a button says
+    file_name: str
+    data: bytes
+    mime: str
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_.") or "x"
+
+
+def file_stem(video: str | None, checkpoint: str | None, layer: str | None, label: str | None,
+              method: str | None = None) -> str:
+    """``<video>_<checkpoint>_<layer>_<class>[_<method>]`` made safe for any file system
+    (random weights read ``random``; Grad-CAM, the default method, is left out)."""
+    parts = [Path(video).stem if video else "video",
+             Path(checkpoint).stem if checkpoint else "random",
+             (layer or "layer").replace("/", ".")]
+    if label:
+        parts.append(label)
+    if method and method != "gradcam":
+        parts.append(method)
+    return "_".join(_slug(p) for p in parts)[:180]
+
+
+def sidecar_bytes(view: CamView) -> bytes:
+    """The JSON sidecar (the view's own, else what the view knows)."""
+    payload = view.meta or {
+        "shape": list(view.heatmaps.shape),
+        "frame_indices": view.frame_indices.tolist(),
+        "fps": view.fps,
+        "target_class": view.target_class,
+        "top5": [{"class": i, "label": name, "score": p} for i, name, p in view.topk(5)],
+    }
+    return json.dumps(payload, indent=2).encode()
+
+
+def npz_bytes(view: CamView) -> bytes:
+    """Heatmaps, frame indices and (when known) scores, probabilities and target in one npz."""
+    arrays = {"heatmaps": view.heatmaps, "frame_indices": view.frame_indices}
+    if view.scores is not None:
+        arrays["scores"] = view.scores
+    if view.probs is not None:
+        arrays["probs"] = view.probs
+    if view.target_class is not None:
+        arrays["target_class"] = np.int64(view.target_class)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def overlay_mp4(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis",
+                fps: float | None = None) -> bytes | None:
+    """The overlay video (H.264, plays in browsers) at the view's playback rate; None without frames."""
+    from core.overlay import write_video
+
+    blended = view.display_overlays(alpha, colormap)
+    if blended is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="mmcam-") as folder:
+        path = write_video(blended, Path(folder) / "overlay.mp4", fps=fps or view.playback_fps())
+        return path.read_bytes()
+
+
+def frame_png(view: CamView, index: int, *, alpha: float = 0.5, colormap: str = "viridis",
+              min_height: int = 320) -> bytes:
+    """PNG of heatmap frame ``index``: the colored heatmap beside the overlay (when frames are known),
+    scaled up to ``min_height`` pixels, with the frame's source index and time written above."""
+    from PIL import Image, ImageDraw
+
+    from core.overlay import colorize
+
+    if not 0 <= index < view.num_frames:
+        raise ValueError(f"frame {index} is outside 0..{view.num_frames - 1}")
+    from core.overlay import resize_frames
+
+    heatmap = (colorize(view.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
+    panels = [resize_frames(heatmap, view.display_size())[0]]
+    blended = view.display_overlays(alpha, colormap)
+    if blended is not None:
+        panels.append(blended[index])
+    height, width = panels[0].shape[:2]
+    scale = max(1, int(np.ceil(min_height / height)))
+    gap, header = 8, 24
+    canvas = Image.new("RGB", (len(panels) * width * scale + (len(panels) - 1) * gap, height * scale + header),
+                       "white")
+    for i, panel in enumerate(panels):
+        image = Image.fromarray(panel).resize((width * scale, height * scale), Image.Resampling.BILINEAR)
+        canvas.paste(image, (i * (width * scale + gap), header))
+    ImageDraw.Draw(canvas).text((4, 6), f"frame {index + 1}/{view.num_frames} · {view.frame_label(index)}",
+                                fill="black")
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def result_files(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis",
+                 overlay_video: bytes | None = None) -> list[Download]:
+    """txt (``Frame N - Heatmap values:``), JSON sidecar, npz and, with frames, the overlay mp4."""
+    files = [
+        Download("Heatmaps (txt)", f"{view.name}.txt", heatmap_text(view.heatmaps), "text/plain"),
+        Download("Sidecar (json)", f"{view.name}.json", sidecar_bytes(view), "application/json"),
+        Download("Arrays (npz)", f"{view.name}.npz", npz_bytes(view), "application/octet-stream"),
+    ]
+    video = overlay_video if overlay_video is not None else overlay_mp4(view, alpha=alpha, colormap=colormap)
+    if video is not None:
+        files.append(Download("Overlay video (mp4)", f"{view.name}_overlay.mp4", video, "video/mp4"))
+    return files

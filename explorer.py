@@ -1,0 +1,140 @@
+"""The Grad-CAM explorer: ``streamlit run explorer.py``.
+
+Pick a model and a video in the sidebar, press **Run Grad-CAM**, then scrub through the heatmaps.
+This page only wires widgets to ``core`` (through the cached calls in ``pages.ui.cache``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
+from core.downloads import file_stem
+from core.views import CamView
+from pages.ui import cache, pickers
+from pages.ui.errors import shown_as_error
+from pages.ui.viewer import render, show_view
+
+st.set_page_config(page_title="Grad-CAM explorer", page_icon="🔥", layout="wide")
+
+
+def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
+    """Model, video and explanation settings (each None until it can be used)."""
+    with st.sidebar:
+        st.header("Model")
+        spec = pickers.pick_model()
+        handle = None
+        if spec is not None:
+            with shown_as_error() as box, st.spinner("Loading the model…"):
+                handle = cache.model(spec)
+                layers, default_layer = cache.layers(spec), cache.default_layer(spec)
+            if box.failed:
+                spec, handle = None, None
+            else:
+                st.caption(f"{handle.num_classes} classes · {handle.device} · "
+                           f"{type(handle.model).__name__}")
+        st.header("Video")
+        demo_video = None
+        if st.session_state.get("model_source") == pickers.MODEL_SOURCES[0] and spec is not None:
+            demo_video = pickers.demo_paths()["video"]
+        video = pickers.pick_video(demo_video)
+        settings = None
+        if handle is not None:
+            st.header("Explanation")
+            probs = st.session_state.get("last_probs", {}).get((spec, video))
+            settings = pickers.pick_explanation(layers, default_layer, handle.classes, probs)
+    return spec, video, settings
+
+
+def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
+    """Frames, fps, resolution and duration of the video; False when it cannot be read."""
+    with shown_as_error() as box:
+        info = cache.probe(video, spec)
+    if box.failed:
+        return False
+    kind = "rawframes folder" if info.is_rawframes else "video"
+    st.markdown(f"**{video.name}** · {kind}")
+    cols = st.columns(4)
+    cols[0].metric("Frames", f"{info.frames}")
+    cols[1].metric("FPS", f"{info.fps:.2f}" if info.fps else "—")
+    cols[2].metric("Resolution", f"{info.width}×{info.height}")
+    cols[3].metric("Duration", f"{info.duration:.2f} s" if info.duration else "—")
+    return True
+
+
+def _run(key: cache.RunKey) -> None:
+    """Explain with progress; remember the run (the result itself lives in the cache)."""
+    started = time.perf_counter()
+    with st.status("Explaining…", expanded=True) as status:
+        with shown_as_error() as box:
+            st.write("Loading the model…")
+            handle = cache.model(key.model)
+            st.write(f"Decoding the video and running {key.method} on {handle.device}…")
+            result = cache.explain(key)
+            st.write("Rendering the overlay video and the figures…")
+            alpha, colormap = _look()
+            render(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
+        if box.failed:
+            status.update(label="Failed", state="error", expanded=True)
+            return
+    st.session_state["run_key"] = key
+    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
+    st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
+    st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
+
+
+def _view_of(key: cache.RunKey, result: core.ExplainResult) -> CamView:
+    name = file_stem(key.video.name, result.checkpoint, result.layer, result.target_label, result.method)
+    return CamView.from_result(result, name=name)
+
+
+def _view_key(key: cache.RunKey) -> str:
+    """Identifies a result's content for the rendering cache and the viewer's widgets."""
+    return f"run{abs(hash(key))}"
+
+
+def _look() -> tuple[float, str]:
+    """Overlay opacity and colormap (they change the drawing, not the result)."""
+    return st.session_state.get("look", (0.5, "viridis"))
+
+
+def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
+    predicted = result.classes[result.predicted_class]
+    st.subheader(f"Explained: {result.target_label}")
+    st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted: {predicted} "
+               f"({result.probs[result.predicted_class]:.1%}) · layer {result.layer} · "
+               f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
+               + ("".join(f" · note: {n}" for n in result.notes)))
+    alpha, colormap = _look()
+    show_view(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
+
+
+def main() -> None:
+    st.title("Grad-CAM explorer")
+    spec, video, settings = _sidebar()
+    if video is None:
+        st.info("Choose a video in the sidebar.")
+        return
+    readable = _video_facts(spec, video)
+    if settings is not None:
+        st.session_state["look"] = (settings.alpha, settings.colormap)
+    key = None
+    if spec is not None and settings is not None:
+        key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
+    if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
+                 icon=":material/play_arrow:"):
+        _run(key)
+    if note := st.session_state.pop("run_note", None):
+        st.status(note, state="complete")
+    shown = st.session_state.get("run_key")
+    if shown is None:
+        return
+    if shown != key:
+        st.info("The settings changed since this result: press **Run Grad-CAM** to explain them.")
+    with shown_as_error():
+        _show(shown, cache.explain(shown))
+
+
+main()

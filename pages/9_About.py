@@ -1,0 +1,48 @@
+"""About and help: what the explorer does, how to read it, where files go."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="About · Grad-CAM explorer", page_icon="❔", layout="wide")
+st.title("About the Grad-CAM explorer")
+st.markdown("""
+The explorer shows **where and when** an MMAction2 video recognizer looks when it decides on a class,
+with Grad-CAM (and the other CAM methods in `core.methods`).
+
+### Daily use
+1. **Model** (sidebar): the built-in demo, a training run found under a folder (`work_dirs/*/` with the
+   dumped config and `best_*.pth`, `epoch_*.pth` or `last_checkpoint`; newest first), or a config and a
+   checkpoint path. A label-map txt (one class per line) gives class names. Models stay loaded: switching
+   videos never reloads them.
+2. **Video**: the demo clip, an upload, a path (a video file or a rawframes folder), or a folder to browse.
+   Its frames, frame rate, resolution and duration show before you run.
+3. **Explanation**: the target layer (the last backbone stage by default), the target class (the predicted
+   one, or any class by name; after a run its top-5 come first with their probabilities), the CAM method,
+   the views (center crop, or all the config's test views), and the overlay's opacity and colormap.
+4. Press **Run Grad-CAM**. A combination you ran before opens at once.
+
+### Reading the result
+- **Overlay video**: the heatmaps over the frames the model saw, at the pace of the stretch of video they sample.
+- **Frame view**: heatmap and overlay of one frame; drag the slider or press ▶ (all in the browser, no
+  waiting). Above the slider: the frame's index in the source video and its time. The camera icon in its
+  toolbar saves the view as PNG; *Frame view (png)* under the video saves any frame you pick.
+- **Activation per frame**: the mean and the max of each heatmap: *when* the model looks.
+- **Saliency**: all heatmaps summed and divided by their number.
+- **Top-5 predictions**: the explained class in orange.
+
+Heatmaps are normalised to [0, 1] per clip (view), so compare shapes, not absolute values, across runs.
+
+### Downloads
+- **txt**: `Frame N - Heatmap values:` blocks (one per heatmap frame, views one after another), as
+  MMAction2's patched `vis_cam.py` wrote; `core.read_heatmap_txt` reads it back.
+- **json**: the sidecar (video, config, checkpoint, layer, method, classes, frame indices, fps…).
+- **npz**: heatmaps, frame indices, scores and probabilities.
+- **mp4**: the overlay video (H.264). **png**: one frame view.
+
+File names are made of the video, checkpoint, layer and class names.
+
+### Same thing on the command line
+`python -m core.vis_cam CONFIG CHECKPOINT VIDEO --file-url out.txt --out-filename out.mp4`
+takes MMAction2's `vis_cam.py` arguments.
+""")

@@ -1,0 +1,120 @@
+"""Cached calls into ``core``: a model loads once per (config, checkpoint, device, label map), a result
+is computed once per (model, video, layer, target, method, views).
+
+Keys hold file modification times, so a re-trained checkpoint or an edited video is picked up.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+import streamlit as st
+
+import core
+from core.cam import ExplainResult
+from core.layers import LayerInfo
+from core.model import ModelHandle
+
+
+def _stamp(path: str | None) -> tuple[float, int] | None:
+    """(mtime, size) of a file or folder; None when absent."""
+    if not path:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return (stat.st_mtime, stat.st_size)
+
+
+class ModelSpec(NamedTuple):
+    """What determines a loaded model."""
+
+    config: str
+    checkpoint: str | None = None
+    device: str = "auto"
+    label_map: str | None = None
+    trust_checkpoint: bool = False
+
+    def stamps(self) -> tuple:
+        return (_stamp(self.config), _stamp(self.checkpoint), _stamp(self.label_map))
+
+
+class VideoRef(NamedTuple):
+    """A video file or rawframes folder, with what identifies its content and a name for files."""
+
+    path: str
+    stamp: tuple | str | None  # (mtime, size) of a file, or the hash of uploaded bytes
+    name: str  # e.g. the uploaded file's name; file names of downloads derive from it
+
+    @classmethod
+    def of(cls, path: str | Path, name: str | None = None, stamp: tuple | str | None = None) -> VideoRef:
+        path = str(path)
+        return cls(path, stamp if stamp is not None else _stamp(path), name or Path(path).name)
+
+
+class LoadedModel(NamedTuple):
+    handle: ModelHandle
+    lock: threading.Lock  # hooks are registered on the shared model: one explanation at a time
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def _load(spec: ModelSpec, _stamps: tuple) -> LoadedModel:
+    handle = core.load_model(spec.config, spec.checkpoint or None, spec.device, label_map=spec.label_map or None,
+                             trust_checkpoint=spec.trust_checkpoint)
+    return LoadedModel(handle, threading.Lock())
+
+
+def _loaded(spec: ModelSpec) -> LoadedModel:
+    return _load(spec, spec.stamps())
+
+
+def model(spec: ModelSpec) -> ModelHandle:
+    """The loaded model (built once, then shared by every session and rerun)."""
+    return _loaded(spec).handle
+
+
+def layers(spec: ModelSpec) -> list[LayerInfo]:
+    """Target-layer choices of the model (candidates first, the default first of all)."""
+    loaded = _loaded(spec)
+    with loaded.lock:
+        return core.list_layers(loaded.handle)
+
+
+def default_layer(spec: ModelSpec) -> str:
+    loaded = _loaded(spec)
+    with loaded.lock:
+        return core.resolve_layer(loaded.handle, None)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def probe(video: VideoRef, spec: ModelSpec | None) -> core.VideoInfo:
+    """Frames, fps and resolution of a video (rawframes naming from the model's config)."""
+    cfg = _loaded(spec).handle.cfg if spec is not None else None
+    return core.probe_video(video.path, cfg)
+
+
+class RunKey(NamedTuple):
+    """Everything that determines one explanation."""
+
+    model: ModelSpec
+    video: VideoRef
+    layer: str | None
+    target: int | None
+    method: str
+    views: str
+
+
+@st.cache_data(show_spinner=False, max_entries=12)
+def _explain(key: RunKey, _stamps: tuple) -> ExplainResult:
+    loaded = _loaded(key.model)
+    with loaded.lock:
+        return core.explain(loaded.handle, key.video.path, target_layer=key.layer, target=key.target,
+                            views=key.views, method=key.method)
+
+
+def explain(key: RunKey) -> ExplainResult:
+    """The explanation for ``key`` (computed once; a repeated combination returns at once)."""
+    return _explain(key, key.model.stamps())

@@ -1,0 +1,190 @@
+"""Sidebar pickers: the model, the video, and what to explain. Each reads widgets and returns plain values."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import streamlit as st
+
+from core.errors import CamError
+from core.files import Run, find_runs, find_videos, save_upload
+from core.layers import LayerInfo
+from core.methods import METHODS
+from core.video import VIDEO_EXTENSIONS
+from pages.ui.cache import ModelSpec, VideoRef
+from pages.ui.errors import shown_as_error
+from pages.ui.viewer import COLORMAPS
+
+MODEL_SOURCES = ("Built-in demo", "Training runs in a folder", "Config and checkpoint paths")
+VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
+DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
+
+
+def demo_paths() -> dict[str, str]:
+    """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying it is missing."""
+    try:
+        from core.demo import demo_paths as paths
+    except ImportError:
+        raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
+                       "pick a training run or config and checkpoint paths instead.") from None
+    return paths()
+
+
+def _run_label(run: Run) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified))
+    return f"{run.name} · {when}"
+
+
+def _optional(text: str | None) -> str | None:
+    return text.strip() or None if text else None
+
+
+def _path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
+    """A text input whose value survives while it is hidden (another source picked, another page visited)."""
+    kept = f"kept:{key}"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(kept, default)
+    value = st.text_input(label, key=key, **kwargs)
+    st.session_state[kept] = value
+    return _optional(value)
+
+
+def pick_model() -> ModelSpec | None:
+    """Model source, config, checkpoint, label map, device; None until a model is fully named."""
+    source = st.radio("Model", MODEL_SOURCES, key="model_source")
+    config = checkpoint = None
+    if source == MODEL_SOURCES[0]:
+        with shown_as_error() as box:
+            paths = demo_paths()
+        if box.failed:
+            return None
+        config, checkpoint = paths["config"], paths["checkpoint"]
+        st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
+    elif source == MODEL_SOURCES[1]:
+        root = _path_input("Folder with your work_dirs", "runs_root", str(Path.cwd())) or "."
+        with shown_as_error() as box:
+            runs = find_runs(root)
+        if box.failed:
+            return None
+        if not runs:
+            st.info("No MMAction2 runs here: a run is a folder (e.g. work_dirs/NAME/) holding best_*.pth, "
+                    "epoch_*.pth or last_checkpoint beside its dumped config.")
+            return None
+        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="training_run")
+        chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
+                              format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
+        if run.config is None:
+            st.error(f"Run {run.name} has no dumped config (*.py); use config and checkpoint paths instead.")
+            return None
+        config, checkpoint = str(run.config), str(chosen)
+        st.caption(f"Config: {run.config.name}")
+    else:
+        config = _path_input("Config (.py)", "config_path", placeholder="configs/…/my_config.py")
+        checkpoint = _path_input("Checkpoint (.pth)", "checkpoint_path",
+                                 help="Leave empty to explain randomly initialised weights.")
+        if config is None:
+            st.info("Enter the path of an MMAction2 config.")
+            return None
+        if checkpoint is None:
+            st.warning("No checkpoint: the model has random weights.")
+    with st.expander("Class names, device, trust"):
+        label_map = _path_input("Label map (txt, one class per line)", "label_map",
+                                help="Optional; by default the names stored in the checkpoint.")
+        device = st.radio("Device", tuple(DEVICES), format_func=DEVICES.get, horizontal=True, key="device")
+        trust = st.checkbox("Trust this checkpoint", key="trust_checkpoint",
+                            help="Allow checkpoints that hold arbitrary pickled objects. Such files can run code: "
+                                 "only tick this for checkpoints you made yourself.")
+    return ModelSpec(config, checkpoint, device, label_map, trust)
+
+
+def pick_video(demo_video: str | None) -> VideoRef | None:
+    """Video source and the video (file or rawframes folder); None until one is chosen."""
+    source = st.radio("Video", VIDEO_SOURCES, key="video_source")
+    if source == VIDEO_SOURCES[0]:
+        if demo_video is None:
+            with shown_as_error() as box:
+                demo_video = demo_paths()["video"]
+            if box.failed:
+                return None
+        return VideoRef.of(demo_video)
+    if source == VIDEO_SOURCES[1]:
+        upload = st.file_uploader("Video file", type=[ext[1:] for ext in VIDEO_EXTENSIONS], key="video_upload")
+        if upload is None:
+            return None
+        saved = st.session_state.setdefault("saved_uploads", {})  # hash a (large) upload once, not every rerun
+        if upload.file_id not in saved:
+            with shown_as_error() as box:
+                saved[upload.file_id] = save_upload(upload.getvalue(), upload.name)
+            if box.failed:
+                return None
+        path = saved[upload.file_id]
+        return VideoRef.of(path, name=upload.name, stamp=path.stem)
+    if source == VIDEO_SOURCES[2]:
+        path = _path_input("Video file or rawframes folder", "video_path")
+        return VideoRef.of(path) if path else None
+    folder = _path_input("Folder", "video_folder", str(Path.cwd())) or "."
+    with shown_as_error() as box:
+        videos = find_videos(folder)
+    if box.failed:
+        return None
+    if not videos:
+        st.info(f"No videos or rawframes folders in {folder}.")
+        return None
+    chosen = st.selectbox(f"Video ({len(videos)})", videos, key="video_pick",
+                          format_func=lambda p: p.name + ("/ (rawframes)" if p.is_dir() else ""))
+    return VideoRef.of(chosen)
+
+
+class Settings(NamedTuple):
+    """What to explain and how to draw it."""
+
+    layer: str | None  # None: the architecture's default
+    target: int | None  # None: the predicted class
+    method: str
+    views: str
+    alpha: float
+    colormap: str
+
+
+DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "nothing chosen" after a rerun
+
+
+def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
+                     probs: list[float] | None) -> Settings:
+    """Target layer, target class (top-5 of the last run first, with probabilities), method, views, look."""
+    shapes = {info.name: info for info in layers}
+
+    def layer_label(name: str) -> str:
+        if name == DEFAULT_LAYER:
+            return f"Default ({default_layer})"
+        info = shapes[name]
+        return f"{name}  [{'×'.join(str(s) for s in info.shape[1:])}]" + ("" if info.candidate else "  ·")
+
+    choice = st.selectbox("Target layer", [DEFAULT_LAYER, *shapes], format_func=layer_label, key="layer",
+                          help="Stage outputs come first; layers marked · are all the others.")
+    typed = _optional(st.text_input("…or type a layer path", key="layer_typed",
+                                    placeholder="backbone/layer4/1/relu"))
+    layer = typed or choice or None
+    order = list(range(len(classes)))
+    if probs is not None and len(probs) == len(classes):
+        top = sorted(order, key=lambda i: -probs[i])[:5]
+        order = top + [i for i in order if i not in top]
+
+    def class_label(index: int) -> str:
+        if index == PREDICTED:
+            return "Predicted class"
+        if probs is not None and index in order[:5]:
+            return f"{classes[index]} — {probs[index]:.1%}"
+        return classes[index]
+
+    target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
+                          help="Top-5 of the last run come first, with their probabilities; type to search.")
+    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
+    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
+                     format_func={"center": "Center crop", "all": "All views"}.get,
+                     help="All views keeps the config's multi-crop / multi-clip test views.")
+    alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
+    colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
+    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap)

@@ -1,0 +1,211 @@
+"""The result viewer: overlay video beside a scrubbable frame view, the activation timeline, the
+clip's saliency map, top-k predictions and the downloads.
+
+It draws a :class:`core.views.CamView` (plain arrays), so a heatmap file read back without its
+video is shown by the same code; parts that need frames or predictions are left out without them.
+Scrubbing is client-side: the frame view is one Plotly figure with an animation frame per heatmap
+frame and a slider, so moving it never reruns the script.
+
+A page that has only a heatmap file::
+
+    view = CamView(core.read_heatmap_txt(path), fps=fps, frame_indices=indices, name=Path(path).stem)
+    show_view(view, key=f"file-{digest}")
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from core.downloads import Download, frame_png, overlay_mp4, result_files
+from core.overlay import colorize, colormap_lut, overlay
+from core.views import CamView
+
+COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
+
+
+def colorscale(colormap: str, steps: int = 17) -> list[list]:
+    """A Plotly colorscale sampled from the same matplotlib colormap the overlays use."""
+    lut = colormap_lut(colormap)
+    rows = lut[np.linspace(0, 255, steps).round().astype(int)]
+    return [[i / (steps - 1), f"rgb({r * 255:.0f},{g * 255:.0f},{b * 255:.0f})"] for i, (r, g, b) in enumerate(rows)]
+
+
+def _data_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _frame_title(view: CamView, index: int) -> str:
+    return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
+
+
+def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
+    """Heatmap (and overlay, with frames) of every frame as animation frames, with a slider and play button.
+
+    Each frame swaps two layout images (JPEG data URIs), which Plotly does without a redraw: a few
+    milliseconds per step even for hundreds of frames. The slider's current value names the frame.
+    """
+    num = view.num_frames
+    height, width = view.heatmaps.shape[-2:]
+    maps = view.flat_heatmaps()
+    frames = view.flat_frames()
+    cols = 1 if frames is None else 2
+    zmax = max(1.0, float(maps.max()))
+
+    def images(i: int) -> list[dict]:
+        heat = (colorize(maps[i] / zmax, colormap) * 255).astype(np.uint8)
+        shown = [heat] if frames is None else [heat, overlay(frames[i], maps[i], alpha=alpha, colormap=colormap)]
+        return [dict(source=_data_uri(image), xref=f"x{c or ''}", yref=f"y{c or ''}", x=0, y=0, sizex=width,
+                     sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
+                for c, image in zip((0, 2), shown, strict=False)]
+
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=("Heatmap", "Overlay")[:cols], horizontal_spacing=0.08)
+    colorbar = go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, marker=dict(
+        colorscale=colorscale(colormap), cmin=0, cmax=zmax, color=[0], showscale=True,
+        colorbar=dict(len=0.8, thickness=12, x=1.0 if cols == 1 else 0.46)))
+    fig.add_trace(colorbar, row=1, col=1)
+    for col in range(1, cols + 1):
+        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+                         row=1, col=col)
+        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
+                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / view.pixel_aspect,
+                         constrain="domain", row=1, col=col)
+    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(num)]
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
+    steps = [dict(method="animate", label=_frame_title(view, i), args=[[str(i)], still]) for i in range(num)]
+    delay = round(1000 / view.playback_fps())
+    fig.update_layout(
+        images=fig.frames[0].layout.images, height=470, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
+        sliders=[dict(active=0, steps=steps, x=0.16, len=0.84, y=0, pad=dict(t=30, b=0), ticklen=4,
+                      transition=dict(duration=0),
+                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")),
+                      font=dict(color="rgba(0,0,0,0)"))],  # tick labels hidden: the current value says it all
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
+                          pad=dict(t=36, r=0), direction="left",
+                          buttons=[dict(label="▶", method="animate",
+                                        args=[None, dict(frame=dict(duration=delay, redraw=False), fromcurrent=True,
+                                                         transition=dict(duration=0))]),
+                                   dict(label="❚❚", method="animate", args=[[None], still])])],
+    )
+    return fig
+
+
+def timeline_figure(view: CamView) -> go.Figure:
+    """Mean and max activation per heatmap frame: when the model looks."""
+    curves = view.timeline()
+    times = view.times()
+    if view.num_views == 1:
+        x, title = (times, "time in the video (s)") if times is not None else (view.source_frames(), "source frame")
+    else:
+        x, title = np.arange(1, view.num_frames + 1), "heatmap frame (views one after another)"
+    labels = [view.frame_label(i) for i in range(view.num_frames)]
+    fig = go.Figure()
+    for name, values in (("max", curves["max"]), ("mean", curves["mean"])):
+        fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines+markers", customdata=labels,
+                                 hovertemplate=f"{name} %{{y:.3f}}<br>%{{customdata}}<extra></extra>"))
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=40, b=10), title_text="Activation per frame",
+                      xaxis_title=title, yaxis_title="activation",
+                      yaxis_range=[0, max(1.0, float(curves["max"].max()))],
+                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def saliency_figure(view: CamView, colormap: str = "viridis") -> go.Figure:
+    """The clip's saliency map (heatmaps summed over frames / number of frames)."""
+    saliency = view.saliency()
+    fig = go.Figure(go.Heatmap(z=saliency, colorscale=colorscale(colormap), zmin=0,
+                               hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", scaleratio=1 / view.pixel_aspect, showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title_text="Saliency (mean over frames)")
+    return fig
+
+
+def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
+    """Top-k class probabilities, the explained class highlighted."""
+    top = view.topk(k)
+    if not top:
+        return None
+    colors = ["#e4572e" if i == view.target_class else "#4c78a8" for i, _, _ in top][::-1]
+    fig = go.Figure(go.Bar(x=[p for _, _, p in top][::-1], y=[name for _, name, _ in top][::-1], orientation="h",
+                           marker_color=colors, text=[f"{p:.1%}" for _, _, p in top][::-1], textposition="auto",
+                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), title_text=f"Top-{len(top)} predictions",
+                      xaxis=dict(range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+@st.cache_data(show_spinner="Rendering the overlay video and the figures…", max_entries=16)
+def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
+    """Figures, overlay video and files of a view (``key`` identifies the view's content)."""
+    video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
+    return dict(frames=frame_figure(_view, alpha=alpha, colormap=colormap), timeline=timeline_figure(_view),
+                saliency=saliency_figure(_view, colormap), topk=topk_figure(_view), video=video,
+                files=result_files(_view, alpha=alpha, colormap=colormap, overlay_video=video))
+
+
+def render(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
+    """Everything :func:`show_view` draws, rendered once per (view, alpha, colormap)."""
+    return _rendered(key, view, alpha, colormap)
+
+
+def _download(file: Download, key: str) -> None:
+    st.download_button(file.label, file.data, file_name=file.file_name, mime=file.mime, key=key,
+                       on_click="ignore", icon=":material/download:", width="stretch")
+
+
+def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> None:
+    """Draw a view: overlay video | frame view with scrubber, timeline, saliency, top-k, downloads.
+
+    ``key`` must change whenever the view's content does (it keys the rendering cache and widgets).
+    """
+    parts = render(view, key, alpha=alpha, colormap=colormap)
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        if parts["video"] is not None:
+            st.markdown("**Overlay video**")
+            st.video(parts["video"], format="video/mp4", loop=True, autoplay=True, muted=True)
+            st.caption(f"{view.num_frames} heatmap frames at {view.playback_fps():.1f} fps "
+                       "(the pace of the stretch of video they sample).")
+        else:
+            st.info("No video frames for these heatmaps: the heatmaps are shown alone.")
+        _png_download(view, key, alpha, colormap)
+    with right:
+        st.plotly_chart(parts["frames"], key=f"{key}-frames", config=dict(
+            displaylogo=False, toImageButtonOptions=dict(format="png", filename=f"{view.name}_frame", scale=2)))
+    st.plotly_chart(parts["timeline"], key=f"{key}-timeline", config=dict(displaylogo=False))
+    cols = st.columns([2, 3] if parts["topk"] is not None else 1, gap="medium")
+    with cols[0]:
+        st.plotly_chart(parts["saliency"], key=f"{key}-saliency", config=dict(displaylogo=False))
+    if parts["topk"] is not None:
+        with cols[1]:
+            st.plotly_chart(parts["topk"], key=f"{key}-topk", config=dict(displaylogo=False))
+    st.markdown("**Downloads**")
+    for col, file in zip(st.columns(len(parts["files"])), parts["files"], strict=True):
+        with col:
+            _download(file, f"{key}-{file.file_name}")
+
+
+@st.fragment
+def _png_download(view: CamView, key: str, alpha: float, colormap: str) -> None:
+    """PNG of one frame view (a fragment: picking the frame reruns only this)."""
+    peak = int(np.argmax(view.timeline()["mean"]))
+    if view.num_frames > 1:
+        index = st.slider("Frame for the PNG", 1, view.num_frames, peak + 1, key=f"{key}-png-frame",
+                          help="The camera icon in the frame view's toolbar saves the frame shown there.") - 1
+    else:
+        index = 0
+    st.caption(view.frame_label(index))
+    st.download_button("Frame view (png)", lambda: frame_png(view, index, alpha=alpha, colormap=colormap),
+                       file_name=f"{view.name}_frame{index + 1:03d}.png", mime="image/png", key=f"{key}-png",
+                       on_click="ignore", icon=":material/image:", width="stretch")
+

@@ -1,0 +1,133 @@
+"""End to end in a real browser: ``streamlit run explorer.py`` on a free localhost port, Chromium
+(Playwright) presses **Run Grad-CAM** on the demo, plays the overlay video, drags the frame scrubber,
+downloads the heatmap txt and parses it. Leaves ``explorer.png`` (a screenshot) in the test's tmp dir.
+
+Needs Debian's Chromium at /usr/bin/chromium (``apt-get install chromium``); skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+import core
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+demo = pytest.importorskip("core.demo", reason="core/demo.py (the built-in demo) is not in this checkout")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A headless Streamlit server on a free port; always stopped, its stderr kept for checks."""
+    port = _free_port()
+    stderr_path = tmp_path / "streamlit.stderr"
+    env = dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads"))
+    with open(stderr_path, "wb") as stderr, open(tmp_path / "streamlit.stdout", "wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
+            time.sleep(0.3)
+        yield url, stderr_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+CURRENT_FRAME = ".js-plotly-plot .slider-container .slider-group .slider-label"  # the slider's current value
+
+
+def _current_frame(page) -> str:
+    return page.locator(CURRENT_FRAME).first.text_content()
+
+
+def test_run_scrub_play_and_download_in_chromium(server, tmp_path):
+    url, stderr_path = server
+    failed_requests = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2400}, accept_downloads=True)
+            page.on("requestfailed", lambda request: failed_requests.append(request.url))
+            page.goto(url)
+            page.get_by_role("button", name="Run Grad-CAM").click(timeout=90_000)
+            page.wait_for_selector(".js-plotly-plot .slider-container", timeout=180_000)
+            page.wait_for_selector("video", timeout=60_000)
+
+            duration = page.eval_on_selector("video", """v => new Promise(done => {
+                if (v.readyState >= 1) done(v.duration);
+                else v.addEventListener('loadedmetadata', () => done(v.duration));
+                setTimeout(() => done(-1), 20000); })""")
+            assert duration > 0, "the overlay video did not load in the browser"
+
+            before = _current_frame(page)
+            match = re.match(r"Frame 1/(\d+) · source frame (\d+) · ([\d.]+) s", before)
+            assert match, before
+            num_frames = int(match.group(1))
+            assert num_frames >= 2
+            rail = page.locator(".js-plotly-plot .slider-rail-rect").first.bounding_box()
+            y = rail["y"] + rail["height"] / 2
+            page.mouse.move(rail["x"] + 2, y)
+            page.mouse.down()
+            page.mouse.move(rail["x"] + rail["width"] * 0.5, y, steps=5)
+            page.mouse.move(rail["x"] + rail["width"] - 2, y, steps=5)
+            page.mouse.up()
+            page.wait_for_function(f"""() => !document.querySelector('{CURRENT_FRAME}')
+                .textContent.startsWith('Frame 1/')""", timeout=10_000)
+            after = _current_frame(page)
+            assert after.startswith(f"Frame {num_frames}/{num_frames} · source frame "), after
+
+            with page.expect_download(timeout=30_000) as download_info:
+                page.get_by_role("button", name="Heatmaps (txt)").click()
+            download = download_info.value
+            txt = tmp_path / download.suggested_filename
+            download.save_as(txt)
+            page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert txt.name.startswith(Path(demo.demo_paths()["video"]).stem + "_") and txt.suffix == ".txt"
+    assert "backbone" in txt.name
+    heatmaps = core.read_heatmap_txt(txt)
+    assert heatmaps.shape[0] == num_frames and heatmaps.min() >= 0 and heatmaps.max() == pytest.approx(1, abs=1e-6)
+    assert not failed_requests, f"the page tried to reach: {failed_requests}"
+    log = stderr_path.read_text()
+    for bad in ("Traceback", "torch.classes", "__path__._path", "Error"):
+        assert bad not in log, log
