@@ -3,50 +3,35 @@
 The batch runs in a background thread of the server (``core.batch.job``), one per output folder, so
 the page stays responsive, can stop it, and finds it again when reopened. An output folder whose
 ``.batch.json`` lists more videos than are done holds an interrupted batch: **Resume** finishes it.
-Rows open from their files on disk (npz + sidecar); the frames are decoded again, nothing is recomputed.
+Rows open in the explorer's result viewer from their files on disk (npz + sidecar); the frames are
+decoded again from the video, nothing is recomputed. The model is picked as on the main page.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.batch import BatchOptions, read_summary
 from core.batch.job import BatchProgress, BatchRequest, job_for, read_manifest, start_job
 from core.batch.store import SUMMARY_FIELDS, read_outputs
+from core.downloads import file_stem
 from core.errors import CamError
 from core.methods import METHODS
-from core.overlay import colorize, overlay
+from pages.ui import pickers
+from pages.ui.errors import shown_as_error
+from pages.ui.viewer import COLORMAPS, show_view
 
 st.set_page_config(page_title="Batch · Grad-CAM explorer", page_icon="🗂️", layout="wide")
 
-COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
 TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds")]
 
 
 def _text(label: str, key: str, **kwargs) -> str | None:
     value = st.text_input(label, key=key, **kwargs)
     return value.strip() or None
-
-
-def pick_model() -> dict | None:
-    """Config, checkpoint, label map, device and trust (a minimal picker; the main page's shared
-    picker replaces it once both live on one branch)."""
-    st.header("Model")
-    config = _text("Config (.py)", "batch_config", placeholder="work_dirs/tsn/tsn.py")
-    checkpoint = _text("Checkpoint (.pth)", "batch_checkpoint", help="Leave empty for random weights.")
-    with st.expander("Class names, device, trust"):
-        label_map = _text("Label map (txt, one class per line)", "batch_label_map")
-        device = st.radio("Device", ("auto", "cuda", "cpu"), horizontal=True, key="batch_device")
-        trust = st.checkbox("Trust this checkpoint", key="batch_trust",
-                            help="Allow arbitrary pickled objects; only for checkpoints you made yourself.")
-    if config is None:
-        st.info("Enter the path of an MMAction2 config.")
-        return None
-    return dict(config=config, checkpoint=checkpoint, label_map=label_map, device=device, trust_checkpoint=trust)
 
 
 def pick_options() -> tuple[BatchOptions, int]:
@@ -111,41 +96,29 @@ def _start(request: BatchRequest) -> None:
     st.rerun()
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _saved(out: str, name: str, stamp: float, cfg_options: dict | None):
+@st.cache_data(show_spinner="Reading the files and decoding the frames…", max_entries=8)
+def _saved(out: str, name: str, stamp: int, cfg_options: dict | None):
     return read_outputs(out, name, cfg_options=cfg_options)
 
 
-def show_row(out: str, name: str, cfg_options: dict | None) -> None:
-    """One finished video from its files: heatmap and overlay of a chosen frame, top-5, activation per frame
-    (a minimal viewer; the main page's result viewer replaces it once both live on one branch)."""
-    sidecar = Path(out) / f"{name}.json"
-    try:
-        saved = _saved(out, name, sidecar.stat().st_mtime, cfg_options)
-    except (CamError, OSError, ValueError) as err:
-        st.error(str(err))
+def show_row(out: str, name: str, cfg_options: dict | None, options: BatchOptions) -> None:
+    """One finished video in the explorer's result viewer, from its files (npz + sidecar)."""
+    with shown_as_error() as box:
+        saved = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns, cfg_options)
+    if box.failed:
         return
     meta = saved.meta
     st.subheader(f"{name}: {meta['target_label']}")
     st.caption(f"Explained class {meta['target_class']} ({meta['target_label']}) · predicted "
-               f"{meta['predicted_label']} · layer {meta['layer']} · {meta['method']} · views {meta['views']} · "
-               f"video {meta['video']}")
+               f"{meta['predicted_label']} · layer {meta['layer']} · "
+               f"{METHODS[meta['method']].label if meta['method'] in METHODS else meta['method']} · "
+               f"views {meta['views']} · video {meta['video']}")
     if saved.note:
         st.info(saved.note)
-    maps = saved.heatmaps.reshape(-1, *saved.heatmaps.shape[-2:])
-    index = st.slider("Heatmap frame", 1, len(maps), 1, key=f"batch_frame_{name}") - 1 if len(maps) > 1 else 0
-    source = saved.frame_indices.reshape(-1)[index]
-    cols = st.columns(3 if saved.frames is not None else 2)
-    cols[0].image((colorize(maps[index], "viridis") * 255).astype(np.uint8), caption=f"Heatmap · source frame "
-                  f"{source}", width="stretch")
-    if saved.frames is not None:
-        frame = saved.frames.reshape(-1, *saved.frames.shape[-3:])[index]
-        cols[1].image(overlay(frame, maps[index]), caption="Overlay", width="stretch")
-    with cols[-1]:
-        st.markdown("**Top-5**")
-        st.dataframe([{"class": t["label"], "probability": round(t["score"], 4)} for t in meta["top5"]],
-                     hide_index=True, width="stretch")
-    st.line_chart({"mean": maps.mean(axis=(1, 2)), "max": maps.max(axis=(1, 2))}, height=200)
+    stem = file_stem(meta["video"], meta.get("checkpoint"), meta["layer"], meta["target_label"], meta["method"])
+    with shown_as_error():
+        show_view(saved.view(stem), f"batch-{abs(hash((out, name, meta.get('batch', {}).get('seconds'))))}",
+                  alpha=options.alpha, colormap=options.colormap)
 
 
 def main() -> None:
@@ -154,7 +127,8 @@ def main() -> None:
                "under the output folder (txt, json, npz, optional mp4) with a summary.csv; a rerun skips done "
                "videos. The same batch from a terminal: `python -m core.batch` (command below).")
     with st.sidebar:
-        model = pick_model()
+        st.header("Model")
+        model = pickers.pick_model()
     left, right = st.columns(2, gap="large")
     with left:
         source = _text("Input folder, video or list file", "batch_input",
@@ -179,9 +153,9 @@ def main() -> None:
     manifest, rows = read_manifest(out), read_summary(out)
     request = None
     if model is not None and source is not None:
-        request = BatchRequest(config=model["config"], checkpoint=model["checkpoint"], inputs=[source], out=out,
-                               options=options, device=model["device"], label_map=model["label_map"],
-                               trust_checkpoint=model["trust_checkpoint"], use_frames=use_frames,
+        request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=[source], out=out,
+                               options=options, device=model.device, label_map=model.label_map,
+                               trust_checkpoint=model.trust_checkpoint, use_frames=use_frames,
                                video_root=video_root, workers=workers)
     ok, failed = _counts(rows)
     if manifest is not None and ok + failed < manifest["videos"]:
@@ -205,7 +179,7 @@ def main() -> None:
         name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
                             placeholder="Pick an explained video")
         if name is not None:
-            show_row(out, name, manifest["request"].cfg_options if manifest else None)
+            show_row(out, name, manifest["request"].cfg_options if manifest else None, options)
 
 
 main()
