@@ -169,7 +169,7 @@ def write_json(path: str | Path, payload: dict) -> Path:
 
 
 def write_npz(path: str | Path, result: ExplainResult) -> Path:
-    """Heatmaps, frame indices and scores in one npz, uncompressed: writing it must not slow a batch down (atomically)."""
+    """Heatmaps, frame indices and scores in one uncompressed npz (fast to write in a batch), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, heatmaps=result.heatmaps, frame_indices=result.frame_indices,
