@@ -1,14 +1,11 @@
 """The batch figure of the benchmark: per-video wall time of a batch vs one ``core.explain`` call on a
 loaded model, and vs one ``python -m core.vis_cam`` process per video (the shell loop it replaces).
 
-``python -m core.batch.bench [--case tsn|i3d] [--videos N]`` prints the figure as JSON; the
-benchmark calls :func:`batch_figure` with a config file, a checkpoint and a list of videos.
+``python -m core.bench --batch N`` prints it beside the main table, through :func:`batch_figure`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -17,26 +14,6 @@ import time
 from pathlib import Path
 
 import core
-
-CASES = {  # real MMAction2 configs (one centre view), as the main benchmark uses them
-    "tsn": ("tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py", dict(num_clips=8)),
-    "i3d": ("i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py", dict(num_clips=1, clip_len=32)),
-}
-
-
-def case_config(case: str):
-    """The installed MMAction2 config of ``case`` with its test pipeline sampling one view."""
-    import mmaction
-
-    from core.model import load_config
-
-    rel, sampling = CASES[case]
-    cfg = load_config(Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition" / rel)
-    for op in cfg.test_pipeline:
-        if op["type"] == "SampleFrames":
-            op.update(sampling)
-    cfg.test_dataloader.dataset.pipeline = cfg.test_pipeline
-    return cfg
 
 
 def materialize(cfg, folder: str | Path, seed: int = 0) -> tuple[Path, Path]:
@@ -107,26 +84,3 @@ def batch_figure(config: str | Path, checkpoint: str | Path | None, videos: list
             "batch_s_per_video": round(batch, 3), "explain_s_per_video": round(explain, 3),
             "vis_cam_s_per_video": round(vis_cam, 3), "ratio": round(batch / explain, 3),
             "speedup": round(vis_cam / batch, 2)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.batch.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="tsn", help="tsn or i3d (real MMAction2 configs, random weights)")
-    parser.add_argument("--videos", type=int, default=8, help="videos in the batch")
-    parser.add_argument("--vis-cam-runs", type=int, default=2, help="vis_cam processes to time")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--source", nargs="+", default=None, help="videos to cycle (default: ../shared/data)")
-    args = parser.parse_args(argv)
-    shared = Path(core.__file__).resolve().parents[2] / "shared" / "data"
-    sources = args.source or [shared / "demo.mp4", shared / "test.mp4"]
-    with tempfile.TemporaryDirectory(prefix="mmcam-batch-bench-") as tmp:
-        config, checkpoint = materialize(case_config(args.case), Path(tmp) / "model")
-        videos = video_folder(sources, args.videos, Path(tmp) / "videos")
-        figure = batch_figure(config, checkpoint, videos, device=args.device, target_layer="backbone/layer4/1/relu",
-                              vis_cam_runs=args.vis_cam_runs, workdir=Path(tmp) / "out")
-    print(json.dumps({"case": args.case, **figure}, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
