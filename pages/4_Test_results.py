@@ -123,16 +123,19 @@ def confusion(report: dumps.DumpReport) -> None:
     z = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0) if normalise else counts
     names = [f"{report.classes[c]}" for c in shown]
     rows, cols = np.nonzero(counts)
+    small = len(shown) <= 25  # room to write the numbers in the cells
     fig = go.Figure(go.Heatmap(z=z, x=np.arange(len(shown)), y=np.arange(len(shown)), colorscale="Blues",
-                               hoverinfo="skip", colorbar=dict(thickness=10)))
+                               hoverinfo="skip", colorbar=dict(thickness=10),
+                               texttemplate=("%{z:.0%}" if normalise else "%{z}") if small else None))
     fig.add_trace(go.Scatter(  # clickable cells: Plotly heatmaps cannot be selected, points can
         x=cols, y=rows, mode="markers", showlegend=False,
         marker=dict(symbol="square", size=max(4, min(28, 560 // max(1, len(shown)))), color="rgba(0,0,0,0)"),
         customdata=np.stack([shown[rows], shown[cols], counts[rows, cols]], axis=1) if rows.size else None,
         text=[f"{names[r]} → {names[c]}" for r, c in zip(rows, cols, strict=True)],
         hovertemplate="%{text}: %{customdata[2]} samples<extra>click to list them</extra>"))
-    ticks = dict(tickmode="array", tickvals=list(range(len(shown))), ticktext=names)
-    fig.update_layout(height=min(900, 260 + 22 * len(shown)), margin=dict(l=10, r=10, t=40, b=10),
+    ticks = dict(tickmode="array", tickvals=list(range(len(shown))), ticktext=names, automargin=True,
+                 showgrid=False, zeroline=False)
+    fig.update_layout(height=min(900, max(420, 200 + 26 * len(shown))), margin=dict(l=10, r=10, t=40, b=10),
                       title_text="Confusion matrix (rows: ground truth, columns: prediction)",
                       xaxis=dict(title="prediction", **ticks), yaxis=dict(title="ground truth", autorange="reversed",
                                                                        scaleanchor="x", **ticks),
@@ -151,7 +154,8 @@ def per_class(report: dumps.DumpReport) -> None:
                            customdata=[[c.correct, c.count] for c in rows],
                            hovertemplate="%{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>"))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title_text="Accuracy per class (worst first)",
-                      yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(type="category"))
+                      yaxis=dict(range=[0, 1], tickformat=".0%", automargin=True),
+                      xaxis=dict(type="category", automargin=True))
     st.plotly_chart(fig, key="dump_per_class", config=dict(displaylogo=False))
     pairs = report.confused_pairs(10)
     if pairs:
