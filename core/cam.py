@@ -298,6 +298,19 @@ def explain(
     """
     clip = build_inputs(handle.cfg, video, views=views)
     out = explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method)
+    return make_result(handle, clip, out, video=video, views=views)
+
+
+def make_result(
+    handle: ModelHandle,
+    clip: ClipInputs,
+    out: dict,
+    *,
+    video: str | Path | np.ndarray,
+    views: str = "center",
+) -> ExplainResult:
+    """The :class:`ExplainResult` of inputs built by :func:`~core.video.build_inputs` and the
+    output of :func:`explain_inputs` on them (how :func:`explain` and the batch assemble results)."""
     return ExplainResult(
         frames=clip.frames, frame_indices=clip.frame_indices, target_label=handle.classes[out["target_class"]],
         classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",

@@ -169,10 +169,10 @@ def write_json(path: str | Path, payload: dict) -> Path:
 
 
 def write_npz(path: str | Path, result: ExplainResult) -> Path:
-    """Heatmaps, frame indices and scores in one compressed npz (atomically)."""
+    """Heatmaps, frame indices and scores in one uncompressed npz (fast to write in a batch), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, heatmaps=result.heatmaps, frame_indices=result.frame_indices,
+            np.savez(handle, heatmaps=result.heatmaps, frame_indices=result.frame_indices,
                                 scores=result.scores, probs=result.probs,
                                 target_class=np.int64(result.target_class))
     return Path(path)

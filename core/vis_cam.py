@@ -14,7 +14,8 @@ from pathlib import Path
 from core.errors import CamError
 
 
-def _cfg_options(pairs: list[str] | None) -> dict | None:
+def parse_cfg_options(pairs: list[str] | None) -> dict | None:
+    """``--cfg-options KEY=VALUE ...`` as the dict MMEngine merges into a config (None when absent)."""
     if not pairs:
         return None
     from mmengine.config import DictAction
@@ -27,6 +28,35 @@ def _cfg_options(pairs: list[str] | None) -> dict | None:
     return namespace.cfg_options
 
 
+def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool = False) -> None:
+    """The options that say how to load and explain the model (shared with ``python -m core.batch``).
+
+    ``ground_truth=True`` also accepts ``--target-class gt`` (alias ``--target``): the annotation's label.
+    """
+    from core.methods import METHODS
+
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
+    parser.add_argument("--target-layer-name", default=None,
+                        help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
+                             "stage or block); join layers with + to average their maps")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="override settings of the config")
+    if ground_truth:
+        parser.add_argument("--target-class", "--target", dest="target_class", default=None,
+                            help="class index or name, or gt for each video's annotated label "
+                                 "(default: predicted class)")
+    else:
+        parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
+    parser.add_argument("--method", default="gradcam", help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
+    parser.add_argument("--all-views", action="store_true",
+                        help="keep multi-crop views of the test pipeline (default: center crop only)")
+    parser.add_argument("--label-map", default=None, help="txt with one class name per line")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that need arbitrary pickled objects (only for your own files)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0-1)")
+    parser.add_argument("--colormap", default="viridis", help="matplotlib colormap of the overlay")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """vis_cam.py's arguments (same names and meaning) plus ours."""
     parser = argparse.ArgumentParser(prog="python -m core.vis_cam", description=__doc__.splitlines()[0])
@@ -35,32 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("video", help="video file or rawframes directory")
     parser.add_argument("--use-frames", action="store_true",
                         help="the input is a rawframes directory (detected automatically too)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
-    parser.add_argument("--target-layer-name", default=None,
-                        help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
-                             "stage or block); join layers with + to average their maps")
     parser.add_argument("--out-filename", default=None, help="overlay video to write (.mp4 H.264 or .gif)")
     parser.add_argument("--fps", default=5, type=float, help="frame rate of the overlay video")
-    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
-                        help="override settings of the config")
     parser.add_argument("--target-resolution", nargs=2, type=int, default=None, metavar=("W", "H"),
                         help="resolution of the overlay video (-1 keeps the aspect ratio)")
     parser.add_argument("--resize-algorithm", default="bilinear", help="resize algorithm for the overlay video")
     parser.add_argument("--file-url", default=None,
                         help="heatmap txt to write ('Frame N - Heatmap values:' blocks) plus a .json sidecar")
-    parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
-    from core.methods import METHODS
-
-    parser.add_argument("--method", default="gradcam",
-                        help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
-    parser.add_argument("--all-views", action="store_true",
-                        help="keep multi-crop views of the test pipeline (default: center crop only)")
-    parser.add_argument("--label-map", default=None, help="txt with one class name per line")
     parser.add_argument("--npz", action="store_true", help="also write heatmaps as .npz next to --file-url")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="allow checkpoints that need arbitrary pickled objects (only for your own files)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0-1)")
-    parser.add_argument("--colormap", default="viridis", help="matplotlib colormap of the overlay")
+    add_explain_options(parser)
     return parser
 
 
@@ -89,7 +102,7 @@ def run(args: argparse.Namespace, progress=print) -> int:
         raise CamError(f"--alpha must be between 0 and 1, not {args.alpha}.")
     progress("loading model")
     handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
-                             cfg_options=_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
+                             cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     progress(f"explaining {video} on {handle.device}")
     result = core.explain(handle, video, target_layer=args.target_layer_name, target=args.target_class,
                           views="all" if args.all_views else "center", method=args.method)

@@ -52,7 +52,15 @@ def _install_ttach() -> None:
 
 
 def import_pytorch_grad_cam():
-    """The ``pytorch_grad_cam`` package, with stand-ins for its unused torchvision/ttach imports."""
+    """The ``pytorch_grad_cam`` package, with stand-ins for its unused torchvision/ttach imports.
+
+    The stand-ins leave ``sys.modules`` right after the import (pytorch-grad-cam keeps its own
+    references), so other code that probes for torchvision (MMEngine's Runner) still finds none."""
+    before = set(sys.modules)
     _install_torchvision()
     _install_ttach()
-    return importlib.import_module("pytorch_grad_cam")
+    module = importlib.import_module("pytorch_grad_cam")
+    for name in [m for m in set(sys.modules) - before if m.split(".")[0] in ("torchvision", "ttach")]:
+        if getattr(sys.modules[name], "__stub__", False) or name.startswith("torchvision."):
+            del sys.modules[name]
+    return module

@@ -1,0 +1,306 @@
+"""The batch spread over a Ray cluster: actors that each hold one loaded model explain the videos, and
+the driver writes their results with the same :class:`~core.batch.run.BatchWriter` as a local run.
+
+One actor per GPU (``num_gpus=1``) when the cluster has GPUs, else ``workers`` CPU actors. Each actor
+takes two videos at a time, so decoding the next overlaps explaining the current one. Actors restart
+when their process dies (``max_restarts``) and Ray retries the calls they had in flight. Workers on
+the driver's node read the inputs from disk; workers elsewhere get the files' bytes (the checkpoint is
+kept once per node under ``$TMPDIR/mmcam-batch``), so a cluster needs no shared filesystem, only the
+README's install on every node.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import core
+from core.batch.run import (
+    BatchOptions,
+    BatchReport,
+    BatchWriter,
+    EventHandler,
+    check_outputs_apart,
+    check_targets,
+    decode,
+    describe_error,
+    explain_clip,
+    prepare_output,
+    resolve_spec,
+)
+from core.batch.store import batch_key, locked
+from core.batch.tasks import BatchTask
+from core.errors import CamError
+from core.export import atomic_path
+from core.model import load_config
+
+IN_FLIGHT_PER_ACTOR = 2
+MAX_RESTARTS = 4  # per actor; Ray retries the calls a dead actor had in flight once it is back
+MAX_TASK_RETRIES = 2
+ACTOR_NAME = "mmcam-batch-{}"
+
+
+def _pack(path: str) -> dict:
+    """A video file or rawframes folder as bytes, for a worker that cannot read the driver's disk."""
+    source = Path(path)
+    if source.is_dir():
+        return {"name": source.name, "files": {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()}}
+    return {"name": source.name, "data": source.read_bytes()}
+
+
+def _unpack(packed: dict, folder: str) -> str:
+    target = Path(folder) / packed["name"]
+    if "files" in packed:
+        target.mkdir()
+        for name, data in packed["files"].items():
+            (target / name).write_bytes(data)
+    else:
+        target.write_bytes(packed["data"])
+    return str(target)
+
+
+class Explainer:
+    """A Ray actor's state: one loaded model and the resolved batch settings."""
+
+    def __init__(self, cfg, files: dict, device: str, trust_checkpoint: bool, options: BatchOptions,
+                 driver_node: str) -> None:
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id()
+        self.local = self.node == driver_node
+        self.scratch = Path(tempfile.gettempdir()) / "mmcam-batch"  # one copy per file and node, reused
+        self.scratch.mkdir(exist_ok=True)
+        paths = {}
+        for role, (path, ref) in files.items():  # the driver's paths, or their bytes on another node
+            if path is not None and not self.local and ref is not None:
+                data = ray.get(ref)
+                target = self.scratch / f"{role}-{hashlib.sha1(data).hexdigest()[:20]}{Path(path).suffix}"
+                if not target.is_file():
+                    with atomic_path(target) as tmp:
+                        tmp.write_bytes(data)
+                path = str(target)
+            paths[role] = path
+        self.handle = core.load_model(cfg, paths["checkpoint"], device, label_map=paths["label_map"],
+                                      trust_checkpoint=trust_checkpoint)
+        self.spec = resolve_spec(self.handle, options)
+        self.overlay = options.overlay
+        self.lock = threading.Lock()  # one explanation at a time; decoding runs beside it
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, "node": self.node, "local": self.local, "pid": os.getpid(),
+                "device": str(self.handle.device)}
+
+    def explain(self, task: BatchTask, packed: dict | None) -> tuple:
+        """``("ok", result, seconds, decode_seconds)`` or ``("failed", reason, seconds, None)``."""
+        folder = tempfile.mkdtemp(dir=self.scratch) if packed is not None else None
+        start = time.perf_counter()
+        try:
+            source = task if packed is None else replace(task, video=_unpack(packed, folder))
+            clip, decode_seconds = decode(self.handle.cfg, source, self.spec.views)
+            with self.lock:
+                start = time.perf_counter()
+                result = explain_clip(self.handle, clip, task, self.spec)
+                seconds = time.perf_counter() - start
+            if not self.overlay:  # the driver needs the frames only to draw overlays
+                result.frames = np.empty((0,), np.uint8)
+            return "ok", result, seconds, decode_seconds
+        except Exception as err:  # reported as the video's failed row
+            return "failed", describe_error(err), time.perf_counter() - start, None
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def ping(self) -> bool:
+        return True
+
+
+def connect(address: str | None) -> bool:
+    """Join the cluster at ``address`` ("auto", "ray://HOST:PORT"), or start a local Ray when None
+    ("local"); returns True when this call started Ray (and so should shut it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise CamError("Ray is not installed; run pip install -r requirements.txt.") from None
+    if ray.is_initialized():
+        return False
+    # the workers import this very copy of `core` (uploaded to the cluster), whatever their working folder
+    options = dict(log_to_driver=False, logging_level=logging.ERROR,
+                   runtime_env={"py_modules": [str(Path(core.__file__).parent)]})
+    if address in (None, "", "local"):
+        ray.init(include_dashboard=False, **options)
+        return True
+    try:
+        ray.init(address=address, **options)
+    except Exception as err:  # ConnectionError, TimeoutError, ValueError for a malformed address
+        raise CamError(f"Could not join the Ray cluster at {address} ({describe_error(err)}); start it with "
+                       "`ray start --head` or run --ray without an address for a local one.") from None
+    return True
+
+
+def _driver_node(client: bool) -> str:
+    """The node whose disk the driver's paths refer to ("" for a Ray Client driver: none of them)."""
+    import ray
+
+    return "" if client else ray.get_runtime_context().get_node_id()
+
+
+def _actor_options(device: str, workers: int | None) -> tuple[int, dict, str]:
+    """How many actors, their resource options and their torch device."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    if device.startswith("cuda") and not gpus:
+        raise CamError(f"--device {device} was asked for but the Ray cluster has no GPUs; use --device cpu.")
+    if gpus and device != "cpu":
+        return min(workers or gpus, gpus), dict(num_gpus=1, num_cpus=1), "cuda"
+    return min(workers or cpus, cpus), dict(num_cpus=1), "cpu"
+
+
+def _start_actors(count: int, resources: dict, args: tuple, started: bool) -> list:
+    import ray
+
+    remote = ray.remote(Explainer)
+    options = dict(resources, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
+                   max_concurrency=IN_FLIGHT_PER_ACTOR, namespace=f"mmcam-{os.getpid()}")
+    if not started:  # Ray was started by the caller: point the workers at this checkout
+        root = str(Path(core.__file__).resolve().parents[1])
+        options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p)}}
+    return [remote.options(name=ACTOR_NAME.format(i), **options).remote(*args) for i in range(count)]
+
+
+def _raise_start_error(err: Exception) -> None:
+    cause = getattr(err, "cause", None) or err
+    if isinstance(cause, CamError):
+        raise CamError(str(cause)) from None
+    raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from None
+
+
+def run_batch_ray(
+    config: str | Path,
+    checkpoint: str | Path | None,
+    tasks: list[BatchTask],
+    out_dir: str | Path,
+    options: BatchOptions | None = None,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    device: str = "auto",
+    label_map: str | Path | None = None,
+    cfg_options: dict | None = None,
+    trust_checkpoint: bool = False,
+    on_event: EventHandler | None = None,
+    stop: threading.Event | None = None,
+    manifest: dict | None = None,
+) -> BatchReport:
+    """:func:`~core.batch.run.run_batch` on Ray actors; same files, same resume, same report."""
+    import ray
+
+    options = options or BatchOptions()
+    options.check()
+    check_outputs_apart(tasks, Path(out_dir), options.overlay)
+    cfg = load_config(config, cfg_options)
+    for what, path in (("Checkpoint", checkpoint), ("Label map", label_map)):
+        if path is not None and not Path(path).is_file():
+            raise CamError(f"{what} {path} does not exist.")
+    started = connect(address)
+    actors: list = []
+    try:
+        count, resources, actor_device = _actor_options(device, workers)
+        # a Ray Client driver (ray://) shares no disk with the cluster; elsewhere only other nodes need bytes
+        client = str(address or "").startswith("ray://")
+        ship = client or sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        files = {role: (None if path is None else str(path),
+                        ray.put(Path(path).read_bytes()) if path is not None and ship else None)
+                 for role, path in (("checkpoint", checkpoint), ("label_map", label_map))}
+        driver_node = _driver_node(client)
+        actors = _start_actors(count, resources, (cfg, files, actor_device, trust_checkpoint, options, driver_node),
+                               started)
+        try:
+            info = ray.get([a.describe.remote() for a in actors])
+        except ray.exceptions.RayError as err:
+            _raise_start_error(err)
+        spec = info[0]["spec"]
+        check_targets(tasks, spec)
+        key = batch_key(config=config, cfg=cfg, checkpoint=checkpoint, layer=spec.layer, method=spec.method,
+                        target=spec.target, views=spec.views, classes=spec.classes)
+        out = prepare_output(out_dir)
+        with locked(out):
+            writer = BatchWriter(out, tasks, key, options, on_event, manifest)
+            todo = collections.deque(writer.pending())
+            stopped = _feed(actors, [i["local"] for i in info], todo, writer, config, checkpoint, stop)
+            return writer.finish(stopped)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()
+
+
+def _feed(actors: list, local: list[bool], todo: collections.deque, writer: BatchWriter, config, checkpoint,
+          stop: threading.Event | None) -> bool:
+    """Keep every actor busy with two videos until ``todo`` is empty; returns True when stopped."""
+    import ray
+
+    running: dict = {}  # ref -> (task, actor index)
+    load = [0] * len(actors)
+    alive = [True] * len(actors)
+    probes: dict = {}  # ping ref -> actor index, for an actor that lost a call
+    deaths: collections.Counter = collections.Counter()
+    stopped = False
+    while True:
+        stopped = stopped or bool(stop is not None and stop.is_set())
+        while todo and not stopped:
+            free = [i for i in range(len(actors)) if alive[i] and i not in probes.values()
+                    and load[i] < IN_FLIGHT_PER_ACTOR]
+            if not free:
+                break
+            index = min(free, key=load.__getitem__)
+            task = todo.popleft()
+            ref = actors[index].explain.remote(task, None if local[index] else _pack(task.video))
+            running[ref], load[index] = (task, index), load[index] + 1
+            writer.start(task)
+        if not running and not probes:
+            if todo and not stopped:
+                raise CamError("Every Ray worker died; rerun the same command to finish the remaining videos.")
+            return stopped
+        ready, _ = ray.wait([*running, *probes], num_returns=1)
+        ref = ready[0]
+        if ref in probes:
+            index = probes.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError:
+                alive[index] = False
+            continue
+        task, index = running.pop(ref)
+        load[index] -= 1
+        try:
+            status, value, seconds, decode_seconds = ray.get(ref)
+        except ray.exceptions.RayActorError as err:  # the worker died more often than Ray retries
+            deaths[task.name] += 1
+            if deaths[task.name] < 2:
+                todo.appendleft(task)
+            else:
+                writer.fail(task, f"its Ray worker died while explaining it ({describe_error(err)})")
+            probes[actors[index].ping.remote()] = index
+            continue
+        if status == "failed":
+            writer.fail(task, value, seconds)
+            continue
+        result = replace(value, config=str(config), checkpoint=None if checkpoint is None else str(checkpoint))
+        try:
+            writer.record(task, writer.write(task, result, seconds=seconds, decode_seconds=decode_seconds))
+        except Exception as err:  # a write that failed fails that video only
+            writer.fail(task, err)

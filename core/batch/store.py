@@ -1,0 +1,258 @@
+"""The output folder of a batch: each video's files, what makes a video "done", and summary.csv.
+
+Every file is written to a temporary name and renamed into place; the JSON sidecar goes last and
+carries a ``batch_key`` (model, layer, method, target, views, and the video file's size and mtime).
+A video is done when its sidecar holds the current key and its other files exist, so a run killed at
+any moment loses at most the videos in flight, and a rerun skips exactly the finished ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from mmengine.config import Config
+
+from core.batch.tasks import BatchTask
+from core.cam import ExplainResult
+from core.errors import CamError
+from core.export import atomic_path, sidecar, write_result
+from core.overlay import overlay, write_video
+
+SUMMARY_NAME = "summary.csv"
+MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
+SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
+                  "predicted_label", "gt_class", "gt_label", "frames", "seconds", "decode_seconds", "error")
+_PARTIAL_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")  # atomic_path's temporary names
+_LOCK_NAME = ".batch.lock"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files of one video under the output folder."""
+
+    txt: Path
+    json: Path
+    npz: Path
+    mp4: Path | None  # the overlay video, when asked for
+
+    def all(self) -> list[Path]:
+        return [p for p in (self.txt, self.npz, self.mp4, self.json) if p is not None]
+
+
+def output_paths(out_dir: str | Path, task: BatchTask, *, overlay: bool = False) -> Outputs:
+    base = Path(out_dir) / task.name
+    return Outputs(base.with_name(base.name + ".txt"), base.with_name(base.name + ".json"),
+                   base.with_name(base.name + ".npz"), base.with_name(base.name + ".mp4") if overlay else None)
+
+
+def fingerprint(path: str | Path) -> list[int]:
+    """``[size, mtime_ns]`` of a file; ``[entries, mtime_ns]`` of a rawframes folder."""
+    path = Path(path)
+    stat = path.stat()
+    size = sum(1 for _ in path.iterdir()) if path.is_dir() else stat.st_size
+    return [int(size), int(stat.st_mtime_ns)]
+
+
+def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None, layer: str, method: str,
+              target: int | str, views: str, classes: list[str]) -> dict:
+    """What determines a video's outputs apart from the video itself: the config (its path and a hash
+    of its merged content, ``--cfg-options`` included), the checkpoint's path, size and mtime, the
+    layer, method, target (an index, ``"predicted"`` or ``"gt"``), views and class names."""
+    merged = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    ckpt = None
+    if checkpoint is not None:
+        stat = Path(checkpoint).stat()
+        ckpt = {"path": str(Path(checkpoint).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    key = {
+        "config": {"path": str(Path(config).resolve()), "sha1": hashlib.sha1(merged.encode()).hexdigest()},
+        "checkpoint": ckpt,
+        "layer": layer,
+        "method": method,
+        "target": target,
+        "views": views,
+        "classes_sha1": hashlib.sha1("\n".join(classes).encode()).hexdigest(),
+    }
+    return json.loads(json.dumps(key))  # the form it takes once read back from a sidecar
+
+
+def video_key(key: dict, task: BatchTask) -> dict:
+    """The batch key of one video: ``key`` plus the video's size and mtime."""
+    return {**key, "video": fingerprint(task.video)}
+
+
+def done_sidecar(outputs: Outputs, key: dict) -> dict | None:
+    """The sidecar of a finished video (matching ``key`` and with all its files), else None."""
+    try:
+        payload = json.loads(outputs.json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("batch_key") != key:
+        return None
+    return payload if all(p.is_file() for p in outputs.all()) else None
+
+
+def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: dict,
+                  overlay_options: dict | None = None) -> dict:
+    """Write the overlay (optional), txt, npz, then the sidecar; returns the sidecar's content."""
+    outputs.txt.parent.mkdir(parents=True, exist_ok=True)
+    if outputs.mp4 is not None:
+        options = dict(overlay_options or {})
+        fps = options.pop("fps", 5.0)
+        blended = overlay(result.frames, result.heatmaps, **options)
+        write_video(blended.reshape(-1, *blended.shape[-3:]), outputs.mp4, fps=fps)
+    write_result(outputs.txt, result, npz=True, batch_key=key, batch=batch)
+    return sidecar(result, batch_key=key, batch=batch)
+
+
+def result_row(task: BatchTask, payload: dict) -> dict:
+    """The summary row of a finished video, from its sidecar."""
+    batch = payload.get("batch", {})
+    shape = payload.get("shape", [0, 0])
+    return {
+        "video": task.video, "name": task.name, "status": "ok",
+        "target_class": payload["target_class"], "target_label": payload["target_label"],
+        "score": round(float(batch.get("score", float("nan"))), 6),
+        "predicted_class": payload["predicted_class"], "predicted_label": payload["predicted_label"],
+        "gt_class": batch.get("gt_class"), "gt_label": batch.get("gt_label"),
+        "frames": int(np.prod(shape[:-2])) if len(shape) > 2 else 0,
+        "seconds": batch.get("seconds"), "decode_seconds": batch.get("decode_seconds"), "error": "",
+    }
+
+
+def failed_row(task: BatchTask, error: str, seconds: float | None = None) -> dict:
+    return {"video": task.video, "name": task.name, "status": "failed", "gt_class": task.gt_class,
+            "seconds": None if seconds is None else round(seconds, 3), "error": error}
+
+
+class Summary:
+    """``summary.csv``: one row per finished video, in input order, rewritten (atomically) on each change."""
+
+    def __init__(self, out_dir: str | Path, tasks: list[BatchTask]) -> None:
+        self.path = Path(out_dir) / SUMMARY_NAME
+        self.order = {task.name: i for i, task in enumerate(tasks)}
+        self.rows: dict[str, dict] = {}
+
+    def add(self, row: dict, *, write: bool = True) -> None:
+        self.rows[row["name"]] = row
+        if write:
+            self.write()
+
+    def sorted_rows(self) -> list[dict]:
+        return sorted(self.rows.values(), key=lambda row: self.order.get(row["name"], len(self.order)))
+
+    def write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.sorted_rows())
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def read_summary(out_dir: str | Path) -> list[dict]:
+    """Rows of an output folder's summary.csv (empty when there is none)."""
+    path = Path(out_dir) / SUMMARY_NAME
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def remove_partials(out_dir: str | Path) -> int:
+    """Delete temporary files that a killed run left under ``out_dir``; returns how many."""
+    count = 0
+    for path in Path(out_dir).rglob(".*"):
+        if path.is_file() and _PARTIAL_RE.match(path.name):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                count += 1
+    return count
+
+
+@contextlib.contextmanager
+def locked(out_dir: str | Path) -> Iterator[None]:
+    """Hold the output folder for one run; a second run on it fails at once (the lock dies with its process)."""
+    path = Path(out_dir) / _LOCK_NAME
+    handle = open(path, "a+")  # noqa: SIM115 (held for the whole run)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise CamError(f"Another batch is writing to {out_dir}; wait for it to end or pick another --out.") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        handle.close()
+
+
+@dataclass
+class SavedResult:
+    """One finished video read back from its files (no model needed)."""
+
+    heatmaps: np.ndarray  # float32 [V, T, H, W]
+    frame_indices: np.ndarray  # int64 [V, T]
+    scores: np.ndarray
+    probs: np.ndarray
+    target_class: int
+    meta: dict  # the sidecar
+    frames: np.ndarray | None = None  # uint8 [V, T, H, W, 3], decoded again from the video when it is there
+    note: str | None = None  # why frames are missing
+
+    def view(self, name: str = "heatmaps"):
+        """The :class:`~core.views.CamView` the explorer's viewer draws (class names known from the sidecar)."""
+        from core.views import CamView
+
+        classes = [f"class_{i}" for i in range(len(self.probs))]
+        meta = self.meta
+        for entry in meta.get("top5", []):
+            classes[entry["class"]] = entry["label"]
+        classes[meta["target_class"]], classes[meta["predicted_class"]] = meta["target_label"], meta["predicted_label"]
+        height, width = self.heatmaps.shape[-2:]
+        x0, y0, x1, y1 = meta.get("crop_box") or (0, 0, 0, 0)
+        aspect = ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
+        return CamView(heatmaps=self.heatmaps, frames=self.frames, frame_indices=self.frame_indices,
+                       fps=meta.get("fps"), scores=self.scores, probs=self.probs, classes=classes,
+                       target_class=self.target_class, name=name, meta=meta, pixel_aspect=aspect)
+
+
+def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_options: dict | None = None
+                 ) -> SavedResult:
+    """The npz and sidecar of ``name`` under ``out_dir``; with ``frames``, the model's input frames are
+    decoded again from the source video (the config's test pipeline, no model), so overlays can be drawn."""
+    base = Path(out_dir) / name
+    sidecar_file, npz_file = base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
+    if not sidecar_file.is_file() or not npz_file.is_file():
+        raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")
+    meta = json.loads(sidecar_file.read_text(encoding="utf-8"))
+    with np.load(npz_file) as data:
+        saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
+                            int(data["target_class"]), meta)
+    if frames:
+        saved.frames, saved.note = _decode_frames(meta, saved, cfg_options)
+    return saved
+
+
+def _decode_frames(meta: dict, saved: SavedResult, cfg_options: dict | None) -> tuple[np.ndarray | None, str | None]:
+    from core.model import load_config
+    from core.video import build_inputs
+
+    try:
+        clip = build_inputs(load_config(meta["config"], cfg_options), meta["video"], views=meta.get("views", "center"))
+    except (CamError, KeyError, OSError) as err:
+        return None, f"the frames could not be decoded again ({err}); showing the heatmaps alone"
+    if clip.frames.shape[:4] != saved.heatmaps.shape or not np.array_equal(clip.frame_indices, saved.frame_indices):
+        return None, "the video or its config changed since the batch; showing the heatmaps alone"
+    return clip.frames, None

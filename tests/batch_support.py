@@ -1,0 +1,62 @@
+"""Shared material of the batch tests: short real clips cut from demo.mp4, and the tiny real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import shared_file
+from tiny_model import write_tiny_config
+
+import core
+from core.overlay import write_video
+
+CLASSES = list("abcde")
+
+
+def make_model(folder: Path) -> tuple[Path, Path]:
+    """The tiny ResNet3dSlowOnly config (random weights, classes a-e) and its checkpoint."""
+    demo = shared_file("demo.mp4")
+    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
+    handle = core.load_model(config, device="cpu", seed=1)
+    torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": CLASSES}}},
+               folder / "tiny.pth")
+    return config, folder / "tiny.pth"
+
+
+def make_clips(folder: Path, count: int, *, broken: bool = True) -> list[Path]:
+    """``count`` 24-frame 128x96 clips cut from demo.mp4 at different places (every other one in
+    ``sub/``), plus ``broken.mp4`` (random bytes) when asked."""
+    import cv2
+    import decord
+
+    reader = decord.VideoReader(str(shared_file("demo.mp4")))
+    step = max(1, (len(reader) - 24) // max(1, count - 1))
+    paths = []
+    for i in range(count):
+        frames = reader.get_batch(list(range(i * step, i * step + 24))).asnumpy()
+        frames = np.stack([cv2.resize(f, (128, 96), interpolation=cv2.INTER_AREA) for f in frames])
+        path = folder / ("sub" if i % 2 else "") / f"clip{i}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(write_video(frames, path, fps=12))
+    if broken:
+        (folder / "broken.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    return paths
+
+
+def outputs_of(out: Path) -> dict[str, dict]:
+    """Every video's outputs under ``out``: heatmaps from txt and npz, and the sidecar."""
+    found = {}
+    for sidecar in sorted(p for p in out.rglob("*.json") if not p.name.startswith(".")):
+        name = sidecar.relative_to(out).with_suffix("").as_posix()
+        npz = np.load(sidecar.with_suffix(".npz"))
+        found[name] = {"txt": core.read_heatmap_txt(sidecar.with_suffix(".txt")), "npz": npz["heatmaps"],
+                       "scores": npz["scores"], "json": json.loads(sidecar.read_text())}
+    return found
+
+
+def temporary_files(out: Path) -> list[Path]:
+    """Files a writer left under a temporary name (hidden ``.name.XXXXXXXX.part.ext``)."""
+    return [p for p in out.rglob("*") if ".part" in p.name]
