@@ -113,6 +113,7 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 def main() -> None:
     st.title("Grad-CAM explorer")
+    explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings = _sidebar()
     if video is None:
         st.info("Choose a video in the sidebar.")
@@ -124,7 +125,7 @@ def main() -> None:
     if spec is not None and settings is not None:
         key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
     if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
-                 icon=":material/play_arrow:"):
+                 icon=":material/play_arrow:") or (explain_now and key is not None and readable):
         _run(key)
     if note := st.session_state.pop("run_note", None):
         st.status(note, state="complete")

@@ -423,6 +423,63 @@ def read_dump(path: str | os.PathLike, ann_file: str | os.PathLike | None = None
                       videos=[a.video for a in annotations] if annotations else None)
 
 
+def open_dump(path: str | os.PathLike, *, config: str | os.PathLike | None = None,
+              ann_file: str | os.PathLike | None = None, video_root: str | os.PathLike | None = None,
+              label_map: str | os.PathLike | None = None) -> DumpReport:
+    """:func:`read_dump` with the test set taken from ``config`` (its ``test_dataloader`` and classes),
+    each of ``ann_file``, ``video_root`` and ``label_map`` overriding what the config says."""
+    test_set = read_test_set(config) if config else TestSet(None, None, None)
+    classes = read_label_map(label_map) if label_map else test_set.classes
+    return read_dump(path, ann_file=ann_file or test_set.ann_file, video_root=video_root or test_set.video_root,
+                     classes=classes)
+
+
+TARGETS = ("ground truth", "prediction")
+
+
+@dataclass(frozen=True)
+class ExplainTarget:
+    """What the explorer needs to explain one test sample."""
+
+    video: str
+    target_class: int
+    target_label: str
+
+
+def explain_target(report: DumpReport, index: int, target: str = "ground truth") -> ExplainTarget:
+    """Sample ``index``'s video and the class to explain: its ground truth or its prediction (``TARGETS``)."""
+    if target not in TARGETS:
+        raise CamError(f"the target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if not 0 <= index < len(report.gt):
+        raise CamError(f"there is no sample {index}: the dump has {len(report.gt)}")
+    if not report.videos:
+        raise CamError("the dump names no videos: give the test annotation file (or the config) to explain a sample")
+    video = report.videos[index]
+    if not Path(video).exists():
+        raise CamError(f"sample {index}'s video {video} is not here: give the folder the annotation paths are "
+                       "relative to (the video root)")
+    label = int(report.gt[index] if target == TARGETS[0] else report.pred[index])
+    return ExplainTarget(video, label, report.classes[label])
+
+
+ORDERS = ("sample order", "score, lowest first", "score, highest first")
+
+
+def filter_samples(samples: list[Sample], *, gt: int | None = None, pred: int | None = None,
+                   correct: bool | None = None, order: str = ORDERS[0]) -> list[Sample]:
+    """The samples of ground-truth class ``gt``, predicted class ``pred`` and correctness ``correct``
+    (None: any), in one of the ``ORDERS`` (ties keep sample order)."""
+    if order not in ORDERS:
+        raise CamError(f"the order must be one of {', '.join(ORDERS)}, not {order!r}")
+    chosen = [s for s in samples if (gt is None or s.gt_label == gt) and (pred is None or s.pred_label == pred)
+              and (correct is None or s.correct == correct)]
+    if order == ORDERS[1]:
+        return sorted(chosen, key=lambda s: (s.score, s.index))
+    if order == ORDERS[2]:
+        return sorted(chosen, key=lambda s: (-s.score, s.index))
+    return sorted(chosen, key=lambda s: s.index)
+
+
 def report_dict(report: DumpReport, pairs: int = 10) -> dict:
     """Everything the CLI's ``--json`` prints, as plain JSON types."""
     return {
@@ -484,10 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     args = parser.parse_args(argv)
     try:
-        test_set = read_test_set(args.config) if args.config else TestSet(None, None, None)
-        classes = read_label_map(args.label_map) if args.label_map else test_set.classes
-        report = read_dump(args.results, ann_file=args.ann_file or test_set.ann_file,
-                           video_root=args.video_root or test_set.video_root, classes=classes)
+        report = open_dump(args.results, config=args.config, ann_file=args.ann_file, video_root=args.video_root,
+                           label_map=args.label_map)
     except CamError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

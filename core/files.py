@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +134,31 @@ def save_upload(data: bytes, file_name: str, folder: str | Path | None = None) -
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
     return path
+
+
+def save_uploads(files: Iterable[tuple[str, bytes]], folder: str | Path | None = None) -> Path:
+    """Save uploaded files under their own names in one folder named by their content, and return the folder.
+
+    Files that belong together (a heatmap txt, its sidecar and npz; a results pickle) stay side by side;
+    the same uploads give the same folder, written once.
+    """
+    named = {}
+    for file_name, data in files:
+        name = Path(file_name.replace("\\", "/")).name
+        if not name or name.startswith("."):
+            raise CamError(f"{file_name!r} is not a usable file name; rename the file and upload it again.")
+        named[name] = data
+    if not named:
+        raise CamError("No files were uploaded.")
+    digest = hashlib.sha256()
+    for name in sorted(named):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(named[name]).digest())
+    target = (Path(folder) if folder is not None else upload_dir()) / digest.hexdigest()[:24]
+    target.mkdir(parents=True, exist_ok=True)
+    from core.export import atomic_path
+
+    for name, data in named.items():
+        if not (target / name).is_file():
+            with atomic_path(target / name) as tmp:
+                tmp.write_bytes(data)
+    return target

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 import pickle
 import pickletools
-import re
 import subprocess
 import sys
 import textwrap
@@ -19,13 +17,17 @@ import numpy as np
 import pytest
 import torch
 import torch._utils
-from conftest import ROOT, shared_file
+from conftest import ROOT
+from dump_data import ANNOTATIONS, make_real_dump
 
 from core.dumps import (
     DumpUnpickler,
+    explain_target,
+    filter_samples,
     load_dump,
     main,
     mean_class_accuracy,
+    open_dump,
     read_annotations,
     read_dump,
     read_test_set,
@@ -33,92 +35,10 @@ from core.dumps import (
 )
 from core.errors import CamError
 
-TEST_PY = Path(importlib.util.find_spec("mmaction").origin).parent / ".mim" / "tools" / "test.py"
-
-# Tiny TSN (ResNet-18, random weights) over 4 frames of 64x64: a few seconds on 2 cores.
-CONFIG = """
-default_scope = 'mmaction'
-model = dict(
-    type='Recognizer2D',
-    backbone=dict(type='ResNet', depth=18, pretrained=None, norm_eval=False),
-    cls_head=dict(type='TSNHead', num_classes=7, in_channels=512, spatial_type='avg',
-                  consensus=dict(type='AvgConsensus', dim=1), dropout_ratio=0.0, average_clips='prob'),
-    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], format_shape='NCHW'))
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 64)),
-    dict(type='CenterCrop', crop_size=64),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-test_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file={ann!r}, data_prefix=dict(video={root!r}),
-                 pipeline=test_pipeline, test_mode=True))
-test_evaluator = dict(type='AccMetric')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-"""
-
-# Build the model with random weights, save it, then run MMAction2's own tools/test.py --dump.
-# Random features of two videos look alike, so the head scores their difference from their mean
-# (logits +-W.d/2) with its rows ordered so that demo.mp4 gets class 2 and test.mp4 class 3.
-RUN_TEST_PY = """
-import core, runpy, sys, torch
-from mmengine.config import Config
-from mmaction.apis import inference_recognizer
-from mmaction.registry import MODELS
-from mmaction.utils import register_all_modules
-register_all_modules()
-config, checkpoint, dump, work_dir, test_py, demo, test = sys.argv[1:]
-torch.manual_seed(0)
-model = MODELS.build(Config.fromfile(config).model).eval()
-model.cfg = Config.fromfile(config)
-fc = model.cls_head.fc_cls
-features = []
-hook = fc.register_forward_hook(lambda module, args, out: features.append(args[0][0]))
-inference_recognizer(model, demo), inference_recognizer(model, test)
-hook.remove()
-weight = torch.randn_like(fc.weight)
-logits = weight @ (features[0] - features[1])
-rest = [c for c in range(7) if c not in (int(logits.argmax()), int(logits.argmin()))]
-order = rest[:2] + [int(logits.argmax()), int(logits.argmin())] + rest[2:]
-fc.weight.data = weight[order]
-fc.bias.data = -fc.weight.data @ (features[0] + features[1]) / 2
-torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
-sys.argv = [test_py, config, checkpoint, '--dump', dump, '--work-dir', work_dir]
-runpy.run_path(test_py, run_name='__main__')
-"""
-
-# sample i is line i; no line has class 3, which test.mp4 gets: a class only predicted
-ANNOTATIONS = ["demo.mp4 2", "test.mp4 1", "demo.mp4 4", "test.mp4 0", "demo.mp4 2", "test.mp4 1"]
-
 
 @pytest.fixture(scope="session")
 def real_dump(tmp_path_factory) -> dict:
-    """A dump written by the real tools/test.py, and the metrics MMAction2 logged for it."""
-    root = shared_file("demo.mp4").parent
-    shared_file("test.mp4")
-    tmp = tmp_path_factory.mktemp("real_dump")
-    ann = tmp / "test_list.txt"
-    ann.write_text("\n".join(ANNOTATIONS) + "\n")
-    config = tmp / "tiny_tsn.py"
-    config.write_text(CONFIG.format(ann=str(ann), root=str(root)))
-    dump, work_dir = tmp / "results.pkl", tmp / "work_dir"
-    args = [config, tmp / "tiny.pth", dump, work_dir, TEST_PY, root / "demo.mp4", root / "test.mp4"]
-    run = subprocess.run([sys.executable, "-c", RUN_TEST_PY, *map(str, args)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    logged = [json.loads(line) for path in work_dir.glob("*/*.json")
-              for line in path.read_text().splitlines()]
-    metrics = next(entry for entry in logged if "acc/top1" in entry)
-    printed = dict(re.findall(r"(acc/\w+): (\d+\.\d+)", run.stdout + run.stderr))
-    return {"dump": dump, "ann": ann, "root": root, "config": config, "metrics": metrics, "printed": printed}
+    return make_real_dump(tmp_path_factory)
 
 
 def test_real_dump_holds_only_allowed_globals(real_dump):
@@ -174,6 +94,53 @@ def test_text_report(real_dump, capsys):
     assert f"acc/top1  {real_dump['printed']['acc/top1']}" in out
     assert "acc/mean1 0.2000" in out  # as MMAction2 printed it, beside the gt-only mean
     assert "misclassified samples (4" in out and "class_4 -> class_2 (" in out and "demo.mp4" in out
+
+
+def test_open_dump_takes_the_test_set_from_the_config_with_overrides(real_dump, tmp_path):
+    report = open_dump(real_dump["dump"], config=real_dump["config"])
+    assert report.videos == read_dump(real_dump["dump"], real_dump["ann"], real_dump["root"]).videos
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"action {i}\n" for i in range(7)))
+    moved = tmp_path / "videos"
+    report = open_dump(real_dump["dump"], config=real_dump["config"], video_root=moved, label_map=names)
+    assert report.classes[3] == "action 3" and report.videos[0] == str(moved / "demo.mp4")
+    with pytest.raises(CamError, match="is not here"):  # the overridden video folder has no videos
+        explain_target(report, 0)
+    other = tmp_path / "other.txt"
+    other.write_text("demo.mp4 2\n")
+    with pytest.raises(CamError, match="lists 1"):
+        open_dump(real_dump["dump"], config=real_dump["config"], ann_file=other)
+
+
+def test_explain_target_is_the_samples_video_and_chosen_class(real_dump):
+    report = open_dump(real_dump["dump"], config=real_dump["config"])
+    wrong = next(s for s in report.samples() if not s.correct)
+    truth = explain_target(report, wrong.index, "ground truth")
+    predicted = explain_target(report, wrong.index, "prediction")
+    assert truth.video == predicted.video == wrong.video and Path(wrong.video).is_file()
+    assert (truth.target_class, predicted.target_class) == (wrong.gt_label, wrong.pred_label)
+    assert truth.target_label == report.classes[wrong.gt_label] != predicted.target_label
+    with pytest.raises(CamError, match="no sample 6"):
+        explain_target(report, 6)
+    with pytest.raises(CamError, match="names no videos"):
+        explain_target(read_dump(real_dump["dump"]), 0)
+
+
+def test_filter_samples_by_class_correctness_and_score():
+    rng = np.random.default_rng(3)
+    report = _report(rng.normal(size=(30, 4)).astype(np.float32), rng.integers(0, 4, size=30))
+    everything = report.samples()
+    assert filter_samples(everything) == everything
+    wrong = filter_samples(everything, correct=False)
+    assert wrong == [s for s in everything if s.gt_label != s.pred_label] and 0 < len(wrong) < 30
+    cell = filter_samples(everything, gt=1, pred=2, order="score, highest first")
+    assert all((s.gt_label, s.pred_label) == (1, 2) for s in cell)
+    assert len(cell) == int(report.confusion[1, 2]) and [s.score for s in cell] == sorted(
+        (s.score for s in cell), reverse=True)
+    lowest = filter_samples(everything, order="score, lowest first")
+    assert [s.score for s in lowest] == sorted(s.score for s in everything)
+    with pytest.raises(CamError, match="order must be one of"):
+        filter_samples(everything, order="random")
 
 
 # --------------------------------------------------------------------------- metrics against MMAction2

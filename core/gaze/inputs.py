@@ -3,7 +3,6 @@ with their sidecar's geometry."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -12,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
-from core.export import read_heatmap_txt, sidecar_path
-from core.geometry import Box
+from core.export import sidecar_path
+from core.heatmap_files import HeatmapFile, read_heatmap_file
 from core.video import VIDEO_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".npy")
@@ -169,49 +168,16 @@ def read_gaze(path: str | Path, *, fixations: bool = True, frames: Collection[in
     raise CamError(f"Gaze input {path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a video.")
 
 
-@dataclass
-class HeatmapFile:
-    """Heatmaps read from a txt, with the geometry of its sidecar (None for a legacy txt without one)."""
-
-    txt: str
-    heatmaps: np.ndarray  # float32 [V, T, H, W]
-    meta: dict
-    frame_indices: np.ndarray | None  # int64 [V, T]
-    source_size: tuple[int, int] | None
-    crop_box: Box | None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        """The video's stem (the txt's stem when the sidecar names no video file)."""
-        video = self.meta.get("video")
-        return Path(video).stem if video and not str(video).startswith("<") else Path(self.txt).stem
-
-
 def read_heatmaps(txt: str | Path) -> HeatmapFile:
-    """A heatmap txt and its JSON sidecar, checked against each other."""
-    txt = Path(txt)
-    maps = read_heatmap_txt(txt)
-    side = sidecar_path(txt)
-    if not side.is_file():
-        note = f"{txt} has no sidecar {side.name}: its heatmaps are taken to cover the whole gaze frame"
-        return HeatmapFile(str(txt), maps[None], {}, None, None, None, [note])
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-        shape = [int(v) for v in meta["shape"]]
-        indices = np.asarray(meta["frame_indices"], dtype=np.int64)
-        source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
-        crop = tuple(float(v) for v in meta["crop_box"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
-        raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from None
-    if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:] \
-            or indices.shape != tuple(shape[:-2]):
-        raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
-                       f"shape {shape} with {indices.size} frame indices; they do not belong together.")
-    if meta.get("views") == "all" and len({tuple(row) for row in indices.tolist()}) < shape[0]:
+    """A heatmap txt and its JSON sidecar, checked against each other and against gaze scoring's needs."""
+    heat = read_heatmap_file(txt)
+    if heat.crop_box is None:
+        heat.notes.append(f"{txt} has no sidecar {sidecar_path(txt).name}: its heatmaps are taken to cover the "
+                          "whole gaze frame")
+    if heat.meta.get("views") == "all" and heat.repeats_frames:
         raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar records one "
                        "crop window; explain with the center view to compare with gaze.")
-    return HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
+    return heat
 
 
 def frame_list(frames: list[int]) -> str:

@@ -20,6 +20,8 @@ from pages.ui.viewer import COLORMAPS
 MODEL_SOURCES = ("Built-in demo", "Training runs in a folder", "Config and checkpoint paths")
 VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
 DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
+HANDOFF = "explorer_handoff"  # session-state key: what another page asks the explorer to open (read once)
+_HANDOFF_TARGET = "handoff_target"
 
 
 def demo_paths() -> dict[str, str]:
@@ -49,6 +51,39 @@ def _path_input(label: str, key: str, default: str = "", **kwargs) -> str | None
     value = st.text_input(label, key=key, **kwargs)
     st.session_state[kept] = value
     return _optional(value)
+
+
+def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True) -> None:
+    """Open the explorer with this model, video and target class (``None``: the predicted one) preset,
+    and explain at once when ``run``. Call it from another page; it does not return (``st.switch_page``)."""
+    st.session_state[HANDOFF] = {"config": spec.config, "checkpoint": spec.checkpoint, "label_map": spec.label_map,
+                                 "device": spec.device, "trust": spec.trust_checkpoint, "video": str(video),
+                                 "target": target, "run": run}
+    st.switch_page("explorer.py")
+
+
+def take_handoff() -> bool:
+    """Preset the explorer's pickers from a hand-over another page left (:func:`hand_over`), once.
+
+    Call it before any picker is drawn. The model is set by paths, the video by path; the target class
+    is applied by :func:`pick_explanation` once the model's classes are known. Returns whether the
+    hand-over asks to explain at once.
+    """
+    handoff = st.session_state.pop(HANDOFF, None)
+    if not handoff:
+        return False
+    st.session_state["model_source"] = MODEL_SOURCES[2]
+    st.session_state["video_source"] = VIDEO_SOURCES[2]
+    for key, value in (("config_path", handoff["config"]), ("checkpoint_path", handoff.get("checkpoint")),
+                       ("label_map", handoff.get("label_map")), ("video_path", handoff["video"])):
+        st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
+    st.session_state["device"] = handoff.get("device") or "auto"
+    st.session_state["trust_checkpoint"] = bool(handoff.get("trust"))
+    st.session_state[_HANDOFF_TARGET] = handoff.get("target")
+    return bool(handoff.get("run"))
+
+
+path_input = _path_input  # for other pages: a path field that keeps its value across pages
 
 
 def pick_model() -> ModelSpec | None:
@@ -179,6 +214,9 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
             return f"{classes[index]} — {probs[index]:.1%}"
         return classes[index]
 
+    if _HANDOFF_TARGET in st.session_state:
+        handed = st.session_state.pop(_HANDOFF_TARGET)
+        st.session_state["target"] = handed if handed in order else PREDICTED
     target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
                           help="Top-5 of the last run come first, with their probabilities; type to search.")
     method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")

@@ -1,0 +1,177 @@
+"""Heatmap files: open heatmap txt files written earlier (ours, with sidecar and npz, or legacy ones), scrub
+them with the explorer's viewer, and compare two of them frame by frame.
+
+Reading and comparing happen in ``core.heatmap_files`` and ``core.compare``; this page wires widgets to
+them and draws with ``pages.ui.viewer`` (the explorer's own view) and ``pages.ui.comparison``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.compare import compare_views
+from core.errors import CamError
+from core.export import sidecar_path
+from core.files import save_uploads
+from core.heatmap_files import OpenedFile, open_heatmaps
+from pages.ui import comparison
+from pages.ui.errors import shown_as_error
+from pages.ui.viewer import COLORMAPS, show_view
+
+st.set_page_config(page_title="Heatmap files · Grad-CAM explorer", page_icon="🗂", layout="wide")
+
+SOURCES = ("Paths", "Upload")
+
+
+def _stamp(path: Path | None) -> tuple | None:
+    try:
+        return (str(path), path.stat().st_mtime_ns, path.stat().st_size) if path else None
+    except OSError:
+        return None
+
+
+@st.cache_data(show_spinner="Reading the heatmap file…", max_entries=16)
+def _open(txt: str, video: str | None, _stamps: tuple) -> OpenedFile:
+    return open_heatmaps(txt, video)
+
+
+def _stamps(txt: Path, video: str | None) -> tuple:
+    """What identifies a file's content: the txt, its sidecar, npz and video (path, mtime, size)."""
+    return tuple(_stamp(p) for p in (txt, sidecar_path(txt), txt.with_suffix(".npz"), Path(video) if video else None))
+
+
+def opened(txt: Path, video: str | None) -> OpenedFile:
+    """The file, read once per content."""
+    return _open(str(txt), video, _stamps(txt, video))
+
+
+def inputs() -> tuple[list[Path], str | None, float, str]:
+    """The txt files, the optional source video, and the overlay's look."""
+    with st.sidebar:
+        st.header("Heatmap files")
+        source = st.radio("Files", SOURCES, horizontal=True, key="hm_source")
+        files: list[Path] = []
+        if source == SOURCES[0]:
+            text = st.text_area("Heatmap txt files, one path a line", key="hm_paths", height=110,
+                                help="Their .json sidecar and .npz beside them are read too.")
+            files = [Path(line.strip()) for line in text.splitlines() if line.strip()]
+        else:
+            uploads = st.file_uploader("Heatmap txt files, with their .json and .npz", type=["txt", "json", "npz"],
+                                       accept_multiple_files=True, key="hm_upload")
+            if uploads:
+                with shown_as_error() as box:
+                    folder = save_uploads((u.name, u.getvalue()) for u in uploads)
+                if not box.failed:
+                    files = sorted(folder.glob("*.txt"))
+        video = st.text_input("Source video (optional)", key="hm_video",
+                              help="For the overlay. By default each file's sidecar names its video; it is used "
+                                   "when it is on this machine. Files without sidecar show their heatmaps alone.")
+        st.header("Look")
+        alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="hm_alpha")
+        colormap = st.selectbox("Colormap", COLORMAPS, key="hm_colormap")
+    return list(dict.fromkeys(files)), video.strip() or None, alpha, colormap
+
+
+def _label(meta: dict) -> str:
+    parts = [f"layer {meta['layer']}" if meta.get("layer") else None,
+             meta.get("method"),
+             f"class {meta['target_class']} ({meta.get('target_label')})" if meta.get("target_class") is not None
+             else None,
+             Path(meta["checkpoint"]).name if meta.get("checkpoint") else ("random weights" if meta else None)]
+    return " · ".join(p for p in parts if p)
+
+
+def summary(files: dict[str, OpenedFile]) -> pd.DataFrame:
+    rows = []
+    for name, file in files.items():
+        heat = file.view.heatmaps
+        rows.append({"file": name, "kind": "legacy (no sidecar)" if file.legacy else "with sidecar",
+                     "views × frames": f"{heat.shape[0]} × {heat.shape[1]}", "size": f"{heat.shape[3]}×{heat.shape[2]}",
+                     "overlay": file.view.frames is not None, "about": _label(file.view.meta)})
+    return pd.DataFrame(rows)
+
+
+def show_file(name: str, file: OpenedFile, key: str, alpha: float, colormap: str) -> None:
+    meta = file.view.meta
+    st.subheader(name)
+    if file.legacy:
+        st.caption("Legacy file (no sidecar): frames are numbered by their position in the file; no timing, "
+                   "classes or overlay.")
+    else:
+        st.caption(" · ".join(p for p in (_label(meta), f"video {meta.get('video')}") if p))
+    for note in file.notes:
+        st.info(note)
+    show_view(file.view, key, alpha=alpha, colormap=colormap)
+
+
+def show_comparison(files: dict[str, OpenedFile], alpha: float, colormap: str) -> None:
+    names = list(files)
+    left, right = st.columns(2)
+    first = left.selectbox("A", names, key="hm_a")
+    second = right.selectbox("B", names, index=1, key="hm_b")
+    if first == second:
+        st.info("Pick two different files to compare.")
+        return
+    a, b = files[first].view, files[second].view
+    try:
+        cmp = compare_views(a, b)
+    except CamError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    for note in cmp.notes:
+        st.info(note)
+    correlation = cmp.correlation
+    cols = st.columns(3)
+    cols[0].metric("Saliency correlation", f"{cmp.saliency_correlation:.3f}",
+                   help="Pearson correlation of the two clip saliency maps (mean over the paired frames).")
+    cols[1].metric("Mean per-frame correlation",
+                   f"{pd.Series(correlation).mean():.3f}" if pd.Series(correlation).notna().any() else "—",
+                   help="Mean of the per-frame Pearson correlations (frames where a map is constant left out).")
+    cols[2].metric("Mean |A − B|", f"{cmp.mean_abs_difference.mean():.3f}")
+    st.plotly_chart(comparison.comparison_figure(cmp, a, b, (first, second), alpha=alpha, colormap=colormap),
+                    key="hm-compare-frames", config=dict(displaylogo=False))
+    st.plotly_chart(comparison.curves_figure(cmp), key="hm-compare-curves", config=dict(displaylogo=False))
+    st.plotly_chart(comparison.saliency_figure(cmp, (first, second), colormap), key="hm-compare-saliency",
+                    config=dict(displaylogo=False))
+    table = pd.DataFrame({"pair": range(1, len(cmp.labels) + 1), "frame": cmp.labels,
+                          "correlation": correlation, "mean |A − B|": cmp.mean_abs_difference})
+    st.download_button("Per-frame table (csv)", table.to_csv(index=False).encode(), file_name="comparison.csv",
+                       mime="text/csv", key="hm-compare-csv", on_click="ignore", icon=":material/download:")
+
+
+def main() -> None:
+    st.title("Heatmap files")
+    paths, video, alpha, colormap = inputs()
+    if not paths:
+        st.info("Open one or more heatmap txt files in the sidebar: files written by the explorer or "
+                "`python -m core.vis_cam --file-url` (their .json sidecar and .npz beside them), or legacy files "
+                "of the patched vis_cam.py. Two files of the same video (two checkpoints, layers or methods) "
+                "can be compared frame by frame.")
+        return
+    files: dict[str, OpenedFile] = {}
+    keys: dict[str, str] = {}
+    for path in paths:
+        with shown_as_error(prefix=f"{path.name}: "):
+            file = opened(path, video)
+            name = path.stem if path.stem not in files else str(path)
+            files[name] = file
+            keys[name] = f"file{abs(hash((video, _stamps(path, video))))}"
+    if not files:
+        return
+    if len(files) == 1:
+        name, file = next(iter(files.items()))
+        show_file(name, file, keys[name], alpha, colormap)
+        return
+    st.dataframe(summary(files), hide_index=True)
+    view_tab, compare_tab = st.tabs(["View one file", "Compare two files"])
+    with view_tab:
+        name = st.selectbox("File", list(files), key="hm_file")
+        show_file(name, files[name], keys[name], alpha, colormap)
+    with compare_tab:
+        show_comparison(files, alpha, colormap)
+
+
+main()

@@ -1,0 +1,110 @@
+"""Figures of a two-result comparison (:class:`core.compare.Comparison`): A, B and A − B scrubbed together,
+the per-frame correlation, and the two saliency maps with their difference.
+
+The scrubbable figure works like the viewer's frame view (one Plotly figure, an animation frame per
+heatmap frame, images swapped client-side), with three panels that move together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.compare import Comparison
+from core.overlay import colorize, overlay
+from core.views import CamView
+from pages.ui.viewer import _data_uri, colorscale
+
+DIVERGING = "RdBu_r"  # A − B: red where A is higher, blue where B is
+
+
+def _panel(view: CamView, maps: np.ndarray, index: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]``: the overlay on the view's frames when it has them, else the colored heatmap."""
+    frames = view.flat_frames()
+    if frames is not None and frames.shape[1:3] == maps.shape[1:]:
+        return overlay(frames[index], maps, alpha=alpha, colormap=colormap)
+    return (colorize(maps, colormap) * 255).astype(np.uint8)
+
+
+def difference_images(difference: np.ndarray) -> np.ndarray:
+    """A − B in [-1, 1] as uint8 RGB with a diverging colormap (white: equal)."""
+    return (colorize((np.clip(difference, -1, 1) + 1) / 2, DIVERGING) * 255).astype(np.uint8)
+
+
+def comparison_figure(cmp: Comparison, a: CamView, b: CamView, names: tuple[str, str], *, alpha: float = 0.5,
+                      colormap: str = "viridis") -> go.Figure:
+    """A | B | A − B for every paired frame, one slider and a play button moving all three."""
+    panels = [_panel(a, cmp.a, cmp.a_index, alpha, colormap), _panel(b, cmp.b, cmp.b_index, alpha, colormap),
+              difference_images(cmp.difference)]
+    num, height, width = cmp.a.shape
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(names[0], names[1], f"{names[0]} − {names[1]}"),
+                        horizontal_spacing=0.04)
+    for col, (scale, low, high, x) in enumerate(((colorscale(colormap), 0, 1, 0.64),
+                                                  (colorscale(DIVERGING), -1, 1, 1.0)), start=2):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, marker=dict(
+            colorscale=scale, cmin=low, cmax=high, color=[low], showscale=True,
+            colorbar=dict(len=0.8, thickness=10, x=x))), row=1, col=col)
+
+    def images(i: int) -> list[dict]:
+        return [dict(source=_data_uri(panel[i]), xref=f"x{c if c > 1 else ''}", yref=f"y{c if c > 1 else ''}", x=0,
+                     y=0, sizex=width, sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
+                for c, panel in enumerate(panels, start=1)]
+
+    for col in range(1, 4):
+        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+                         row=1, col=col)
+        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
+                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / a.pixel_aspect, constrain="domain",
+                         row=1, col=col)
+    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(num)]
+    correlation = cmp.correlation
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
+    steps = [dict(method="animate", args=[[str(i)], still],
+                  label=f"Pair {i + 1}/{num} · {cmp.labels[i]} · r = {correlation[i]:.2f}") for i in range(num)]
+    fig.update_layout(
+        images=fig.frames[0].layout.images, height=400, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
+        sliders=[dict(active=0, steps=steps, x=0.1, len=0.9, y=0, pad=dict(t=30, b=0), ticklen=4,
+                      transition=dict(duration=0), font=dict(color="rgba(0,0,0,0)"),
+                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")))],
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
+                          pad=dict(t=36, r=0), direction="left",
+                          buttons=[dict(label="▶", method="animate",
+                                        args=[None, dict(frame=dict(duration=round(1000 / a.playback_fps()),
+                                                                    redraw=False),
+                                                         fromcurrent=True, transition=dict(duration=0))]),
+                                   dict(label="❚❚", method="animate", args=[[None], still])])],
+    )
+    return fig
+
+
+def curves_figure(cmp: Comparison) -> go.Figure:
+    """Per-frame Pearson correlation and mean |A − B| of the paired frames."""
+    x = np.arange(1, len(cmp.labels) + 1)
+    fig = go.Figure()
+    for name, values in (("correlation", cmp.correlation), ("mean |A − B|", cmp.mean_abs_difference)):
+        fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines+markers", customdata=cmp.labels,
+                                 hovertemplate=f"{name} %{{y:.3f}}<br>%{{customdata}}<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), title_text="Per frame",
+                      xaxis_title="frame pair", yaxis_range=[-1.05, 1.05],
+                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "viridis") -> go.Figure:
+    """The two clip saliency maps (mean over the paired frames) and their difference."""
+    sal_a, sal_b = cmp.a.mean(axis=0), cmp.b.mean(axis=0)
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
+                        subplot_titles=(f"Saliency {names[0]}", f"Saliency {names[1]}", "Difference"))
+    top = max(1e-6, float(max(sal_a.max(), sal_b.max())))
+    for col, (z, scale, low, high, x) in enumerate(((sal_a, colorscale(colormap), 0, top, None),
+                                                    (sal_b, colorscale(colormap), 0, top, 0.64),
+                                                    (sal_a - sal_b, colorscale(DIVERGING), -top, top, 1.0)), start=1):
+        fig.add_trace(go.Heatmap(z=z, colorscale=scale, zmin=low, zmax=high, showscale=x is not None,
+                                 colorbar=dict(x=x, len=0.8, thickness=10) if x is not None else None,
+                                 hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", showticklabels=False,
+                         row=1, col=col)
+        fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig

@@ -1,0 +1,186 @@
+"""core.heatmap_files and core.compare on files written by core.vis_cam (tiny real model, demo.mp4):
+our files come back with their sidecar, npz and the model's window of the source frames; legacy printed
+files come back as frames alone; two results pair frame by frame with differences and correlations."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from heatmap_data import copy_result, make_heatmap_files
+
+import core
+from core.compare import compare_views, pearson
+from core.errors import CamError
+from core.export import write_heatmap_txt
+from core.files import save_uploads
+from core.heatmap_files import open_heatmaps, read_heatmap_file, read_npz
+from core.overlay import resize_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict:
+    return make_heatmap_files(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def explained(files) -> core.ExplainResult:
+    """The same explanation in memory: its frames are the model's input frames."""
+    handle = core.load_model(files["config"], files["checkpoint"], "cpu")
+    return core.explain(handle, str(files["video"]), target=2)
+
+
+def _frame_error(frames: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.abs(frames.astype(np.int64) - expected.astype(np.int64)).mean())
+
+
+def test_ours_with_sidecar_npz_and_source_frames(files, explained):
+    opened = open_heatmaps(files["layer4"])
+    view, meta = opened.view, json.loads(files["layer4"].with_suffix(".json").read_text())
+    assert not opened.legacy and opened.notes == []
+    assert view.heatmaps.shape == tuple(meta["shape"]) == explained.heatmaps.shape
+    npz = read_npz(files["layer4"].with_suffix(".npz"))
+    assert np.array_equal(view.heatmaps, npz["heatmaps"])  # full precision from the npz, not the txt's 6 decimals
+    assert np.array_equal(view.frame_indices, explained.frame_indices)
+    assert view.fps == pytest.approx(explained.fps) and view.target_class == 2
+    assert view.classes == list("abcde") and np.allclose(view.probs, explained.probs)
+    assert view.pixel_aspect == pytest.approx(1.0)
+    # the window the model saw, cut from the decoded source frames, matches the model's input frames
+    assert view.frames.shape == explained.frames.shape
+    assert _frame_error(view.frames, explained.frames) < 6
+    # ...which the whole frame squeezed into the heatmap does not
+    side = json.loads(files["layer4"].with_suffix(".json").read_text())
+    side["crop_box"] = [0, 0, *side["source_size"]]
+    moved = copy_result(files["layer4"], files["folder"] / "whole", "layer4")
+    moved.with_suffix(".json").write_text(json.dumps(side))
+    assert _frame_error(open_heatmaps(moved).view.frames, explained.frames) > 20
+
+
+def test_video_of_another_resolution_scales_the_window(files, explained, tmp_path):
+    import decord
+
+    reader = decord.VideoReader(str(files["video"]))
+    frames = reader.get_batch(list(range(int(explained.frame_indices.max()) + 1))).asnumpy()
+    height, width = frames.shape[1:3]
+    small = write_video(resize_frames(frames, (width // 2, height // 2)), tmp_path / "small.mp4", fps=explained.fps)
+    opened = open_heatmaps(files["layer4"], video=small)
+    assert any("the window was scaled" in note for note in opened.notes)
+    assert _frame_error(opened.view.frames, explained.frames) < 10
+
+
+def test_missing_sidecar_video_is_a_note_until_given(files, tmp_path):
+    txt = copy_result(files["layer4"], tmp_path, "moved")
+    meta = json.loads(txt.with_suffix(".json").read_text())
+    meta["video"] = str(tmp_path / "elsewhere" / "demo.mp4")
+    txt.with_suffix(".json").write_text(json.dumps(meta))
+    opened = open_heatmaps(txt)
+    assert opened.view.frames is None and "is not here" in opened.notes[0]
+    assert open_heatmaps(txt, video=files["video"]).view.frames is not None
+    with pytest.raises(CamError, match="does not exist"):
+        open_heatmaps(txt, video=tmp_path / "nope.mp4")
+
+
+def test_legacy_printed_file_is_frames_alone(files):
+    text = files["legacy"].read_text()
+    assert "tensor([[" in text and "array([[" in text and "Frame 15 - Heatmap values:" in text
+    opened = open_heatmaps(files["legacy"], video=files["video"])
+    assert opened.legacy and opened.view.frames is None and "has no sidecar" in opened.notes[0]
+    expected = core.read_heatmap_txt(files["layer4"])
+    assert opened.view.heatmaps.shape == (1, *expected.shape)
+    assert np.abs(opened.view.heatmaps[0] - expected).max() < 1e-6
+    assert opened.view.fps is None and opened.view.probs is None and opened.view.meta == {}
+    assert read_heatmap_file(files["legacy"]).crop_box is None
+
+
+def test_npz_of_other_heatmaps_is_left_out(files, tmp_path):
+    txt = copy_result(files["layer4"], tmp_path, "mixed", (".txt", ".json"))
+    (tmp_path / "mixed.npz").write_bytes(files["layer4"].with_suffix(".npz").read_bytes())
+    assert open_heatmaps(txt).view.probs is not None
+    write_heatmap_txt(txt, core.read_heatmap_txt(files["layer3"]))  # same shape, other heatmaps
+    opened = open_heatmaps(txt)
+    assert "holds other heatmaps" in opened.notes[0] and opened.view.probs is None
+    assert np.array_equal(opened.view.heatmaps.reshape(-1, 64, 64), core.read_heatmap_txt(files["layer3"]))
+
+
+def test_sidecar_of_another_file_is_refused(files, tmp_path):
+    txt = copy_result(files["layer4"], tmp_path, "cut", (".json",))
+    write_heatmap_txt(txt, core.read_heatmap_txt(files["layer4"])[:5])
+    with pytest.raises(CamError, match="do not belong together"):
+        open_heatmaps(txt)
+
+
+def test_two_layers_compared_frame_by_frame(files):
+    a, b = open_heatmaps(files["layer4"]).view, open_heatmaps(files["layer3"]).view
+    cmp = compare_views(a, b)
+    assert cmp.notes == [] and len(cmp.labels) == a.num_frames == 16
+    assert np.array_equal(cmp.difference, a.flat_heatmaps() - b.flat_heatmaps())
+    expected = [np.corrcoef(x.ravel(), y.ravel())[0, 1] for x, y in zip(a.flat_heatmaps(), b.flat_heatmaps(),
+                                                                       strict=True)]
+    assert cmp.correlation == pytest.approx(expected, abs=1e-6, nan_ok=True)
+    assert cmp.saliency_correlation == pytest.approx(np.corrcoef(a.saliency().ravel(), b.saliency().ravel())[0, 1],
+                                                     abs=1e-6)
+    assert cmp.mean_abs_difference == pytest.approx(np.abs(cmp.difference).mean(axis=(1, 2)))
+    assert cmp.labels[9] == a.frame_label(9) and "view 2" in cmp.labels[9]
+    same = compare_views(a, a)
+    assert not same.difference.any() and np.nanmin(same.correlation) == pytest.approx(1.0)
+
+
+def test_legacy_pairs_in_file_order_and_smaller_maps_are_resized(files, tmp_path):
+    ours = open_heatmaps(files["layer4"]).view
+    legacy = open_heatmaps(files["legacy"]).view
+    cmp = compare_views(legacy, ours)
+    assert "no sidecar" in cmp.notes[0] and cmp.mean_abs_difference.max() < 1e-5
+    small = tmp_path / "small.txt"
+    write_heatmap_txt(small, resize_frames((core.read_heatmap_txt(files["layer3"])[..., None] * 255)
+                                           .astype(np.uint8).repeat(3, -1), (32, 32))[..., 0] / 255)
+    cmp = compare_views(ours, open_heatmaps(small).view)
+    assert cmp.b.shape == cmp.a.shape == (16, 64, 64) and any("resized" in n for n in cmp.notes)
+    assert np.nanmean(cmp.correlation) > 0.9 * np.nanmean(compare_views(ours, open_heatmaps(files["layer3"]).view)
+                                                          .correlation)
+    write_heatmap_txt(small, core.read_heatmap_txt(files["layer3"])[:10])
+    with pytest.raises(CamError, match="cannot be compared frame by frame"):
+        compare_views(ours, open_heatmaps(small).view)
+
+
+def test_results_sampling_different_frames_pair_on_common_ones(files, tmp_path):
+    meta = json.loads(files["layer4"].with_suffix(".json").read_text())
+    maps = core.read_heatmap_txt(files["layer4"])
+    stems = {}
+    for name, frames in (("first", slice(0, 8)), ("later", slice(2, 8))):
+        txt = tmp_path / f"{name}.txt"
+        write_heatmap_txt(txt, maps[frames])
+        indices = meta["frame_indices"][0][frames]
+        txt.with_suffix(".json").write_text(json.dumps({**meta, "shape": [1, len(indices), 64, 64],
+                                                        "frame_indices": [indices], "views": "center"}))
+        stems[name] = (open_heatmaps(txt).view, indices)
+    (first, first_idx), (later, later_idx) = stems["first"], stems["later"]
+    cmp = compare_views(first, later)
+    assert len(cmp.labels) == 6 and "6 source frames" in cmp.notes[0]
+    assert cmp.a_index.tolist() == [first_idx.index(i) for i in later_idx]
+    assert not cmp.difference.any()  # the same maps, once aligned
+    far = {**meta, "shape": [1, 1, 64, 64], "frame_indices": [[9999]]}
+    write_heatmap_txt(tmp_path / "far.txt", maps[:1])
+    (tmp_path / "far.json").write_text(json.dumps(far))
+    far_file = open_heatmaps(tmp_path / "far.txt")  # the sidecar's video lacks frame 9999: no overlay, a note
+    assert far_file.view.frames is None and "not the video they were made from" in far_file.notes[0]
+    with pytest.raises(CamError, match="share no source frame"):
+        compare_views(first, far_file.view)
+
+
+def test_pearson_of_constant_maps_is_nan():
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 5, 7))
+    assert pearson(maps, maps * 2 + 1) == pytest.approx(np.ones(3))
+    assert np.isnan(pearson(np.zeros((5, 7)), maps[0]))
+
+
+def test_uploads_keep_their_names_side_by_side(files, tmp_path):
+    payload = [(p.name, p.read_bytes()) for p in sorted(files["folder"].glob("layer4.*"))]
+    folder = save_uploads(payload, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["layer4.json", "layer4.npz", "layer4.txt"]
+    assert save_uploads(reversed(payload), tmp_path) == folder  # same files, same folder
+    assert open_heatmaps(folder / "layer4.txt").view.frames is not None  # the sidecar's video still applies
+    assert save_uploads([("layer4.txt", b"other")], tmp_path) != folder
+    with pytest.raises(CamError, match="not a usable file name"):
+        save_uploads([("../", b"x")], tmp_path)
