@@ -1,0 +1,123 @@
+"""Safe checkpoint loading: ``torch.load(weights_only=True)`` with an allow-list of harmless types.
+
+MMEngine's runner saves ``meta`` with numpy scalars and a ``message_hub`` of ``HistoryBuffer``
+objects; on torch>=2.6 MMEngine's own loader refuses them. We allow exactly those types and refuse
+anything else with a sentence naming it, unless the caller explicitly trusts the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import CamError
+
+
+def _history_getattr(owner: object, name: str) -> object:
+    """The only ``getattr`` runner checkpoints need: a HistoryBuffer's statistics methods
+    (``message_hub`` pickles ``getattr(HistoryBuffer, 'min')``). Anything else is refused."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = {"min", "max", "mean", "current", *HistoryBuffer._statistics_methods}
+    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
+
+
+def _safe_globals() -> list:
+    """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
+    from collections import Counter
+
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
+            (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0][:200] if lines else type(err).__name__
+
+
+def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
+    """Load a checkpoint file onto the CPU, refusing types outside the allow-list.
+
+    ``trust_checkpoint=True`` falls back to a full unpickle, which can run arbitrary code: only
+    for files you made yourself.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CamError(f"Checkpoint {path} does not exist; pass the path of a .pth file.")
+    if path.stat().st_size == 0:
+        raise CamError(f"Checkpoint {path} is empty; pass a checkpoint saved by MMAction2 or torch.save.")
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
+        if found is None:
+            raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
+                           f"({_first_line(err)}).") from None
+        if not trust_checkpoint:
+            raise CamError(
+                f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
+                "(it could run code); pass --trust-checkpoint only if you made this file yourself."
+            ) from None
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({_first_line(err)}).") from None
+    if not isinstance(ckpt, Mapping):
+        raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
+    return dict(ckpt)
+
+
+def state_dict_of(ckpt: Mapping) -> dict[str, torch.Tensor]:
+    """The model weights in any checkpoint layout: runner (``state_dict``), ``model``, or bare."""
+    state = ckpt
+    for key in ("state_dict", "model"):
+        if isinstance(ckpt.get(key), Mapping):
+            state = ckpt[key]
+            break
+    weights = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not weights:
+        raise CamError("The checkpoint holds no weight tensors; pass a checkpoint saved by MMAction2.")
+    if all(k.startswith("module.") for k in weights):
+        weights = {k[len("module."):]: v for k, v in weights.items()}
+    return weights
+
+
+def load_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
+    """Copy ``weights`` into ``model``, failing with the keys that do not fit the config."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights and not k.endswith("num_batches_tracked")]
+    mismatched = [
+        f"{k} {tuple(weights[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in weights and weights[k].shape != v.shape
+    ]
+    if missing or mismatched:
+        parts = []
+        if mismatched:
+            parts.append(f"{len(mismatched)} shape mismatches (checkpoint vs config), e.g. "
+                         + "; ".join(mismatched[:3]))
+        if missing:
+            parts.append(f"{len(missing)} weights missing, e.g. " + ", ".join(missing[:3]))
+        raise CamError(f"Checkpoint {source} does not fit this config: " + " and ".join(parts)
+                       + "; pass the config the checkpoint was trained with.")
+    model.load_state_dict({k: v for k, v in weights.items() if k in own}, strict=False)
+
+
+def classes_of(ckpt: Mapping) -> list[str] | None:
+    """Class names stored by the runner in ``meta.dataset_meta.classes``, if any."""
+    meta = ckpt.get("meta")
+    dataset_meta = meta.get("dataset_meta") if isinstance(meta, Mapping) else None
+    classes = dataset_meta.get("classes") if isinstance(dataset_meta, Mapping) else None
+    return [str(c) for c in classes] if classes is not None else None

@@ -1,0 +1,95 @@
+"""Heatmaps blended onto frames, and overlay videos that play in browsers (H.264 mp4 or gif)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import CamError
+from core.export import atomic_path
+
+
+@lru_cache(maxsize=16)
+def colormap_lut(name: str = "viridis") -> np.ndarray:
+    """256×3 float32 RGB table of a matplotlib colormap, in [0, 1]."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise CamError(f"Unknown colormap {name!r}; use a matplotlib name such as viridis, jet or inferno.") from None
+    return cmap(np.linspace(0, 1, 256))[:, :3].astype(np.float32)
+
+
+def colorize(heatmaps: np.ndarray, colormap: str = "viridis") -> np.ndarray:
+    """Heatmaps in [0, 1] → float32 RGB in [0, 1] (matplotlib's binning: index = int(x * 256))."""
+    index = np.clip((np.asarray(heatmaps, np.float32) * 256).astype(np.int64), 0, 255)
+    return colormap_lut(colormap)[index]
+
+
+def overlay(frames: np.ndarray, heatmaps: np.ndarray, *, alpha: float = 0.5, colormap: str = "viridis") -> np.ndarray:
+    """``alpha * colormap(heatmap) + (1 - alpha) * frame`` as uint8 RGB, as MMAction2's vis_cam blends."""
+    if not 0 <= alpha <= 1:
+        raise CamError(f"alpha must be between 0 and 1, not {alpha}.")
+    blended = alpha * colorize(heatmaps, colormap) + (1 - alpha) * (np.asarray(frames, np.float32) / 255)
+    return (blended * 255).astype(np.uint8)
+
+
+def resize_frames(frames: np.ndarray, resolution: tuple[int, int] | None,
+                  algorithm: str = "bilinear") -> np.ndarray:
+    """Resize ``[T, H, W, 3]`` as vis_cam's ``--target-resolution W H`` (-1 keeps the aspect ratio)."""
+    if resolution is None or tuple(resolution) == (-1, -1):
+        return frames
+    import cv2
+
+    width, height = resolution
+    h, w = frames.shape[1:3]
+    if width == -1:
+        width = round(w * height / h)
+    elif height == -1:
+        height = round(h * width / w)
+    flags = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC,
+             "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
+    if algorithm not in flags:
+        raise CamError(f"Unknown resize algorithm {algorithm!r}; use one of {', '.join(flags)}.")
+    return np.stack([cv2.resize(f, (int(width), int(height)), interpolation=flags[algorithm]) for f in frames])
+
+
+def write_video(frames: np.ndarray, path: str | Path, fps: float = 30.0) -> Path:
+    """Write uint8 RGB ``[T, H, W, 3]`` as H.264 mp4 (yuv420p, plays in browsers) or gif, atomically."""
+    path = Path(path)
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise CamError(f"Frames to write must be [T, H, W, 3], not {frames.shape}.")
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif"):
+        raise CamError(f"Output {path} must end in .mp4 or .gif.")
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in frames]
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                           duration=max(1, round(1000 / fps)), loop=0)
+        else:
+            _write_h264(frames, tmp, fps)
+    return path
+
+
+def _write_h264(frames: np.ndarray, path: Path, fps: float) -> None:
+    from fractions import Fraction
+
+    import av
+
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sizes
+    if height == 0 or width == 0:
+        raise CamError("Frames are too small to encode as H.264 (need at least 2×2 pixels).")
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast", "movflags": "+faststart"}
+        for frame in frames[:, :height, :width]:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())

@@ -1,0 +1,206 @@
+"""Videos and rawframes folders: facts about them, and model inputs built by the config's test pipeline."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from mmengine.config import Config
+
+from core.errors import CamError
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
+_VIDEO_INIT = ("DecordInit", "PyAVInit", "OpenCVInit", "PIMSInit")
+_VIDEO_DECODE = ("DecordDecode", "PyAVDecode", "OpenCVDecode", "PIMSDecode")
+_MULTI_CROP = ("ThreeCrop", "TenCrop")
+
+
+@dataclass
+class VideoInfo:
+    """What a user wants to know about a video before explaining it."""
+
+    path: str
+    frames: int
+    fps: float | None
+    width: int
+    height: int
+    is_rawframes: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Length in seconds (None for rawframes, which have no frame rate)."""
+        return self.frames / self.fps if self.fps else None
+
+
+@dataclass
+class ClipInputs:
+    """A video turned into model inputs, with the geometry needed to map heatmaps back."""
+
+    data: dict
+    frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
+    frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each input frame
+    source_size: tuple[int, int]  # (width, height) of the source video
+    crop_box: tuple[float, float, float, float]  # (x0, y0, x1, y1) window the model saw, source pixels
+    fps: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def rawframes_template(cfg: Config | None) -> tuple[str, int]:
+    """File name template and first index of rawframes, from the config's test dataset."""
+    dataset = {}
+    if cfg is not None and "test_dataloader" in cfg:
+        dataset = cfg.test_dataloader.get("dataset", {}) or {}
+    return dataset.get("filename_tmpl", "img_{:05}.jpg"), int(dataset.get("start_index", 1))
+
+
+def _count_rawframes(folder: Path, template: str, start_index: int) -> int:
+    pattern = re.compile("^" + re.sub(r"\\\{[^}]*\\\}", r"\\d+", re.escape(template)) + "$")
+    count = sum(1 for p in folder.iterdir() if pattern.match(p.name))
+    if count == 0 or not (folder / template.format(start_index)).is_file():
+        raise CamError(f"Folder {folder} holds no frames named like {template.format(start_index)}; "
+                       "pass a rawframes folder (or a video file).")
+    return count
+
+
+def _check_path(video: str | Path) -> Path:
+    path = Path(video)
+    if not path.exists():
+        raise CamError(f"Video {path} does not exist; pass a video file or a rawframes folder.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise CamError(f"Video {path} is an empty file; pass a real video.")
+    return path
+
+
+def probe_video(video: str | Path, cfg: Config | None = None) -> VideoInfo:
+    """Frames, fps and resolution of a video file or a rawframes folder."""
+    path = _check_path(video)
+    if path.is_dir():
+        template, start = rawframes_template(cfg)
+        count = _count_rawframes(path, template, start)
+        import cv2
+
+        first = cv2.imread(str(path / template.format(start)))
+        if first is None:
+            raise CamError(f"Frame {path / template.format(start)} is not a readable image.")
+        return VideoInfo(str(path), count, None, first.shape[1], first.shape[0], is_rawframes=True)
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), num_threads=1)
+        frames, (height, width) = len(reader), reader[0].shape[:2]
+        fps = float(reader.get_avg_fps()) or None
+    except Exception as err:  # decord raises its own error types for broken files
+        raise CamError(f"Video {path} could not be decoded ({_short(err)}); is it a video file?") from None
+    if frames == 0:
+        raise CamError(f"Video {path} has no frames; pass a non-empty video.")
+    return VideoInfo(str(path), frames, fps, width, height)
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
+
+
+def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False,
+                  array: bool = False) -> tuple[list[dict], list[str]]:
+    """The config's test pipeline adapted to the input: decode ops swapped between video and
+    rawframes (or in-memory arrays) when needed, multi-crop ops replaced by CenterCrop when
+    ``views="center"``."""
+    if views not in ("center", "all"):
+        raise CamError(f"views must be 'center' or 'all', not {views!r}.")
+    pipeline = cfg.get("test_pipeline") or cfg.test_dataloader.dataset.pipeline
+    pipeline = [dict(copy.deepcopy(op)) for op in pipeline]
+    notes = []
+    types = [op["type"] for op in pipeline]
+    if array:
+        pipeline = [dict(type="ArrayDecode") if op["type"] in (*_VIDEO_DECODE, "RawFrameDecode") else op
+                    for op in pipeline if op["type"] not in _VIDEO_INIT]
+    elif rawframes and any(t in _VIDEO_DECODE for t in types):
+        pipeline = [dict(type="RawFrameDecode") if op["type"] in _VIDEO_DECODE else op
+                    for op in pipeline if op["type"] not in _VIDEO_INIT]
+        notes.append("the config decodes video files; its decoding was swapped for rawframes")
+    elif not rawframes and "RawFrameDecode" in types:
+        pipeline = [dict(type="DecordDecode") if op["type"] == "RawFrameDecode" else op for op in pipeline]
+        pipeline.insert(0, dict(type="DecordInit"))
+        notes.append("the config decodes rawframes; its decoding was swapped for video decoding")
+    if views == "center":
+        for i, op in enumerate(pipeline):
+            if op["type"] in _MULTI_CROP:
+                pipeline[i] = dict(type="CenterCrop", crop_size=op["crop_size"])
+    return pipeline, notes
+
+
+def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "center") -> ClipInputs:
+    """Run ``video`` (a file, a folder of rawframes, or uint8 RGB frames ``[T, H, W, 3]``)
+    through the config's test pipeline."""
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    init_default_scope(cfg.get("default_scope", "mmaction"))
+    if isinstance(video, np.ndarray):
+        if video.ndim != 4 or video.shape[-1] != 3 or len(video) == 0:
+            raise CamError(f"Frames must be a uint8 RGB array [T, H, W, 3], not shape {video.shape}.")
+        ops, notes = test_pipeline(cfg, views=views, array=True)
+        results = dict(array=video, total_frames=len(video), label=-1, start_index=0, modality="RGB")
+        path = "<array>"
+    else:
+        path = _check_path(video)
+        ops, notes = test_pipeline(cfg, views=views, rawframes=path.is_dir())
+        if path.is_dir():
+            template, start = rawframes_template(cfg)
+            results = dict(frame_dir=str(path), total_frames=_count_rawframes(path, template, start),
+                           label=-1, start_index=start, filename_tmpl=template, modality="RGB")
+        else:
+            results = dict(filename=str(path), label=-1, start_index=0, modality="RGB")
+    transforms = Compose(ops).transforms
+    if not transforms or type(transforms[-1]).__name__ != "PackActionInputs":
+        raise CamError("The config's test pipeline does not end with PackActionInputs; "
+                       "pass an MMAction2 1.x recognition config.")
+    for transform in transforms[:-1]:
+        step = type(transform).__name__
+        try:
+            results = transform(results)
+        except Exception as err:  # decoders and transforms raise many types on bad input
+            if step.endswith(("Init", "Decode")):
+                raise CamError(f"Video {path} could not be read ({step}: {_short(err)}); "
+                               "is it a valid video file or rawframes folder?") from None
+            raise CamError(f"The config's test pipeline failed at {step} on {path} "
+                           f"({type(err).__name__}: {_short(err)}); check the config's test_pipeline.") from None
+    start_index = results.get("start_index", 0)
+    frames, frame_indices = _frames_and_indices(results)
+    packed = transforms[-1](dict(results))
+    height, width = results["original_shape"]
+    quad = results.get("crop_quadruple", np.array([0.0, 0.0, 1.0, 1.0]))
+    crop_box = (float(quad[0] * width), float(quad[1] * height),
+                float((quad[0] + quad[2]) * width), float((quad[1] + quad[3]) * height))
+    return ClipInputs(
+        data=pseudo_collate([packed]),
+        frames=frames,
+        frame_indices=frame_indices - start_index,
+        source_size=(int(width), int(height)),
+        crop_box=crop_box,
+        fps=float(results["avg_fps"]) if results.get("avg_fps") else None,
+        notes=notes,
+    )
+
+
+def _frames_and_indices(results: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Input frames as uint8 [V, T, H, W, 3] and their source indices [V, T] from pipeline results."""
+    imgs = np.asarray(results["imgs"])
+    inds = np.asarray(results["frame_inds"]).astype(np.int64).reshape(-1)
+    if imgs.ndim == 5:  # NCTHW: [views, C, T, H, W], views = crops x clips (crop-major)
+        frames = imgs.transpose(0, 2, 3, 4, 1)
+        num_views, clip_len = frames.shape[:2]
+        per_clip = inds.reshape(-1, clip_len)
+        indices = np.tile(per_clip, (num_views // per_clip.shape[0], 1))
+    elif imgs.ndim == 4:  # NCHW: [crops x segments, C, H, W]
+        frames = imgs.transpose(0, 2, 3, 1).reshape(-1, inds.size, *imgs.shape[2:], imgs.shape[1])
+        indices = np.tile(inds, (frames.shape[0], 1))
+    else:
+        raise CamError(f"Unsupported input of shape {imgs.shape}; only RGB video recognizers can be explained.")
+    if frames.shape[-1] != 3:
+        raise CamError("Only RGB inputs can be explained; this config feeds another modality.")
+    return np.clip(frames, 0, 255).astype(np.uint8), indices

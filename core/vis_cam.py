@@ -1,0 +1,123 @@
+"""``python -m core.vis_cam CONFIG CHECKPOINT VIDEO``: MMAction2's vis_cam.py, at inference cost.
+
+Accepts vis_cam's arguments (so existing .sh loops keep working) plus ``--file-url`` (heatmap txt
+and JSON sidecar, as the thesis' patched script wrote), ``--target-class``, ``--method``,
+``--all-views``, ``--trust-checkpoint``, ``--alpha`` and ``--colormap``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.errors import CamError
+
+
+def _cfg_options(pairs: list[str] | None) -> dict | None:
+    if not pairs:
+        return None
+    from mmengine.config import DictAction
+
+    namespace = argparse.Namespace()
+    try:
+        DictAction(option_strings=["--cfg-options"], dest="cfg_options")(None, namespace, pairs)
+    except Exception:  # DictAction raises bare errors for malformed pairs
+        raise CamError(f"--cfg-options needs KEY=VALUE pairs, not {' '.join(pairs)}.") from None
+    return namespace.cfg_options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """vis_cam.py's arguments (same names and meaning) plus ours."""
+    parser = argparse.ArgumentParser(prog="python -m core.vis_cam", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="test config file path")
+    parser.add_argument("checkpoint", help="checkpoint file (.pth)")
+    parser.add_argument("video", help="video file or rawframes directory")
+    parser.add_argument("--use-frames", action="store_true",
+                        help="the input is a rawframes directory (detected automatically too)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
+    parser.add_argument("--target-layer-name", default=None,
+                        help="layer to explain, e.g. backbone/layer4/1/relu (default: last backbone stage)")
+    parser.add_argument("--out-filename", default=None, help="overlay video to write (.mp4 H.264 or .gif)")
+    parser.add_argument("--fps", default=5, type=float, help="frame rate of the overlay video")
+    parser.add_argument("--cfg-options", nargs="+", default=None, metavar="KEY=VALUE",
+                        help="override settings of the config")
+    parser.add_argument("--target-resolution", nargs=2, type=int, default=None, metavar=("W", "H"),
+                        help="resolution of the overlay video (-1 keeps the aspect ratio)")
+    parser.add_argument("--resize-algorithm", default="bilinear", help="resize algorithm for the overlay video")
+    parser.add_argument("--file-url", default=None,
+                        help="heatmap txt to write ('Frame N - Heatmap values:' blocks) plus a .json sidecar")
+    parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
+    parser.add_argument("--method", default="gradcam", help="CAM method (default: gradcam)")
+    parser.add_argument("--all-views", action="store_true",
+                        help="keep multi-crop views of the test pipeline (default: center crop only)")
+    parser.add_argument("--label-map", default=None, help="txt with one class name per line")
+    parser.add_argument("--npz", action="store_true", help="also write heatmaps as .npz next to --file-url")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that need arbitrary pickled objects (only for your own files)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0-1)")
+    parser.add_argument("--colormap", default="viridis", help="matplotlib colormap of the overlay")
+    return parser
+
+
+def _check_output(path: str | None, suffixes: tuple[str, ...], what: str) -> None:
+    if path is None:
+        return
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise CamError(f"{what} {out} must end in {' or '.join(suffixes)}.")
+    if not out.parent.is_dir():
+        raise CamError(f"{what} {out} cannot be written: folder {out.parent} does not exist.")
+
+
+def run(args: argparse.Namespace, progress=print) -> int:
+    """Explain one video and write the requested outputs; raises CamError on bad input."""
+    import core
+    from core.overlay import colormap_lut, overlay, resize_frames, write_video
+
+    _check_output(args.out_filename, (".mp4", ".gif"), "--out-filename")
+    _check_output(args.file_url, (".txt",), "--file-url")
+    video = Path(args.video)
+    if args.use_frames and video.is_file():
+        raise CamError(f"{video} is a video file, not a rawframes directory; drop --use-frames.")
+    colormap_lut(args.colormap)  # fail on a bad colormap before the slow part
+    if not 0 <= args.alpha <= 1:
+        raise CamError(f"--alpha must be between 0 and 1, not {args.alpha}.")
+    progress("loading model")
+    handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
+                             cfg_options=_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
+    progress(f"explaining {video} on {handle.device}")
+    result = core.explain(handle, video, target_layer=args.target_layer_name, target=args.target_class,
+                          views="all" if args.all_views else "center", method=args.method)
+    progress(f"{result.method} of {result.layer} for class {result.target_class} ({result.target_label}), "
+             f"heatmaps {tuple(result.heatmaps.shape)}")
+    if args.file_url:
+        core.write_result(args.file_url, result, npz=args.npz)
+        progress(f"wrote {args.file_url} and {Path(args.file_url).with_suffix('.json')}")
+    if args.out_filename:
+        blended = overlay(result.frames, result.heatmaps, alpha=args.alpha, colormap=args.colormap)
+        frames = resize_frames(blended.reshape(-1, *blended.shape[-3:]), args.target_resolution,
+                               args.resize_algorithm)
+        write_video(frames, args.out_filename, fps=args.fps)
+        progress(f"wrote {args.out_filename}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def progress(message: str) -> None:
+        print(f"[vis_cam] {message}", file=sys.stderr, flush=True)
+
+    try:
+        return run(args, progress)
+    except CamError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
