@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
+from core.export import atomic_path
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
@@ -47,34 +48,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")
 
 
-def _write_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
-    """Write uint8 RGB frames [T, H, W, 3] as H.264 mp4 (temporary; core.overlay.write_video replaces it)."""
-    import av
+def write_clip(clip: SyntheticClip, path: str | Path, fps: float = DEMO_VIDEO_FPS) -> Path:
+    """Write a synthetic clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
+    from core.overlay import write_video
 
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-
-
-def write_clip(clip: SyntheticClip | np.ndarray, path: str | Path, fps: int = DEMO_VIDEO_FPS) -> Path:
-    """Write a synthetic clip (or frames) as mp4, atomically (temporary file, then rename)."""
-    frames = clip.frames if isinstance(clip, SyntheticClip) else clip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent, prefix=f".{path.stem}-")
-    os.close(handle)
-    try:
-        _write_mp4(frames, Path(tmp), fps)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_video(clip.frames, path, fps)
 
 
 def demo_clip() -> SyntheticClip:
@@ -105,49 +85,17 @@ def demo_paths() -> dict[str, str]:
     return {"config": str(CONFIG), "checkpoint": str(CHECKPOINT), "video": str(demo_video().resolve())}
 
 
-# --- the in-memory test pipeline used for training --------------------------------------------------
+# --- training ---------------------------------------------------------------------------------------
 
 
-def array_pipeline(test_pipeline: Sequence[dict]):
-    """The config's test pipeline reading frames from memory: ``DecordInit`` dropped, ``DecordDecode``
-    replaced by MMAction2's ``ArrayDecode``; sampling, resizing and packing are the config's own."""
-    import mmaction.datasets  # noqa: F401  (registers the transforms)
-    from mmaction.registry import TRANSFORMS
-    from mmengine.dataset import Compose
+def clip_inputs(cfg, clip: SyntheticClip) -> dict:
+    """The clip's frames through the config's test pipeline in memory (as :func:`core.explain` runs it
+    on arrays: decoding swapped for ``ArrayDecode``), with the ground-truth label attached."""
+    from core.video import build_inputs
 
-    steps = []
-    for step in test_pipeline:
-        kind = step["type"]
-        if kind in ("DecordInit", "PyAVInit", "OpenCVInit"):
-            continue
-        steps.append(TRANSFORMS.build(dict(type="ArrayDecode") if kind.endswith("Decode") else dict(step)))
-    return Compose(steps)
-
-
-def pack_clip(pipeline, frames: np.ndarray, label: int | None = None) -> dict:
-    """Run ``pipeline`` (from :func:`array_pipeline`) on frames [T, H, W, 3] in memory."""
-    results = dict(array=frames, total_frames=len(frames), start_index=0, modality="RGB")
-    if label is not None:
-        results["label"] = label
-    return pipeline(results)
-
-
-def build_recognizer(cfg):
-    """Build the config's recognizer from MMAction2's registry with freshly initialised weights."""
-    import logging
-
-    from mmaction.registry import MODELS
-    from mmengine.logging import MMLogger
-    from mmengine.registry import init_default_scope
-
-    MMLogger.get_current_instance().setLevel(logging.ERROR)  # init_weights reports every tensor
-    init_default_scope(cfg.get("default_scope", "mmaction"))
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model
-
-
-# --- training -----------------------------------------------------------------------------------------
+    data = build_inputs(cfg, clip.frames).data
+    data["data_samples"][0].set_gt_label(clip.label)
+    return data
 
 
 def _clutter(step: int, steps: int) -> float:
@@ -162,7 +110,7 @@ def _learning_rate(step: int, steps: int, lr: float) -> float:
 
 
 def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 400, batch_size: int = 8,
-          lr: float = 1e-3, threads: int = 2, log=None) -> dict:
+          lr: float = 1e-3, threads: int = 2, config: str | Path = CONFIG, log=None) -> dict:
     """Train the demo recognizer from scratch on fresh synthetic clips; write config + checkpoint to ``out``.
 
     The motion cue is learned on plain backgrounds first, then clutter ramps up to the task's level
@@ -170,26 +118,24 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 400, batch_si
     wall and CPU seconds, and the last loss and training accuracy.
     """
     import torch
-    from mmengine.config import Config
+
+    from core.model import load_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    np.random.seed(seed)
-    cfg = Config.fromfile(str(CONFIG))
-    model = build_recognizer(cfg)
-    model.train()
-    pipeline = array_pipeline(cfg.test_pipeline)
+    config = Path(config)
+    handle = load_model(config, None, "cpu", seed=seed)  # fresh weights: MMAction2's own init
+    cfg, model = handle.cfg, handle.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     start, cpu_start, losses, accuracy = time.perf_counter(), time.process_time(), [], []
     for step in range(steps):
         clutter = _clutter(step, steps)
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step, steps, lr)
-        batch = [pack_clip(pipeline, clip.frames, clip.label) for clip in (
-            make_clip(TRAIN_SEED_STRIDE * (seed + 1) + step * batch_size + k, clutter=clutter)
-            for k in range(batch_size))]
-        data = model.data_preprocessor(dict(inputs=[b["inputs"] for b in batch],
-                                            data_samples=[b["data_samples"] for b in batch]), training=True)
+        batch = [clip_inputs(cfg, make_clip(TRAIN_SEED_STRIDE * (seed + 1) + step * batch_size + k,
+                                            clutter=clutter)) for k in range(batch_size)]
+        data = model.data_preprocessor({key: [item for b in batch for item in b[key]] for key in batch[0]},
+                                       training=True)
         loss, parts = model.parse_losses(model(**data, mode="loss"))
         optimizer.zero_grad()
         loss.backward()
@@ -208,11 +154,101 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 400, batch_si
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     config_out, checkpoint_out = out / CONFIG.name, out / CHECKPOINT.name
-    if config_out.resolve() != CONFIG:
-        shutil.copyfile(CONFIG, config_out)
-    tmp = checkpoint_out.with_name(f".{checkpoint_out.name}.tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, checkpoint_out)
+    if config_out.resolve() != config.resolve():
+        with atomic_path(config_out) as tmp:
+            shutil.copyfile(config, tmp)
+    with atomic_path(checkpoint_out) as tmp:
+        torch.save(checkpoint, tmp)
     return {"config": str(config_out), "checkpoint": str(checkpoint_out), "seconds": seconds,
             "cpu_seconds": cpu_seconds, "final_loss": float(np.mean(losses[-25:])),
             "final_train_accuracy": float(np.mean(accuracy[-25:]))}
+
+
+# --- evaluation -----------------------------------------------------------------------------------------
+
+
+def pointing_hits(result, clip: SyntheticClip, stride: float) -> np.ndarray:
+    """Per heatmap frame (first view): does the argmax, mapped to source pixels, fall on the moving
+    object (within its radius plus one feature-map cell of ``stride`` input pixels) at that frame?"""
+    heatmaps = result.heatmaps[0]
+    height, width = heatmaps.shape[1:]
+    x0, y0, x1, y1 = result.crop_box
+    scale_x, scale_y = (x1 - x0) / width, (y1 - y0) / height
+    hits = []
+    for heatmap, index in zip(heatmaps, result.frame_indices[0], strict=True):
+        row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+        x, y = x0 + (col + 0.5) * scale_x - 0.5, y0 + (row + 0.5) * scale_y - 0.5
+        cx, cy = clip.centers[index]
+        reach_x, reach_y = clip.radius + stride * scale_x, clip.radius + stride * scale_y
+        hits.append(((x - cx) / reach_x) ** 2 + ((y - cy) / reach_y) ** 2 <= 1.0)
+    return np.asarray(hits)
+
+
+def layer_stride(handle, layer: str | None = None) -> float:
+    """Input pixels per cell of ``layer``'s feature map (the default target layer when None)."""
+    from core.cam import list_layers, resolve_layer
+
+    name = resolve_layer(handle, layer)
+    shape = next(info.shape for info in list_layers(handle) if info.name == name)
+    size = next(op["scale"] for op in handle.cfg.test_pipeline if op["type"] == "Resize")
+    return size[0] / shape[-1]
+
+
+def evaluate(seeds: Sequence[int] = range(100), *, config: str | Path = CONFIG,
+             checkpoint: str | Path = CHECKPOINT, device: str = "cpu") -> dict:
+    """Accuracy and pointing game of the demo model on fresh clips written as mp4 and explained
+    with :func:`core.explain` (Grad-CAM of the predicted class at the default layer)."""
+    from core.cam import explain
+    from core.model import load_model
+
+    if any(seed >= TRAIN_SEED_STRIDE for seed in seeds):
+        raise CamError(f"Evaluation seeds must be below {TRAIN_SEED_STRIDE}; larger ones are training clips.")
+    handle = load_model(config, checkpoint, device)
+    stride = layer_stride(handle)
+    correct, hits, start = [], [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        for seed in seeds:
+            clip = make_clip(seed)
+            result = explain(handle, write_clip(clip, Path(folder) / f"clip_{seed}.mp4"))
+            correct.append(result.target_class == clip.label)
+            hits.append(pointing_hits(result, clip, stride).mean())
+    return {"clips": len(correct), "accuracy": float(np.mean(correct)), "pointing_game": float(np.mean(hits)),
+            "stride": stride, "seconds": time.perf_counter() - start}
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("paths", help="print the demo's config, checkpoint and video paths as one JSON line")
+    train_cmd = commands.add_parser("train", help="train the demo model from scratch (CPU, a few minutes)")
+    train_cmd.add_argument("--out", default=str(ASSETS), help="folder for the config and checkpoint")
+    train_cmd.add_argument("--seed", type=int, default=0)
+    train_cmd.add_argument("--steps", type=int, default=400)
+    evaluate_cmd = commands.add_parser("evaluate", help="accuracy and pointing game on fresh clips")
+    evaluate_cmd.add_argument("--clips", type=int, default=100)
+    evaluate_cmd.add_argument("--first-seed", type=int, default=0)
+    evaluate_cmd.add_argument("--config", default=str(CONFIG))
+    evaluate_cmd.add_argument("--checkpoint", default=str(CHECKPOINT))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "paths":
+            print(json.dumps(demo_paths()))
+        elif args.command == "train":
+            def log(line: str) -> None:
+                print(line, file=sys.stderr, flush=True)
+
+            print(json.dumps(train(args.out, seed=args.seed, steps=args.steps, log=log)))
+        else:
+            seeds = range(args.first_seed, args.first_seed + args.clips)
+            print(json.dumps(evaluate(seeds, config=args.config, checkpoint=args.checkpoint)))
+    except CamError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
