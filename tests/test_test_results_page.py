@@ -100,8 +100,8 @@ def test_bad_pickle_is_one_error(real_dump, tmp_path):
 
 def test_explain_opens_the_explorer_on_the_sample(real_dump):
     app = _opened(real_dump)
-    assert app.button(key="dump_explain").disabled  # no model picked yet
     app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    assert app.button(key="dump_explain").disabled  # no model given yet
     app.text_input(key="config_path").input(str(real_dump["config"])).run()
     app.text_input(key="checkpoint_path").input(str(real_dump["checkpoint"])).run()
     app.radio(key="dump_show").set_value("Wrong").run()
