@@ -42,6 +42,13 @@ Heatmaps are normalised to [0, 1] per clip (view), so compare shapes, not absolu
 
 File names are made of the video, checkpoint, layer and class names.
 
+### The other pages
+- **Batch**: explain a whole folder, list or annotation file with one model load; resumable, with a
+  `summary.csv` (same as `python -m core.batch`).
+- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
+- **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them.
+- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
+
 ### Same thing on the command line
 `python -m core.vis_cam CONFIG CHECKPOINT VIDEO --file-url out.txt --out-filename out.mp4`
 takes MMAction2's `vis_cam.py` arguments.
