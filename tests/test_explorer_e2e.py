@@ -28,6 +28,10 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 demo = pytest.importorskip("core.demo", reason="core/demo.py (the built-in demo) is not in this checkout")
+try:
+    demo.demo_paths()
+except core.CamError as err:
+    pytest.skip(f"the built-in demo is not usable here: {err}", allow_module_level=True)
 
 
 def _free_port() -> int:

@@ -24,14 +24,23 @@ HANDOFF = "explorer_handoff"  # session-state key: what another page asks the ex
 _HANDOFF_TARGET = "handoff_target"
 
 
-def demo_paths() -> dict[str, str]:
-    """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying it is missing."""
+def _demo_module():
     try:
-        from core.demo import demo_paths as paths
+        from core import demo
     except ImportError:
         raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
                        "pick a training run or config and checkpoint paths instead.") from None
-    return paths()
+    return demo
+
+
+def demo_paths() -> dict[str, str]:
+    """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying what is missing."""
+    return _demo_module().demo_paths()
+
+
+def demo_clip() -> str:
+    """The demo clip alone (it is generated, so it exists even when the demo checkpoint does not)."""
+    return str(_demo_module().demo_video().resolve())
 
 
 def _run_label(run: Run) -> str:
@@ -140,7 +149,7 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
     if source == VIDEO_SOURCES[0]:
         if demo_video is None:
             with shown_as_error() as box:
-                demo_video = demo_paths()["video"]
+                demo_video = demo_clip()
             if box.failed:
                 return None
         return VideoRef.of(demo_video)
