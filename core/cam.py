@@ -170,7 +170,7 @@ def _normalise(cam: torch.Tensor) -> torch.Tensor:
     GradCAM normalises."""
     flat = cam.reshape(cam.shape[0], -1)
     low, high = flat.min(dim=1, keepdim=True)[0], flat.max(dim=1, keepdim=True)[0]
-    return ((flat - low) / (high - low + 1e-20)).reshape(cam.shape)
+    return flat.sub_(low).div_(high - low + 1e-20).reshape(cam.shape)  # in place: no full-size temporaries
 
 
 @dataclass
