@@ -149,26 +149,6 @@ def source_frames(video: str | Path, frame_indices: np.ndarray, crop_box: Box, s
     return ordered.reshape(*indices.shape, *cropped.shape[1:]), notes
 
 
-def _classes(meta: dict, count: int) -> list[str]:
-    """Class names known from the sidecar (top-5, target, prediction); ``class_i`` for the others."""
-    names = [f"class_{i}" for i in range(count)]
-    known = [(row.get("class"), row.get("label")) for row in meta.get("top5") or [] if isinstance(row, dict)]
-    known += [(meta.get("target_class"), meta.get("target_label")),
-              (meta.get("predicted_class"), meta.get("predicted_label"))]
-    for index, label in known:
-        if isinstance(index, int) and 0 <= index < count and label:
-            names[index] = str(label)
-    return names
-
-
-def _pixel_aspect(crop_box: Box | None, shape: tuple[int, ...]) -> float:
-    if crop_box is None:
-        return 1.0
-    x0, y0, x1, y1 = crop_box
-    height, width = shape[-2:]
-    return ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
-
-
 def _video_of(meta: dict) -> Path | None:
     video = meta.get("video")
     return Path(video) if video and not str(video).startswith("<") and Path(video).exists() else None
@@ -225,9 +205,7 @@ def open_heatmaps(txt: str | Path, video: str | Path | None = None) -> OpenedFil
                 notes.append(f"{err} The heatmaps are shown alone.")
     elif file.meta.get("video"):
         notes.append(f"The source video {file.meta['video']} is not here; give its path to see the overlay.")
-    count = len(probs) if probs is not None else None
-    view = CamView(heatmaps=heatmaps, frames=frames, frame_indices=file.frame_indices, fps=file.meta.get("fps"),
-                   scores=scores, probs=probs, classes=_classes(file.meta, count) if count else None,
-                   target_class=target if isinstance(target, int) else None, name=Path(txt).stem,
-                   meta=file.meta, pixel_aspect=_pixel_aspect(file.crop_box, heatmaps.shape))
+    view = CamView.from_sidecar(file.meta, heatmaps, frames=frames, frame_indices=file.frame_indices,
+                                scores=scores, probs=probs, target_class=target if isinstance(target, int) else None,
+                                name=Path(txt).stem)
     return OpenedFile(view, notes, file.crop_box is None)

@@ -30,6 +30,28 @@ def _as_views(array: np.ndarray | None, pixel_dims: int, what: str) -> np.ndarra
     return array
 
 
+def pixel_aspect(crop_box: tuple[float, float, float, float] | None, shape: tuple[int, ...]) -> float:
+    """Width / height of one heatmap pixel in source pixels: the crop window ``(x0, y0, x1, y1)`` spread over
+    the heatmaps' last two dimensions ``shape[-2:]``; 1 without a (valid) window."""
+    if crop_box is None:
+        return 1.0
+    x0, y0, x1, y1 = crop_box
+    height, width = shape[-2:]
+    return ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
+
+
+def sidecar_classes(meta: dict[str, Any], count: int) -> list[str]:
+    """Class names a sidecar records (top-5, target, prediction); ``class_i`` for the others."""
+    names = [f"class_{i}" for i in range(count)]
+    known = [(row.get("class"), row.get("label")) for row in meta.get("top5") or [] if isinstance(row, dict)]
+    known += [(meta.get("target_class"), meta.get("target_label")),
+              (meta.get("predicted_class"), meta.get("predicted_label"))]
+    for index, label in known:
+        if isinstance(index, int) and 0 <= index < count and label:
+            names[index] = str(label)
+    return names
+
+
 @dataclass
 class CamView:
     """Heatmaps ``[V, T, H, W]`` and what is known about them; frames may be absent."""
@@ -61,12 +83,23 @@ class CamView:
         """Everything the viewer and the downloads need from an explain result."""
         from core.export import sidecar
 
-        height, width = result.heatmaps.shape[-2:]
-        x0, y0, x1, y1 = result.crop_box
-        aspect = ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
         return cls(heatmaps=result.heatmaps, frames=result.frames, frame_indices=result.frame_indices,
                    fps=result.fps, scores=result.scores, probs=result.probs, classes=list(result.classes),
-                   target_class=result.target_class, name=name, meta=sidecar(result), pixel_aspect=aspect)
+                   target_class=result.target_class, name=name, meta=sidecar(result),
+                   pixel_aspect=pixel_aspect(result.crop_box, result.heatmaps.shape))
+
+    @classmethod
+    def from_sidecar(cls, meta: dict[str, Any], heatmaps: np.ndarray, *, frames: np.ndarray | None = None,
+                     frame_indices: np.ndarray | None = None, scores: np.ndarray | None = None,
+                     probs: np.ndarray | None = None, target_class: int | None = None,
+                     name: str = "heatmaps") -> CamView:
+        """Saved heatmaps described by their JSON sidecar ``meta`` (fps, crop window, the class names it
+        records); scores and probabilities come from the npz beside them when there is one."""
+        crop_box = meta.get("crop_box")
+        return cls(heatmaps=heatmaps, frames=frames, frame_indices=frame_indices, fps=meta.get("fps"),
+                   scores=scores, probs=probs, classes=sidecar_classes(meta, len(probs)) if probs is not None else None,
+                   target_class=target_class, name=name, meta=meta,
+                   pixel_aspect=pixel_aspect(tuple(crop_box) if crop_box else None, np.shape(heatmaps)))
 
     @property
     def num_views(self) -> int:

@@ -215,17 +215,8 @@ class SavedResult:
         """The :class:`~core.views.CamView` the explorer's viewer draws (class names known from the sidecar)."""
         from core.views import CamView
 
-        classes = [f"class_{i}" for i in range(len(self.probs))]
-        meta = self.meta
-        for entry in meta.get("top5", []):
-            classes[entry["class"]] = entry["label"]
-        classes[meta["target_class"]], classes[meta["predicted_class"]] = meta["target_label"], meta["predicted_label"]
-        height, width = self.heatmaps.shape[-2:]
-        x0, y0, x1, y1 = meta.get("crop_box") or (0, 0, 0, 0)
-        aspect = ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
-        return CamView(heatmaps=self.heatmaps, frames=self.frames, frame_indices=self.frame_indices,
-                       fps=meta.get("fps"), scores=self.scores, probs=self.probs, classes=classes,
-                       target_class=self.target_class, name=name, meta=meta, pixel_aspect=aspect)
+        return CamView.from_sidecar(self.meta, self.heatmaps, frames=self.frames, frame_indices=self.frame_indices,
+                                    scores=self.scores, probs=self.probs, target_class=self.target_class, name=name)
 
 
 def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_options: dict | None = None
