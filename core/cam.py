@@ -7,6 +7,8 @@ gradients are ever computed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,11 +144,13 @@ class _Capture:
 
 
 def _class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
-    """Per-view class scores ``[K, C]`` through the model's own feature and head code."""
+    """Per-view class scores ``[K, C]`` through the model's own feature and head code (numpy seeded:
+    see :func:`repeatable_numpy`)."""
     model = handle.model
-    out = model.extract_feat(data["inputs"], test_mode=True)
-    feats, kwargs = out if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else (out, {})
-    return model.cls_head(feats, **kwargs).reshape(-1, handle.num_classes)
+    with repeatable_numpy():
+        out = model.extract_feat(data["inputs"], test_mode=True)
+        feats, kwargs = out if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else (out, {})
+        return model.cls_head(feats, **kwargs).reshape(-1, handle.num_classes)
 
 
 def _canonical(tensor: torch.Tensor, is_2d: bool, geometry: Geometry | None = None) -> torch.Tensor:
@@ -187,6 +191,20 @@ class Captured:
     @property
     def scores(self) -> torch.Tensor:
         return self.view_scores.mean(dim=0)
+
+
+@contextmanager
+def repeatable_numpy(seed: int = 0) -> Iterator[None]:
+    """Seed numpy's global random state for a forward pass and put the caller's state back after.
+
+    Some heads draw from numpy even at test time (TRN's multi-scale relations), so the same video
+    would otherwise get other scores and maps on every run."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def capture(
