@@ -152,6 +152,12 @@ def test_training_script_runs_and_writes_a_loadable_checkpoint(tmp_path):
     assert loaded.classes == list(DEMO_CLASSES)
     meta = torch.load(summary["checkpoint"], weights_only=True)["meta"]
     assert meta["seed"] == 3 and meta["iter"] == 2 and meta["localization"] == 0.25
+    again = demo.train(tmp_path / "again", seed=3, steps=2, batch_size=2)
+    weights = [torch.load(s["checkpoint"], weights_only=True)["state_dict"] for s in (summary, again)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])  # reproducible by seed
+    other = torch.load(demo.train(tmp_path / "other", seed=4, steps=2, batch_size=2)["checkpoint"],
+                       weights_only=True)["state_dict"]
+    assert not torch.equal(other["cls_head.fc_cls.weight"], weights[0]["cls_head.fc_cls.weight"])
 
 
 def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
