@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import CamError
+from core.errors import CamError, run_command
 from core.export import atomic_path
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 
@@ -278,22 +278,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_cmd.add_argument("--config", default=str(CONFIG))
     evaluate_cmd.add_argument("--checkpoint", default=str(CHECKPOINT))
     args = parser.parse_args(argv)
-    try:
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def action() -> int:
         if args.command == "paths":
             print(json.dumps(demo_paths()))
         elif args.command == "train":
-            def log(line: str) -> None:
-                print(line, file=sys.stderr, flush=True)
-
             print(json.dumps(train(args.out, seed=args.seed, steps=args.steps,
                                    localization=args.localization, log=log)))
         else:
             seeds = range(args.first_seed, args.first_seed + args.clips)
             print(json.dumps(evaluate(seeds, config=args.config, checkpoint=args.checkpoint)))
-    except CamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

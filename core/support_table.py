@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import CamError
+from core.errors import CamError, run_command
 from core.export import atomic_path
 from core.methods import METHODS
 
@@ -76,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     results_path = Path(args[0]) if args else ROOT / "build" / "support.json"
     readme = Path(args[1]) if len(args) > 1 else ROOT / "README.md"
-    try:
+
+    def action() -> int:
         update_readme(readme, load_results(results_path))
-    except CamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote the support table of {readme}", file=sys.stderr)
-    return 0
+        print(f"wrote the support table of {readme}", file=sys.stderr)
+        return 0
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import CamError
+from core.errors import CamError, run_command
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -126,14 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[vis_cam] {message}", file=sys.stderr, flush=True)
 
-    try:
-        return run(args, progress)
-    except CamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: run(args, progress))
 
 
 if __name__ == "__main__":

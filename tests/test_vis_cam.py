@@ -143,3 +143,21 @@ def test_cfg_options_reach_the_pipeline(model_files, demo_mp4, tmp_path, capsys)
                         "--file-url", tmp_path / "cam.txt", "--cfg-options", "test_pipeline.1.num_clips=3")
     assert code == 0, err
     assert json.loads((tmp_path / "cam.json").read_text())["shape"] == [9, 8, 64, 64]  # 3 crops x 3 clips
+
+
+def test_command_lines_report_errors_and_ctrl_c_in_one_line(capsys):
+    from core.errors import CamError, run_command
+
+    def bad() -> int:
+        raise CamError("Video x.mp4 does not exist; pass a video file.")
+
+    def stopped() -> int:
+        raise KeyboardInterrupt
+
+    assert run_command(lambda: 3) == 3
+    assert run_command(bad) == 2
+    assert capsys.readouterr().err == "error: Video x.mp4 does not exist; pass a video file.\n"
+    assert run_command(stopped, interrupted="interrupted; rerun to finish") == 130
+    assert capsys.readouterr().err == "error: interrupted; rerun to finish\n"
+    with pytest.raises(ValueError):  # a bug is not a user error: it keeps its traceback
+        run_command(lambda: int("x"))

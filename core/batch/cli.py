@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import CamError
+from core.errors import run_command
 from core.vis_cam import add_explain_options, parse_cfg_options
 
 
@@ -110,15 +110,12 @@ def run(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def action() -> int:
         report = run(args)
-    except CamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; rerun the same command to finish", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        print(f"{report.ok} explained, {report.failed} failed, {report.skipped} already done "
-              f"in {report.seconds:.1f} s; summary: {args.out}/summary.csv", file=sys.stderr)
-    return report.exit_code
+        if not args.quiet:
+            print(f"{report.ok} explained, {report.failed} failed, {report.skipped} already done "
+                  f"in {report.seconds:.1f} s; summary: {args.out}/summary.csv", file=sys.stderr)
+        return report.exit_code
+
+    return run_command(action, interrupted="interrupted; rerun the same command to finish")

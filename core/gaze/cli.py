@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import CamError
+from core.errors import CamError, run_command
 from core.gaze.scores import REGIONS, GazeScores, csv_rows, score_batch, score_file, write_csv
 from core.saliency import METRICS
 
@@ -66,13 +66,9 @@ def run(args: argparse.Namespace, note=print) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        text = run(args, note=lambda line: print(f"note: {line}", file=sys.stderr))
-    except CamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    print(text)
-    return 0
+
+    def action() -> int:
+        print(run(args, note=lambda line: print(f"note: {line}", file=sys.stderr)))
+        return 0
+
+    return run_command(action)
