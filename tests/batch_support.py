@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from conftest import shared_file
 from tiny_model import write_tiny_config
@@ -60,3 +61,20 @@ def outputs_of(out: Path) -> dict[str, dict]:
 def temporary_files(out: Path) -> list[Path]:
     """Files a writer left under a temporary name (hidden ``.name.XXXXXXXX.part.ext``)."""
     return [p for p in out.rglob("*") if ".part" in p.name]
+
+
+def batch_fixtures(clip_count: int):
+    """Module-scoped ``model`` (tiny model files) and ``clips`` (a folder of ``clip_count`` clips plus
+    ``broken.mp4``) fixtures; a test module binds them with ``model, clips = batch_fixtures(n)``."""
+
+    @pytest.fixture(scope="module")
+    def model(tmp_path_factory):
+        return make_model(tmp_path_factory.mktemp("model"))
+
+    @pytest.fixture(scope="module")
+    def clips(tmp_path_factory):
+        folder = tmp_path_factory.mktemp("clips")
+        make_clips(folder, clip_count)
+        return folder
+
+    return model, clips

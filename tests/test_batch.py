@@ -15,7 +15,7 @@ import time
 import av
 import numpy as np
 import pytest
-from batch_support import CLASSES, make_clips, make_model, outputs_of, temporary_files
+from batch_support import CLASSES, batch_fixtures, make_clips, outputs_of, temporary_files
 from conftest import ROOT, shared_file
 
 import core
@@ -28,16 +28,7 @@ from core.errors import CamError
 SUMMARY_COLUMNS = {"video", "status", "target_class", "target_label", "score", "gt_label", "frames", "seconds", "error"}
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    make_clips(folder, 5)
-    return folder
+model, clips = batch_fixtures(5)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from batch_support import make_clips, make_model
+from batch_support import batch_fixtures, make_clips
 from conftest import ROOT
 
 from core.batch import read_summary
@@ -13,16 +13,7 @@ PAGE = str(ROOT / "pages" / "2_Batch.py")
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    make_clips(folder, 4)
-    return folder
+model, clips = batch_fixtures(4)
 
 
 def page(model, source, out) -> AppTest:

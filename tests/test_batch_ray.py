@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from batch_support import make_clips, make_model, outputs_of, temporary_files
+from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
 from conftest import shared_file
 
 import core
@@ -30,16 +30,7 @@ def cluster():
         ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    make_clips(folder, 5)
-    return folder
+model, clips = batch_fixtures(5)
 
 
 def test_ray_run_equals_the_local_run_and_resumes_the_same_way(cluster, model, clips, tmp_path):
