@@ -43,9 +43,11 @@ class ExplainResult:
     checkpoint: str | None
     views: str = "center"
     source_size: tuple[int, int] = (0, 0)  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # window the model saw
+    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # window the views cover together
     fps: float | None = None
     notes: list[str] = field(default_factory=list)
+    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
+    view_flips: list[bool] = field(default_factory=list)  # views the model saw mirrored (TenCrop)
 
     @property
     def predicted_class(self) -> int:
@@ -333,5 +335,6 @@ def make_result(
         frames=clip.frames, frame_indices=clip.frame_indices, target_label=handle.classes[out["target_class"]],
         classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",
         config=handle.config, checkpoint=handle.checkpoint, views=views, source_size=clip.source_size,
-        crop_box=clip.crop_box, fps=clip.fps, notes=list(clip.notes), **out,
+        crop_box=clip.crop_box, fps=clip.fps, notes=list(clip.notes), view_boxes=list(clip.view_boxes),
+        view_flips=list(clip.view_flips), **out,
     )

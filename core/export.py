@@ -155,6 +155,8 @@ def sidecar(result: ExplainResult, **extra: Any) -> dict:
         "shape": list(result.heatmaps.shape),
         "source_size": list(result.source_size),
         "crop_box": list(result.crop_box),
+        "view_boxes": [list(box) for box in result.view_boxes],
+        "view_flips": list(result.view_flips),
         "fps": result.fps,
         "notes": list(result.notes),
         **extra,

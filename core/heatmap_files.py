@@ -6,11 +6,12 @@ optionally, ``cam.npz`` (full-precision heatmaps, scores, probabilities) beside 
 the thesis' patched ``vis_cam.py``, are a txt alone (numpy/torch-printed values are fine): their heatmap
 frames are shown in file order, with no timing and no overlay.
 
-Overlay frames: the model saw ``crop_box`` of source frames ``frame_indices`` resized to the heatmap size.
-Without the model's config the test pipeline cannot be rebuilt, so :func:`source_frames` decodes those
-frames from the source video and cuts the window out of them itself (``crop_box`` rounded to whole source
-pixels, then area-resized to the heatmap size). That matches the model's input within about a source pixel
-and needs only the sidecar.
+Overlay frames: view ``v`` of the model saw window ``view_boxes[v]`` of source frames ``frame_indices[v]``
+resized to the heatmap size (mirrored when ``view_flips[v]``: TenCrop); one-view files and sidecars written
+before views had windows of their own use ``crop_box``. Without the model's config the test pipeline cannot
+be rebuilt, so :func:`source_frames` decodes those frames from the source video and cuts the windows out of
+them itself (rounded to whole source pixels, then area-resized to the heatmap size). That matches the
+model's input within about a source pixel and needs only the sidecar.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class HeatmapFile:
     source_size: tuple[int, int] | None
     crop_box: Box | None
     notes: list[str] = field(default_factory=list)
+    view_boxes: list[Box] | None = None  # each view's window; None when unknown (no sidecar, old multi-crop)
+    view_flips: list[bool] | None = None
 
     @property
     def name(self) -> str:
@@ -48,7 +51,7 @@ class HeatmapFile:
 
     @property
     def repeats_frames(self) -> bool:
-        """True when several views show the same frames (multi-crop): the sidecar's one window fits only one."""
+        """True when several views show the same frames (multi-crop: each needs its own window)."""
         if self.frame_indices is None:
             return False
         return len({tuple(row) for row in self.frame_indices.tolist()}) < len(self.frame_indices)
@@ -67,13 +70,22 @@ def read_heatmap_file(txt: str | Path) -> HeatmapFile:
         indices = np.asarray(meta["frame_indices"], dtype=np.int64)
         source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
         crop = tuple(float(v) for v in meta["crop_box"])
+        boxes = [tuple(float(v) for v in box) for box in meta.get("view_boxes") or []]
+        flips = [bool(v) for v in meta.get("view_flips") or [False] * len(boxes)]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from None
     if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:] \
             or indices.shape != tuple(shape[:-2]):
         raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
                        f"shape {shape} with {indices.size} frame indices; they do not belong together.")
-    return HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
+    if boxes and (len(boxes) != shape[0] or len(flips) != shape[0] or any(len(box) != 4 for box in boxes)):
+        raise CamError(f"Sidecar {side} gives {len(boxes)} view windows for {shape[0]} views; it is damaged.")
+    file = HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
+    if boxes:
+        file.view_boxes, file.view_flips = boxes, flips  # type: ignore[assignment]
+    elif not file.repeats_frames:  # one view, or views of other frames: all saw crop_box
+        file.view_boxes, file.view_flips = [crop] * shape[0], [False] * shape[0]  # type: ignore[list-item]
+    return file
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
@@ -126,11 +138,12 @@ def _decode(video: Path, indices: list[int]) -> np.ndarray:
     return reader.get_batch(indices).asnumpy()
 
 
-def source_frames(video: str | Path, frame_indices: np.ndarray, crop_box: Box, source_size: tuple[int, int],
-                  size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
-    """The window the model saw of source frames ``frame_indices`` ``[V, T]``, at heatmap ``size = (W, H)``:
-    uint8 ``[V, T, H, W, 3]``, and notes. A video of another resolution than ``source_size`` (w, h) is
-    taken to show the whole source frame rescaled (the window is scaled with it)."""
+def source_frames(video: str | Path, frame_indices: np.ndarray, view_boxes: list[Box], source_size: tuple[int, int],
+                  size: tuple[int, int], view_flips: list[bool] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The windows the model saw of source frames ``frame_indices`` ``[V, T]`` (view ``v`` through
+    ``view_boxes[v]``, mirrored when ``view_flips[v]``) at heatmap ``size = (W, H)``: uint8
+    ``[V, T, H, W, 3]``, and notes. A video of another resolution than ``source_size`` (w, h) is taken to
+    show the whole source frame rescaled (the windows are scaled with it)."""
     path = Path(video)
     if not path.exists():
         raise CamError(f"Video {path} does not exist; give the video the heatmaps were made from.")
@@ -140,13 +153,15 @@ def source_frames(video: str | Path, frame_indices: np.ndarray, crop_box: Box, s
     notes = []
     actual = (decoded.shape[2], decoded.shape[1])
     if actual != tuple(source_size):
-        crop_box = scale_box(crop_box, source_size, actual)
+        view_boxes = [scale_box(box, source_size, actual) for box in view_boxes]
         notes.append(f"{path.name} is {actual[0]}×{actual[1]} but the heatmaps were made from a "
                      f"{source_size[0]}×{source_size[1]} video; the window was scaled to it.")
-    cropped = crop_to_heatmap(decoded, crop_box, size)
     position = {index: i for i, index in enumerate(wanted)}
-    ordered = cropped[[position[i] for i in indices.reshape(-1).tolist()]]
-    return ordered.reshape(*indices.shape, *cropped.shape[1:]), notes
+    views = []
+    for view, (row, box) in enumerate(zip(indices, view_boxes, strict=True)):
+        cropped = crop_to_heatmap(decoded[[position[i] for i in row.tolist()]], box, size)
+        views.append(cropped[:, :, ::-1] if view_flips and view_flips[view] else cropped)
+    return np.ascontiguousarray(np.stack(views)), notes
 
 
 def _video_of(meta: dict) -> Path | None:
@@ -191,13 +206,14 @@ def open_heatmaps(txt: str | Path, video: str | Path | None = None) -> OpenedFil
         if file.crop_box is None or file.source_size is None:
             notes.append(f"{Path(txt).name} has no sidecar: without its frame indices and crop window the "
                          "heatmaps cannot be placed on the video, so they are shown alone.")
-        elif file.repeats_frames:
+        elif file.view_boxes is None:
             notes.append("The file holds several crops of the same frames (all views) but its sidecar records one "
-                         "window; the heatmaps are shown alone.")
+                         "window (it predates per-view windows); the heatmaps are shown alone.")
         else:
             size = (heatmaps.shape[-1], heatmaps.shape[-2])
             try:
-                frames, more = source_frames(source, file.frame_indices, file.crop_box, file.source_size, size)
+                frames, more = source_frames(source, file.frame_indices, file.view_boxes, file.source_size, size,
+                                             file.view_flips)
                 notes += more
             except CamError as err:
                 if video:  # the user's choice: say what is wrong with it

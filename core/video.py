@@ -43,9 +43,11 @@ class ClipInputs:
     frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
     frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each input frame
     source_size: tuple[int, int]  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float]  # (x0, y0, x1, y1) window the model saw, source pixels
+    crop_box: tuple[float, float, float, float]  # (x0, y0, x1, y1) window the views cover together, source pixels
     fps: float | None
     notes: list[str] = field(default_factory=list)
+    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
+    view_flips: list[bool] = field(default_factory=list)  # views shown mirrored left-right (TenCrop)
 
 
 def rawframes_template(cfg: Config | None) -> tuple[str, int]:
@@ -159,8 +161,11 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
     if not transforms or type(transforms[-1]).__name__ != "PackActionInputs":
         raise CamError("The config's test pipeline does not end with PackActionInputs; "
                        "pass an MMAction2 1.x recognition config.")
+    multi_crop = None  # (name, images and their height and width before it) of a ThreeCrop/TenCrop
     for transform in transforms[:-1]:
         step = type(transform).__name__
+        if step in _MULTI_CROP:
+            multi_crop = (step, len(results["imgs"]), tuple(results["imgs"][0].shape[:2]))
         try:
             results = transform(results)
         except Exception as err:  # decoders and transforms raise many types on bad input
@@ -173,18 +178,42 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
     frames, frame_indices = _frames_and_indices(results)
     packed = transforms[-1](dict(results))
     height, width = results["original_shape"]
-    quad = results.get("crop_quadruple", np.array([0.0, 0.0, 1.0, 1.0]))
-    crop_box = (float(quad[0] * width), float(quad[1] * height),
-                float((quad[0] + quad[2]) * width), float((quad[1] + quad[3]) * height))
+    view_boxes, view_flips = _view_windows(results, multi_crop, len(frames))
+    x0, y0 = min(b[0] for b in view_boxes), min(b[1] for b in view_boxes)
+    x1, y1 = max(b[2] for b in view_boxes), max(b[3] for b in view_boxes)
     return ClipInputs(
         data=pseudo_collate([packed]),
         frames=frames,
         frame_indices=frame_indices - start_index,
         source_size=(int(width), int(height)),
-        crop_box=crop_box,
+        crop_box=(x0, y0, x1, y1),
         fps=float(results["avg_fps"]) if results.get("avg_fps") else None,
         notes=notes,
+        view_boxes=view_boxes,
+        view_flips=view_flips,
     )
+
+
+def _view_windows(results: dict, multi_crop: tuple[str, int, tuple[int, int]] | None,
+                  num_views: int) -> tuple[list[tuple[float, float, float, float]], list[bool]]:
+    """Each view's window in source pixels, and whether it is mirrored. Crops before a multi-crop op
+    leave ``crop_quadruple`` (the window as fractions of the source frame); ThreeCrop/TenCrop leave one
+    ``crop_bbox`` per image in the pixels of the image they cut, crop-major like the views."""
+    height, width = results["original_shape"]
+    qx, qy, qw, qh = (float(v) for v in results.get("crop_quadruple", (0.0, 0.0, 1.0, 1.0)))
+    if multi_crop is None:
+        box = (qx * width, qy * height, (qx + qw) * width, (qy + qh) * height)
+        return [box] * num_views, [False] * num_views
+    name, images, (cut_h, cut_w) = multi_crop
+    per_image = np.asarray(results["crop_bbox"], dtype=np.float64).reshape(-1, 4)
+    boxes = per_image.reshape(num_views, -1, 4)[:, 0]
+    sx, sy = qw * width / cut_w, qh * height / cut_h
+    windows = [(qx * width + bx0 * sx, qy * height + by0 * sy, qx * width + bx1 * sx, qy * height + by1 * sy)
+               for bx0, by0, bx1, by1 in boxes.tolist()]
+    clips = num_views // (len(per_image) // images)  # views are crops x clips, crop-major
+    # TenCrop puts each crop's mirror right after it
+    flips = [name == "TenCrop" and (view // clips) % 2 == 1 for view in range(num_views)]
+    return windows, flips
 
 
 def _frames_and_indices(results: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,8 @@ class CamView:
         return cls(heatmaps=result.heatmaps, frames=result.frames, frame_indices=result.frame_indices,
                    fps=result.fps, scores=result.scores, probs=result.probs, classes=list(result.classes),
                    target_class=result.target_class, name=name, meta=sidecar(result),
-                   pixel_aspect=pixel_aspect(result.crop_box, result.heatmaps.shape))
+                   pixel_aspect=pixel_aspect(result.view_boxes[0] if result.view_boxes else result.crop_box,
+                                             result.heatmaps.shape))
 
     @classmethod
     def from_sidecar(cls, meta: dict[str, Any], heatmaps: np.ndarray, *, frames: np.ndarray | None = None,
@@ -95,7 +96,7 @@ class CamView:
                      name: str = "heatmaps") -> CamView:
         """Saved heatmaps described by their JSON sidecar ``meta`` (fps, crop window, the class names it
         records); scores and probabilities come from the npz beside them when there is one."""
-        crop_box = meta.get("crop_box")
+        crop_box = (meta.get("view_boxes") or [meta.get("crop_box")])[0]  # all views share one size
         return cls(heatmaps=heatmaps, frames=frames, frame_indices=frame_indices, fps=meta.get("fps"),
                    scores=scores, probs=probs, classes=sidecar_classes(meta, len(probs)) if probs is not None else None,
                    target_class=target_class, name=name, meta=meta,

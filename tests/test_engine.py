@@ -122,3 +122,36 @@ def test_demo_video_from_shared_data(demo_mp4):
     info = core.probe_video(demo_mp4)
     assert (info.frames, info.width, info.height) == (280, 340, 256) and info.fps == pytest.approx(28)
     assert info.duration == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("name", ["i3d", "tsn"])
+def test_each_view_records_the_window_it_saw(name, demo_mp4):
+    """ThreeCrop (I3D) and TenCrop (TSN, with mirrored views): view v is window view_boxes[v] of its source
+    frames, resized (and mirrored when view_flips[v])."""
+    import decord
+
+    from core.heatmap_files import crop_to_heatmap
+
+    path, _, options = CASES[name]
+    clip = build_inputs(shrunk(path, **options), demo_mp4, views="all")
+    crops = 3 if name == "i3d" else 10
+    assert len(clip.view_boxes) == len(clip.view_flips) == len(clip.frames) == crops * (len(clip.frames) // crops)
+    assert clip.view_flips == ([False] * len(clip.frames) if name == "i3d" else [False, True] * 5)
+    reader = decord.VideoReader(str(demo_mp4))
+
+    def error(view: int, box, flip: bool) -> float:
+        cut = crop_to_heatmap(reader.get_batch(clip.frame_indices[view].tolist()).asnumpy(), box,
+                              clip.frames.shape[3:1:-1])
+        cut = cut[:, :, ::-1] if flip else cut
+        return float(np.abs(cut.astype(np.int64) - clip.frames[view].astype(np.int64)).mean())
+
+    for view, (box, flip) in enumerate(zip(clip.view_boxes, clip.view_flips, strict=True)):
+        assert error(view, box, flip) < 4
+    assert error(0, clip.view_boxes[-1], clip.view_flips[0]) > 10  # another view's window does not fit
+    if name == "tsn":
+        assert error(1, clip.view_boxes[1], False) > 10  # a mirrored view is not its unmirrored crop
+    x0, y0, x1, y1 = clip.crop_box
+    assert (x0, y0) == (min(b[0] for b in clip.view_boxes), min(b[1] for b in clip.view_boxes))
+    assert (x1, y1) == (max(b[2] for b in clip.view_boxes), max(b[3] for b in clip.view_boxes))
+    center = build_inputs(shrunk(path, **options), demo_mp4)
+    assert center.view_boxes == [center.crop_box] * len(center.frames) and not any(center.view_flips)

@@ -52,9 +52,33 @@ def test_ours_with_sidecar_npz_and_source_frames(files, explained):
     # ...which the whole frame squeezed into the heatmap does not
     side = json.loads(files["layer4"].with_suffix(".json").read_text())
     side["crop_box"] = [0, 0, *side["source_size"]]
+    side["view_boxes"] = [side["crop_box"]] * len(side["view_boxes"])
     moved = copy_result(files["layer4"], files["folder"] / "whole", "layer4")
     moved.with_suffix(".json").write_text(json.dumps(side))
     assert _frame_error(open_heatmaps(moved).view.frames, explained.frames) > 20
+
+
+def test_all_views_file_overlays_each_views_own_window(files, tmp_path):
+    """ThreeCrop x 2 clips: each view's frames are cut from the source through that view's window."""
+    from core.vis_cam import main
+
+    txt = tmp_path / "views.txt"
+    assert main([str(files["config"]), str(files["checkpoint"]), str(files["video"]), "--device", "cpu",
+                 "--all-views", "--target-class", "c", "--file-url", str(txt)]) == 0
+    handle = core.load_model(files["config"], files["checkpoint"], "cpu")
+    explained = core.explain(handle, str(files["video"]), target=2, views="all")
+    opened = open_heatmaps(txt)
+    assert opened.notes == [] and opened.view.frames.shape == explained.frames.shape == (6, 8, 64, 64, 3)
+    assert _frame_error(opened.view.frames, explained.frames) < 6
+    assert opened.view.pixel_aspect == pytest.approx(1.0)  # a 64x64 crop of a square window
+    assert _frame_error(opened.view.frames[0], explained.frames[4]) > 20  # left and right crops differ
+    side = json.loads(txt.with_suffix(".json").read_text())
+    x0, y0, x1, y1 = side["crop_box"]  # the three windows together span the frame (ThreeCrop's step is whole
+    assert (x0, y0, y1) == (0, 0, 256) and 330 < x1 <= 340  # pixels of the 85x64 image, so it may leave a few)
+    del side["view_boxes"], side["view_flips"]  # as written before views had windows of their own
+    txt.with_suffix(".json").write_text(json.dumps(side))
+    older = open_heatmaps(txt)
+    assert older.view.frames is None and "predates per-view windows" in older.notes[0]
 
 
 def test_video_of_another_resolution_scales_the_window(files, explained, tmp_path):
@@ -152,14 +176,17 @@ def test_results_sampling_different_frames_pair_on_common_ones(files, tmp_path):
         write_heatmap_txt(txt, maps[frames])
         indices = meta["frame_indices"][0][frames]
         txt.with_suffix(".json").write_text(json.dumps({**meta, "shape": [1, len(indices), 64, 64],
-                                                        "frame_indices": [indices], "views": "center"}))
+                                                        "frame_indices": [indices], "views": "center",
+                                                        "view_boxes": meta["view_boxes"][:1],
+                                                        "view_flips": meta["view_flips"][:1]}))
         stems[name] = (open_heatmaps(txt).view, indices)
     (first, first_idx), (later, later_idx) = stems["first"], stems["later"]
     cmp = compare_views(first, later)
     assert len(cmp.labels) == 6 and "6 source frames" in cmp.notes[0]
     assert cmp.a_index.tolist() == [first_idx.index(i) for i in later_idx]
     assert not cmp.difference.any()  # the same maps, once aligned
-    far = {**meta, "shape": [1, 1, 64, 64], "frame_indices": [[9999]]}
+    far = {**meta, "shape": [1, 1, 64, 64], "frame_indices": [[9999]], "view_boxes": meta["view_boxes"][:1],
+           "view_flips": meta["view_flips"][:1]}
     write_heatmap_txt(tmp_path / "far.txt", maps[:1])
     (tmp_path / "far.json").write_text(json.dumps(far))
     far_file = open_heatmaps(tmp_path / "far.txt")  # the sidecar's video lacks frame 9999: no overlay, a note

@@ -175,8 +175,8 @@ def read_heatmaps(txt: str | Path) -> HeatmapFile:
         heat.notes.append(f"{txt} has no sidecar {sidecar_path(txt).name}: its heatmaps are taken to cover the "
                           "whole gaze frame")
     if heat.meta.get("views") == "all" and heat.repeats_frames:
-        raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar records one "
-                       "crop window; explain with the center view to compare with gaze.")
+        raise CamError(f"{txt} holds several crops of the same frames (--all-views), and gaze is scored in one "
+                       "window per frame; explain with the center view to compare with gaze.")
     return heat
 
 
