@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch._utils
 
-from core.errors import CamError
+from core.errors import CamError, run_command
 from core.model import read_label_map
 
 
@@ -540,14 +540,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="config whose test_dataloader gives ann_file and data_prefix")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     args = parser.parse_args(argv)
-    try:
+
+    def action() -> int:
         report = open_dump(args.results, config=args.config, ann_file=args.ann_file, video_root=args.video_root,
                            label_map=args.label_map)
-    except CamError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(report_dict(report)) if args.json else format_report(report))
-    return 0
+        print(json.dumps(report_dict(report)) if args.json else format_report(report))
+        return 0
+
+    return run_command(action)
 
 
 if __name__ == "__main__":

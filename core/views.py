@@ -188,15 +188,3 @@ class CamView:
         step = float(np.median(np.diff(np.sort(indices)))) or 1.0
         span = (float(indices.max() - indices.min()) + step) / self.fps
         return float(np.clip(len(indices) / span, 1.0, 30.0))
-
-    def downscaled(self, max_side: int = 96) -> np.ndarray:
-        """Heatmaps ``[V*T, h, w]`` with ``max(h, w) <= max_side`` (area-averaged), for light charts."""
-        flat = self.flat_heatmaps()
-        height, width = flat.shape[1:]
-        factor = int(np.ceil(max(height, width) / max_side))
-        if factor <= 1:
-            return flat
-        import cv2
-
-        size = (max(1, round(width / factor)), max(1, round(height / factor)))
-        return np.stack([cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in flat])

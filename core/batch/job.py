@@ -40,17 +40,17 @@ class BatchRequest:
 
     def command(self) -> str:
         """The equivalent ``python -m core.batch`` command line (e.g. to run it on a cluster)."""
-        o, words = self.options, ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs,
-                                  "--out", self.out]
+        o, default = self.options, BatchOptions()
+        words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
                  "--force": o.force, "--trust-checkpoint": self.trust_checkpoint}
         values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
                   "--target-class": o.target, "--label-map": self.label_map,
-                  "--method": None if o.method == "gradcam" else o.method,
+                  "--method": None if o.method == default.method else o.method,
                   "--device": None if self.device == "auto" else self.device,
-                  "--alpha": None if o.alpha == 0.5 else o.alpha,
-                  "--colormap": None if o.colormap == "viridis" else o.colormap,
-                  "--fps": None if o.fps == 5.0 or not o.overlay else o.fps, "--workers": self.workers}
+                  "--alpha": None if o.alpha == default.alpha else o.alpha,
+                  "--colormap": None if o.colormap == default.colormap else o.colormap,
+                  "--fps": None if o.fps == default.fps or not o.overlay else o.fps, "--workers": self.workers}
         words += [flag for flag, on in flags.items() if on]
         for flag, value in values.items():
             if value is not None:

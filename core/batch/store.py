@@ -223,14 +223,15 @@ def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_opt
                  ) -> SavedResult:
     """The npz and sidecar of ``name`` under ``out_dir``; with ``frames``, the model's input frames are
     decoded again from the source video (the config's test pipeline, no model), so overlays can be drawn."""
-    base = Path(out_dir) / name
-    sidecar_file, npz_file = base.with_name(base.name + ".json"), base.with_name(base.name + ".npz")
-    if not sidecar_file.is_file() or not npz_file.is_file():
+    from core.heatmap_files import read_npz
+
+    paths = output_paths(out_dir, BatchTask("", name))
+    if not paths.json.is_file() or not paths.npz.is_file():
         raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")
-    meta = json.loads(sidecar_file.read_text(encoding="utf-8"))
-    with np.load(npz_file) as data:
-        saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
-                            int(data["target_class"]), meta)
+    meta = json.loads(paths.json.read_text(encoding="utf-8"))
+    data = read_npz(paths.npz)
+    saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
+                        int(data["target_class"]), meta)
     if frames:
         saved.frames, saved.note = _decode_frames(meta, saved, cfg_options)
     return saved
