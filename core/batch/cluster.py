@@ -238,8 +238,11 @@ def run_batch_ray(
         out = prepare_output(out_dir)
         with locked(out):
             writer = BatchWriter(out, tasks, key, options, on_event, manifest)
-            todo = collections.deque(writer.pending())
-            stopped = _feed(actors, [i["local"] for i in info], todo, writer, config, checkpoint, stop)
+            try:
+                todo = collections.deque(writer.pending())
+                stopped = _feed(actors, [i["local"] for i in info], todo, writer, config, checkpoint, stop)
+            finally:
+                writer.close()
             return writer.finish(stopped)
     finally:
         for actor in actors:
@@ -300,7 +303,4 @@ def _feed(actors: list, local: list[bool], todo: collections.deque, writer: Batc
             writer.fail(task, value, seconds)
             continue
         result = replace(value, config=str(config), checkpoint=None if checkpoint is None else str(checkpoint))
-        try:
-            writer.record(task, writer.write(task, result, seconds=seconds, decode_seconds=decode_seconds))
-        except Exception as err:  # a write that failed fails that video only
-            writer.fail(task, err)
+        writer.save(task, result, seconds=seconds, decode_seconds=decode_seconds)  # written while actors go on

@@ -11,7 +11,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,6 +152,8 @@ class BatchWriter:
         self.summary = Summary(out_dir, tasks)
         self.report = BatchReport(rows=[])
         self.started = time.perf_counter()
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="batch-write")
+        self._saving: tuple[BatchTask, Future] | None = None
 
     def outputs(self, task: BatchTask) -> Outputs:
         return output_paths(self.out_dir, task, overlay=self.options.overlay)
@@ -186,11 +188,33 @@ class BatchWriter:
                                 overlay_options=overlay_options)
         return result_row(task, payload)
 
+    def save(self, task: BatchTask, result: ExplainResult, *, seconds: float, decode_seconds: float) -> None:
+        """:meth:`write` on the writer's thread while the caller goes on (the next explanation); the write
+        before it is recorded first, waiting for it if it is still running, so one write is in flight."""
+        self.drain()
+        self._saving = (task, self._saver.submit(self.write, task, result, seconds=seconds,
+                                                 decode_seconds=decode_seconds))
+
+    def drain(self) -> None:
+        """Record the write in flight, if any; a write that failed (disk full, permissions) fails that video only."""
+        if self._saving is None:
+            return
+        task, future = self._saving
+        self._saving = None
+        try:
+            self.record(task, future.result())
+        except Exception as err:
+            self.fail(task, err)
+
+    def close(self) -> None:
+        """Wait for the write in flight (the run may be ending on an error) and stop the writer's thread."""
+        self._saver.shutdown(wait=True)
+
     def start(self, task: BatchTask) -> None:
         self.on_event("started", task, None)
 
     def record(self, task: BatchTask, row: dict) -> None:
-        """Count a finished (ok or failed) video, rewrite summary.csv and report it."""
+        """Count a finished (ok or failed) video, update summary.csv (see :class:`Summary`) and report it."""
         self.summary.add(row)
         self.report.pending -= 1
         if row["status"] == "ok":
@@ -203,6 +227,9 @@ class BatchWriter:
         self.record(task, failed_row(task, err if isinstance(err, str) else describe_error(err), seconds))
 
     def finish(self, stopped: bool = False) -> BatchReport:
+        self.drain()
+        self.close()
+        self.summary.write()
         remove_partials(self.out_dir)
         self.report.rows = self.summary.sorted_rows()
         self.report.stopped = stopped
@@ -259,21 +286,12 @@ def run_batch(
         writer = BatchWriter(out, tasks, key, options, on_event, manifest)
         todo = iter(writer.pending())
         decoder = ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="batch-decode")
-        saver = ThreadPoolExecutor(1, thread_name_prefix="batch-write")
         ahead: collections.deque = collections.deque()
-        saving = None
         stopped = False
 
         def fill() -> None:
             while len(ahead) < max(1, decode_workers) + 1 and (task := next(todo, None)) is not None:
                 ahead.append((task, decoder.submit(decode, handle.cfg, task, spec.views)))
-
-        def collect() -> None:
-            task, future = saving
-            try:
-                writer.record(task, future.result())
-            except Exception as err:  # a write that failed (disk full, permissions) fails that video only
-                writer.fail(task, err)
 
         try:
             fill()
@@ -292,14 +310,8 @@ def run_batch(
                 except Exception as err:  # one unreadable or unexplainable video must not end the batch
                     writer.fail(task, err, time.perf_counter() - start)
                     continue
-                seconds = time.perf_counter() - start
-                if saving is not None:
-                    collect()
-                saving = (task, saver.submit(writer.write, task, result, seconds=seconds,
-                                             decode_seconds=decode_seconds))
-            if saving is not None:
-                collect()
+                writer.save(task, result, seconds=time.perf_counter() - start, decode_seconds=decode_seconds)
         finally:
             decoder.shutdown(wait=True, cancel_futures=True)
-            saver.shutdown(wait=True)
+            writer.close()
         return writer.finish(stopped)

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,16 +137,18 @@ def failed_row(task: BatchTask, error: str, seconds: float | None = None) -> dic
 
 
 class Summary:
-    """``summary.csv``: one row per finished video, in input order, rewritten (atomically) on each change."""
+    """``summary.csv``: one row per finished video, in input order, rewritten (atomically) at most once
+    every ``interval`` seconds while rows come in (a rewrite costs O(rows)), and on :meth:`write`."""
 
-    def __init__(self, out_dir: str | Path, tasks: list[BatchTask]) -> None:
+    def __init__(self, out_dir: str | Path, tasks: list[BatchTask], interval: float = 1.0) -> None:
         self.path = Path(out_dir) / SUMMARY_NAME
         self.order = {task.name: i for i, task in enumerate(tasks)}
         self.rows: dict[str, dict] = {}
+        self.interval, self.written = interval, -float("inf")
 
     def add(self, row: dict, *, write: bool = True) -> None:
         self.rows[row["name"]] = row
-        if write:
+        if write and time.monotonic() - self.written >= self.interval:
             self.write()
 
     def sorted_rows(self) -> list[dict]:
@@ -158,6 +161,7 @@ class Summary:
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.sorted_rows())
         with atomic_path(self.path) as tmp:
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        self.written = time.monotonic()
 
 
 def read_summary(out_dir: str | Path) -> list[dict]:
