@@ -318,11 +318,11 @@ class DumpReport:
         scores = self.scores.astype(np.float64)
         return scores if self.holds_probabilities else softmax(scores)
 
-    @property
+    @cached_property
     def top1(self) -> float:
         return top_k_accuracy(self.scores, self.gt, 1)
 
-    @property
+    @cached_property
     def top5(self) -> float:
         return top_k_accuracy(self.scores, self.gt, 5)
 

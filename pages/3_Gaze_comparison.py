@@ -13,6 +13,7 @@ import streamlit as st
 
 from core import gaze
 from core.errors import CamError
+from pages.ui import cache
 
 st.set_page_config(page_title="Gaze comparison · Grad-CAM explorer", page_icon="👁", layout="wide")
 
@@ -23,7 +24,7 @@ def _stamp(path: str | None) -> tuple:
         return ()
     root = Path(path)
     entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in entries if not p.name.startswith("."))
+    return tuple((str(p), cache.content_stamp(p)) for p in entries if not p.name.startswith("."))
 
 
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import dumps
 from core.files import save_uploads
-from pages.ui import pickers
+from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 
 st.set_page_config(page_title="Test results · Grad-CAM explorer", page_icon="📊", layout="wide")
@@ -26,13 +26,6 @@ SOURCES = ("Paths", "Upload")
 ANY = -1  # filter sentinel: any class
 SHOW = ("All", "Wrong", "Right")
 MAX_PICK = 1000  # samples listed in the Explain picker
-
-
-def _stamp(path: str | None) -> tuple | None:
-    try:
-        return (path, Path(path).stat().st_mtime_ns, Path(path).stat().st_size) if path else None
-    except OSError:
-        return None
 
 
 @st.cache_data(show_spinner="Reading the test results…", max_entries=8)
@@ -44,7 +37,7 @@ def _report(results: str, config: str | None, ann_file: str | None, video_root: 
 def report_of(results: str, config: str | None, ann_file: str | None, video_root: str | None,
               label_map: str | None) -> dumps.DumpReport:
     """The scored dump, read once per content of its files."""
-    stamps = tuple(_stamp(p) for p in (results, config, ann_file, label_map))
+    stamps = tuple(cache.content_stamp(p) for p in (results, config, ann_file, label_map))
     return _report(results, config, ann_file, video_root, label_map, stamps)
 
 

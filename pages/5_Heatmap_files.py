@@ -17,7 +17,7 @@ from core.errors import CamError
 from core.export import sidecar_path
 from core.files import save_uploads
 from core.heatmap_files import OpenedFile, open_heatmaps
-from pages.ui import comparison
+from pages.ui import cache, comparison
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import COLORMAPS, show_view
 
@@ -26,26 +26,16 @@ st.set_page_config(page_title="Heatmap files · Grad-CAM explorer", page_icon="�
 SOURCES = ("Paths", "Upload")
 
 
-def _stamp(path: Path | None) -> tuple | None:
-    try:
-        return (str(path), path.stat().st_mtime_ns, path.stat().st_size) if path else None
-    except OSError:
-        return None
-
-
 @st.cache_data(show_spinner="Reading the heatmap file…", max_entries=16)
-def _open(txt: str, video: str | None, _stamps: tuple) -> OpenedFile:
+def opened(txt: str, video: str | None, _stamps: tuple) -> OpenedFile:
+    """The file, read once per content (``_stamps``: see :func:`stamps`)."""
     return open_heatmaps(txt, video)
 
 
-def _stamps(txt: Path, video: str | None) -> tuple:
-    """What identifies a file's content: the txt, its sidecar, npz and video (path, mtime, size)."""
-    return tuple(_stamp(p) for p in (txt, sidecar_path(txt), txt.with_suffix(".npz"), Path(video) if video else None))
-
-
-def opened(txt: Path, video: str | None) -> OpenedFile:
-    """The file, read once per content."""
-    return _open(str(txt), video, _stamps(txt, video))
+def stamps(txt: Path, video: str | None) -> tuple:
+    """What identifies a file's content: the txt, its sidecar, npz and video (mtime, size)."""
+    files = (txt, sidecar_path(txt), txt.with_suffix(".npz"), Path(video) if video else None)
+    return tuple(cache.content_stamp(p) for p in files)
 
 
 def inputs() -> tuple[list[Path], str | None, float, str]:
@@ -155,10 +145,11 @@ def main() -> None:
     keys: dict[str, str] = {}
     for path in paths:
         with shown_as_error(prefix=f"{path.name}: "):
-            file = opened(path, video)
+            content = stamps(path, video)
+            file = opened(str(path), video, content)
             name = path.stem if path.stem not in files else str(path)
             files[name] = file
-            keys[name] = f"file{abs(hash((video, _stamps(path, video))))}"
+            keys[name] = f"file{abs(hash((video, content)))}"
     if not files:
         return
     if len(files) == 1:

@@ -18,8 +18,8 @@ from core.layers import LayerInfo
 from core.model import ModelHandle
 
 
-def _stamp(path: str | None) -> tuple[float, int] | None:
-    """(mtime, size) of a file or folder; None when absent."""
+def content_stamp(path: str | Path | None) -> tuple[float, int] | None:
+    """(mtime, size) of a file or folder, which identifies its content for the caches; None when absent."""
     if not path:
         return None
     try:
@@ -39,7 +39,7 @@ class ModelSpec(NamedTuple):
     trust_checkpoint: bool = False
 
     def stamps(self) -> tuple:
-        return (_stamp(self.config), _stamp(self.checkpoint), _stamp(self.label_map))
+        return (content_stamp(self.config), content_stamp(self.checkpoint), content_stamp(self.label_map))
 
 
 class VideoRef(NamedTuple):
@@ -52,7 +52,7 @@ class VideoRef(NamedTuple):
     @classmethod
     def of(cls, path: str | Path, name: str | None = None, stamp: tuple | str | None = None) -> VideoRef:
         path = str(path)
-        return cls(path, stamp if stamp is not None else _stamp(path), name or Path(path).name)
+        return cls(path, stamp if stamp is not None else content_stamp(path), name or Path(path).name)
 
 
 class LoadedModel(NamedTuple):
@@ -76,17 +76,21 @@ def model(spec: ModelSpec) -> ModelHandle:
     return _loaded(spec).handle
 
 
-def layers(spec: ModelSpec) -> list[LayerInfo]:
-    """Target-layer choices of the model (candidates first, the default first of all)."""
+@st.cache_data(show_spinner=False, max_entries=3)
+def _layers(spec: ModelSpec, _stamps: tuple) -> list[LayerInfo]:
     loaded = _loaded(spec)
-    with loaded.lock:
+    with loaded.lock:  # the first listing probes the shared model with hooks
         return core.list_layers(loaded.handle)
 
 
+def layers(spec: ModelSpec) -> list[LayerInfo]:
+    """Target-layer choices of the model (candidates first, the default first of all), listed once per model,
+    so a rerun does not wait for another session's explanation."""
+    return _layers(spec, spec.stamps())
+
+
 def default_layer(spec: ModelSpec) -> str:
-    loaded = _loaded(spec)
-    with loaded.lock:
-        return core.resolve_layer(loaded.handle, None)
+    return layers(spec)[0].name
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
