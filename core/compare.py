@@ -9,10 +9,12 @@ Maps of different sizes are compared on the first result's grid (the second resi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from core.errors import CamError
+from core.overlay import resize_frames
 from core.views import CamView
 
 
@@ -38,17 +40,17 @@ class Comparison:
     b_index: np.ndarray  # [N] likewise for B
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def difference(self) -> np.ndarray:
         """A − B per frame, in [-1, 1] for maps in [0, 1]."""
         return self.a - self.b
 
-    @property
+    @cached_property
     def correlation(self) -> np.ndarray:
         """Pearson correlation of each frame pair (NaN where a map is constant)."""
         return pearson(self.a, self.b)
 
-    @property
+    @cached_property
     def mean_abs_difference(self) -> np.ndarray:
         return np.abs(self.difference).mean(axis=(1, 2))
 
@@ -63,12 +65,6 @@ def _known_indices(view: CamView) -> bool:
     return "frame_indices" in view.meta
 
 
-def _resized(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    return np.stack([cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for m in maps])
-
-
 def compare_views(a: CamView, b: CamView) -> Comparison:
     """Pair the frames of ``a`` and ``b`` and compare them (a CamError when they cannot be paired)."""
     notes = []
@@ -77,11 +73,9 @@ def compare_views(a: CamView, b: CamView) -> Comparison:
     if known and a.frame_indices.shape == b.frame_indices.shape and (a_frames == b_frames).all():
         a_index = b_index = np.arange(a.num_frames)
     elif known and a.num_views == 1 and b.num_views == 1:
-        common = np.intersect1d(a_frames, b_frames)
+        common, a_index, b_index = np.intersect1d(a_frames, b_frames, return_indices=True)  # first occurrences
         if common.size == 0:
             raise CamError(f"{a.name} and {b.name} share no source frame; compare results of the same video.")
-        a_index = np.array([int(np.flatnonzero(a_frames == f)[0]) for f in common])
-        b_index = np.array([int(np.flatnonzero(b_frames == f)[0]) for f in common])
         if common.size < max(a.num_frames, b.num_frames):
             notes.append(f"The two results sample different frames; the {common.size} source frames both show "
                          "are compared.")
@@ -99,6 +93,6 @@ def compare_views(a: CamView, b: CamView) -> Comparison:
     if maps_b.shape[1:] != maps_a.shape[1:]:
         notes.append(f"{b.name}'s {maps_b.shape[2]}×{maps_b.shape[1]} maps were resized to "
                      f"{maps_a.shape[2]}×{maps_a.shape[1]} to compare them.")
-        maps_b = _resized(maps_b, maps_a.shape[1:])
+        maps_b = resize_frames(maps_b, (maps_a.shape[2], maps_a.shape[1]))
     labels = [a.frame_label(int(i)) for i in a_index]
     return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes)

@@ -30,17 +30,19 @@ def _stamp(path: str | None) -> tuple:
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
 def compare(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
             stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
-    """Scores of one heatmap txt or of a batch folder; ``stamp`` makes edited files count as new."""
-    if Path(heatmaps).is_dir():
-        return gaze.score_batch(heatmaps, fixations, density, region=region, start_index=start_index)
-    if not Path(heatmaps).is_file():
-        raise CamError(f"Heatmap file or folder {heatmaps} does not exist; pass a heatmap txt or a batch folder.")
-    return [gaze.score_file(heatmaps, fixations, density, region=region, start_index=start_index)], []
+    """Scores of one heatmap txt or of a batch folder, and notes; ``stamp`` makes edited files count as new."""
+    return gaze.score_path(heatmaps, fixations, density, region=region, start_index=start_index)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _frame(video: str | None, index: int | None):
+    """The source frame behind the pictures, decoded once (not again for each colormap or opacity)."""
+    return gaze.video_frame(video, index)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def pictures(result: gaze.GazeScores, colormap: str, alpha: float) -> dict:
-    frame = gaze.video_frame(result.meta.get("video"), gaze.shown_frame(result))
+    frame = _frame(result.meta.get("video"), gaze.shown_frame(result))
     return gaze.comparison_images(result, frame, colormap=colormap, alpha=alpha)
 
 
@@ -117,7 +119,7 @@ def main() -> None:
     except CamError as err:
         st.error(str(err))
         return
-    for note in dict.fromkeys([*notes, *(n for r in results for n in r.notes)]):
+    for note in notes:
         st.info(note)
     if len(results) > 1 or Path(heatmaps).is_dir():
         show_batch(results)

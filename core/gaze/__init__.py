@@ -34,6 +34,7 @@ from core.gaze.scores import (
     gaze_entry,
     score_batch,
     score_file,
+    score_path,
     write_csv,
 )
 from core.saliency import METRICS
@@ -41,5 +42,6 @@ from core.saliency import METRICS
 __all__ = [
     "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare",
     "comparison_images", "csv_rows", "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main",
-    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "shown_frame", "video_frame", "write_csv",
+    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "score_path", "shown_frame", "video_frame",
+    "write_csv",
 ]

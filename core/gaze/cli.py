@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from core.errors import CamError, run_command
-from core.gaze.scores import REGIONS, GazeScores, csv_rows, score_batch, score_file, write_csv
+from core.gaze.scores import REGIONS, GazeScores, csv_rows, score_path, write_csv
 from core.saliency import METRICS
 
 
@@ -44,16 +44,9 @@ def run(args: argparse.Namespace, note=print) -> str:
         if out.suffix.lower() != ".csv" or not out.parent.is_dir():
             raise CamError(f"--out {out} must be a .csv file in an existing folder.")
     heatmaps = Path(args.heatmaps)
-    if heatmaps.is_dir():
-        results, notes = score_batch(heatmaps, args.fixations, args.density, region=args.region,
-                                     start_index=args.start_index, metrics=args.metrics)
-    elif heatmaps.is_file():
-        results, notes = [score_file(heatmaps, args.fixations, args.density, region=args.region,
-                                     start_index=args.start_index, metrics=args.metrics)], []
-    else:
-        raise CamError(f"Heatmap file or folder {heatmaps} does not exist; "
-                       "pass a heatmap txt or a batch output folder.")
-    for line in dict.fromkeys([*notes, *(n for r in results for n in r.notes)]):
+    results, notes = score_path(heatmaps, args.fixations, args.density, region=args.region,
+                                start_index=args.start_index, metrics=args.metrics)
+    for line in notes:
         note(line)
     if args.out is not None:
         write_csv(args.out, csv_rows(results))

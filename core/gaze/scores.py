@@ -105,7 +105,8 @@ def compare(heat: HeatmapFile, fixations: GazeMaps, density: GazeMaps | None = N
 
     clip_fix = fixations.combined(available)
     clip_dens = None if density is None else density.combined(available)
-    maps = scored(clip_saliency(heat.heatmaps), clip_fix, clip_dens)
+    saliency = clip_saliency(heat.heatmaps)
+    maps = scored(saliency, clip_fix, clip_dens)
     if maps is None:
         where = "inside the window the model saw (use --region frame)" if region == "crop" else "in the frame"
         raise CamError(f"The gaze of {heat.name} has no fixated pixel {where}, or only fixated pixels, "
@@ -124,7 +125,7 @@ def compare(heat: HeatmapFile, fixations: GazeMaps, density: GazeMaps | None = N
         where = " in the window" if region == "crop" else ""
         notes.append(f"frames {frame_list(empty)} have no fixation to score{where}; "
                      "they are left out of the per-frame scores")
-    source_saliency = heatmap_to_source(clip_saliency(heat.heatmaps), gaze_size, box)[0]
+    source_saliency = maps[0] if region == "frame" else heatmap_to_source(saliency, gaze_size, box)[0]
     return GazeScores(heat.name, heat.txt, heat.meta, region, clip, rows, box, gaze_size, source_saliency,
                       np.asarray(clip_fix, dtype=bool), clip_dens, notes)
 
@@ -199,6 +200,23 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
     if not results:
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
     return results, notes
+
+
+def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
+               region: str = "crop", start_index: int | None = None,
+               metrics: Iterable[str] | None = None) -> tuple[list[GazeScores], list[str]]:
+    """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
+    scores and every note (the run's and the results', each once)."""
+    path = Path(heatmaps)
+    if path.is_dir():
+        results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
+                                     metrics=metrics)
+    elif path.is_file():
+        results, notes = [score_file(path, fixations, density, region=region, start_index=start_index,
+                                     metrics=metrics)], []
+    else:
+        raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
+    return results, list(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
 
 
 CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "frame")
