@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from core.compare import Comparison
 from core.overlay import colorize, overlay
 from core.views import CamView
-from pages.ui.viewer import _data_uri, colorscale
+from pages.ui.viewer import add_player, colorscale
 
 DIVERGING = "RdBu_r"  # A − B: red where A is higher, blue where B is
 
@@ -37,7 +37,7 @@ def comparison_figure(cmp: Comparison, a: CamView, b: CamView, names: tuple[str,
     """A | B | A − B for every paired frame, one slider and a play button moving all three."""
     panels = [_panel(a, cmp.a, cmp.a_index, alpha, colormap), _panel(b, cmp.b, cmp.b_index, alpha, colormap),
               difference_images(cmp.difference)]
-    num, height, width = cmp.a.shape
+    num = len(cmp.a)
     fig = make_subplots(rows=1, cols=3, subplot_titles=(names[0], names[1], f"{names[0]} − {names[1]}"),
                         horizontal_spacing=0.04)
     for col, (scale, low, high, x) in enumerate(((colorscale(colormap), 0, 1, 0.64),
@@ -46,35 +46,11 @@ def comparison_figure(cmp: Comparison, a: CamView, b: CamView, names: tuple[str,
             colorscale=scale, cmin=low, cmax=high, color=[low], showscale=True,
             colorbar=dict(len=0.8, thickness=10, x=x))), row=1, col=col)
 
-    def images(i: int) -> list[dict]:
-        return [dict(source=_data_uri(panel[i]), xref=f"x{c if c > 1 else ''}", yref=f"y{c if c > 1 else ''}", x=0,
-                     y=0, sizex=width, sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
-                for c, panel in enumerate(panels, start=1)]
-
-    for col in range(1, 4):
-        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
-                         row=1, col=col)
-        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
-                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / a.pixel_aspect, constrain="domain",
-                         row=1, col=col)
-    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(num)]
     correlation = cmp.correlation
-    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
-    steps = [dict(method="animate", args=[[str(i)], still],
-                  label=f"Pair {i + 1}/{num} · {cmp.labels[i]} · r = {correlation[i]:.2f}") for i in range(num)]
-    fig.update_layout(
-        images=fig.frames[0].layout.images, height=400, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
-        sliders=[dict(active=0, steps=steps, x=0.1, len=0.9, y=0, pad=dict(t=30, b=0), ticklen=4,
-                      transition=dict(duration=0), font=dict(color="rgba(0,0,0,0)"),
-                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")))],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
-                          pad=dict(t=36, r=0), direction="left",
-                          buttons=[dict(label="▶", method="animate",
-                                        args=[None, dict(frame=dict(duration=round(1000 / a.playback_fps()),
-                                                                    redraw=False),
-                                                         fromcurrent=True, transition=dict(duration=0))]),
-                                   dict(label="❚❚", method="animate", args=[[None], still])])],
-    )
+    labels = [f"Pair {i + 1}/{num} · {cmp.labels[i]} · r = {correlation[i]:.2f}" for i in range(num)]
+    add_player(fig, lambda i: [panel[i] for panel in panels], labels, pixel_aspect=a.pixel_aspect,
+               fps=a.playback_fps(), slider_x=0.1)
+    fig.update_layout(height=400, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
     return fig
 
 

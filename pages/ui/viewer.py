@@ -44,6 +44,43 @@ def _data_uri(image: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: float, fps: float,
+               slider_x: float) -> None:
+    """Make ``fig`` scrub and play ``len(labels)`` steps: step ``i`` shows ``pictures(i)`` (uint8 RGB images of
+    one size, one per subplot column) as layout images swapped client-side, without a redraw; the slider's
+    current value shows ``labels[i]``, the play button runs at ``fps``. The slider starts at ``slider_x``."""
+    first = pictures(0)
+    height, width = first[0].shape[:2]
+
+    def images(i: int) -> list[dict]:
+        return [dict(source=_data_uri(image), xref=f"x{c if c > 1 else ''}", yref=f"y{c if c > 1 else ''}", x=0,
+                     y=0, sizex=width, sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
+                for c, image in enumerate(first if i == 0 else pictures(i), start=1)]
+
+    for col in range(1, len(first) + 1):
+        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+                         row=1, col=col)
+        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
+                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / pixel_aspect,
+                         constrain="domain", row=1, col=col)
+    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(len(labels))]
+    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
+    steps = [dict(method="animate", label=label, args=[[str(i)], still]) for i, label in enumerate(labels)]
+    fig.update_layout(
+        images=fig.frames[0].layout.images,
+        sliders=[dict(active=0, steps=steps, x=slider_x, len=1 - slider_x, y=0, pad=dict(t=30, b=0), ticklen=4,
+                      transition=dict(duration=0),
+                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")),
+                      font=dict(color="rgba(0,0,0,0)"))],  # tick labels hidden: the current value says it all
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
+                          pad=dict(t=36, r=0), direction="left",
+                          buttons=[dict(label="▶", method="animate",
+                                        args=[None, dict(frame=dict(duration=round(1000 / fps), redraw=False),
+                                                         fromcurrent=True, transition=dict(duration=0))]),
+                                   dict(label="❚❚", method="animate", args=[[None], still])])],
+    )
+
+
 def _frame_title(view: CamView, index: int) -> str:
     return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
 
@@ -54,48 +91,23 @@ def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis"
     Each frame swaps two layout images (JPEG data URIs), which Plotly does without a redraw: a few
     milliseconds per step even for hundreds of frames. The slider's current value names the frame.
     """
-    num = view.num_frames
-    height, width = view.heatmaps.shape[-2:]
     maps = view.flat_heatmaps()
     frames = view.flat_frames()
     cols = 1 if frames is None else 2
     zmax = max(1.0, float(maps.max()))
 
-    def images(i: int) -> list[dict]:
+    def pictures(i: int) -> list[np.ndarray]:
         heat = (colorize(maps[i] / zmax, colormap) * 255).astype(np.uint8)
-        shown = [heat] if frames is None else [heat, overlay(frames[i], maps[i], alpha=alpha, colormap=colormap)]
-        return [dict(source=_data_uri(image), xref=f"x{c or ''}", yref=f"y{c or ''}", x=0, y=0, sizex=width,
-                     sizey=height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
-                for c, image in zip((0, 2), shown, strict=False)]
+        return [heat] if frames is None else [heat, overlay(frames[i], maps[i], alpha=alpha, colormap=colormap)]
 
     fig = make_subplots(rows=1, cols=cols, subplot_titles=("Heatmap", "Overlay")[:cols], horizontal_spacing=0.08)
     colorbar = go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False, marker=dict(
         colorscale=colorscale(colormap), cmin=0, cmax=zmax, color=[0], showscale=True,
         colorbar=dict(len=0.8, thickness=12, x=1.0 if cols == 1 else 0.46)))
     fig.add_trace(colorbar, row=1, col=1)
-    for col in range(1, cols + 1):
-        fig.update_xaxes(range=[0, width], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
-                         row=1, col=col)
-        fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
-                         scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / view.pixel_aspect,
-                         constrain="domain", row=1, col=col)
-    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(num)]
-    still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
-    steps = [dict(method="animate", label=_frame_title(view, i), args=[[str(i)], still]) for i in range(num)]
-    delay = round(1000 / view.playback_fps())
-    fig.update_layout(
-        images=fig.frames[0].layout.images, height=470, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
-        sliders=[dict(active=0, steps=steps, x=0.16, len=0.84, y=0, pad=dict(t=30, b=0), ticklen=4,
-                      transition=dict(duration=0),
-                      currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")),
-                      font=dict(color="rgba(0,0,0,0)"))],  # tick labels hidden: the current value says it all
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
-                          pad=dict(t=36, r=0), direction="left",
-                          buttons=[dict(label="▶", method="animate",
-                                        args=[None, dict(frame=dict(duration=delay, redraw=False), fromcurrent=True,
-                                                         transition=dict(duration=0))]),
-                                   dict(label="❚❚", method="animate", args=[[None], still])])],
-    )
+    add_player(fig, pictures, [_frame_title(view, i) for i in range(view.num_frames)],
+               pixel_aspect=view.pixel_aspect, fps=view.playback_fps(), slider_x=0.16)
+    fig.update_layout(height=470, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white")
     return fig
 
 
