@@ -100,9 +100,9 @@ def frame_png(view: CamView, index: int, *, alpha: float = 0.5, colormap: str = 
 
     heatmap = (colorize(view.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
     panels = [resize_frames(heatmap, view.display_size())[0]]
-    blended = view.display_overlays(alpha, colormap)
+    blended = view.display_overlays(alpha, colormap, slice(index, index + 1))  # this frame only
     if blended is not None:
-        panels.append(blended[index])
+        panels.append(blended[0])
     height, width = panels[0].shape[:2]
     scale = max(1, int(np.ceil(min_height / height)))
     gap, header = 8, 24

@@ -152,12 +152,14 @@ class CamView:
         order = np.argsort(-self.probs)[:k]
         return [(int(i), classes[i], float(self.probs[i])) for i in order]
 
-    def overlays(self, alpha: float = 0.5, colormap: str = "viridis") -> np.ndarray | None:
-        """Blended frames uint8 ``[V*T, H, W, 3]`` (None without frames)."""
+    def overlays(self, alpha: float = 0.5, colormap: str = "viridis", select: slice = slice(None)) -> np.ndarray | None:
+        """Blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
         from core.overlay import overlay
 
         frames = self.flat_frames()
-        return None if frames is None else overlay(frames, self.flat_heatmaps(), alpha=alpha, colormap=colormap)
+        if frames is None:
+            return None
+        return overlay(frames[select], self.flat_heatmaps()[select], alpha=alpha, colormap=colormap)
 
     def display_size(self) -> tuple[int, int]:
         """(width, height) that shows the frames with the source video's proportions (never smaller)."""
@@ -168,11 +170,12 @@ class CamView:
             return round(width * self.pixel_aspect), height
         return width, round(height / self.pixel_aspect)
 
-    def display_overlays(self, alpha: float = 0.5, colormap: str = "viridis") -> np.ndarray | None:
+    def display_overlays(self, alpha: float = 0.5, colormap: str = "viridis",
+                         select: slice = slice(None)) -> np.ndarray | None:
         """:meth:`overlays` resized to :meth:`display_size` (what videos and images show)."""
         from core.overlay import resize_frames
 
-        blended = self.overlays(alpha, colormap)
+        blended = self.overlays(alpha, colormap, select)
         size = self.display_size()
         if blended is None or size == blended.shape[1:3][::-1]:
             return blended
