@@ -7,24 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import shared_file
-from tiny_model import write_tiny_config
+from tiny_model import make_model
 
 import core
 from core.overlay import write_video
-
-CLASSES = list("abcde")
-
-
-def make_model(folder: Path) -> tuple[Path, Path]:
-    """The tiny ResNet3dSlowOnly config (random weights, classes a-e) and its checkpoint."""
-    demo = shared_file("demo.mp4")
-    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
-    handle = core.load_model(config, device="cpu", seed=1)
-    torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": CLASSES}}},
-               folder / "tiny.pth")
-    return config, folder / "tiny.pth"
 
 
 def make_clips(folder: Path, count: int, *, broken: bool = True) -> list[Path]:

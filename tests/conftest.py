@@ -1,9 +1,11 @@
-"""Shared fixtures: real data from ../shared/data (skipped with a reason when absent)."""
+"""Shared fixtures: real data from ../shared/data (skipped with a reason when absent), and small helpers."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,11 @@ def test_mp4() -> Path:
 @pytest.fixture
 def rawframes_dir() -> Path:
     return shared_file("rawframes")
+
+
+def plotly_array(value, dtype=None) -> np.ndarray:
+    """A Plotly JSON array: a list, or a typed array (``bdata``, with its ``shape``) as Plotly encodes numpy."""
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value, dtype=dtype)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import shared_file
-from tiny_model import write_tiny_config
+from tiny_model import make_model
 
 import core
 from core.vis_cam import main
@@ -44,11 +44,7 @@ def make_heatmap_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
         return _MADE["files"]
     demo = shared_file("demo.mp4")
     folder = tmp_path_factory.mktemp("heatmap_files")
-    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
-    handle = core.load_model(config, device="cpu", seed=1)
-    checkpoint = folder / "tiny.pth"
-    torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": list("abcde")}}},
-               checkpoint)
+    config, checkpoint = make_model(folder)
     common = [str(config), str(checkpoint), str(demo), "--device", "cpu", "--target-class", "c"]
     assert main([*common, "--file-url", str(folder / "layer4.txt"), "--npz"]) == 0
     assert main([*common, "--file-url", str(folder / "layer3.txt"), "--target-layer-name", "backbone/layer3"]) == 0

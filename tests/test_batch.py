@@ -15,8 +15,9 @@ import time
 import av
 import numpy as np
 import pytest
-from batch_support import CLASSES, batch_fixtures, make_clips, outputs_of, temporary_files
+from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
 from conftest import ROOT, shared_file
+from tiny_model import CLASSES
 
 import core
 from core.batch import BatchOptions, collect_tasks, read_summary, run_batch

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import core
 from core import demo
 from core.synthetic import DEMO_CLASSES, DIRECTIONS, make_clip
 
-ROOT = Path(__file__).resolve().parents[1]
 FRESH_SEEDS = range(424_242, 424_254)  # far below demo.TRAIN_SEED_STRIDE: never trained on
 
 

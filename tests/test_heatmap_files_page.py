@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import streamlit as st
-from conftest import ROOT
+from conftest import ROOT, plotly_array
 from heatmap_data import make_heatmap_files
 from streamlit.testing.v1 import AppTest
 
@@ -90,7 +90,7 @@ def test_two_files_compared(files):
     assert step.endswith(f"r = {expected.correlation[3]:.2f}")
     curves = next(spec for spec in _charts(app) if spec["layout"].get("title", {}).get("text") == "Per frame")
     assert curves["data"][0]["name"] == "correlation"
-    assert np.allclose(_values(curves["data"][0]["y"]), expected.correlation, atol=1e-6)
+    assert np.allclose(plotly_array(curves["data"][0]["y"], dtype=float), expected.correlation, atol=1e-6)
 
     app.selectbox(key="hm_b").select("legacy").run()  # the same heatmaps, printed: no difference
     assert any("no sidecar" in i.value for i in app.info)
@@ -98,18 +98,8 @@ def test_two_files_compared(files):
     assert metrics["Saliency correlation"] == "1.000" and metrics["Mean |A − B|"] == "0.000"
 
 
-def _values(value) -> np.ndarray:
-    import base64
-
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
-
-
 def test_uploaded_files_keep_their_sidecar(files):
-    st.cache_data.clear()
-    app = AppTest.from_file(str(ROOT / "explorer.py"), default_timeout=120).run()
-    app.switch_page(PAGE).run()
+    app = _page()
     app.radio(key="hm_source").set_value("Upload").run()
     uploads = [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted(files["folder"].glob("layer4.*"))]
     uploader = app.file_uploader(key="hm_upload")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_archs import small_config
+from real_configs import small_config
 
 import core
 from core.cam import Captured, capture, heatmaps_of

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from core.methods import METHODS
 from core.support_table import END, START, load_results, main, render, update_readme
 
-ROOT = Path(__file__).resolve().parents[1]
 ROW = {"config": "tsn/x.py", "layer": "backbone/layer4", "grid": "8x4x4", "input": "8x112x112", "seconds": 3.5,
        "methods": {name: "ok" for name in METHODS}}
 

@@ -4,13 +4,11 @@ the sample's video with the dump's model, explaining the chosen class."""
 
 from __future__ import annotations
 
-import base64
 import json
 
-import numpy as np
 import pytest
 import streamlit as st
-from conftest import ROOT
+from conftest import ROOT, plotly_array
 from dump_data import make_real_dump
 from streamlit.testing.v1 import AppTest
 
@@ -39,14 +37,6 @@ def _opened(real_dump) -> AppTest:
     return app
 
 
-def _array(value) -> np.ndarray:
-    """A Plotly JSON array: a list, or a typed array (``bdata``) as Plotly encodes numpy arrays."""
-    if isinstance(value, dict) and "bdata" in value:
-        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
-    return np.asarray(value)
-
-
 def test_empty_page_says_what_to_give():
     app = _page()
     assert not app.exception and app.title[0].value == "Test results"
@@ -65,11 +55,11 @@ def test_accuracies_confusion_and_filters(real_dump):
     charts = {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
     heat, cells = charts["dump_confusion"]["data"]
     shown = sorted(set(report.gt.tolist()) | set(report.pred.tolist()))
-    assert _array(heat["z"]).tolist() == report.confusion[shown][:, shown].tolist()
-    clickable = {(int(gt), int(pred)) for gt, pred, _ in _array(cells["customdata"])}
+    assert plotly_array(heat["z"]).tolist() == report.confusion[shown][:, shown].tolist()
+    clickable = {(int(gt), int(pred)) for gt, pred, _ in plotly_array(cells["customdata"])}
     assert clickable == set(zip(report.gt.tolist(), report.pred.tolist(), strict=True))
     bars = charts["dump_per_class"]["data"][0]
-    assert _array(bars["y"]).tolist() == sorted(c.accuracy for c in report.per_class() if c.count)
+    assert plotly_array(bars["y"]).tolist() == sorted(c.accuracy for c in report.per_class() if c.count)
 
     table = app.dataframe[-1].value
     assert table["sample"].tolist() == list(range(len(report.gt)))

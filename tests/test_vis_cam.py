@@ -10,8 +10,8 @@ import sys
 import av
 import pytest
 import torch
-from conftest import ROOT, shared_file
-from tiny_model import write_tiny_config
+from conftest import ROOT
+from tiny_model import make_model
 
 import core
 from core.vis_cam import main
@@ -19,13 +19,7 @@ from core.vis_cam import main
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    demo = shared_file("demo.mp4")
-    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
-    handle = core.load_model(config, device="cpu", seed=1)
-    torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": list("abcde")}}},
-               folder / "tiny.pth")
-    return config, folder / "tiny.pth"
+    return make_model(tmp_path_factory.mktemp("model"))
 
 
 def run_cli(capsys, *argv) -> tuple[int, str]:

@@ -75,3 +75,22 @@ def train_with_runner(config: Path, work_dir: Path) -> Path:
     cfg.work_dir = str(work_dir)
     Runner.from_cfg(cfg).train()
     return work_dir / "epoch_1.pth"
+
+
+CLASSES = list("abcde")
+
+
+def make_model(folder: Path) -> tuple[Path, Path]:
+    """The tiny config in ``folder`` (annotations list demo.mp4 and test.mp4) and a checkpoint of its random
+    weights (seed 1) naming the classes a-e: ``(config, checkpoint)``."""
+    import torch
+    from conftest import shared_file
+
+    import core
+
+    demo = shared_file("demo.mp4")
+    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
+    handle = core.load_model(config, device="cpu", seed=1)
+    torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": CLASSES}}},
+               folder / "tiny.pth")
+    return config, folder / "tiny.pth"
