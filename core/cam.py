@@ -21,6 +21,7 @@ from core.layers import LayerInfo, default_layer, first_tensor, get_layer, norma
 from core.methods import get_method
 from core.model import ModelHandle
 from core.reshape import Geometry, fits, geometry_of, to_feature_map
+from core.target import Target, parse_target
 from core.video import ClipInputs, build_inputs
 
 
@@ -72,7 +73,7 @@ def _probe(handle: ModelHandle) -> list[tuple[str, tuple[int, ...]]]:
         data = handle.model.data_preprocessor(clip.data, False)
 
         def run():
-            _class_scores(handle, data)
+            class_scores(handle, data)
 
         handle._cache["probe"] = probe_shapes(handle.model, run)
         handle._cache["probe_geometry"] = geometry_of(handle.model.backbone, data["inputs"], handle.is_2d)
@@ -108,21 +109,12 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
     return "+".join(names)
 
 
-def resolve_target(handle: ModelHandle, target: int | str | None, scores: torch.Tensor) -> int:
-    """Class index from None (predicted), an index, a digit string, or a class name."""
-    if target is None:
-        return int(scores.argmax())
-    if isinstance(target, str) and not target.strip().lstrip("-").isdigit():
-        names = {c.lower(): i for i, c in enumerate(handle.classes)}
-        if target.strip().lower() not in names:
-            raise CamError(f"Unknown class {target!r}; pass a class index or one of the model's class names "
-                           f"(e.g. {', '.join(handle.classes[:5])}).")
-        return names[target.strip().lower()]
-    index = int(target)
-    if not 0 <= index < handle.num_classes:
-        raise CamError(f"Class {index} is out of range; the model has {handle.num_classes} classes "
-                       f"(0 to {handle.num_classes - 1}).")
-    return index
+def resolve_target(handle: ModelHandle, target: Target | int | str | None, scores: torch.Tensor,
+                   gt: int | None = None) -> int:
+    """Class index of ``target`` (see :mod:`core.target`: None or :class:`~core.target.Predicted` is the
+    argmax of ``scores``; an index, a digit string or a class name; :class:`~core.target.GroundTruth` is
+    ``gt``)."""
+    return parse_target(target, handle.classes, ground_truth=gt is not None).resolve(handle.classes, scores, gt)
 
 
 class _Capture:
@@ -145,7 +137,7 @@ class _Capture:
         return leaf.clone()  # later in-place ops touch the clone, never the saved activation
 
 
-def _class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
+def class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
     """Per-view class scores ``[K, C]`` through the model's own feature and head code (numpy seeded:
     see :func:`repeatable_numpy`)."""
     model = handle.model
@@ -214,8 +206,9 @@ def capture(
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: int | str | None = None,
+    target: Target | int | str | None = None,
     gradients: bool = True,
+    gt: int | None = None,
 ) -> Captured:
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
     and, when ``gradients``, the gradient of the target class score with respect to it."""
@@ -225,9 +218,9 @@ def capture(
     try:
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
-            view_scores = _class_scores(handle, data)
+            view_scores = class_scores(handle, data)
             scores = view_scores.mean(dim=0)
-            index = resolve_target(handle, target, scores)
+            index = resolve_target(handle, target, scores, gt)
             for cap in captures:
                 if not cap.leaves or not scores.requires_grad:
                     raise CamError(f"Layer {cap.name} does not lead to the class scores; pick a backbone layer.")
@@ -280,8 +273,9 @@ def explain_inputs(
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: int | str | None = None,
+    target: Target | int | str | None = None,
     method: str = "gradcam",
+    gt: int | None = None,
 ) -> dict:
     """Heatmaps ``[V, T, H, W]`` and class scores for already built inputs (see :func:`explain`).
 
@@ -292,7 +286,7 @@ def explain_inputs(
     """
     cam_method = get_method(method)
     captured = capture(handle, clip, target_layer=target_layer, target=target,
-                       gradients=cam_method.needs_gradients)
+                       gradients=cam_method.needs_gradients, gt=gt)
     heatmaps = heatmaps_of(captured, method)
     view_scores, scores = captured.view_scores, captured.scores
     average = getattr(handle.model.cls_head, "average_clips", "prob")
@@ -307,17 +301,19 @@ def explain(
     video: str | Path | np.ndarray,
     *,
     target_layer: str | None = None,
-    target: int | str | None = None,
+    target: Target | int | str | None = None,
     views: str = "center",
     method: str = "gradcam",
+    gt: int | None = None,
 ) -> ExplainResult:
-    """Explain the model's score for ``target`` (None: the predicted class) on ``video``.
+    """Explain the model's score for ``target`` (None: the predicted class; see :mod:`core.target`) on ``video``
+    (``gt``: its annotated label, for :class:`~core.target.GroundTruth`).
 
     ``video`` is a video file, a rawframes folder, or uint8 RGB frames ``[T, H, W, 3]``; inputs come
     from the config's test pipeline (``views="center"`` replaces multi-crop with CenterCrop).
     """
     clip = build_inputs(handle.cfg, video, views=views)
-    out = explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method)
+    out = explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt)
     return make_result(handle, clip, out, video=video, views=views)
 
 

@@ -3,7 +3,7 @@
 One real config per folder under ``mmaction/.mim/configs/recognition/`` (random weights), its test
 pipeline shrunk for CI (one view, few frames, small crops; transformers with fixed position embeddings
 keep their native 224 and get fewer frames). The results (default layer, seconds, ✓ or the error per
-method) go to ``build/support.json``; ``python -m core.support_table`` turns them into the README table.
+method) go to ``build/support.json``; ``python -m tools.support_table`` turns them into the README table.
 """
 
 from __future__ import annotations

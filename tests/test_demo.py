@@ -15,9 +15,10 @@ from conftest import ROOT
 
 import core
 from core import demo
+from tools import demo as demo_tools
 from core.synthetic import DEMO_CLASSES, DIRECTIONS, make_clip
 
-FRESH_SEEDS = range(424_242, 424_254)  # far below demo.TRAIN_SEED_STRIDE: never trained on
+FRESH_SEEDS = range(424_242, 424_254)  # far below demo_tools.TRAIN_SEED_STRIDE: never trained on
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +62,12 @@ def test_committed_checkpoint_is_small_loads_safely_and_names_the_classes(handle
     assert checkpoint["meta"]["dataset_meta"]["classes"] == list(DEMO_CLASSES)
     assert handle.classes == list(DEMO_CLASSES)
     assert core.resolve_layer(handle, None) == "backbone/layer3"
-    assert demo.layer_stride(handle) <= 8
+    assert demo_tools.layer_stride(handle) <= 8
 
 
 @pytest.fixture(scope="module")
 def fresh_scores() -> dict:
-    return demo.evaluate(FRESH_SEEDS)
+    return demo_tools.evaluate(FRESH_SEEDS)
 
 
 def test_demo_model_classifies_fresh_clips(fresh_scores):
@@ -82,7 +83,7 @@ def test_explanations_follow_the_object_and_not_its_static_twins(handle, tmp_pat
     clip = make_clip(777, label=1, frames=40, size=(144, 208))
     result = core.explain(handle, demo.write_clip(clip, tmp_path / "right.mp4"))
     assert result.target_label == "moving right"
-    hits = demo.pointing_hits(result, clip, demo.layer_stride(handle))
+    hits = demo_tools.pointing_hits(result, clip, demo_tools.layer_stride(handle))
     assert hits.mean() >= 0.9
     # the heatmap peak moves right with the object
     peaks = [np.unravel_index(h.argmax(), h.shape)[1] for h in result.heatmaps[0]]
@@ -92,14 +93,14 @@ def test_explanations_follow_the_object_and_not_its_static_twins(handle, tmp_pat
 def test_pointing_hits_miss_when_the_heatmap_peaks_elsewhere(handle):
     clip = make_clip(11, label=3, frames=32, size=160)
     result = core.explain(handle, clip.frames)
-    stride = demo.layer_stride(handle)
+    stride = demo_tools.layer_stride(handle)
     wrong = result.heatmaps.copy()
     wrong[:] = 0
     for t, index in enumerate(result.frame_indices[0]):  # peak in the corner diagonally opposite the object
         cx, cy = clip.centers[index]
         wrong[0, t, 0 if cy > 80 else -1, 0 if cx > 80 else -1] = 1
     result.heatmaps = wrong
-    assert not demo.pointing_hits(result, clip, stride).any()
+    assert not demo_tools.pointing_hits(result, clip, stride).any()
 
 
 def test_training_inputs_are_the_test_pipeline_inputs_of_the_written_video(tmp_path):
@@ -112,7 +113,7 @@ def test_training_inputs_are_the_test_pipeline_inputs_of_the_written_video(tmp_p
     a, b = (x.data["inputs"][0].float() for x in (in_memory, from_video))
     assert a.shape == b.shape == (1, 3, 16, 112, 112)
     assert (a - b).abs().mean() < 4  # H.264 at crf 20 is the only difference
-    packed = demo.clip_inputs(cfg, clip)
+    packed = demo_tools.clip_inputs(cfg, clip)
     assert torch.equal(packed.data["inputs"][0], in_memory.data["inputs"][0])
     assert int(packed.data["data_samples"][0].gt_label) == clip.label
 
@@ -120,8 +121,8 @@ def test_training_inputs_are_the_test_pipeline_inputs_of_the_written_video(tmp_p
 def test_localization_target_sits_on_the_object_at_each_input_frame():
     cfg = core.load_config(demo.CONFIG)
     clip = make_clip(31, label=0, frames=50, size=(100, 240))
-    inputs = demo.clip_inputs(cfg, clip)
-    target = demo.object_target(inputs, clip, (16, 14, 14))
+    inputs = demo_tools.clip_inputs(cfg, clip)
+    target = demo_tools.object_target(inputs, clip, (16, 14, 14))
     assert target.shape == (16, 14, 14) and np.allclose(target.sum(axis=(1, 2)), 1)
     x0, y0, x1, y1 = inputs.crop_box
     cell = np.array([(x1 - x0) / 14, (y1 - y0) / 14])  # source pixels per cell
@@ -135,34 +136,34 @@ def test_localization_target_sits_on_the_object_at_each_input_frame():
 def test_training_objective_is_the_explained_map(handle):
     """The localization term shapes exactly what Grad-CAM shows at the default layer."""
     clip = make_clip(41, frames=24, size=(128, 160))
-    inputs = demo.clip_inputs(handle.cfg, clip)
+    inputs = demo_tools.clip_inputs(handle.cfg, clip)
     result = core.explain(handle, clip.frames)
     with torch.no_grad():
         data = handle.model.data_preprocessor(inputs.data, training=False)
         features, _ = handle.model.extract_feat(data["inputs"], stage="backbone")
-        cam = demo.class_activation(handle.model, features, torch.tensor([result.target_class])).relu()
+        cam = demo_tools.class_activation(handle.model, features, torch.tensor([result.target_class])).relu()
     cam = torch.nn.functional.interpolate(cam[:, None], size=result.heatmaps.shape[1:], mode="trilinear")[0, 0]
     cam = (cam - cam.min()) / (cam.max() - cam.min())
     assert np.abs(cam.numpy() - result.heatmaps[0]).max() < 1e-4
 
 
 def test_training_script_runs_and_writes_a_loadable_checkpoint(tmp_path):
-    summary = demo.train(tmp_path, seed=3, steps=2, batch_size=2)
+    summary = demo_tools.train(tmp_path, seed=3, steps=2, batch_size=2)
     loaded = core.load_model(summary["config"], summary["checkpoint"], "cpu")
     assert loaded.classes == list(DEMO_CLASSES)
     meta = torch.load(summary["checkpoint"], weights_only=True)["meta"]
     assert meta["seed"] == 3 and meta["iter"] == 2 and meta["localization"] == 0.25
-    again = demo.train(tmp_path / "again", seed=3, steps=2, batch_size=2)
+    again = demo_tools.train(tmp_path / "again", seed=3, steps=2, batch_size=2)
     weights = [torch.load(s["checkpoint"], weights_only=True)["state_dict"] for s in (summary, again)]
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])  # reproducible by seed
-    other = torch.load(demo.train(tmp_path / "other", seed=4, steps=2, batch_size=2)["checkpoint"],
+    other = torch.load(demo_tools.train(tmp_path / "other", seed=4, steps=2, batch_size=2)["checkpoint"],
                        weights_only=True)["state_dict"]
     assert not torch.equal(other["cls_head.fc_cls.weight"], weights[0]["cls_head.fc_cls.weight"])
 
 
-def _cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+def _cli(*args: str, cache: Path, module: str = "core.demo") -> subprocess.CompletedProcess:
     env = dict(os.environ, MMCAM_CACHE=str(cache))
-    return subprocess.run([sys.executable, "-m", "core.demo", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -188,6 +189,7 @@ def test_demo_video_is_explained_as_moving_right(handle, tmp_path):
 
 
 def test_cli_refuses_training_seeds_for_evaluation_in_one_line(tmp_path):
-    out = _cli("evaluate", "--first-seed", str(demo.TRAIN_SEED_STRIDE), "--clips", "2", cache=tmp_path)
+    out = _cli("evaluate", "--first-seed", str(demo_tools.TRAIN_SEED_STRIDE), "--clips", "2", cache=tmp_path,
+               module="tools.demo")
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error:") and len(out.stderr.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from core.methods import METHODS
-from core.support_table import END, START, load_results, main, render, update_readme
+from tools.support_table import END, START, load_results, main, render, update_readme
 
 ROW = {"config": "tsn/x.py", "layer": "backbone/layer4", "grid": "8x4x4", "input": "8x112x112", "seconds": 3.5,
        "methods": {name: "ok" for name in METHODS}}
@@ -61,4 +61,4 @@ def test_committed_table_matches_the_latest_results():
 
     committed_rows, fresh_rows = rows(committed), rows(fresh)
     for folder, cells in fresh_rows.items():
-        assert committed_rows.get(folder) == cells, f"README row of {folder} is stale: python -m core.support_table"
+        assert committed_rows.get(folder) == cells, f"README row of {folder} is stale: python -m tools.support_table"

@@ -15,8 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from core.batch.store import (
     MANIFEST_NAME,
     Outputs,
@@ -32,12 +30,13 @@ from core.batch.store import (
     write_outputs,
 )
 from core.batch.tasks import BatchTask
-from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer, resolve_target
+from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
 from core.errors import CamError
 from core.export import write_json
 from core.methods import get_method
 from core.model import ModelHandle
 from core.overlay import colormap_lut
+from core.target import parse_target, target_of_key
 from core.video import ClipInputs, build_inputs
 
 EventHandler = Callable[[str, BatchTask, "dict | None"], None]  # (kind, task, row): skipped/started/ok/failed
@@ -100,12 +99,7 @@ def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     """Resolve the layer, method and target against the loaded model (CamError when one is wrong)."""
     layer = resolve_layer(handle, options.target_layer)
     method = get_method(options.method).name
-    if options.target is None:
-        target: int | str = "predicted"
-    elif str(options.target).strip().lower() == "gt":
-        target = "gt"
-    else:
-        target = resolve_target(handle, options.target, torch.zeros(handle.num_classes))
+    target = parse_target(options.target, handle.classes, ground_truth=True).key
     return BatchSpec(layer, method, target, options.views, list(handle.classes))
 
 
@@ -136,8 +130,8 @@ def decode(cfg, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
 
 def explain_clip(handle: ModelHandle, clip: ClipInputs, task: BatchTask, spec: BatchSpec) -> ExplainResult:
     """The explanation of one decoded video under ``spec``."""
-    target = {"predicted": None, "gt": task.gt_class}.get(spec.target, spec.target)
-    out = explain_inputs(handle, clip, target_layer=spec.layer, target=target, method=spec.method)
+    out = explain_inputs(handle, clip, target_layer=spec.layer, target=target_of_key(spec.target),
+                         method=spec.method, gt=task.gt_class)
     return make_result(handle, clip, out, video=task.video, views=spec.views)
 
 

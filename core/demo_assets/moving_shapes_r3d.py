@@ -1,5 +1,5 @@
 # The demo recognizer: a slim 3-stage ResNet3d-18 trained from scratch on core.synthetic clips
-# (`python -m core.demo train`). Self-contained MMAction2 1.x config (no _base_), no pretrained weights.
+# (`python -m tools.demo train`). Self-contained MMAction2 1.x config (no _base_), no pretrained weights.
 # Spatial stride of the last stage (`backbone.layer3`) is 8: a 112x112 input gives 14x14 heatmaps.
 # The whole frame is resized (no crop), so heatmap coordinates map linearly onto the frame.
 default_scope = 'mmaction'

@@ -1,4 +1,4 @@
-"""``python -m core.bench``: our explain vs plain inference vs MMAction2's GradCAM, side by side.
+"""``python -m tools.bench``: our explain vs plain inference vs MMAction2's GradCAM, side by side.
 
 Real configs from the installed MMAction2 (random weights, one centre view): I3D-R50 with 32 frames
 and TSN-R50 with 8 segments. Times are the median of ``--repeat`` warm runs in this process; peak
@@ -62,7 +62,7 @@ def _runner(case: str, step: str, device: str):
     import torch
 
     import core as api
-    from core.cam import _class_scores
+    from core.cam import class_scores
 
     cfg = _config(case)
     handle = api.load_model(cfg, device=device)
@@ -71,7 +71,7 @@ def _runner(case: str, step: str, device: str):
     if step == "inference":
         def run():
             with torch.no_grad():
-                _class_scores(handle, handle.model.data_preprocessor(clip.data, False))
+                class_scores(handle, handle.model.data_preprocessor(clip.data, False))
     elif step == "explain":
         def run():
             api.explain_inputs(handle, clip, target_layer=layer)
@@ -95,7 +95,7 @@ def _full_backward_gradcam(handle, clip, layer: str) -> None:
     parameter, the layer's gradient kept by ``retain_grad`` (the cost MMAction2's GradCAM pays)."""
     import torch
 
-    from core.cam import _class_scores
+    from core.cam import class_scores
     from core.layers import get_layer
 
     kept = []
@@ -107,7 +107,7 @@ def _full_backward_gradcam(handle, clip, layer: str) -> None:
     handle_ = get_layer(handle.model, layer).register_forward_hook(hook)
     try:
         with torch.enable_grad():
-            scores = _class_scores(handle, handle.model.data_preprocessor(clip.data, False)).mean(0)
+            scores = class_scores(handle, handle.model.data_preprocessor(clip.data, False)).mean(0)
             scores.max().backward()
     finally:
         handle_.remove()
@@ -185,7 +185,7 @@ def timings(case: str, device: str, repeat: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeat", type=int, default=3)
@@ -221,7 +221,7 @@ def batch_table(cases: list[str], device: str, count: int) -> None:
     """Per-video seconds of a batch vs one explain call on a loaded model vs one vis_cam process."""
     import tempfile
 
-    from core.batch.bench import batch_figure, materialize, video_folder
+    from tools.batch_bench import batch_figure, materialize, video_folder
 
     print(f"\n{'batch of ' + str(count):<20} {'batch s':>8} {'explain s':>9} {'vis_cam s':>9} "
           f"{'batch/expl':>10} {'speed-up':>8}")

@@ -1,7 +1,7 @@
 """The batch figure of the benchmark: per-video wall time of a batch vs one ``core.explain`` call on a
 loaded model, and vs one ``python -m core.vis_cam`` process per video (the shell loop it replaces).
 
-``python -m core.bench --batch N`` prints it beside the main table, through :func:`batch_figure`.
+``python -m tools.bench --batch N`` prints it beside the main table, through :func:`batch_figure`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,138 @@
+"""What to explain: which class score a CAM method differentiates, as a small typed value.
+
+As pytorch-grad-cam's target objects (``ClassifierOutputTarget(category)``) separate *what* to explain
+from *how*, a :data:`Target` names the class without knowing the CAM method:
+
+- :class:`Predicted`: the model's top class on this input (the default);
+- :class:`GroundTruth`: the sample's annotated label (batch inputs from an annotation file, test dumps);
+- :class:`ClassIndex`: one fixed class.
+
+User input (``--target-class 3``, ``"arm wrestling"``, ``gt``) becomes a Target through
+:func:`parse_target`; :meth:`Target.resolve` turns it into a class index for one input. ``key`` is the
+form written into sidecars and batch keys (``"predicted"``, ``"gt"`` or the index), so files written
+before this type existed still match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import CamError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+GROUND_TRUTH_WORDS = ("gt", "ground truth", "ground-truth", "ground_truth")
+PREDICTED_WORDS = ("predicted", "prediction", "pred")
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """The class the model scores highest (argmax of the class scores)."""
+
+    key = "predicted"
+
+    def resolve(self, classes: Sequence[str], scores: torch.Tensor | np.ndarray | None = None,
+                gt: int | None = None) -> int:
+        if scores is None:
+            raise CamError("The predicted class is known only after the model has scored the input.")
+        return int(scores.argmax())
+
+    def __str__(self) -> str:
+        return "predicted class"
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The sample's annotated label (from an annotation file or a test dump)."""
+
+    key = "gt"
+
+    def resolve(self, classes: Sequence[str], scores: torch.Tensor | np.ndarray | None = None,
+                gt: int | None = None) -> int:
+        if gt is None:
+            raise CamError("The ground truth was asked for but this input has no label; pass an annotation file "
+                           "(path label) or pick a class.")
+        return _checked(int(gt), classes)
+
+    def __str__(self) -> str:
+        return "ground truth"
+
+
+@dataclass(frozen=True)
+class ClassIndex:
+    """One fixed class, by index."""
+
+    index: int
+
+    @property
+    def key(self) -> int:
+        return self.index
+
+    def resolve(self, classes: Sequence[str], scores: torch.Tensor | np.ndarray | None = None,
+                gt: int | None = None) -> int:
+        return _checked(self.index, classes)
+
+    def __str__(self) -> str:
+        return f"class {self.index}"
+
+
+Target = Predicted | GroundTruth | ClassIndex
+PREDICTED = Predicted()
+GROUND_TRUTH = GroundTruth()
+
+
+def _checked(index: int, classes: Sequence[str]) -> int:
+    if not 0 <= index < len(classes):
+        raise CamError(f"Class {index} is out of range; the model has {len(classes)} classes "
+                       f"(0 to {len(classes) - 1}).")
+    return index
+
+
+def parse_target(value: Target | int | str | None, classes: Sequence[str], *,
+                 ground_truth: bool = False) -> Target:
+    """A :data:`Target` from what a user gave: None or ``"predicted"`` (the predicted class), an index, a
+    digit string, a class name (case-insensitive), or, when ``ground_truth`` is allowed, ``"gt"``.
+
+    Raises CamError for an unknown name or an index out of range."""
+    if isinstance(value, Predicted | GroundTruth):
+        if isinstance(value, GroundTruth) and not ground_truth:
+            raise CamError("The ground truth can be explained only where inputs have labels (a batch of an "
+                           "annotation file, a test dump); pick a class instead.")
+        return value
+    if isinstance(value, ClassIndex):
+        _checked(value.index, classes)
+        return value
+    if value is None:
+        return PREDICTED
+    if isinstance(value, bool):
+        raise CamError(f"{value!r} is not a class; pass a class index or name.")
+    if isinstance(value, int):
+        return ClassIndex(_checked(value, classes))
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return ClassIndex(_checked(int(text), classes))
+    names = {c.lower(): i for i, c in enumerate(classes)}
+    if text.lower() in names:  # a class may be called "gt" or "predicted": its name wins
+        return ClassIndex(names[text.lower()])
+    if text.lower() in PREDICTED_WORDS:
+        return PREDICTED
+    if ground_truth and text.lower() in GROUND_TRUTH_WORDS:
+        return GROUND_TRUTH
+    extra = ", predicted" + (" or gt" if ground_truth else "")
+    raise CamError(f"Unknown class {text!r}; pass a class index, one of the model's class names "
+                   f"(e.g. {', '.join(list(classes)[:5])}){extra}.")
+
+
+def target_of_key(key: int | str) -> Target:
+    """The Target a sidecar or batch key recorded (:attr:`key`: ``"predicted"``, ``"gt"`` or an index)."""
+    if key == Predicted.key:
+        return PREDICTED
+    if key == GroundTruth.key:
+        return GROUND_TRUTH
+    if isinstance(key, int) and not isinstance(key, bool):
+        return ClassIndex(key)
+    raise CamError(f"{key!r} is not a recorded target; expected 'predicted', 'gt' or a class index.")

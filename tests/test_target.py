@@ -1,0 +1,54 @@
+"""Targets: user input to a typed value, and a typed value to a class index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import CamError
+from core.target import GROUND_TRUTH, PREDICTED, ClassIndex, GroundTruth, Predicted, parse_target, target_of_key
+
+CLASSES = ["arm wrestling", "gt", "abseiling"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, PREDICTED), ("predicted", PREDICTED), (2, ClassIndex(2)), ("0", ClassIndex(0)),
+    ("Arm Wrestling", ClassIndex(0)), ("gt", ClassIndex(1)),  # a class called "gt" wins over the keyword
+    (ClassIndex(1), ClassIndex(1)), (PREDICTED, PREDICTED),
+])
+def test_parse_target_reads_indices_names_and_keywords(value, expected):
+    assert parse_target(value, CLASSES) == expected
+
+
+def test_ground_truth_keyword_only_where_labels_exist():
+    classes = ["a", "b"]
+    assert parse_target("gt", classes, ground_truth=True) == GROUND_TRUTH
+    with pytest.raises(CamError, match="Unknown class 'gt'"):
+        parse_target("gt", classes)
+    with pytest.raises(CamError, match="only where inputs have labels"):
+        parse_target(GROUND_TRUTH, classes)
+
+
+@pytest.mark.parametrize("value", [3, "-1", "walking", ClassIndex(7), True])
+def test_parse_target_refuses_what_is_not_a_class(value):
+    with pytest.raises(CamError):
+        parse_target(value, CLASSES)
+
+
+def test_resolve_gives_the_class_index():
+    scores = np.array([0.1, 0.7, 0.2])
+    assert Predicted().resolve(CLASSES, scores) == 1
+    assert GroundTruth().resolve(CLASSES, scores, gt=2) == 2
+    assert ClassIndex(0).resolve(CLASSES, scores) == 0
+    with pytest.raises(CamError, match="no label"):
+        GroundTruth().resolve(CLASSES, scores)
+    with pytest.raises(CamError, match="after the model has scored"):
+        Predicted().resolve(CLASSES)
+
+
+def test_keys_round_trip_as_sidecars_record_them():
+    for target in (PREDICTED, GROUND_TRUTH, ClassIndex(4)):
+        assert target_of_key(target.key) == target
+    assert (PREDICTED.key, GROUND_TRUTH.key, ClassIndex(4).key) == ("predicted", "gt", 4)
+    with pytest.raises(CamError):
+        target_of_key("best")

@@ -1,0 +1,5 @@
+"""Developer tools beside the library: the benchmark (``python -m tools.bench``), the README's support table
+(``python -m tools.support_table``) and the demo model's training and evaluation (``python -m tools.demo``).
+
+They use ``core`` like any user would; ``core`` never imports them.
+"""
