@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.errors import CamError
+from core.errors import CamError, first_line
 
 
 def _history_getattr(owner: object, name: str) -> object:
@@ -42,11 +42,6 @@ def _safe_globals() -> list:
             (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
 
 
-def _first_line(err: Exception) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0][:200] if lines else type(err).__name__
-
-
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
     """Load a checkpoint file onto the CPU, refusing types outside the allow-list.
 
@@ -65,7 +60,7 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
         found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
         if found is None:
             raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
-                           f"({_first_line(err)}).") from None
+                           f"({first_line(err)}).") from None
         if not trust_checkpoint:
             raise CamError(
                 f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
@@ -73,7 +68,7 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
             ) from None
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({_first_line(err)}).") from None
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from None
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)

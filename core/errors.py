@@ -10,6 +10,21 @@ class CamError(Exception):
     """A problem with the user's input, said in one sentence (what is wrong, what to do)."""
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's name."""
+    lines = str(err).strip().splitlines()
+    return lines[0][:limit] if lines else type(err).__name__
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for a report (a summary's error column, a page): a CamError's sentence, else the
+    exception's type and first line."""
+    if isinstance(err, CamError):
+        return str(err)
+    text = first_line(err, 300)
+    return f"{type(err).__name__}: {text}" if text != type(err).__name__ else text
+
+
 def run_command(action: Callable[[], int], *, interrupted: str = "interrupted") -> int:
     """Run a command line's ``action`` and return its exit status: a :class:`CamError` prints one
     ``error:`` line and exits 2, Ctrl-C prints ``interrupted`` and exits 130 (no traceback either way)."""

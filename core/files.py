@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import CamError
-from core.video import VIDEO_EXTENSIONS
+from core.video import VIDEO_EXTENSIONS, is_rawframes
 
 _EPOCH = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
-_FRAME_FILE = re.compile(r"^(img|image|frame|im)?_?\d+\.(jpg|jpeg|png)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -93,14 +92,6 @@ def find_runs(root: str | Path) -> list[Run]:
             modified = max(p.stat().st_mtime for p in checkpoints)
             runs.append(Run(folder, config_of(folder), checkpoints, latest, modified))
     return sorted(runs, key=lambda run: run.modified, reverse=True)
-
-
-def is_rawframes(folder: Path) -> bool:
-    """True for a folder of numbered frame images (``img_00001.jpg`` …)."""
-    try:
-        return folder.is_dir() and any(_FRAME_FILE.match(p.name) for p in folder.iterdir())
-    except OSError:
-        return False
 
 
 def find_videos(folder: str | Path) -> list[Path]:

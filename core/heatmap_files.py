@@ -26,6 +26,7 @@ import numpy as np
 from core.errors import CamError
 from core.export import read_heatmap_txt, sidecar_path
 from core.geometry import Box, check_box, scale_box
+from core.video import read_frames
 from core.views import CamView
 
 
@@ -109,35 +110,6 @@ def crop_to_heatmap(frames: np.ndarray, crop_box: Box, size: tuple[int, int]) ->
                      for f in frames])
 
 
-def _decode(video: Path, indices: list[int]) -> np.ndarray:
-    """Frames ``indices`` (0-based) of a video file or rawframes folder as uint8 RGB ``[N, h, w, 3]``."""
-    if video.is_dir():
-        import cv2
-
-        from core.video import rawframes_template
-
-        template, start = rawframes_template(None)
-        images = []
-        for index in indices:
-            image = cv2.imread(str(video / template.format(index + start)))
-            if image is None:
-                raise CamError(f"Frame {video / template.format(index + start)} is missing or not an image; "
-                               "the rawframes folder does not match the heatmap file.")
-            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-        return np.stack(images)
-    import decord
-
-    try:
-        reader = decord.VideoReader(str(video), num_threads=1)
-        count = len(reader)
-    except Exception as err:  # decord raises its own error types for broken files
-        raise CamError(f"Video {video} could not be decoded ({str(err).strip()[:120]}); is it a video file?") from None
-    if count == 0 or max(indices) >= count:
-        raise CamError(f"Video {video} has {count} frames but the heatmaps show frame {max(indices)}; "
-                       "it is not the video they were made from.")
-    return reader.get_batch(indices).asnumpy()
-
-
 def source_frames(video: str | Path, frame_indices: np.ndarray, view_boxes: list[Box], source_size: tuple[int, int],
                   size: tuple[int, int], view_flips: list[bool] | None = None) -> tuple[np.ndarray, list[str]]:
     """The windows the model saw of source frames ``frame_indices`` ``[V, T]`` (view ``v`` through
@@ -149,7 +121,7 @@ def source_frames(video: str | Path, frame_indices: np.ndarray, view_boxes: list
         raise CamError(f"Video {path} does not exist; give the video the heatmaps were made from.")
     indices = np.asarray(frame_indices, dtype=np.int64)
     wanted = sorted(set(indices.reshape(-1).tolist()))
-    decoded = _decode(path, wanted)
+    decoded = read_frames(path, wanted)
     notes = []
     actual = (decoded.shape[2], decoded.shape[1])
     if actual != tuple(source_size):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from mmengine.config import Config
 
-from core.errors import CamError
+from core.errors import CamError, first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
 _VIDEO_INIT = ("DecordInit", "PyAVInit", "OpenCVInit", "PIMSInit")
@@ -76,6 +76,53 @@ def _check_path(video: str | Path) -> Path:
     return path
 
 
+def is_rawframes(folder: str | Path, cfg: Config | None = None) -> bool:
+    """True for a rawframes folder: it holds the first frame named by the config's ``filename_tmpl``
+    (``img_00001.jpg`` by default). The one answer to "is this a clip of frames?" for every caller."""
+    template, start = rawframes_template(cfg)
+    try:
+        folder = Path(folder)
+        return folder.is_dir() and (folder / template.format(start)).is_file()
+    except OSError:
+        return False
+
+
+def video_reader(path: str | Path):
+    """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded."""
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), num_threads=1)
+    except Exception as err:  # decord raises its own error types for broken files
+        raise CamError(f"Video {path} could not be decoded ({first_line(err)}); is it a video file?") from err
+    if len(reader) == 0:
+        raise CamError(f"Video {path} has no frames; pass a non-empty video.")
+    return reader
+
+
+def read_frames(video: str | Path, indices: list[int], cfg: Config | None = None) -> np.ndarray:
+    """Frames ``indices`` (0-based) of a video file or rawframes folder as uint8 RGB ``[N, h, w, 3]``
+    (rawframes named by the config's ``filename_tmpl``, default ``img_00001.jpg``)."""
+    path = _check_path(video)
+    if path.is_dir():
+        import cv2
+
+        template, start = rawframes_template(cfg)
+        images = []
+        for index in indices:
+            image = cv2.imread(str(path / template.format(index + start)))
+            if image is None:
+                raise CamError(f"Frame {path / template.format(index + start)} is missing or not an image; "
+                               "the rawframes folder does not hold the frames asked for.")
+            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        return np.stack(images)
+    reader = video_reader(path)
+    if indices and max(indices) >= len(reader):
+        raise CamError(f"Video {path} has {len(reader)} frames, so frame {max(indices)} is not in it; "
+                       "it is not the video they were made from.")
+    return reader.get_batch(list(indices)).asnumpy()
+
+
 def probe_video(video: str | Path, cfg: Config | None = None) -> VideoInfo:
     """Frames, fps and resolution of a video file or a rawframes folder."""
     path = _check_path(video)
@@ -88,22 +135,13 @@ def probe_video(video: str | Path, cfg: Config | None = None) -> VideoInfo:
         if first is None:
             raise CamError(f"Frame {path / template.format(start)} is not a readable image.")
         return VideoInfo(str(path), count, None, first.shape[1], first.shape[0], is_rawframes=True)
-    import decord
-
+    reader = video_reader(path)
     try:
-        reader = decord.VideoReader(str(path), num_threads=1)
         frames, (height, width) = len(reader), reader[0].shape[:2]
         fps = float(reader.get_avg_fps()) or None
     except Exception as err:  # decord raises its own error types for broken files
-        raise CamError(f"Video {path} could not be decoded ({_short(err)}); is it a video file?") from None
-    if frames == 0:
-        raise CamError(f"Video {path} has no frames; pass a non-empty video.")
+        raise CamError(f"Video {path} could not be decoded ({first_line(err)}); is it a video file?") from err
     return VideoInfo(str(path), frames, fps, width, height)
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
 
 
 def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False,
@@ -170,10 +208,10 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
             results = transform(results)
         except Exception as err:  # decoders and transforms raise many types on bad input
             if step.endswith(("Init", "Decode")):
-                raise CamError(f"Video {path} could not be read ({step}: {_short(err)}); "
+                raise CamError(f"Video {path} could not be read ({step}: {first_line(err)}); "
                                "is it a valid video file or rawframes folder?") from None
             raise CamError(f"The config's test pipeline failed at {step} on {path} "
-                           f"({type(err).__name__}: {_short(err)}); check the config's test_pipeline.") from None
+                           f"({type(err).__name__}: {first_line(err)}); check the config's test_pipeline.") from None
     start_index = results.get("start_index", 0)
     frames, frame_indices = _frames_and_indices(results)
     packed = transforms[-1](dict(results))

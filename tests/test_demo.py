@@ -15,8 +15,8 @@ from conftest import ROOT
 
 import core
 from core import demo
-from tools import demo as demo_tools
 from core.synthetic import DEMO_CLASSES, DIRECTIONS, make_clip
+from tools import demo as demo_tools
 
 FRESH_SEEDS = range(424_242, 424_254)  # far below demo_tools.TRAIN_SEED_STRIDE: never trained on
 

@@ -33,14 +33,13 @@ from core.batch.run import (
     check_outputs_apart,
     check_targets,
     decode,
-    describe_error,
     explain_clip,
     prepare_output,
     resolve_spec,
 )
 from core.batch.store import batch_key, locked
 from core.batch.tasks import BatchTask
-from core.errors import CamError
+from core.errors import CamError, describe_error
 from core.export import atomic_path
 from core.model import load_config
 

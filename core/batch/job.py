@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.batch.run import BatchOptions, BatchReport, EventHandler, describe_error
+from core.batch.run import BatchOptions, BatchReport, EventHandler
 from core.batch.store import MANIFEST_NAME
-from core.errors import CamError
+from core.errors import CamError, describe_error
 
 
 @dataclass

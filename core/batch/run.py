@@ -31,7 +31,7 @@ from core.batch.store import (
 )
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
-from core.errors import CamError
+from core.errors import CamError, describe_error
 from core.export import write_json
 from core.methods import get_method
 from core.model import ModelHandle
@@ -112,14 +112,6 @@ def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
         if task.gt_class is not None and not 0 <= task.gt_class < len(spec.classes):
             raise CamError(f"The label {task.gt_class} of {task.video} is out of range; the model has "
                            f"{len(spec.classes)} classes.")
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for the summary's error column."""
-    if isinstance(err, CamError):
-        return str(err)
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
 
 
 def decode(cfg, task: BatchTask, views: str) -> tuple[ClipInputs, float]:

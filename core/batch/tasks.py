@@ -8,15 +8,13 @@ ground truth. Each video's outputs mirror its path relative to its input under t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from core.errors import CamError
-from core.video import VIDEO_EXTENSIONS
+from core.video import VIDEO_EXTENSIONS, is_rawframes
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
-_FRAME_RE = re.compile(r"^img_\d+\.jpg$")
 
 
 @dataclass(frozen=True)
@@ -32,10 +30,6 @@ def _is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _is_rawframes(folder: Path) -> bool:
-    return any(_FRAME_RE.match(p.name) for p in folder.iterdir() if p.is_file())
-
-
 def _stem(relative: PurePosixPath) -> str:
     """``cls/clip.mp4`` → ``cls/clip``; a rawframes folder keeps its whole name."""
     return str(relative.with_suffix("")) if relative.suffix.lower() in VIDEO_EXTENSIONS else str(relative)
@@ -45,7 +39,7 @@ def _scan_folder(folder: Path, use_frames: bool) -> list[BatchTask]:
     """Videos under ``folder`` (and, with ``use_frames``, rawframes folders), sorted by path."""
     found = [p for p in folder.rglob("*") if p.is_file() and _is_video(p)]
     if use_frames:
-        found += [p for p in [folder, *folder.rglob("*")] if p.is_dir() and _is_rawframes(p)]
+        found += [p for p in [folder, *folder.rglob("*")] if p.is_dir() and is_rawframes(p)]
     tasks = []
     for path in sorted(found):
         relative = PurePosixPath(path.relative_to(folder).as_posix()) if path != folder else PurePosixPath(path.name)

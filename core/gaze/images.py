@@ -7,9 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.errors import CamError
 from core.gaze.scores import GazeScores
 from core.geometry import window_mask
 from core.overlay import colorize, overlay
+from core.video import video_reader
 
 WINDOW_COLOUR = (255, 255, 255)
 FIXATION_COLOUR = (255, 40, 40)
@@ -28,12 +30,9 @@ def video_frame(video: str | Path | None, index: int | None) -> np.ndarray | Non
     """Frame ``index`` (0-based) of a video file as uint8 RGB, or None when there is no such readable frame."""
     if not video or index is None or not Path(video).is_file():
         return None
-    import decord
-
     try:
-        reader = decord.VideoReader(str(video), num_threads=1)
-        return reader[min(index, len(reader) - 1)].asnumpy() if len(reader) else None
-    except Exception:  # decord raises its own error types; a missing picture is not an error here
+        return video_reader(video)[index].asnumpy()
+    except (CamError, IndexError):  # a missing picture is not an error here
         return None
 
 

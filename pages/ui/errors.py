@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from core.errors import CamError
+from core.errors import CamError, describe_error
 
 log = logging.getLogger("mmaction_cam.app")
 
@@ -33,7 +33,6 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
             target.error(self.prefix + str(error), icon=":material/error:")
         else:
             log.error("unexpected error", exc_info=(kind, error, _traceback))
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            target.error(f"{self.prefix}Unexpected {type(error).__name__}: {first_line} (details in the terminal).",
+            target.error(f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal).",
                          icon=":material/error:")
         return True
