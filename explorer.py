@@ -7,12 +7,12 @@ This page only wires widgets to ``core`` (through the cached calls in ``pages.ui
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
-from core.views import CamView
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import render, show_view
@@ -85,9 +85,10 @@ def _run(key: cache.RunKey) -> None:
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
-def _view_of(key: cache.RunKey, result: core.ExplainResult) -> CamView:
+def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
+    """The result named for its downloads (the cached result itself is left as it is)."""
     name = file_stem(key.video.name, result.checkpoint, result.layer, result.target_label, result.method)
-    return CamView.from_result(result, name=name)
+    return replace(result, name=name)
 
 
 def _view_key(key: cache.RunKey) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,47 +21,9 @@ from core.layers import LayerInfo, default_layer, first_tensor, get_layer, norma
 from core.methods import get_method
 from core.model import ModelHandle
 from core.reshape import Geometry, fits, geometry_of, to_feature_map
+from core.result import ExplainResult
 from core.target import Target, parse_target
 from core.video import ClipInputs, build_inputs
-
-
-@dataclass
-class ExplainResult:
-    """Heatmaps of one video, with everything needed to show, export and map them back."""
-
-    heatmaps: np.ndarray  # float32 [V, T, H, W] in [0, 1], at the model's input resolution
-    frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
-    frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each heatmap frame
-    scores: np.ndarray  # float32 [C], pre-softmax class scores averaged over views
-    probs: np.ndarray  # float32 [C], class probabilities as the config's test_cfg averages them
-    target_class: int
-    target_label: str
-    layer: str
-    method: str
-    classes: list[str]
-    video: str
-    config: str
-    checkpoint: str | None
-    views: str = "center"
-    source_size: tuple[int, int] = (0, 0)  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # window the views cover together
-    fps: float | None = None
-    notes: list[str] = field(default_factory=list)
-    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
-    view_flips: list[bool] = field(default_factory=list)  # views the model saw mirrored (TenCrop)
-
-    @property
-    def predicted_class(self) -> int:
-        return int(np.argmax(self.scores))
-
-    def topk(self, k: int = 5) -> list[tuple[int, str, float]]:
-        """The k most probable classes as (index, name, probability)."""
-        order = np.argsort(-self.probs)[:k]
-        return [(int(i), self.classes[i], float(self.probs[i])) for i in order]
-
-    def saliency(self) -> np.ndarray:
-        """The clip's saliency map: heatmaps summed over frames (and views) / their number."""
-        return self.heatmaps.reshape(-1, *self.heatmaps.shape[-2:]).mean(axis=0)
 
 
 def _probe(handle: ModelHandle) -> list[tuple[str, tuple[int, ...]]]:
@@ -276,8 +238,11 @@ def explain_inputs(
     target: Target | int | str | None = None,
     method: str = "gradcam",
     gt: int | None = None,
-) -> dict:
-    """Heatmaps ``[V, T, H, W]`` and class scores for already built inputs (see :func:`explain`).
+    video: str | Path | np.ndarray = "<inputs>",
+    views: str = "center",
+) -> ExplainResult:
+    """The :class:`ExplainResult` of already built inputs (see :func:`explain`; ``video`` and ``views`` only
+    describe where ``clip`` came from). Its ``inputs`` field holds ``clip``.
 
     ``target_layer`` may join several layers with ``+``: each layer's map is computed, resized and
     normalised on its own, then the maps are averaged and normalised again (pytorch-grad-cam's
@@ -291,9 +256,14 @@ def explain_inputs(
     view_scores, scores = captured.view_scores, captured.scores
     average = getattr(handle.model.cls_head, "average_clips", "prob")
     probs = view_scores.softmax(-1).mean(0) if average == "prob" else scores.softmax(-1)
-    return dict(heatmaps=heatmaps.float().cpu().numpy(), scores=scores.float().cpu().numpy(),
-                probs=probs.float().cpu().numpy(), target_class=captured.target_class,
-                layer="+".join(captured.layers), method=cam_method.name)
+    return ExplainResult(
+        heatmaps=heatmaps.float().cpu().numpy(), frames=clip.frames, frame_indices=clip.frame_indices,
+        scores=scores.float().cpu().numpy(), probs=probs.float().cpu().numpy(), target_class=captured.target_class,
+        target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
+        classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",
+        config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
+        notes=list(clip.notes), inputs=clip,
+    )
 
 
 def explain(
@@ -313,24 +283,19 @@ def explain(
     from the config's test pipeline (``views="center"`` replaces multi-crop with CenterCrop).
     """
     clip = build_inputs(handle.cfg, video, views=views)
-    out = explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt)
-    return make_result(handle, clip, out, video=video, views=views)
+    return explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt, video=video,
+                          views=views)
 
 
 def make_result(
     handle: ModelHandle,
     clip: ClipInputs,
-    out: dict,
+    out: ExplainResult,
     *,
     video: str | Path | np.ndarray,
     views: str = "center",
 ) -> ExplainResult:
-    """The :class:`ExplainResult` of inputs built by :func:`~core.video.build_inputs` and the
-    output of :func:`explain_inputs` on them (how :func:`explain` and the batch assemble results)."""
-    return ExplainResult(
-        frames=clip.frames, frame_indices=clip.frame_indices, target_label=handle.classes[out["target_class"]],
-        classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",
-        config=handle.config, checkpoint=handle.checkpoint, views=views, source_size=clip.source_size,
-        crop_box=clip.crop_box, fps=clip.fps, notes=list(clip.notes), view_boxes=list(clip.view_boxes),
-        view_flips=list(clip.view_flips), **out,
-    )
+    """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded
+    (how the batch assembles results)."""
+    return replace(out, video=str(video) if not isinstance(video, np.ndarray) else "<array>", views=views,
+                   inputs=clip)

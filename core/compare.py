@@ -15,7 +15,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.overlay import resize_frames
-from core.views import CamView
+from core.result import ExplainResult
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,17 +60,12 @@ class Comparison:
         return float(pearson(self.a.mean(axis=0), self.b.mean(axis=0)))
 
 
-def _known_indices(view: CamView) -> bool:
-    """Whether the view's frame indices come from a sidecar (a legacy file's are only 0..N-1)."""
-    return "frame_indices" in view.meta
-
-
-def compare_views(a: CamView, b: CamView) -> Comparison:
+def compare_results(a: ExplainResult, b: ExplainResult) -> Comparison:
     """Pair the frames of ``a`` and ``b`` and compare them (a CamError when they cannot be paired)."""
     notes = []
     a_frames, b_frames = a.source_frames(), b.source_frames()
-    known = _known_indices(a) and _known_indices(b)
-    if known and a.frame_indices.shape == b.frame_indices.shape and (a_frames == b_frames).all():
+    known = not a.legacy and not b.legacy
+    if known and np.shape(a.frame_indices) == np.shape(b.frame_indices) and (a_frames == b_frames).all():
         a_index = b_index = np.arange(a.num_frames)
     elif known and a.num_views == 1 and b.num_views == 1:
         common, a_index, b_index = np.intersect1d(a_frames, b_frames, return_indices=True)  # first occurrences
@@ -83,7 +78,7 @@ def compare_views(a: CamView, b: CamView) -> Comparison:
         a_index = b_index = np.arange(a.num_frames)
         if known:
             notes.append("The two results show different frames; they are paired in file order.")
-        elif _known_indices(a) or _known_indices(b):
+        elif not a.legacy or not b.legacy:
             notes.append("One file has no sidecar, so its frames are paired with the other's in file order.")
     else:
         raise CamError(f"{a.name} has {a.num_frames} heatmap frames and {b.name} has {b.num_frames}; without "

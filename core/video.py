@@ -11,6 +11,7 @@ import numpy as np
 from mmengine.config import Config
 
 from core.errors import CamError, first_line
+from core.geometry import Box, Windows
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
 _VIDEO_INIT = ("DecordInit", "PyAVInit", "OpenCVInit", "PIMSInit")
@@ -42,12 +43,29 @@ class ClipInputs:
     data: dict
     frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
     frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each input frame
-    source_size: tuple[int, int]  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float]  # (x0, y0, x1, y1) window the views cover together, source pixels
+    windows: Windows  # where each view lies in the source video
     fps: float | None
     notes: list[str] = field(default_factory=list)
-    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
-    view_flips: list[bool] = field(default_factory=list)  # views shown mirrored left-right (TenCrop)
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """(width, height) of the source video."""
+        return self.windows.source_size
+
+    @property
+    def crop_box(self) -> Box:
+        """(x0, y0, x1, y1) window the views cover together, in source pixels."""
+        return self.windows.crop_box
+
+    @property
+    def view_boxes(self) -> list[Box]:
+        """Each view's window."""
+        return list(self.windows.boxes)
+
+    @property
+    def view_flips(self) -> list[bool]:
+        """Views shown mirrored left-right (TenCrop)."""
+        return list(self.windows.flips)
 
 
 def rawframes_template(cfg: Config | None) -> tuple[str, int]:
@@ -217,18 +235,13 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
     packed = transforms[-1](dict(results))
     height, width = results["original_shape"]
     view_boxes, view_flips = _view_windows(results, multi_crop, len(frames))
-    x0, y0 = min(b[0] for b in view_boxes), min(b[1] for b in view_boxes)
-    x1, y1 = max(b[2] for b in view_boxes), max(b[3] for b in view_boxes)
     return ClipInputs(
         data=pseudo_collate([packed]),
         frames=frames,
         frame_indices=frame_indices - start_index,
-        source_size=(int(width), int(height)),
-        crop_box=(x0, y0, x1, y1),
+        windows=Windows((int(width), int(height)), tuple(view_boxes), tuple(view_flips)),
         fps=float(results["avg_fps"]) if results.get("avg_fps") else None,
         notes=notes,
-        view_boxes=view_boxes,
-        view_flips=view_flips,
     )
 
 

@@ -4,11 +4,13 @@ The batch runs in a background thread of the server (``core.batch.job``), one pe
 the page stays responsive, can stop it, and finds it again when reopened. An output folder whose
 ``.batch.json`` lists more videos than are done holds an interrupted batch: **Resume** finishes it.
 Rows open in the explorer's result viewer from their files on disk (npz + sidecar); the frames are
-decoded again from the video, nothing is recomputed. The model is picked as on the main page.
+cut again from the source video through the recorded windows: nothing is recomputed and no config runs.
+The model is picked as on the main page.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -20,6 +22,7 @@ from core.batch.store import SUMMARY_FIELDS, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
 from core.methods import METHODS
+from core.result import ExplainResult
 from pages.ui import pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import COLORMAPS, show_view
@@ -97,27 +100,27 @@ def _start(request: BatchRequest) -> None:
 
 
 @st.cache_data(show_spinner="Reading the files and decoding the frames…", max_entries=8)
-def _saved(out: str, name: str, stamp: int, cfg_options: dict | None):
-    return read_outputs(out, name, cfg_options=cfg_options)
+def _saved(out: str, name: str, stamp: int) -> ExplainResult:
+    return read_outputs(out, name)
 
 
-def show_row(out: str, name: str, cfg_options: dict | None, options: BatchOptions) -> None:
-    """One finished video in the explorer's result viewer, from its files (npz + sidecar)."""
+def show_row(out: str, name: str, options: BatchOptions) -> None:
+    """One finished video in the explorer's result viewer, from its files (npz + sidecar; no config runs)."""
     with shown_as_error() as box:
-        saved = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns, cfg_options)
+        result = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns)
     if box.failed:
         return
-    meta = saved.meta
-    st.subheader(f"{name}: {meta['target_label']}")
-    st.caption(f"Explained class {meta['target_class']} ({meta['target_label']}) · predicted "
-               f"{meta['predicted_label']} · layer {meta['layer']} · "
-               f"{METHODS[meta['method']].label if meta['method'] in METHODS else meta['method']} · "
-               f"views {meta['views']} · video {meta['video']}")
-    if saved.note:
-        st.info(saved.note)
-    stem = file_stem(meta["video"], meta.get("checkpoint"), meta["layer"], meta["target_label"], meta["method"])
+    method = METHODS[result.method].label if result.method in METHODS else result.method
+    st.subheader(f"{name}: {result.target_label}")
+    st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted "
+               f"{result.predicted_label} · layer {result.layer} · {method} · views {result.views} · "
+               f"video {result.video}")
+    for note in result.file_notes:
+        st.info(note)
+    stem = file_stem(result.video, result.checkpoint, result.layer, result.target_label, result.method)
+    seconds = result.extra.get("batch", {}).get("seconds") if isinstance(result.extra.get("batch"), dict) else None
     with shown_as_error():
-        show_view(saved.view(stem), f"batch-{abs(hash((out, name, meta.get('batch', {}).get('seconds'))))}",
+        show_view(replace(result, name=stem), f"batch-{abs(hash((out, name, seconds)))}",
                   alpha=options.alpha, colormap=options.colormap)
 
 
@@ -179,7 +182,7 @@ def main() -> None:
         name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
                             placeholder="Pick an explained video")
         if name is not None:
-            show_row(out, name, manifest["request"].cfg_options if manifest else None, options)
+            show_row(out, name, options)
 
 
 main()

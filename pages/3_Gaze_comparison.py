@@ -28,8 +28,8 @@ def _stamp(path: str | None) -> tuple:
 
 
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
-def compare(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
-            stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
+def scores(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
+           stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
     """Scores of one heatmap txt or of a batch folder, and notes; ``stamp`` makes edited files count as new."""
     return gaze.score_path(heatmaps, fixations, density, region=region, start_index=start_index)
 
@@ -42,7 +42,7 @@ def _frame(video: str | None, index: int | None):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def pictures(result: gaze.GazeScores, colormap: str, alpha: float) -> dict:
-    frame = _frame(result.meta.get("video"), gaze.shown_frame(result))
+    frame = _frame(result.result.video or None, gaze.shown_frame(result))
     return gaze.comparison_images(result, frame, colormap=colormap, alpha=alpha)
 
 
@@ -76,12 +76,22 @@ def show_clip(result: gaze.GazeScores, colormap: str, alpha: float) -> None:
                 "Overlay" + (f" on source frame {frame}" if frame is not None else ""))
     for column, name, caption in zip(columns, ("saliency", "gaze", "overlay"), captions, strict=True):
         column.image(images[name], caption=caption, width="stretch")
-    box = ", ".join(f"{v:.1f}" for v in result.crop_box)
-    over = "it" if result.region == "crop" else "the whole frame"
-    st.caption(f"The white box is the window the model saw ({box} in gaze-map pixels); "
-               f"scores are computed over {over}.")
+    windows = result.windows or [result.crop_box]
+    boxes = "; ".join(", ".join(f"{v:.1f}" for v in box) for box in windows)
+    if len(windows) == 1:
+        over = "it" if result.region == "crop" else "the whole frame"
+        st.caption(f"The white box is the window the model saw ({boxes} in gaze-map pixels); "
+                   f"scores are computed over {over}.")
+    else:
+        over = "each view's window" if result.region == "crop" else "the whole frame, view by view"
+        st.caption(f"The white boxes are the {len(windows)} windows the model's views saw ({boxes} in gaze-map "
+                   f"pixels); scores are computed over {over} and averaged over the views.")
     st.subheader("Metrics")
     st.dataframe(pd.DataFrame([result.clip]).round(4), hide_index=True)
+    if result.views:
+        st.markdown("**Per view**")
+        st.dataframe(pd.DataFrame([{"view": view["view"], **view["clip"]} for view in result.views]).round(4),
+                     hide_index=True)
     if result.frames:
         st.subheader("Per frame")
         curves = pd.DataFrame(result.frames).melt(id_vars="frame", var_name="metric", value_name="value")
@@ -94,7 +104,8 @@ def show_clip(result: gaze.GazeScores, colormap: str, alpha: float) -> None:
 
 def show_batch(results: list[gaze.GazeScores]) -> None:
     rows = gaze.csv_rows(results)
-    clips = pd.DataFrame([row for row in rows if row["frame"] == ""]).drop(columns=["frame"])
+    clips = pd.DataFrame([row for row in rows if row["frame"] == "" and row["view"] == ""])
+    clips = clips.drop(columns=["frame", "view"])
     st.subheader(f"{len(results)} videos")
     st.dataframe(clips.round(4), hide_index=True)
     st.download_button("Scores (csv)", gaze.csv_text(rows), file_name="gaze_scores.csv", mime="text/csv")
@@ -114,8 +125,8 @@ def main() -> None:
                 "the MIT saliency benchmark; python -m core.gaze computes the same from the command line.")
         return
     try:
-        results, notes = compare(heatmaps, fixations, density, region, start,
-                                 (_stamp(heatmaps), _stamp(fixations), _stamp(density)))
+        results, notes = scores(heatmaps, fixations, density, region, start,
+                                (_stamp(heatmaps), _stamp(fixations), _stamp(density)))
     except CamError as err:
         st.error(str(err))
         return

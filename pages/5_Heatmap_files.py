@@ -1,8 +1,8 @@
 """Heatmap files: open heatmap txt files written earlier (ours, with sidecar and npz, or legacy ones), scrub
 them with the explorer's viewer, and compare two of them frame by frame.
 
-Reading and comparing happen in ``core.heatmap_files`` and ``core.compare``; this page wires widgets to
-them and draws with ``pages.ui.viewer`` (the explorer's own view) and ``pages.ui.comparison``.
+Reading and comparing happen in ``core.heatmap_files`` (``read_result``) and ``core.compare``; this page wires
+widgets to them and draws with ``pages.ui.viewer`` (the explorer's own view) and ``pages.ui.comparison``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.compare import compare_views
+from core.compare import compare_results
 from core.errors import CamError
-from core.export import sidecar_path
 from core.files import save_uploads
-from core.heatmap_files import OpenedFile, open_heatmaps
+from core.heatmap_files import read_result
+from core.result import ExplainResult
+from core.sidecar import sidecar_path
 from pages.ui import cache, comparison
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import COLORMAPS, show_view
@@ -27,9 +28,9 @@ SOURCES = ("Paths", "Upload")
 
 
 @st.cache_data(show_spinner="Reading the heatmap file…", max_entries=16)
-def opened(txt: str, video: str | None, _stamps: tuple) -> OpenedFile:
+def opened(txt: str, video: str | None, _stamps: tuple) -> ExplainResult:
     """The file, read once per content (``_stamps``: see :func:`stamps`)."""
-    return open_heatmaps(txt, video)
+    return read_result(txt, video=video)
 
 
 def stamps(txt: Path, video: str | None) -> tuple:
@@ -65,39 +66,37 @@ def inputs() -> tuple[list[Path], str | None, float, str]:
     return list(dict.fromkeys(files)), video.strip() or None, alpha, colormap
 
 
-def _label(meta: dict) -> str:
-    parts = [f"layer {meta['layer']}" if meta.get("layer") else None,
-             meta.get("method"),
-             f"class {meta['target_class']} ({meta.get('target_label')})" if meta.get("target_class") is not None
-             else None,
-             Path(meta["checkpoint"]).name if meta.get("checkpoint") else ("random weights" if meta else None)]
+def _label(result: ExplainResult) -> str:
+    parts = [f"layer {result.layer}" if result.layer else None,
+             result.method or None,
+             f"class {result.target_class} ({result.target_label})" if result.target_class is not None else None,
+             Path(result.checkpoint).name if result.checkpoint else (None if result.legacy else "random weights")]
     return " · ".join(p for p in parts if p)
 
 
-def summary(files: dict[str, OpenedFile]) -> pd.DataFrame:
+def summary(files: dict[str, ExplainResult]) -> pd.DataFrame:
     rows = []
     for name, file in files.items():
-        heat = file.view.heatmaps
+        heat = file.heatmaps
         rows.append({"file": name, "kind": "legacy (no sidecar)" if file.legacy else "with sidecar",
                      "views × frames": f"{heat.shape[0]} × {heat.shape[1]}", "size": f"{heat.shape[3]}×{heat.shape[2]}",
-                     "overlay": file.view.frames is not None, "about": _label(file.view.meta)})
+                     "overlay": file.frames is not None, "about": _label(file)})
     return pd.DataFrame(rows)
 
 
-def show_file(name: str, file: OpenedFile, key: str, alpha: float, colormap: str) -> None:
-    meta = file.view.meta
+def show_file(name: str, file: ExplainResult, key: str, alpha: float, colormap: str) -> None:
     st.subheader(name)
     if file.legacy:
         st.caption("Legacy file (no sidecar): frames are numbered by their position in the file; no timing, "
                    "classes or overlay.")
     else:
-        st.caption(" · ".join(p for p in (_label(meta), f"video {meta.get('video')}") if p))
-    for note in file.notes:
+        st.caption(" · ".join(p for p in (_label(file), f"video {file.video or None}") if p))
+    for note in file.file_notes:
         st.info(note)
-    show_view(file.view, key, alpha=alpha, colormap=colormap)
+    show_view(file, key, alpha=alpha, colormap=colormap)
 
 
-def show_comparison(files: dict[str, OpenedFile], alpha: float, colormap: str) -> None:
+def show_comparison(files: dict[str, ExplainResult], alpha: float, colormap: str) -> None:
     names = list(files)
     left, right = st.columns(2)
     first = left.selectbox("A", names, key="hm_a")
@@ -105,9 +104,9 @@ def show_comparison(files: dict[str, OpenedFile], alpha: float, colormap: str) -
     if first == second:
         st.info("Pick two different files to compare.")
         return
-    a, b = files[first].view, files[second].view
+    a, b = files[first], files[second]
     try:
-        cmp = compare_views(a, b)
+        cmp = compare_results(a, b)
     except CamError as err:
         st.error(str(err), icon=":material/error:")
         return
@@ -141,7 +140,7 @@ def main() -> None:
                 "of the patched vis_cam.py. Two files of the same video (two checkpoints, layers or methods) "
                 "can be compared frame by frame.")
         return
-    files: dict[str, OpenedFile] = {}
+    files: dict[str, ExplainResult] = {}
     keys: dict[str, str] = {}
     for path in paths:
         with shown_as_error(prefix=f"{path.name}: "):

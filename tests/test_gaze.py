@@ -137,15 +137,54 @@ def test_cli_json_for_one_txt(clip_gaze):
     assert json.loads(done.stdout) == {"clip": pytest.approx(expected.clip), "frames": []}
 
 
-def test_all_views_refused(clip_gaze, capsys):
+def test_all_views_scored_view_by_view(clip_gaze, frame_gaze, tmp_path, capsys):
+    """ThreeCrop x 2 clips: each crop is scored in its own window (its two clips together), the clip score is
+    the mean over the crops, and each crop's scores are reported (JSON views, CSV view column)."""
+    from core.export import write_heatmap_txt
     from core.vis_cam import main
 
     wide = clip_gaze
-    config, video = wide / "model" / "tiny_cfg.py", wide / "wide.mp4"
-    assert main([str(config), str(wide / "tiny.pth"), str(video), "--file-url", str(wide / "views.txt"),
-                 "--device", "cpu", "--all-views"]) == 0
+    txt = tmp_path / "views.txt"
+    assert main([str(wide / "model" / "tiny_cfg.py"), str(wide / "tiny.pth"), str(wide / "wide.mp4"), "--file-url",
+                 str(txt), "--device", "cpu", "--all-views"]) == 0
     capsys.readouterr()
-    assert "center view" in _error(capsys, wide / "views.txt", wide / "fix.png")
+    heat = gaze.read_heatmaps(txt)
+    groups = heat.windows.groups()
+    assert heat.heatmaps.shape[:2] == (6, 8) and [views for _, views in groups] == [[0, 1], [2, 3], [4, 5]]
+    side = json.loads(txt.with_suffix(".json").read_text())
+    assert [list(box) for box, _ in groups] == side["view_boxes"][::2]  # each crop's window is recorded
+    for crop, (box, views) in enumerate(groups):  # gaze made from one crop's own saliency, where it looked
+        density = u8(heatmap_to_source(clip_saliency(heat.heatmaps[views]), SOURCE, box)[0])
+        cv2.imwrite(str(tmp_path / f"dens{crop}.png"), density)
+        cv2.imwrite(str(tmp_path / f"fix{crop}.png"), fixations_from(density))
+        result = gaze.score_file(txt, tmp_path / f"fix{crop}.png", tmp_path / f"dens{crop}.png")
+        per_view = [view["clip"]["CC"] for view in result.views]
+        assert len(per_view) == 3 and per_view[crop] > 0.99 and np.argmax(per_view) == crop
+        assert result.windows == [box for box, _ in groups] and result.views[crop]["heatmap_views"] == views
+        for metric, value in result.clip.items():
+            assert value == pytest.approx(np.mean([view["clip"][metric] for view in result.views]))
+    # a view the model saw mirrored is flipped back before it is placed in its window
+    flipped = tmp_path / "flipped.txt"
+    maps = heat.heatmaps.copy()
+    maps[0] = maps[0][..., ::-1]
+    write_heatmap_txt(flipped, maps)
+    flipped.with_suffix(".json").write_text(json.dumps({**side, "view_flips": [True] + [False] * 5}))
+    again = gaze.score_file(flipped, tmp_path / "fix0.png", tmp_path / "dens0.png")
+    assert again.clip == pytest.approx(gaze.score_file(txt, tmp_path / "fix0.png", tmp_path / "dens0.png").clip)
+    flipped.with_suffix(".json").write_text(json.dumps(side))  # the same heatmaps taken unmirrored score lower
+    assert gaze.score_file(flipped, tmp_path / "fix0.png", tmp_path / "dens0.png").views[0]["clip"]["CC"] < \
+        again.views[0]["clip"]["CC"] - 0.05
+    # per-frame gaze: per-frame scores averaged over the crops that saw the frame, and each crop's own
+    per_frame = gaze.score_file(txt, wide / "fix_frames")
+    seen = sorted(set(heat.frame_indices.ravel().tolist()))
+    assert [row["frame"] for row in per_frame.frames] == seen
+    assert all([row["frame"] for row in view["frames"]] == seen for view in per_frame.views)
+    rows = gaze.csv_rows([per_frame])
+    assert [(row["view"], row["frame"]) for row in rows][:2] == [("", ""), ("", seen[0])]
+    assert sum(1 for row in rows if row["view"] == 2 and row["frame"] == "") == 1
+    assert gaze.main([str(txt), str(wide / "fix.png"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [view["view"] for view in printed["views"]] == [1, 2, 3] and set(printed["clip"]) == set(gaze.METRICS)
 
 
 def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):

@@ -13,8 +13,8 @@ from conftest import ROOT, plotly_array
 from heatmap_data import make_heatmap_files
 from streamlit.testing.v1 import AppTest
 
-from core.compare import compare_views
-from core.heatmap_files import open_heatmaps
+from core.compare import compare_results
+from core.heatmap_files import read_result
 
 PAGE = "pages/5_Heatmap_files.py"
 
@@ -79,7 +79,7 @@ def test_two_files_compared(files):
     assert not app.error
     assert app.dataframe[0].value["file"].tolist() == ["layer4", "layer3", "legacy"]
     assert app.selectbox(key="hm_a").value == "layer4" and app.selectbox(key="hm_b").value == "layer3"
-    expected = compare_views(open_heatmaps(files["layer4"]).view, open_heatmaps(files["layer3"]).view)
+    expected = compare_results(read_result(files["layer4"]), read_result(files["layer3"]))
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Saliency correlation"] == f"{expected.saliency_correlation:.3f}"
     assert metrics["Mean per-frame correlation"] == f"{np.nanmean(expected.correlation):.3f}"

@@ -27,8 +27,9 @@ from mmengine.config import Config
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult
 from core.errors import CamError
-from core.export import atomic_path, sidecar, write_result
+from core.export import atomic_path, write_result
 from core.overlay import overlay, write_video
+from core.sidecar import to_sidecar
 
 SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
@@ -113,7 +114,7 @@ def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: 
         blended = overlay(result.frames, result.heatmaps, **options)
         write_video(blended.reshape(-1, *blended.shape[-3:]), outputs.mp4, fps=fps)
     write_result(outputs.txt, result, npz=True, batch_key=key, batch=batch)
-    return sidecar(result, batch_key=key, batch=batch)
+    return to_sidecar(result, batch_key=key, batch=batch)
 
 
 def result_row(task: BatchTask, payload: dict) -> dict:
@@ -202,53 +203,13 @@ def locked(out_dir: str | Path) -> Iterator[None]:
         handle.close()
 
 
-@dataclass
-class SavedResult:
-    """One finished video read back from its files (no model needed)."""
-
-    heatmaps: np.ndarray  # float32 [V, T, H, W]
-    frame_indices: np.ndarray  # int64 [V, T]
-    scores: np.ndarray
-    probs: np.ndarray
-    target_class: int
-    meta: dict  # the sidecar
-    frames: np.ndarray | None = None  # uint8 [V, T, H, W, 3], decoded again from the video when it is there
-    note: str | None = None  # why frames are missing
-
-    def view(self, name: str = "heatmaps"):
-        """The :class:`~core.views.CamView` the explorer's viewer draws (class names known from the sidecar)."""
-        from core.views import CamView
-
-        return CamView.from_sidecar(self.meta, self.heatmaps, frames=self.frames, frame_indices=self.frame_indices,
-                                    scores=self.scores, probs=self.probs, target_class=self.target_class, name=name)
-
-
-def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_options: dict | None = None
-                 ) -> SavedResult:
-    """The npz and sidecar of ``name`` under ``out_dir``; with ``frames``, the model's input frames are
-    decoded again from the source video (the config's test pipeline, no model), so overlays can be drawn."""
-    from core.heatmap_files import read_npz
+def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True) -> ExplainResult:
+    """The finished result of ``name`` under ``out_dir``, read from its files (:func:`core.heatmap_files.read_result`:
+    no config or model runs); with ``frames``, the model's windows of the source video's frames for overlays,
+    or a note in ``file_notes`` saying why there are none."""
+    from core.heatmap_files import read_result
 
     paths = output_paths(out_dir, BatchTask("", name))
     if not paths.json.is_file() or not paths.npz.is_file():
         raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")
-    meta = json.loads(paths.json.read_text(encoding="utf-8"))
-    data = read_npz(paths.npz)
-    saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
-                        int(data["target_class"]), meta)
-    if frames:
-        saved.frames, saved.note = _decode_frames(meta, saved, cfg_options)
-    return saved
-
-
-def _decode_frames(meta: dict, saved: SavedResult, cfg_options: dict | None) -> tuple[np.ndarray | None, str | None]:
-    from core.model import load_config
-    from core.video import build_inputs
-
-    try:
-        clip = build_inputs(load_config(meta["config"], cfg_options), meta["video"], views=meta.get("views", "center"))
-    except (CamError, KeyError, OSError) as err:
-        return None, f"the frames could not be decoded again ({err}); showing the heatmaps alone"
-    if clip.frames.shape[:4] != saved.heatmaps.shape or not np.array_equal(clip.frame_indices, saved.frame_indices):
-        return None, "the video or its config changed since the batch; showing the heatmaps alone"
-    return clip.frames, None
+    return read_result(paths.json, frames=frames)

@@ -18,16 +18,20 @@ score per frame the model saw (its heatmaps, averaged when several views show th
 (default) scores in the model's window at heatmap resolution (gaze cut and resized, fixations moved point
 by point); ``region="frame"`` scores over the whole gaze frame, the heatmap placed in its window, zero
 elsewhere. A txt without sidecar is taken to cover the whole gaze frame, with unknown frames.
+
+Views that looked at different windows (``--all-views`` with ThreeCrop or TenCrop) are scored each where it
+looked: the heatmaps of each window (its clips, mirrored views flipped back) make that view's saliency, scored
+as above in its window; the clip and per-frame scores are the means over the views, and each view's own
+scores are reported too (``views`` in the JSON, the ``view`` column of the CSV).
 """
 
 from core.gaze.cli import build_parser, main, run
 from core.gaze.images import comparison_images, shown_frame, video_frame
-from core.gaze.inputs import GazeMaps, HeatmapFile, frame_number, read_gaze, read_heatmaps
+from core.gaze.inputs import GazeMaps, frame_number, read_gaze, read_heatmaps
 from core.gaze.scores import (
     CSV_FIELDS,
     REGIONS,
     GazeScores,
-    compare,
     csv_rows,
     csv_text,
     find_heatmap_files,
@@ -35,13 +39,13 @@ from core.gaze.scores import (
     score_batch,
     score_file,
     score_path,
+    score_result,
     write_csv,
 )
 from core.saliency import METRICS
 
 __all__ = [
-    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare",
-    "comparison_images", "csv_rows", "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main",
-    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "score_path", "shown_frame", "video_frame",
-    "write_csv",
+    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "build_parser", "comparison_images", "csv_rows",
+    "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main", "read_gaze", "read_heatmaps", "run",
+    "score_batch", "score_file", "score_path", "score_result", "shown_frame", "video_frame", "write_csv",
 ]

@@ -19,10 +19,9 @@ FIXATION_COLOUR = (255, 40, 40)
 
 def shown_frame(result: GazeScores) -> int | None:
     """The source frame to draw the comparison on: the middle one of the frames the model saw."""
-    indices = result.meta.get("frame_indices")
-    if not indices:
+    if result.result.legacy:
         return None
-    seen = sorted({int(i) for i in np.ravel(indices)})
+    seen = sorted({int(i) for i in np.ravel(result.result.frame_indices)})
     return seen[len(seen) // 2]
 
 
@@ -37,9 +36,10 @@ def video_frame(video: str | Path | None, index: int | None) -> np.ndarray | Non
 
 
 def _window(image: np.ndarray, result: GazeScores) -> np.ndarray:
-    x0, y0, x1, y1 = result.crop_box
     thickness = max(1, round(image.shape[1] / 300))
-    return cv2.rectangle(image, (round(x0), round(y0)), (round(x1) - 1, round(y1) - 1), WINDOW_COLOUR, thickness)
+    for x0, y0, x1, y1 in result.windows or [result.crop_box]:
+        cv2.rectangle(image, (round(x0), round(y0)), (round(x1) - 1, round(y1) - 1), WINDOW_COLOUR, thickness)
+    return image
 
 
 def _fixation_dots(image: np.ndarray, fixations: np.ndarray) -> np.ndarray:
@@ -51,18 +51,18 @@ def _fixation_dots(image: np.ndarray, fixations: np.ndarray) -> np.ndarray:
 
 def comparison_images(result: GazeScores, frame: np.ndarray | None = None, *, colormap: str = "viridis",
                       alpha: float = 0.5) -> dict[str, np.ndarray]:
-    """uint8 RGB pictures ``saliency``, ``gaze`` and ``overlay``, each with the model's window drawn.
+    """uint8 RGB pictures ``saliency``, ``gaze`` and ``overlay``, each with the model's window(s) drawn.
 
-    ``saliency``: the clip saliency placed in the window (black outside); ``gaze``: the density, or the
+    ``saliency``: the clip saliency placed in the window(s) (black outside); ``gaze``: the density, or the
     fixations as dots; ``overlay``: the saliency blended over ``frame`` (a source frame, resized to the
     gaze maps; grey without one) inside the window, with the fixations as red dots.
     """
     width, height = result.gaze_size
     saliency = result.saliency / result.saliency.max() if result.saliency.max() > 0 else result.saliency
-    base = np.full((height, width, 3), 128, np.uint8)
+    base: np.ndarray = np.full((height, width, 3), 128, np.uint8)
     if frame is not None:
         base = cv2.resize(np.ascontiguousarray(frame, np.uint8), (width, height), interpolation=cv2.INTER_AREA)
-    inside = window_mask((width, height), result.crop_box)
+    inside = np.logical_or.reduce([window_mask((width, height), box) for box in result.windows or [result.crop_box]])
     heat = (colorize(saliency, colormap) * 255).astype(np.uint8)
     heat[~inside] = 0
     if result.density is not None:

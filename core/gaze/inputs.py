@@ -1,5 +1,5 @@
 """Gaze inputs (one map per clip, or per frame: a folder of numbered images or a video) and heatmap files
-with their sidecar's geometry."""
+read as results (:func:`core.heatmap_files.read_result`, with their windows)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
-from core.export import sidecar_path
-from core.heatmap_files import HeatmapFile, read_heatmap_file
+from core.heatmap_files import read_result
+from core.result import ExplainResult
 from core.video import VIDEO_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".npy")
@@ -168,15 +168,16 @@ def read_gaze(path: str | Path, *, fixations: bool = True, frames: Collection[in
     raise CamError(f"Gaze input {path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a video.")
 
 
-def read_heatmaps(txt: str | Path) -> HeatmapFile:
-    """A heatmap txt and its JSON sidecar, checked against each other and against gaze scoring's needs."""
-    heat = read_heatmap_file(txt)
-    if heat.crop_box is None:
-        heat.notes.append(f"{txt} has no sidecar {sidecar_path(txt).name}: its heatmaps are taken to cover the "
-                          "whole gaze frame")
-    if heat.meta.get("views") == "all" and heat.repeats_frames:
-        raise CamError(f"{txt} holds several crops of the same frames (--all-views), and gaze is scored in one "
-                       "window per frame; explain with the center view to compare with gaze.")
+def read_heatmaps(txt: str | Path) -> ExplainResult:
+    """A heatmap txt (or its sidecar or npz) read as a result without frames, checked against gaze scoring's
+    needs: its ``file_notes`` say what gaze scoring will assume."""
+    heat = read_result(txt, frames=False)
+    if heat.windows is None and heat.views == "all" and not heat.legacy:
+        raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar predates "
+                       "per-view windows, so where each view looked is unknown; explain the video again.")
+    if heat.windows is None:
+        heat.file_notes.append(f"{Path(txt).name} records no window (no sidecar, or one without source_size and "
+                               "crop_box): its heatmaps are taken to cover the whole gaze frame")
     return heat
 
 

@@ -13,14 +13,14 @@ from plotly.subplots import make_subplots
 
 from core.compare import Comparison
 from core.overlay import colorize, overlay
-from core.views import CamView
+from core.result import ExplainResult
 from pages.ui.viewer import add_player, colorscale
 
 DIVERGING = "RdBu_r"  # A − B: red where A is higher, blue where B is
 
 
-def _panel(view: CamView, maps: np.ndarray, index: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
-    """uint8 ``[N, H, W, 3]``: the overlay on the view's frames when it has them, else the colored heatmap."""
+def _panel(view: ExplainResult, maps: np.ndarray, index: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]``: the overlay on the result's frames when it has them, else the colored heatmap."""
     frames = view.flat_frames()
     if frames is not None and frames.shape[1:3] == maps.shape[1:]:
         return overlay(frames[index], maps, alpha=alpha, colormap=colormap)
@@ -32,8 +32,8 @@ def difference_images(difference: np.ndarray) -> np.ndarray:
     return (colorize((np.clip(difference, -1, 1) + 1) / 2, DIVERGING) * 255).astype(np.uint8)
 
 
-def comparison_figure(cmp: Comparison, a: CamView, b: CamView, names: tuple[str, str], *, alpha: float = 0.5,
-                      colormap: str = "viridis") -> go.Figure:
+def comparison_figure(cmp: Comparison, a: ExplainResult, b: ExplainResult, names: tuple[str, str], *,
+                      alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
     """A | B | A − B for every paired frame, one slider and a play button moving all three."""
     panels = [_panel(a, cmp.a, cmp.a_index, alpha, colormap), _panel(b, cmp.b, cmp.b_index, alpha, colormap),
               difference_images(cmp.difference)]

@@ -1,15 +1,14 @@
 """The result viewer: overlay video beside a scrubbable frame view, the activation timeline, the
 clip's saliency map, top-k predictions and the downloads.
 
-It draws a :class:`core.views.CamView` (plain arrays), so a heatmap file read back without its
-video is shown by the same code; parts that need frames or predictions are left out without them.
+It draws a :class:`core.result.ExplainResult`, made by the model or read back from files (without its
+video or its npz), by the same code; parts that need frames or predictions are left out without them.
 Scrubbing is client-side: the frame view is one Plotly figure with an animation frame per heatmap
 frame and a slider, so moving it never reruns the script.
 
 A page that has only a heatmap file::
 
-    view = CamView(core.read_heatmap_txt(path), fps=fps, frame_indices=indices, name=Path(path).stem)
-    show_view(view, key=f"file-{digest}")
+    show_view(core.read_result(path), key=f"file-{digest}")
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from core.downloads import Download, frame_png, overlay_mp4, result_files
 from core.overlay import colorize, colormap_lut, overlay
-from core.views import CamView
+from core.result import ExplainResult
 
 COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
 
@@ -81,11 +80,11 @@ def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: flo
     )
 
 
-def _frame_title(view: CamView, index: int) -> str:
+def _frame_title(view: ExplainResult, index: int) -> str:
     return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
 
 
-def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
+def frame_figure(view: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
     """Heatmap (and overlay, with frames) of every frame as animation frames, with a slider and play button.
 
     Each frame swaps two layout images (JPEG data URIs), which Plotly does without a redraw: a few
@@ -111,7 +110,7 @@ def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis"
     return fig
 
 
-def timeline_figure(view: CamView) -> go.Figure:
+def timeline_figure(view: ExplainResult) -> go.Figure:
     """Mean and max activation per heatmap frame: when the model looks."""
     curves = view.timeline()
     times = view.times()
@@ -131,7 +130,7 @@ def timeline_figure(view: CamView) -> go.Figure:
     return fig
 
 
-def saliency_figure(view: CamView, colormap: str = "viridis") -> go.Figure:
+def saliency_figure(view: ExplainResult, colormap: str = "viridis") -> go.Figure:
     """The clip's saliency map (heatmaps summed over frames / number of frames)."""
     saliency = view.saliency()
     fig = go.Figure(go.Heatmap(z=saliency, colorscale=colorscale(colormap), zmin=0,
@@ -142,7 +141,7 @@ def saliency_figure(view: CamView, colormap: str = "viridis") -> go.Figure:
     return fig
 
 
-def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
+def topk_figure(view: ExplainResult, k: int = 5) -> go.Figure | None:
     """Top-k class probabilities, the explained class highlighted."""
     top = view.topk(k)
     if not top:
@@ -157,7 +156,7 @@ def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
 
 
 @st.cache_data(show_spinner="Rendering the overlay video and the figures…", max_entries=16)
-def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
+def _rendered(key: str, _view: ExplainResult, alpha: float, colormap: str) -> dict:
     """Figures, overlay video and files of a view (``key`` identifies the view's content)."""
     video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
     return dict(frames=frame_figure(_view, alpha=alpha, colormap=colormap), timeline=timeline_figure(_view),
@@ -165,7 +164,7 @@ def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
                 files=result_files(_view, alpha=alpha, colormap=colormap, overlay_video=video))
 
 
-def render(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
+def render(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
     """Everything :func:`show_view` draws, rendered once per (view, alpha, colormap)."""
     return _rendered(key, view, alpha, colormap)
 
@@ -175,7 +174,7 @@ def _download(file: Download, key: str) -> None:
                        on_click="ignore", icon=":material/download:", width="stretch")
 
 
-def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> None:
+def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> None:
     """Draw a view: overlay video | frame view with scrubber, timeline, saliency, top-k, downloads.
 
     ``key`` must change whenever the view's content does (it keys the rendering cache and widgets).
@@ -208,7 +207,7 @@ def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "v
 
 
 @st.fragment
-def _png_download(view: CamView, key: str, alpha: float, colormap: str) -> None:
+def _png_download(view: ExplainResult, key: str, alpha: float, colormap: str) -> None:
     """PNG of one frame view (a fragment: picking the frame reruns only this)."""
     peak = int(np.argmax(view.timeline()["mean"]))
     if view.num_frames > 1:
