@@ -238,11 +238,11 @@ def explain_inputs(
     target: Target | int | str | None = None,
     method: str = "gradcam",
     gt: int | None = None,
-    video: str | Path | np.ndarray = "<inputs>",
+    video: str | Path | np.ndarray | None = None,
     views: str = "center",
 ) -> ExplainResult:
     """The :class:`ExplainResult` of already built inputs (see :func:`explain`; ``video`` and ``views`` only
-    describe where ``clip`` came from). Its ``inputs`` field holds ``clip``.
+    record where ``clip`` came from). Its ``inputs`` field holds ``clip``.
 
     ``target_layer`` may join several layers with ``+``: each layer's map is computed, resized and
     normalised on its own, then the maps are averaged and normalised again (pytorch-grad-cam's
@@ -260,7 +260,7 @@ def explain_inputs(
         heatmaps=heatmaps.float().cpu().numpy(), frames=clip.frames, frame_indices=clip.frame_indices,
         scores=scores.float().cpu().numpy(), probs=probs.float().cpu().numpy(), target_class=captured.target_class,
         target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
-        classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",
+        classes=list(handle.classes), video=_video_name(video),
         config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
         notes=list(clip.notes), inputs=clip,
     )
@@ -297,5 +297,9 @@ def make_result(
 ) -> ExplainResult:
     """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded
     (how the batch assembles results)."""
-    return replace(out, video=str(video) if not isinstance(video, np.ndarray) else "<array>", views=views,
-                   inputs=clip)
+    return replace(out, video=_video_name(video), views=views, inputs=clip)
+
+
+def _video_name(video: str | Path | np.ndarray | None) -> str:
+    """What a result records as its video: the path, ``<array>`` for frames in memory, empty when unknown."""
+    return "" if video is None else "<array>" if isinstance(video, np.ndarray) else str(video)

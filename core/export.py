@@ -104,8 +104,8 @@ def _rows_of_one_width(rows: list[np.ndarray] | list[list[str]], number: int) ->
     widths = [len(row) for row in rows]
     for index, width in enumerate(widths):
         if width != widths[0]:
-            raise CamError(f"Frame {number} has rows of different lengths: row {index + 1} has {width} values and "
-                           f"row 1 has {widths[0]}; the file is damaged.")
+            raise CamError(f"Frame {number} has rows of different lengths: row {index + 1} has {width} "
+                           f"value{'' if width == 1 else 's'} and row 1 has {widths[0]}; the file is damaged.")
     return widths[0]
 
 

@@ -231,10 +231,8 @@ def read_result(path: str | Path, *, video: str | Path | None = None, frames: bo
         if result.target_class is None and "target_class" in arrays:
             result.target_class = int(arrays["target_class"])
     else:
-        flat = np.asarray(heatmaps).reshape(-1, *np.shape(heatmaps)[-2:])
         target = int(arrays["target_class"]) if "target_class" in arrays else None
-        result = ExplainResult(flat[None], scores=scores, probs=probs, target_class=target, name=txt.stem,
-                               legacy=True)
+        result = ExplainResult(heatmaps, scores=scores, probs=probs, target_class=target, name=txt.stem, legacy=True)
         notes.append(f"{txt.name} has no sidecar {side.name}: its frames are numbered by position, with no timing, "
                      "classes or window to place them on the video.")
     result.file_notes[:0] = notes + check_heatmap_values(result.heatmaps, where)

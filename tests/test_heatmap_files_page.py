@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import streamlit as st
 from conftest import ROOT, plotly_array
-from heatmap_data import make_heatmap_files
+from heatmap_data import copy_result, make_heatmap_files
 from streamlit.testing.v1 import AppTest
+
+import core
 
 from core.compare import compare_results
 from core.heatmap_files import read_result
@@ -117,3 +119,22 @@ def test_unreadable_file_is_one_error_and_the_others_still_open(files, tmp_path)
     (error,) = app.error
     assert error.value.startswith("broken.txt: ") and "not a heatmap file" in error.value
     assert app.subheader[0].value == "layer4"
+
+
+def test_damaged_files_are_one_sentence_and_odd_values_a_note(files, tmp_path):
+    """A sidecar field of the wrong type or NaN heatmaps: one st.error naming the file and what is wrong (never
+    Streamlit's exception box); heatmaps outside [0, 1] open, with a note."""
+    fast = copy_result(files["layer4"], tmp_path, "fast", (".txt", ".json"))
+    meta = json.loads(fast.with_suffix(".json").read_text())
+    fast.with_suffix(".json").write_text(json.dumps({**meta, "fps": "fast"}))
+    maps = core.read_heatmap_txt(files["layer4"])
+    for name, value in (("nan", np.nan), ("negative", -0.25)):
+        txt = copy_result(files["layer4"], tmp_path, name, (".json",))
+        maps[3, 0, 0] = value
+        core.write_heatmap_txt(txt, maps)
+    app = _page(fast, tmp_path / "nan.txt", tmp_path / "negative.txt")
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert len(errors) == 2 and errors[0].startswith("fast.txt: ") and '"fps" must be a positive number' in errors[0]
+    assert errors[1].startswith("nan.txt: ") and "heatmap frame 3 holds NaN or infinite values" in errors[1]
+    assert app.subheader[0].value == "negative" and any("outside [0, 1]" in i.value for i in app.info)
