@@ -295,9 +295,10 @@ def make_result(
     video: str | Path | np.ndarray,
     views: str = "center",
 ) -> ExplainResult:
-    """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded
-    (how the batch assembles results)."""
-    return replace(out, video=_video_name(video), views=views, inputs=clip)
+    """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded,
+    as the batch assembles results: without ``inputs``, since batch results are written (and sent back by Ray
+    workers, which drop even the frames when no overlay is drawn), never explained again."""
+    return replace(out, video=_video_name(video), views=views, inputs=None)
 
 
 def _video_name(video: str | Path | np.ndarray | None) -> str:

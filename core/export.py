@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import CamError
+from core.limits import check_file_size
 from core.result import ExplainResult
 from core.sidecar import sidecar_path, to_sidecar
 
@@ -134,11 +135,13 @@ def read_heatmap_txt(path: str | Path) -> np.ndarray:
 
     Accepts our own files and legacy ones: numpy/torch printed blocks (brackets, commas,
     ``tensor(...)``), scientific notation, blank lines. Rows of different lengths are refused with the
-    frame and row number (values are never shifted into other rows).
+    frame and row number (values are never shifted into other rows); so is a file above the size cap of
+    :mod:`core.limits`.
     """
     path = Path(path)
     if not path.is_file():
         raise CamError(f"Heatmap file {path} does not exist.")
+    check_file_size(path, "Heatmap file")
     text = path.read_text(encoding="utf-8", errors="replace")
     headers = list(HEADER_RE.finditer(text))
     if not headers:

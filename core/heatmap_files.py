@@ -19,6 +19,7 @@ the member, the heatmaps beside it and the cap.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def npz_members(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]
                     header = handle.tell()
                 if dtype.hasobject:
                     raise CamError(f"{path}: array {key} holds Python objects; only numeric arrays are read.")
-                nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                nbytes = math.prod(shape) * dtype.itemsize
                 stored = info.compress_size * (DEFLATE_MAX_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1)
                 check_declared(nbytes, max(0, min(info.file_size, stored) - header), f"{path.name}: array {key}")
                 found[key] = (tuple(int(v) for v in shape), dtype)
@@ -157,12 +158,12 @@ def _npz_arrays(npz: Path, heatmaps: np.ndarray | None, notes: list[str]) -> dic
     declared = members["heatmaps"][0]
     if len(declared) not in (3, 4):
         raise CamError(f"{npz}: heatmaps have shape {declared}, not [views, frames, height, width].")
-    if heatmaps is not None and (int(np.prod(declared)) != heatmaps.size or declared[-2:] != heatmaps.shape[-2:]):
+    if heatmaps is not None and (math.prod(declared) != heatmaps.size or declared[-2:] != heatmaps.shape[-2:]):
         notes.append(f"{npz.name} holds other heatmaps than the txt beside it; it was left out.")
         return {}
-    expected = {"frame_indices": int(np.prod(declared[:-2])), "target_class": 1}
+    expected = {"frame_indices": math.prod(declared[:-2]), "target_class": 1}
     for name, (shape, _) in members.items():
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         if name in expected and count != expected[name] or name in ("scores", "probs") and \
                 (len(shape) != 1 or count > MAX_CLASSES):
             raise CamError(f"{npz}: array {name} has shape {shape}, which does not fit heatmaps of shape {declared}.")

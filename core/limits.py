@@ -2,7 +2,8 @@
 
 A file declares its arrays' shapes before their data; a reader that trusts the declaration allocates what
 it says (a 1.5 MB npz can declare gigabytes). Readers check the declared size first, against what the file
-can plausibly hold and against an absolute cap, ``MMCAM_MAX_ARRAY_BYTES`` (bytes; default 1 GiB).
+can plausibly hold and against an absolute cap, ``MMCAM_MAX_ARRAY_BYTES`` (bytes; default 1 GiB); a text
+file that is parsed whole into an array (a heatmap txt) is held to the same cap.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ def check_declared(nbytes: int, plausible: int, what: str) -> None:
     limit = max_array_bytes()
     if nbytes > limit:
         raise CamError(f"{what} declares {_size(nbytes)}, more than the {_size(limit)} allowed; raise "
+                       f"{MAX_ARRAY_BYTES_ENV} to read it.")
+
+
+def check_file_size(path: str | os.PathLike, what: str) -> None:
+    """A CamError when a file whose whole content becomes one array (a heatmap txt) is larger than the cap."""
+    size, limit = os.stat(path).st_size, max_array_bytes()
+    if size > limit:
+        raise CamError(f"{what} {path} is {_size(size)}, more than the {_size(limit)} allowed; raise "
                        f"{MAX_ARRAY_BYTES_ENV} to read it.")
 
 

@@ -37,10 +37,12 @@ def _as_views(array: np.ndarray, pixel_dims: int, what: str) -> np.ndarray:
 class ExplainResult:
     """Heatmaps of one video, with everything needed to show, export, compare and map them back.
 
-    Fields after ``notes`` are not written to the sidecar: ``name`` (the file-name stem of downloads),
-    ``legacy``, ``file_notes`` (what reading the files noticed) and ``inputs`` (the model inputs of a
-    result made here; None when read from files). ``extra`` holds the sidecar's other fields (a batch's
-    ``batch`` and ``batch_key``...) so that a result read back is written back as it was.
+    Fields after ``notes`` other than ``extra`` are not written to the sidecar: ``name`` (the file-name stem of
+    downloads), ``legacy``, ``file_notes`` (what reading the files noticed) and ``inputs`` (the
+    :class:`~core.video.ClipInputs` the model explained, as :func:`core.explain` and
+    :func:`core.cam.explain_inputs` return it; None when read from files or written by a batch). ``extra``
+    holds the sidecar's other fields (a batch's ``batch`` and ``batch_key``...) so that a result read back is
+    written back as it was.
     """
 
     heatmaps: np.ndarray  # float32 [V, T, H, W] (or [T, H, W]), in [0, 1] when made here, at the input resolution

@@ -14,7 +14,6 @@ from heatmap_data import copy_result, make_heatmap_files
 from streamlit.testing.v1 import AppTest
 
 import core
-
 from core.compare import compare_results
 from core.heatmap_files import read_result
 

@@ -185,6 +185,9 @@ def test_npz_sizes_are_checked_before_anything_is_allocated(made, tmp_path, monk
     monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, str(10 * 2**20))
     with pytest.raises(CamError, match=f"more than the 10.0 MiB allowed; raise {MAX_ARRAY_BYTES_ENV}"):
         read_result(alone)
+    with pytest.raises(CamError, match=f"more than the 10.0 KiB allowed; raise {MAX_ARRAY_BYTES_ENV}"):
+        monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, str(10 * 2**10))  # a heatmap txt is held to the same cap
+        core.read_heatmap_txt(txt)
     monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, str(2**30))
     assert read_result(alone).heatmaps.shape == (4, 40, 256, 256)
     np.savez(alone, heatmaps=np.zeros((1, 2, 4, 4), np.float32), frame_indices=np.zeros(10**6, np.int64))
