@@ -19,7 +19,16 @@ from conftest import ROOT
 from tiny_model import CLASSES
 
 import core
-from core.batch import BatchOptions, Explained, Failed, LocalExecutor, collect_tasks, drive, read_summary
+from core.batch import (
+    BatchOptions,
+    Explained,
+    Failed,
+    LocalExecutor,
+    collect_tasks,
+    drive,
+    read_summary,
+    run_batch,
+)
 from core.batch.cli import main
 from core.batch.job import BatchRequest, read_manifest, resume_request
 from core.batch.spec import ModelFiles
@@ -138,6 +147,22 @@ def test_kill_during_force_keeps_every_finished_row_in_the_summary(model, tmp_pa
     code, err = run_cli(capsys, *model, videos, "--out", out, "--device", "cpu")
     assert code == 0 and "0 explained, 0 failed, 6 already done" in err
     assert len(read_summary(out)) == 6 and not temporary_files(out)
+
+
+def test_summary_keeps_results_of_earlier_runs_and_ignores_broken_leftovers(handle, clips, tmp_path):
+    out = tmp_path / "out"
+    assert run_batch(handle, collect_tasks([clips / "clip0.mp4"]), out).ok == 1
+    (out / "edited.json").write_text('{"batch_key": {}, "batch": "not a dict"}')  # with its txt and npz
+    (out / "edited.txt").write_text("")
+    (out / "edited.npz").write_bytes(b"")
+    (out / "summary.csv").write_bytes(b"\xff\xfe\x00 not a csv")
+    report = run_batch(handle, collect_tasks([clips / "clip2.mp4", clips / "broken.mp4"]), out)
+    assert (report.ok, report.failed) == (1, 1)
+    assert [(r["name"], r["status"]) for r in read_summary(out)] == [("clip2", "ok"), ("broken", "failed"),
+                                                                      ("clip0", "ok")]
+    report = run_batch(handle, collect_tasks([clips / "broken.mp4"]), out)  # both earlier runs' results stay
+    assert [(r["name"], r["status"]) for r in report.rows] == [("broken", "failed"), ("clip0", "ok"),
+                                                                ("clip2", "ok")]
 
 
 @contextlib.contextmanager

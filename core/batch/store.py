@@ -101,15 +101,22 @@ def read_sidecar(outputs: Outputs) -> dict | None:
         return None
     if not isinstance(payload, dict) or not (outputs.txt.is_file() and outputs.npz.is_file()):
         return None
+    try:  # a sidecar that cannot make a summary row (edited, foreign) is not a result
+        result_row(BatchTask("", ""), payload)
+    except (TypeError, ValueError, AttributeError):
+        return None
     return payload
+
+
+def is_done(payload: dict, outputs: Outputs, key: dict) -> bool:
+    """A sidecar marks its video done when it holds ``key`` and every file of ``outputs`` exists."""
+    return payload.get("batch_key") == key and all(p.is_file() for p in outputs.all())
 
 
 def done_sidecar(outputs: Outputs, key: dict) -> dict | None:
     """The sidecar of a finished video (matching ``key`` and with all its files), else None."""
     payload = read_sidecar(outputs)
-    if payload is None or payload.get("batch_key") != key:
-        return None
-    return payload if all(p.is_file() for p in outputs.all()) else None
+    return payload if payload is not None and is_done(payload, outputs, key) else None
 
 
 def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: dict,
@@ -128,7 +135,7 @@ def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: 
 def result_row(task: BatchTask, payload: dict) -> dict:
     """The summary row of a finished video, from its sidecar: the one place a result becomes a row (a new
     summary column is a new key here, its value written into the sidecar's ``batch`` part)."""
-    batch = payload.get("batch", {})
+    batch = payload.get("batch") or {}
     shape = payload.get("shape", [0, 0])
     return {
         "video": task.video, "name": task.name, "status": "ok",
@@ -182,23 +189,26 @@ class Summary:
 
 
 def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str, dict]) -> list[dict]:
-    """Summary rows that an earlier run left in ``out_dir`` and this run must keep until it replaces them:
-    a row per task whose results are on disk (``sidecars``, by name), the failed rows of the previous
-    summary.csv for the other tasks, and rows of videos outside ``tasks`` whose results are still there."""
+    """Summary rows of what is in ``out_dir`` before a run, kept until the run replaces them: a row per
+    task whose results are there (``sidecars``, by name), a row per other batch result found under the
+    folder (earlier runs over other inputs), and the previous summary.csv's failed rows of the tasks."""
+    out = Path(out_dir)
     names = {task.name for task in tasks}
     rows = [result_row(task, sidecars[task.name]) for task in tasks if task.name in sidecars]
-    for row in read_summary(out_dir):
-        name = row.get("name") or ""
-        if name in sidecars:
+    for path in sorted(out.rglob("*.json")):
+        relative = path.relative_to(out)
+        name = relative.with_suffix("").as_posix()
+        if name in names or any(part.startswith(".") for part in relative.parts):
             continue
-        if name in names:
-            if row.get("status") == "failed":
-                rows.append({k: (v or None) for k, v in row.items()})
-            continue
-        inside = name and not Path(name).is_absolute() and ".." not in Path(name).parts
-        payload = read_sidecar(output_paths(out_dir, BatchTask("", name))) if inside else None
-        if payload is not None:
-            rows.append(result_row(BatchTask(str(payload.get("video", row.get("video", ""))), name), payload))
+        payload = read_sidecar(output_paths(out, BatchTask("", name)))
+        if payload is not None and "batch_key" in payload:
+            rows.append(result_row(BatchTask(str(payload.get("video", "")), name), payload))
+    try:
+        previous = read_summary(out)
+    except (csv.Error, ValueError):  # not a summary this code wrote: nothing to keep from it
+        previous = []
+    rows += [{k: (v or None) for k, v in row.items()} for row in previous
+             if row.get("status") == "failed" and row.get("name") in names and row["name"] not in sidecars]
     return rows
 
 

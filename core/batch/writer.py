@@ -20,8 +20,8 @@ from core.batch.store import (
     Outputs,
     Summary,
     class_label,
-    done_sidecar,
     failed_row,
+    is_done,
     output_paths,
     read_sidecar,
     remove_partials,
@@ -101,7 +101,7 @@ class BatchWriter:
                 payload = read_sidecar(self.outputs(task))
                 if payload is not None:
                     on_disk[task.name] = payload
-                if payload is None or self.options.force or not self._done(task):
+                if payload is None or self.options.force or not self._done(task, payload):
                     todo.append(task)
             for row in rows_on_disk(self.out_dir, self.tasks, on_disk):
                 self.summary.add(row, write=False)
@@ -115,12 +115,13 @@ class BatchWriter:
         self.report.pending = len(todo)
         return todo
 
-    def _done(self, task: BatchTask) -> bool:
+    def _done(self, task: BatchTask, payload: dict) -> bool:
+        """Its sidecar holds this run's key (the video unchanged) and every file it asks for is there."""
         try:
             key = video_key(self.key, task)
         except OSError:  # the video is gone: not done, it fails when it is explained
             return False
-        return done_sidecar(self.outputs(task), key) is not None
+        return is_done(payload, self.outputs(task), key)
 
     def started(self, task: BatchTask) -> None:
         """An executor began explaining ``task``."""
