@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch._utils
 
+from core.annotations import read_list
 from core.errors import CamError, run_command
 from core.model import read_label_map
 
@@ -170,24 +171,9 @@ class Annotation:
 def read_annotations(ann_file: str | os.PathLike, video_root: str | os.PathLike | None = None
                      ) -> list[Annotation]:
     """The samples of a test annotation file, their paths joined to ``video_root`` as MMAction2 does."""
-    try:
-        lines = Path(ann_file).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CamError(f"annotation file {ann_file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CamError(f"cannot read annotation file {ann_file} as text "
-                       f"({error.__class__.__name__})") from None
-    annotations = []
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) not in (2, 3) or not all(f.isdigit() for f in fields[1:]):
-            raise CamError(f"line {number} of {ann_file} is neither `path label` nor "
-                           f"`path total_frames label`: {line.strip()!r}")
-        video = os.path.join(video_root, fields[0]) if video_root else fields[0]
-        annotations.append(Annotation(video, int(fields[-1])))
-    return annotations
+    entries = read_list(ann_file, labelled=True, what="annotation file")
+    return [Annotation(os.path.join(video_root, e.path) if video_root else e.path, int(e.label or 0))
+            for e in entries]
 
 
 @dataclass(frozen=True)

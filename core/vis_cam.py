@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from core.errors import CamError, run_command
+from core.outputs import check_apart, check_output_file
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -77,14 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_output(path: str | None, suffixes: tuple[str, ...], what: str) -> None:
-    if path is None:
-        return
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise CamError(f"{what} {out} must end in {' or '.join(suffixes)}.")
-    if not out.parent.is_dir():
-        raise CamError(f"{what} {out} cannot be written: folder {out.parent} does not exist.")
+def check_outputs(args: argparse.Namespace) -> None:
+    """The output paths are files of the right kind in existing folders, and none of them is an input."""
+    from core.export import sidecar_path
+
+    check_output_file(args.out_filename, (".mp4", ".gif"), "--out-filename")
+    check_output_file(args.file_url, (".txt",), "--file-url")
+    outputs = [args.out_filename]
+    if args.file_url:
+        txt = Path(args.file_url)
+        outputs += [txt, sidecar_path(txt), txt.with_suffix(".npz") if args.npz else None]
+    check_apart(outputs, [args.video, args.config, args.checkpoint, args.label_map],
+                "pick another --out-filename or --file-url")
 
 
 def run(args: argparse.Namespace, progress=print) -> int:
@@ -92,8 +97,7 @@ def run(args: argparse.Namespace, progress=print) -> int:
     import core
     from core.overlay import colormap_lut, overlay, resize_frames, write_video
 
-    _check_output(args.out_filename, (".mp4", ".gif"), "--out-filename")
-    _check_output(args.file_url, (".txt",), "--file-url")
+    check_outputs(args)
     video = Path(args.video)
     if args.use_frames and video.is_file():
         raise CamError(f"{video} is a video file, not a rawframes directory; drop --use-frames.")
