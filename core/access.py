@@ -157,6 +157,12 @@ def operator_trusts_checkpoints() -> bool:
     return os.environ.get(TRUST_ENV, "").strip().lower() in _YES
 
 
+def trusted(requested: bool) -> bool:
+    """Whether to honour a request to trust a file: in a command line, as asked; in a server (anything a page
+    limited), only when the operator allowed it too, whatever a page, a visitor or a file asked for."""
+    return requested and (current() is None or operator_trusts_checkpoints())
+
+
 def custom_imports(cfg: Any) -> list[str]:
     """The module names a config's ``custom_imports`` asks to import (``imports=`` a name or a list)."""
     spec = cfg.get("custom_imports") if hasattr(cfg, "get") else None
@@ -178,7 +184,7 @@ def import_config_modules(cfg: Any, source: str | os.PathLike, *, trust: bool = 
     if not names:
         return
     foreign = [name for name in names if name.split(".")[0] not in TRUSTED_PACKAGES]
-    if foreign and not trust:
+    if foreign and not trusted(trust):
         raise TrustRequired(f"Config {source} imports {', '.join(foreign)} through custom_imports, which runs that "
                             f"code (only {', '.join(TRUSTED_PACKAGES)} are imported without trust)",
                             "pass --trust-checkpoint only if you wrote this config and the modules yourself")

@@ -258,3 +258,22 @@ def test_operator_trust_comes_from_the_environment(monkeypatch, value, trusted):
     else:
         monkeypatch.setenv(access.TRUST_ENV, value)
     assert access.operator_trusts_checkpoints() is trusted
+
+
+def test_a_server_honours_trust_only_from_its_operator(tmp_path, monkeypatch, places):
+    """Whatever asks for trust inside a server (a page, a .batch.json replayed by Resume), the operator decides."""
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "meta": {"evil": Payload(marker)}}, tmp_path / "evil.pth")
+    _marker_module(tmp_path, monkeypatch)
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"model": {}, "custom_imports": {"imports": ["mmcam_marker_mod"]}}))
+    roots = Roots.of([tmp_path])
+    with access.limited(roots):
+        with pytest.raises(TrustRequired):
+            read_checkpoint(tmp_path / "evil.pth", trust_checkpoint=True)
+        with pytest.raises(TrustRequired):
+            load_config(config, trust=True)
+        assert not marker.exists() and not (tmp_path / "imported").exists()
+        monkeypatch.setenv(access.TRUST_ENV, "1")
+        read_checkpoint(tmp_path / "evil.pth", trust_checkpoint=True)
+        assert marker.exists()
