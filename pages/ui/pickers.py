@@ -71,6 +71,12 @@ def path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
     return allowed
 
 
+def first_folder() -> str:
+    """Where folder fields start: the first allowed folder (by default the one the server started in)."""
+    roots = access.current() or access.configured_roots()
+    return str(roots.folders[0]) if roots.folders else str(Path.cwd())
+
+
 def refused(*keys: str) -> bool:
     """Whether any of these :func:`path_input` fields holds a path that was refused (not merely empty)."""
     return any(st.session_state.get(f"refused:{key}", False) for key in keys)
@@ -168,7 +174,7 @@ def pick_model() -> ModelSpec | None:
         config, checkpoint = paths["config"], paths["checkpoint"]
         st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
     elif source == MODEL_SOURCES[1]:
-        root = path_input("Folder with your work_dirs", "runs_root", str(Path.cwd()))
+        root = path_input("Folder with your work_dirs", "runs_root", first_folder())
         if root is None:
             return None
         with shown_as_error() as box:
@@ -244,7 +250,7 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
     if source == VIDEO_SOURCES[2]:
         path = path_input("Video file or rawframes folder", "video_path")
         return VideoRef.of(path) if path else None
-    folder = path_input("Folder", "video_folder", str(Path.cwd()))
+    folder = path_input("Folder", "video_folder", first_folder())
     if folder is None:
         return None
     with shown_as_error() as box:
