@@ -221,6 +221,12 @@ def _uploaded_files(at: AppTest) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_pages_take_uploads_only_through_the_checked_widget(page):
+    """Uploads go to the session's folder and are deleted when refused only through pickers.upload_input."""
+    assert "st.file_uploader(" not in page.read_text(), f"{page.name}: use pages.ui.pickers.upload_input"
+
+
 def test_an_upload_named_with_backslashes_opens_under_its_stored_name(places):
     dump = mmaction_style_dump(places["inside"] / "results.pkl")
     at = _upload_dump(_app("pages/4_Test_results.py"), "..\\..\\x.pkl", dump.read_bytes())
