@@ -15,9 +15,10 @@ import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
 
-st.set_page_config(page_title="Grad-CAM explorer", page_icon="🔥", layout="wide")
+setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from core import access
 from core.errors import CamError
 
 
@@ -55,7 +55,7 @@ def read_list(path: str | os.PathLike, *, labelled: bool = False, what: str = "l
     With ``labelled`` every line must carry a label (an annotation file); CamError names the first line
     that does not. CamError too when the file is missing or not UTF-8 text."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = access.check(path, what.capitalize()).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise CamError(f"{what.capitalize()} {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as err:

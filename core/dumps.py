@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch._utils
 
+from core import access
 from core.annotations import read_list
 from core.errors import CamError, run_command
 from core.model import read_label_map
@@ -138,7 +139,7 @@ class DumpUnpickler(pickle.Unpickler):
 
 def load_dump(path: str | os.PathLike) -> list:
     """The list stored in a test dump, read with :class:`DumpUnpickler` (never ``pickle.load``)."""
-    path = Path(path)
+    path = access.check(path, "Results pickle")
     try:
         with path.open("rb") as file:
             data = DumpUnpickler(file).load()
@@ -195,8 +196,9 @@ def read_test_set(config: str | os.PathLike) -> TestSet:
     """Annotation file, video root (``data_prefix.video`` or ``.img``) and classes from a config."""
     from mmengine.config import Config
 
-    try:
-        cfg = Config.fromfile(str(config))
+    access.check(config, "Config")
+    try:  # custom_imports are never imported: only the test set is read
+        cfg = Config.fromfile(str(config), import_custom_modules=False)
     except FileNotFoundError:
         raise CamError(f"config {config} does not exist") from None
     except Exception as error:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from mmengine.config import Config
 
+from core import access
 from core.checkpoint import classes_of, load_weights, read_checkpoint, state_dict_of
 from core.errors import CamError
 from core.tin import ensure_tin_shift
@@ -102,18 +103,22 @@ def _is_pretrained_init(init_cfg: Any) -> bool:
     return any(isinstance(i, dict) and i.get("type") == "Pretrained" for i in items)
 
 
-def load_config(config: str | Path | Config, cfg_options: dict | None = None) -> Config:
-    """Read an MMAction2 config file (or copy a Config) and apply ``--cfg-options`` style overrides."""
+def load_config(config: str | Path | Config, cfg_options: dict | None = None, *, trust: bool = False) -> Config:
+    """Read an MMAction2 config file (or copy a Config) and apply ``--cfg-options`` style overrides.
+
+    ``custom_imports`` outside MMAction2's packages are refused unless ``trust`` (importing runs code).
+    """
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     else:
-        path = Path(config)
+        path = access.check(config, "Config")
         if not path.is_file():
             raise CamError(f"Config {path} does not exist; pass an MMAction2 config .py file.")
-        try:
-            cfg = Config.fromfile(str(path))
+        try:  # imports checked below, before anything is imported
+            cfg = Config.fromfile(str(path), import_custom_modules=False)
         except Exception as err:  # mmengine raises many types for a broken config
             raise CamError(f"Config {path} could not be read ({type(err).__name__}: {err}).") from None
+        access.import_config_modules(cfg, path, trust=trust)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if "model" not in cfg:
@@ -123,7 +128,7 @@ def load_config(config: str | Path | Config, cfg_options: dict | None = None) ->
 
 def read_label_map(path: str | Path) -> list[str]:
     """Class names from a label-map txt, one class per line (blank lines skipped)."""
-    path = Path(path)
+    path = access.check(path, "Label map")
     if not path.is_file():
         raise CamError(f"Label map {path} does not exist; pass a txt file with one class name per line.")
     try:
@@ -183,7 +188,7 @@ def load_model(
     Class names come from ``label_map`` (one per line), else the checkpoint's
     ``meta.dataset_meta.classes``, else ``class_0 …``.
     """
-    cfg = load_config(config, cfg_options)
+    cfg = load_config(config, cfg_options, trust=trust_checkpoint)
     dev = resolve_device(device)
     model = _build(cfg, seed)
     classes = None

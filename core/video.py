@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from mmengine.config import Config
 
+from core import access
 from core.errors import CamError, first_line
 from core.geometry import Box, Windows
 
@@ -86,7 +87,7 @@ def _count_rawframes(folder: Path, template: str, start_index: int) -> int:
 
 
 def _check_path(video: str | Path) -> Path:
-    path = Path(video)
+    path = access.check(video, "Video")
     if not path.exists():
         raise CamError(f"Video {path} does not exist; pass a video file or a rawframes folder.")
     if path.is_file() and path.stat().st_size == 0:
@@ -105,10 +106,21 @@ def is_rawframes(folder: str | Path, cfg: Config | None = None) -> bool:
         return False
 
 
+def find_videos(folder: str | Path) -> list[Path]:
+    """Video files and rawframes folders directly inside ``folder``, by name."""
+    folder = access.check(Path(folder).expanduser(), "Folder")
+    if not folder.is_dir():
+        raise CamError(f"Folder {folder} does not exist; pick a folder that holds videos.")
+    found = [p for p in folder.iterdir()
+             if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and is_rawframes(p))]
+    return sorted(found, key=lambda p: p.name.lower())
+
+
 def video_reader(path: str | Path):
     """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded."""
     import decord
 
+    access.check(path, "Video")
     try:
         reader = decord.VideoReader(str(path), num_threads=1)
     except Exception as err:  # decord raises its own error types for broken files

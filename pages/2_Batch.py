@@ -27,9 +27,10 @@ from core.result import ExplainResult
 from core.target import GROUND_TRUTH, PREDICTED, TargetChoice, read_target
 from pages.ui import pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
 from pages.ui.viewer import COLORMAPS, show_view
 
-st.set_page_config(page_title="Batch · Grad-CAM explorer", page_icon="🗂️", layout="wide")
+setup_page("Batch", "🗂️")
 
 TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds")]
 TARGET_KINDS = ("Predicted", "Ground truth", "Class")  # radio labels; pick_target maps them to Targets
@@ -204,13 +205,13 @@ def main() -> None:
                                                  trust_checkpoint=spec.trust_checkpoint)
     left, right = st.columns(2, gap="large")
     with left:
-        source = _text("Input folder, video or list file", "batch_input",
+        source = pickers.path_input("Input folder, video or list file", "batch_input",
                        help="Folders are scanned recursively; a .txt lists one path per line or is an MMAction2 "
                             "annotation file (path label).")
-        video_root = _text("Video root (for list files)", "batch_video_root",
+        video_root = pickers.path_input("Video root (for list files)", "batch_video_root",
                            help="Folder the list's relative paths start from (default: the list's folder).")
         use_frames = st.checkbox("Also take rawframes folders (img_*.jpg)", key="batch_use_frames")
-        out = _text("Output folder", "batch_out")
+        out = pickers.path_input("Output folder", "batch_out")
     with right, st.expander("Options", expanded=False):
         options, workers = pick_options()
     if out is None:
@@ -225,7 +226,7 @@ def main() -> None:
         st.error(job.progress().error)
     manifest, rows = read_manifest(out), read_summary(out)
     request = None
-    if model is not None and source is not None and options is not None:
+    if model is not None and source is not None and options is not None and not pickers.refused("batch_video_root"):
         request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=[source], out=out,
                                options=options, device=model.device, label_map=model.label_map,
                                trust_checkpoint=model.trust_checkpoint, use_frames=use_frames,

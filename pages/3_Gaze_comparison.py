@@ -13,9 +13,10 @@ import streamlit as st
 
 from core import gaze
 from core.errors import CamError
-from pages.ui import cache
+from pages.ui import cache, pickers
+from pages.ui.page import setup_page
 
-st.set_page_config(page_title="Gaze comparison · Grad-CAM explorer", page_icon="👁", layout="wide")
+setup_page("Gaze comparison", "👁")
 
 
 def _stamp(path: str | None) -> tuple:
@@ -49,15 +50,15 @@ def pictures(result: gaze.GazeScores, colormap: str, alpha: float) -> dict:
 def inputs() -> tuple[str, str, str | None, str, int | None, str, float]:
     with st.sidebar:
         st.header("Heatmaps")
-        heatmaps = st.text_input("Heatmap txt or batch output folder", key="gaze_heatmaps",
-                                 help="A txt written with --file-url (its .json sidecar beside it), or the --out "
-                                      "folder of python -m core.batch.").strip()
+        heatmaps = pickers.path_input("Heatmap txt or batch output folder", "gaze_heatmaps",
+                                      help="A txt written with --file-url (its .json sidecar beside it), or the "
+                                           "--out folder of python -m core.batch.") or ""
         st.header("Gaze")
-        fixations = st.text_input("Fixations", key="gaze_fixations",
-                                  help="One image, a folder of per-frame images (frame number in the name) or a "
-                                       "video; for a batch folder, a folder with one such entry per video, named "
-                                       "like the video.").strip()
-        density = st.text_input("Density (optional)", key="gaze_density").strip() or None
+        fixations = pickers.path_input("Fixations", "gaze_fixations",
+                                       help="One image, a folder of per-frame images (frame number in the name) or "
+                                            "a video; for a batch folder, a folder with one such entry per video, "
+                                            "named like the video.") or ""
+        density = pickers.path_input("Density (optional)", "gaze_density")
         region = st.radio("Score over", gaze.REGIONS, key="gaze_region", horizontal=True,
                           format_func={"crop": "the model's window", "frame": "the whole frame"}.get)
         start = st.selectbox("First frame's number in gaze folders", ("auto", 0, 1), key="gaze_start",

@@ -16,11 +16,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dumps
-from core.files import save_uploads
+from core.model import read_label_map
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
 
-st.set_page_config(page_title="Test results · Grad-CAM explorer", page_icon="📊", layout="wide")
+setup_page("Test results", "📊")
 
 SOURCES = ("Paths", "Upload")
 ANY = -1  # filter sentinel: any class
@@ -30,7 +31,7 @@ MAX_PICK = 1000  # samples listed in the Explain picker
 
 @st.cache_data(show_spinner="Reading the test results…", max_entries=8)
 def _report(results: str, config: str | None, ann_file: str | None, video_root: str | None, label_map: str | None,
-            _stamps: tuple) -> dumps.DumpReport:
+            stamps: tuple) -> dumps.DumpReport:
     return dumps.open_dump(results, config=config, ann_file=ann_file, video_root=video_root, label_map=label_map)
 
 
@@ -41,14 +42,10 @@ def report_of(results: str, config: str | None, ann_file: str | None, video_root
     return _report(results, config, ann_file, video_root, label_map, stamps)
 
 
-def _uploaded(label: str, types: list[str], key: str, **kwargs) -> str | None:
-    """An uploaded file saved under its own name (the path), or None."""
-    upload = st.file_uploader(label, type=types, key=key, **kwargs)
-    if upload is None:
-        return None
-    with shown_as_error() as box:
-        folder = save_uploads([(upload.name, upload.getvalue())])
-    return None if box.failed else str(folder / Path(upload.name).name)
+def _uploaded(label: str, types: list[str], key: str, check) -> str | None:
+    """An uploaded file's path in this session's upload folder, or None (refused files are deleted)."""
+    paths = pickers.upload_input(label, types, key, check=lambda paths: check(paths[0]))
+    return str(paths[0]) if paths else None
 
 
 def inputs() -> tuple[dict, pickers.ModelSpec | None]:
@@ -61,7 +58,7 @@ def inputs() -> tuple[dict, pickers.ModelSpec | None]:
                                          help="Written by MMAction2's tools/test.py CONFIG CHECKPOINT --dump FILE "
                                               "(0.x --out files work too, with the annotation file).")
         else:
-            results = _uploaded("Results pickle", ["pkl", "pickle"], "dump_upload")
+            results = _uploaded("Results pickle", ["pkl", "pickle"], "dump_upload", dumps.load_dump)
         st.header("Test set")
         config = pickers.path_input("Config (.py)", "dump_config",
                                     help="Its test_dataloader gives the annotation file, the video folder and the "
@@ -71,8 +68,8 @@ def inputs() -> tuple[dict, pickers.ModelSpec | None]:
                                           "by default the config's test ann_file.")
             label_map = pickers.path_input("Label map (one class a line)", "dump_label_map")
         else:
-            ann_file = _uploaded("Annotation file", ["txt"], "dump_ann_upload")
-            label_map = _uploaded("Label map (one class a line)", ["txt"], "dump_labels_upload")
+            ann_file = _uploaded("Annotation file", ["txt"], "dump_ann_upload", dumps.read_annotations)
+            label_map = _uploaded("Label map (one class a line)", ["txt"], "dump_labels_upload", read_label_map)
         video_root = pickers.path_input("Video folder", "dump_video_root",
                                         help="The folder the annotation paths are relative to; by default the "
                                              "config's data_prefix.")

@@ -14,26 +14,26 @@ import streamlit as st
 
 from core.compare import compare_results
 from core.errors import CamError
-from core.files import save_uploads
 from core.heatmap_files import read_result
 from core.result import ExplainResult
 from core.sidecar import sidecar_path
-from pages.ui import cache, comparison
+from pages.ui import cache, comparison, pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
 from pages.ui.viewer import COLORMAPS, show_view
 
-st.set_page_config(page_title="Heatmap files · Grad-CAM explorer", page_icon="🗂", layout="wide")
+setup_page("Heatmap files", "🗂")
 
 SOURCES = ("Paths", "Upload")
 
 
 @st.cache_data(show_spinner="Reading the heatmap file…", max_entries=16)
-def opened(txt: str, video: str | None, _stamps: tuple) -> ExplainResult:
-    """The file, read once per content (``_stamps``: see :func:`stamps`)."""
+def opened(txt: str, video: str | None, stamps: tuple) -> ExplainResult:
+    """The file, read once per content (``stamps``: see :func:`stamps_of`)."""
     return read_result(txt, video=video)
 
 
-def stamps(txt: Path, video: str | None) -> tuple:
+def stamps_of(txt: Path, video: str | None) -> tuple:
     """What identifies a file's content: the txt, its sidecar, npz and video (mtime, size)."""
     files = (txt, sidecar_path(txt), txt.with_suffix(".npz"), Path(video) if video else None)
     return tuple(cache.content_stamp(p) for p in files)
@@ -46,24 +46,22 @@ def inputs() -> tuple[list[Path], str | None, float, str]:
         source = st.radio("Files", SOURCES, horizontal=True, key="hm_source")
         files: list[Path] = []
         if source == SOURCES[0]:
-            text = st.text_area("Heatmap txt files, one path a line", key="hm_paths", height=110,
-                                help="Their .json sidecar and .npz beside them are read too.")
-            files = [Path(line.strip()) for line in text.splitlines() if line.strip()]
+            files = [Path(p) for p in pickers.paths_input("Heatmap txt files, one path a line", "hm_paths",
+                                                          height=110,
+                                                          help="Their .json sidecar and .npz beside them are "
+                                                               "read too.")]
         else:
-            uploads = st.file_uploader("Heatmap txt files, with their .json and .npz", type=["txt", "json", "npz"],
-                                       accept_multiple_files=True, key="hm_upload")
-            if uploads:
-                with shown_as_error() as box:
-                    folder = save_uploads((u.name, u.getvalue()) for u in uploads)
-                if not box.failed:
-                    files = sorted(folder.glob("*.txt"))
-        video = st.text_input("Source video (optional)", key="hm_video",
-                              help="For the overlay. By default each file's sidecar names its video; it is used "
-                                   "when it is on this machine. Files without sidecar show their heatmaps alone.")
+            uploads = pickers.upload_input("Heatmap txt files, with their .json and .npz", ["txt", "json", "npz"],
+                                           "hm_upload", multiple=True)
+            files = sorted(p for p in uploads if p.suffix == ".txt")
+        video = pickers.path_input("Source video (optional)", "hm_video",
+                                   help="For the overlay. By default each file's sidecar names its video; it is "
+                                        "used when it is on this machine. Files without sidecar show their "
+                                        "heatmaps alone.")
         st.header("Look")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="hm_alpha")
         colormap = st.selectbox("Colormap", COLORMAPS, key="hm_colormap")
-    return list(dict.fromkeys(files)), video.strip() or None, alpha, colormap
+    return list(dict.fromkeys(files)), video, alpha, colormap
 
 
 def _label(result: ExplainResult) -> str:
@@ -144,7 +142,7 @@ def main() -> None:
     keys: dict[str, str] = {}
     for path in paths:
         with shown_as_error(prefix=f"{path.name}: "):
-            content = stamps(path, video)
+            content = stamps_of(path, video)
             file = opened(str(path), video, content)
             name = path.stem if path.stem not in files else str(path)
             files[name] = file

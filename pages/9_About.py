@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="About · Grad-CAM explorer", page_icon="❔", layout="wide")
+from pages.ui.page import setup_page
+
+setup_page("About", "❔")
 st.title("About the Grad-CAM explorer")
 st.markdown("""
 The explorer shows **where and when** an MMAction2 video recognizer looks when it decides on a class,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def allowed_roots(monkeypatch, tmp_path_factory) -> str:
+    """Pages in tests may open the checkout, the temporary folders the tests write and ../shared/data
+    (``MMCAM_ROOTS``); the server-wide limit a page run sets does not outlive the test."""
+    from core import access
+
+    roots = os.pathsep.join(map(str, (ROOT, SHARED_DATA, tmp_path_factory.getbasetemp(), tempfile.gettempdir(),
+                                      Path.home())))
+    monkeypatch.setenv(access.ROOTS_ENV, roots)
+    for name in (access.TRUST_ENV, access.PASSWORD_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(access, "_process_roots", None)
+    return roots
 
 
 def shared_file(name: str) -> Path:

@@ -1,4 +1,4 @@
-"""core.files: training runs found the way MMEngine's runner leaves them, videos in a folder, uploads."""
+"""core.files: training runs found the way MMEngine's runner leaves them; videos in a folder (core.video)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from tiny_model import train_with_runner, write_tiny_config
 
 import core
 from core.errors import CamError
-from core.files import find_runs, find_videos, save_upload
+from core.files import find_runs
+from core.video import find_videos
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +91,3 @@ def test_find_videos_lists_files_and_rawframes_folders(tmp_path):
     with pytest.raises(CamError, match="does not exist"):
         find_videos(tmp_path / "nope")
 
-
-def test_save_upload_is_content_addressed(tmp_path, demo_mp4):
-    data = demo_mp4.read_bytes()
-    first = save_upload(data, "My Clip.MP4", tmp_path)
-    again = save_upload(data, "renamed.mp4", tmp_path)
-    assert first == again and first.suffix == ".mp4" and first.read_bytes() == data
-    other = save_upload(data[:-10], "cut.mp4", tmp_path)
-    assert other != first
-    assert core.probe_video(first).frames == core.probe_video(demo_mp4).frames
-    with pytest.raises(CamError, match="not a video file"):
-        save_upload(data, "clip.txt", tmp_path)
-    with pytest.raises(CamError, match="empty"):
-        save_upload(b"", "clip.mp4", tmp_path)

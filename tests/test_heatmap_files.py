@@ -14,7 +14,6 @@ import core
 from core.compare import compare_results, pearson
 from core.errors import CamError
 from core.export import write_heatmap_txt
-from core.files import save_uploads
 from core.heatmap_files import read_npz, read_result
 from core.overlay import resize_frames, write_video
 
@@ -200,14 +199,3 @@ def test_pearson_of_constant_maps_is_nan():
     maps = rng.random((3, 5, 7))
     assert pearson(maps, maps * 2 + 1) == pytest.approx(np.ones(3))
     assert np.isnan(pearson(np.zeros((5, 7)), maps[0]))
-
-
-def test_uploads_keep_their_names_side_by_side(files, tmp_path):
-    payload = [(p.name, p.read_bytes()) for p in sorted(files["folder"].glob("layer4.*"))]
-    folder = save_uploads(payload, tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == ["layer4.json", "layer4.npz", "layer4.txt"]
-    assert save_uploads(reversed(payload), tmp_path) == folder  # same files, same folder
-    assert read_result(folder / "layer4.txt").frames is not None  # the sidecar's video still applies
-    assert save_uploads([("layer4.txt", b"other")], tmp_path) != folder
-    with pytest.raises(CamError, match="not a usable file name"):
-        save_uploads([("../", b"x")], tmp_path)
