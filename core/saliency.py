@@ -73,9 +73,11 @@ def _as_maps(array: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
         raise CamError(f"The {name} must be {what}, got shape {result.shape}.")
     if result.size == 0:
         raise CamError(f"The {name} is empty (shape {result.shape}).")
-    if not np.issubdtype(result.dtype, np.number) and result.dtype != bool:
+    if result.dtype == bool:
+        return result.astype(np.float64)
+    if not np.issubdtype(result.dtype, np.number):
         raise CamError(f"The {name} must hold numbers, got dtype {result.dtype}.")
-    result = result.astype(np.float64)
+    result = result.astype(np.float64, copy=False)
     if not np.isfinite(result).all():
         raise CamError(f"The {name} contains NaN or infinite values.")
     return result
@@ -87,7 +89,8 @@ def _which(name: str, index: int, count: int) -> str:
 
 def _fixated(fixations: np.ndarray, name: str = "fixation map", ndim: int = 2) -> np.ndarray:
     """Boolean mask of fixated pixels (> 0); every map must have one fixated pixel and one not."""
-    mask = _as_maps(fixations, name, ndim) > 0
+    array = np.asarray(fixations)
+    mask = array if array.dtype == bool and array.ndim == ndim and array.size else _as_maps(array, name, ndim) > 0
     stack = mask.reshape(-1, *mask.shape[-2:])
     for index, one in enumerate(stack):
         if not one.any():
@@ -135,19 +138,25 @@ def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _min_max(smaps: np.ndarray) -> np.ndarray:
-    """Scale each map of ``[..., H, W]`` to [0, 1]; a constant map becomes all ones (uniform)."""
+    """Scale each map of ``[..., H, W]`` to [0, 1] (a new array); a constant map becomes all ones (uniform)."""
     low = smaps.min(axis=(-2, -1), keepdims=True)
     span = smaps.max(axis=(-2, -1), keepdims=True) - low
-    return np.divide(smaps - low, span, out=np.ones_like(smaps), where=span > 0)
+    out = np.subtract(smaps, low)
+    out /= np.where(span > 0, span, 1.0)
+    out[np.broadcast_to(span == 0, out.shape)] = 1.0
+    return out
 
 
 def _z_score(smaps: np.ndarray) -> np.ndarray:
-    """Each map of ``[..., H, W]`` at zero mean and unit (sample, as MATLAB's ``std``) standard deviation; a
-    constant map becomes zeros."""
+    """Each map of ``[..., H, W]`` at zero mean and unit (sample, as MATLAB's ``std``) standard deviation (a new
+    array); a constant map becomes zeros."""
     pixels = smaps.shape[-2] * smaps.shape[-1]
     mean = smaps.mean(axis=(-2, -1), keepdims=True)
-    std = smaps.std(axis=(-2, -1), ddof=1, keepdims=True) if pixels > 1 else np.zeros_like(mean)
-    return np.divide(smaps - mean, std, out=np.zeros_like(smaps), where=std > 0)
+    out = np.subtract(smaps, mean)
+    std = np.sqrt(np.square(out).sum(axis=(-2, -1), keepdims=True) / (pixels - 1)) if pixels > 1 else mean * 0
+    out /= np.where(std > 0, std, 1.0)
+    out[np.broadcast_to(std == 0, out.shape)] = 0.0
+    return out
 
 
 def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -225,10 +234,10 @@ def _auc_sampled(positives: np.ndarray, negatives: np.ndarray, step: float) -> f
     return float(_trapezoid(fp, np.broadcast_to(tp, fp.shape)).mean())
 
 
-def _auc_borji(smaps: np.ndarray, fixated: np.ndarray, n_splits: int, step: float, rng: Rng) -> np.ndarray:
-    normalised = _min_max(smaps)
-    out = np.empty(len(smaps))
-    for i, (smap, fix) in enumerate(zip(normalised, fixated, strict=True)):
+def _auc_borji(scaled: np.ndarray, fixated: np.ndarray, n_splits: int, step: float, rng: Rng) -> np.ndarray:
+    """``scaled``: the saliency maps min-max scaled."""
+    out = np.empty(len(scaled))
+    for i, (smap, fix) in enumerate(zip(scaled, fixated, strict=True)):
         positives = smap[fix]
         picks = _generator(rng).integers(0, smap.size, size=(positives.size, n_splits))
         out[i] = _auc_sampled(positives, smap.ravel()[picks], step)
@@ -246,29 +255,34 @@ def _auc_shuffled(smaps: np.ndarray, fixated: np.ndarray, weights: np.ndarray) -
     return out
 
 
-def _nss(smaps: np.ndarray, fixated: np.ndarray) -> np.ndarray:
-    return (_z_score(smaps) * fixated).sum(axis=(-2, -1)) / fixated.sum(axis=(-2, -1))
+def _nss(zscored: np.ndarray, fixated: np.ndarray) -> np.ndarray:
+    return (zscored * fixated).sum(axis=(-2, -1)) / fixated.sum(axis=(-2, -1))
 
 
-def _cc(smaps: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def _cc(zscored: np.ndarray, targets: np.ndarray) -> np.ndarray:
     pixels = targets.shape[-2] * targets.shape[-1]
-    return (_z_score(smaps) * _z_score(targets)).sum(axis=(-2, -1)) / (pixels - 1)
+    return (zscored * _z_score(targets)).sum(axis=(-2, -1)) / (pixels - 1)
 
 
-def _sim(smaps: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    smaps, targets = _min_max(smaps), _min_max(targets)
-    smaps = smaps / smaps.sum(axis=(-2, -1), keepdims=True)
-    targets = targets / targets.sum(axis=(-2, -1), keepdims=True)
-    return np.minimum(smaps, targets).sum(axis=(-2, -1))
+def _sim(scaled: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``scaled``: the saliency maps min-max scaled."""
+    targets = _min_max(targets)
+    targets /= targets.sum(axis=(-2, -1), keepdims=True)
+    return np.minimum(scaled / scaled.sum(axis=(-2, -1), keepdims=True), targets).sum(axis=(-2, -1))
 
 
 def _kl(smaps: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    smaps = smaps - np.minimum(smaps.min(axis=(-2, -1), keepdims=True), 0.0)
-    total = smaps.sum(axis=(-2, -1), keepdims=True)
-    uniform = 1.0 / (smaps.shape[-2] * smaps.shape[-1])
-    p = np.divide(smaps, total, out=np.full_like(smaps, uniform), where=total > 0)
+    p = smaps - np.minimum(smaps.min(axis=(-2, -1), keepdims=True), 0.0)
+    total = p.sum(axis=(-2, -1), keepdims=True)
+    p /= np.where(total > 0, total, 1.0)
+    p[np.broadcast_to(total == 0, p.shape)] = 1.0 / (smaps.shape[-2] * smaps.shape[-1])
     q = targets / targets.sum(axis=(-2, -1), keepdims=True)
-    return (q * np.log(EPS + q / (p + EPS))).sum(axis=(-2, -1))
+    out = np.zeros(len(q))
+    for i, (p_map, q_map) in enumerate(zip(p, q, strict=True)):  # only where q > 0: 0 · log(eps) is 0
+        where = q_map > 0
+        mass = q_map[where]
+        out[i] = (mass * np.log(EPS + mass / (p_map[where] + EPS))).sum()
+    return out
 
 
 def auc_judd(saliency: np.ndarray, fixations: np.ndarray) -> float:
@@ -284,7 +298,8 @@ def auc_borji(
 ) -> float:
     """How well saliency separates fixated from uniformly random pixels (ROC area; 1 best, 0.5 chance)."""
     fixated = _fixated(fixations)
-    return float(_auc_borji(_resized(saliency, fixated.shape)[None], fixated[None], n_splits, step, rng)[0])
+    scaled = _min_max(_resized(saliency, fixated.shape)[None])
+    return float(_auc_borji(scaled, fixated[None], n_splits, step, rng)[0])
 
 
 def auc_shuffled(saliency: np.ndarray, fixations: np.ndarray, other_fixations: np.ndarray) -> float:
@@ -301,19 +316,19 @@ def auc_shuffled(saliency: np.ndarray, fixations: np.ndarray, other_fixations: n
 def nss(saliency: np.ndarray, fixations: np.ndarray) -> float:
     """Mean z-scored saliency at fixated pixels (normalized scanpath saliency; higher better, 0 chance)."""
     fixated = _fixated(fixations)
-    return float(_nss(_resized(saliency, fixated.shape)[None], fixated[None])[0])
+    return float(_nss(_z_score(_resized(saliency, fixated.shape)[None]), fixated[None])[0])
 
 
 def cc(saliency: np.ndarray, density: np.ndarray) -> float:
     """Pearson correlation of saliency and fixation density (-1..1; 1 best, 0 unrelated)."""
     gt = _ground_truth(density, "fixation density")
-    return float(_cc(_resized(saliency, gt.shape)[None], gt[None])[0])
+    return float(_cc(_z_score(_resized(saliency, gt.shape)[None]), gt[None])[0])
 
 
 def sim(saliency: np.ndarray, density: np.ndarray) -> float:
     """Histogram intersection of saliency and density as distributions (0..1; 1 best: identical)."""
     gt = _ground_truth(density, "fixation density")
-    return float(_sim(_resized(saliency, gt.shape)[None], gt[None])[0])
+    return float(_sim(_min_max(_resized(saliency, gt.shape)[None]), gt[None])[0])
 
 
 def kl(saliency: np.ndarray, density: np.ndarray) -> float:
@@ -359,13 +374,21 @@ def score_maps(
     if any(name in _DISTRIBUTION for name in wanted):
         source = fixated if density is None else density
         targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
+    shared: dict[str, np.ndarray] = {}  # the z-scored and the min-max scaled maps, each made once
+
+    def zscored() -> np.ndarray:
+        return shared["z"] if "z" in shared else shared.setdefault("z", _z_score(smaps))
+
+    def scaled() -> np.ndarray:
+        return shared["s"] if "s" in shared else shared.setdefault("s", _min_max(smaps))
+
     compute = {
         "AUC_Judd": lambda: _auc_judd(smaps, fixated),
-        "AUC_Borji": lambda: _auc_borji(smaps, fixated, 100, 0.1, rng),
+        "AUC_Borji": lambda: _auc_borji(scaled(), fixated, 100, 0.1, rng),
         "sAUC": lambda: _auc_shuffled(smaps, fixated, _weights(other_fixations, fixated.shape)),
-        "NSS": lambda: _nss(smaps, fixated),
-        "CC": lambda: _cc(smaps, targets),
-        "SIM": lambda: _sim(smaps, targets),
+        "NSS": lambda: _nss(zscored(), fixated),
+        "CC": lambda: _cc(zscored(), targets),
+        "SIM": lambda: _sim(scaled(), targets),
         "KL": lambda: _kl(smaps, targets),
     }
     return {name: compute[name]() for name in wanted}
