@@ -370,10 +370,11 @@ def score_maps(
     if density is not None and np.shape(density) != fixated.shape:
         raise CamError(f"The fixation density has shape {np.shape(density)}, "
                        f"but the fixation map has shape {fixated.shape}.")
-    targets = None
+    targets = np.empty((0, 1, 1))
     if any(name in _DISTRIBUTION for name in wanted):
         source = fixated if density is None else density
         targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
+    weights = np.empty((0, 1, 1)) if other_fixations is None else _weights(other_fixations, fixated.shape)
     shared: dict[str, np.ndarray] = {}  # the z-scored and the min-max scaled maps, each made once
 
     def zscored() -> np.ndarray:
@@ -385,7 +386,7 @@ def score_maps(
     compute = {
         "AUC_Judd": lambda: _auc_judd(smaps, fixated),
         "AUC_Borji": lambda: _auc_borji(scaled(), fixated, 100, 0.1, rng),
-        "sAUC": lambda: _auc_shuffled(smaps, fixated, _weights(other_fixations, fixated.shape)),
+        "sAUC": lambda: _auc_shuffled(smaps, fixated, weights),
         "NSS": lambda: _nss(zscored(), fixated),
         "CC": lambda: _cc(zscored(), targets),
         "SIM": lambda: _sim(scaled(), targets),
