@@ -48,7 +48,7 @@ def heatmaps(kind: str, video: int, noise: float = 0.15) -> np.ndarray:
             x, y = SOURCE[0] - x, SOURCE[1] - y
         heat = _blob((HEAT, HEAT), (x - WINDOW[0]) * scale, y * scale, 3.0) + noise * rng.random((HEAT, HEAT))
         maps.append(heat / heat.max())
-    return np.asarray(maps, np.float32)[None]
+    return np.round(np.asarray(maps), 6).astype(np.float32)[None]  # the txt's 6 decimals hold them exactly
 
 
 def write_run(folder: Path, kind: str, videos: list[int]) -> Path:
@@ -87,9 +87,25 @@ def write_gaze(folder: Path, videos: list[int], observers: int = 6) -> tuple[Pat
     return fixations, density
 
 
+def write_videos(folder: Path, videos: list[int], fps: float = 25.0) -> Path:
+    """The source videos (H.264, FRAMES frames at ``fps``): a bright disc on the target over a dim background."""
+    from core.overlay import write_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for video in videos:
+        frames = []
+        for frame in range(FRAMES):
+            disc = _blob(SOURCE[::-1], *target(video, frame), 3.0)
+            frames.append(np.repeat((40 + 200 * disc)[..., None], 3, axis=-1).astype(np.uint8))
+        write_video(np.stack(frames), folder / f"v{video}.mp4", fps=fps)
+    return folder
+
+
 def make_study(folder: Path, videos: int = 8) -> dict[str, Path]:
-    """Runs good, mid and bad over ``videos`` videos, and their gaze; returns the paths by name."""
+    """Runs good, mid and bad over ``videos`` videos (their sidecars name the source videos, written too), and
+    their gaze; returns the paths by name."""
     ids = list(range(videos))
     paths = {kind: write_run(folder / "runs" / kind, kind, ids) for kind in ("good", "mid", "bad")}
+    paths["videos"] = write_videos(folder / "runs" / "videos", ids)
     paths["fixations"], paths["density"] = write_gaze(folder / "gaze", ids)
     return paths

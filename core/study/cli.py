@@ -77,13 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             check_out(args.out)
         from tqdm import tqdm  # type: ignore[import-untyped]
 
-        with tqdm(total=1, unit="step", file=sys.stderr, leave=False) as bar:
-            def progress(done: int, total: int, message: str) -> None:
-                bar.total = total
-                bar.set_description(message[:40])
-                bar.update(done - bar.n)
+        bars: list = []  # made at the first step, so bad input prints its one error line alone
 
+        def progress(done: int, total: int, message: str) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, unit="step", file=sys.stderr, leave=False))
+            bars[0].set_description(message[:40])
+            bars[0].update(done - bars[0].n)
+
+        try:
             result = compute(spec, progress)
+        finally:
+            for bar in bars:
+                bar.close()
         for note in result.scores.notes:
             print(f"note: {note}", file=sys.stderr)
         if args.out is not None:

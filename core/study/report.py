@@ -229,10 +229,7 @@ def _p_colormap():
     """Dark green for small p, white from 0.1 on, light grey where nothing was tested."""
     import matplotlib
 
-    colormap = matplotlib.colormaps["Greens_r"].copy()
-    colormap.set_over("white")
-    colormap.set_bad("#eeeeee")
-    return colormap
+    return matplotlib.colormaps["Greens_r"].with_extremes(over="white", bad="#eeeeee")
 
 
 def p_matrix(result: StudyResult, metric: str) -> np.ndarray:
