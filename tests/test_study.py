@@ -116,7 +116,8 @@ def test_sauc_is_sklearns_roc_area_on_the_fixations_of_this_and_the_other_videos
     # crop: the same points moved into the 24 × 24 window grid by their centres, those outside dropped
     smap = clip_saliency(clip.heatmaps)
     x0, y0, x1, y1 = WINDOW
-    u, v = np.floor((nx + 0.5 - x0) * 24 / (x1 - x0)).astype(int), np.floor((ny + 0.5 - y0) * 24 / (y1 - y0)).astype(int)
+    u = np.floor((nx + 0.5 - x0) * 24 / (x1 - x0)).astype(int)
+    v = np.floor((ny + 0.5 - y0) * 24 / (y1 - y0)).astype(int)
     inside = (u >= 0) & (u < 24) & (v >= 0) & (v < 24)
     assert not inside.all()
     positives = smap[gaze_to_crop(fix, WINDOW, (24, 24), binary=True)]
