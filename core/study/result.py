@@ -77,9 +77,9 @@ def _json_safe(value):
     return value
 
 
-def compute(spec: StudySpec, progress: Progress | None = None) -> StudyResult:
-    """Score, summarise and test (see :mod:`core.study`)."""
-    scores = run_study(spec, progress)
+def compute(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyResult:
+    """Score, summarise and test (see :mod:`core.study`); ``workers`` as :func:`~core.study.run_study`."""
+    scores = run_study(spec, progress, workers)
     metrics = [m for m in ALL_METRICS if any(math.isfinite(row[m]) for row in scores.rows)]
     return StudyResult(spec, scores, summarise(scores.rows, scores.runs, metrics),
                        pairwise_tests(scores.rows, scores.runs, metrics))

@@ -8,6 +8,7 @@ run and baseline in one :func:`core.saliency.score_maps` call per run.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -137,11 +138,13 @@ class _VideoScorer:
             frames = self.frames_of(None)
             fix = [self._map(self.fixations, f) for f in frames]
             dens = None if self.density is None else [self._map(self.density, f) for f in frames]
+            fix_stack = np.stack(fix)
+            dens_stack = None if dens is None else np.stack(dens).astype(np.float64)
             if grid.crop:
-                fix = [gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix]
-                dens = None if dens is None else [gaze_to_crop(m, grid.box, grid.shape, binary=False) for m in dens]
-            self.cache[key] = (np.stack(fix).astype(bool), None if dens is None else np.stack(dens).astype(np.float64),
-                               frames)
+                fix_stack = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix])
+                if dens_stack is not None:
+                    dens_stack = gaze_to_crop(dens_stack, grid.box, grid.shape, binary=False)
+            self.cache[key] = (fix_stack.astype(bool), dens_stack, frames)
         return self.cache[key]  # type: ignore[return-value]
 
     def negatives(self, grid: Grid) -> np.ndarray | None:
@@ -193,10 +196,27 @@ def _scorable(fix: np.ndarray, dens: np.ndarray | None) -> np.ndarray:
     return ok
 
 
-class Study:
-    """Runs the study of a :class:`StudySpec` (see :func:`run_study`)."""
+@dataclass
+class _VideoResult:
+    """What scoring one video gives; merged into :class:`StudyScores` in video order."""
 
-    def __init__(self, spec: StudySpec, progress: Progress | None = None):
+    label: str
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _add_notes(notes: list[str], more: list[str]) -> None:
+    notes.extend(note for note in more if note not in notes)
+
+
+class Study:
+    """Runs the study of a :class:`StudySpec` (see :func:`run_study`): videos are read and scored on a few
+    threads (numpy releases the GIL), results merged in video order on the calling thread, which is also the
+    one that reports progress."""
+
+    def __init__(self, spec: StudySpec, progress: Progress | None = None, workers: int | None = None):
         if spec.region not in REGIONS:
             raise CamError(f"--region must be crop or frame, not {spec.region!r}.")
         unknown = [b for b in spec.baselines if b not in BASELINES]
@@ -211,6 +231,7 @@ class Study:
             if folder is not None and not Path(folder).is_dir():
                 raise CamError(f"{what} {folder} must be a folder with one gaze entry per video (named like it).")
         self.spec, self.progress = spec, progress
+        self.workers = workers or min(4, len(os.sched_getaffinity(0)))
         self.runs: list[Run] = [find_run(name, folder) for name, folder in spec.runs]
         self.notes: list[str] = []
         self.numbering: Counter[int] = Counter()  # per-frame gaze folders by the number of their first frame
@@ -238,7 +259,8 @@ class Study:
         txt = next((run.files[video] for run in self.runs if video in run.files), None)
         return find_gaze(folder, video, txt)
 
-    def _read_gaze(self, video: str, frames: set[int] | None) -> tuple[GazeMaps, GazeMaps | None]:
+    def _read_gaze(self, video: str, frames: set[int] | None
+                   ) -> tuple[GazeMaps, GazeMaps | None, list[str]]:
         entry = self._entry(video, self.spec.gaze)
         assert entry is not None
         fixations = read_gaze(entry, fixations=True, frames=frames, start_index=self.spec.start_index)
@@ -252,57 +274,47 @@ class Study:
             if density.size != fixations.size:
                 raise CamError(f"The density of {video} is {density.size[0]}×{density.size[1]} but its fixation "
                                f"maps are {fixations.size[0]}×{fixations.size[1]}; they must have the same size.")
-        for maps in (fixations, density):
-            for note in maps.notes if maps is not None else []:
-                numbered = _NUMBERED.search(note)
-                if numbered:  # said once per start at the end, not once per folder
-                    self.numbering[int(numbered.group(1))] += 1
-                elif note not in self.notes:
-                    self.notes.append(note)
-        return fixations, density
+        notes = [*fixations.notes, *(density.notes if density is not None else [])]
+        return fixations, density, notes
 
-    def _first_pass(self, videos: list[str], total: int) -> dict[str, VideoGaze]:
-        gazes: dict[str, VideoGaze] = {}
-        kept = 0
-        for i, video in enumerate(videos):
-            self._step(i, total, f"reading the gaze of {video}")
-            seen = [self._seen(run, video) for run in self.runs if video in run.files]
-            frames = None if any(s is None for s in seen) else set().union(*seen)  # type: ignore[arg-type]
-            fixations, density = self._read_gaze(video, frames)
-            per_frame = fixations.per_frame or (density is not None and density.per_frame)
-            have = None
-            if per_frame:
-                have = sorted(f for f in (frames if frames is not None else fixations.frames)
-                              if fixations.at(f) is not None and (density is None or density.at(f) is not None))
-                if not have:
-                    raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
-                                   f"{fixations.source}; check the frame numbers (--start-index).")
-            clip_fix = fixations.combined(have) if have is not None else fixations.image
-            assert clip_fix is not None
-            ys, xs = np.nonzero(clip_fix)
-            spread: np.ndarray
-            if density is not None:
-                spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
+    def _gaze_of(self, video: str) -> tuple[VideoGaze, tuple[GazeMaps, GazeMaps | None], list[str]]:
+        """First pass, one video: its gaze over the frames the runs saw, its fixated pixels and clip density."""
+        seen = [run.seen.get(video) for run in self.runs if video in run.files]
+        frames = None if any(s is None for s in seen) else {int(f) for s in seen for f in s or []}
+        fixations, density, notes = self._read_gaze(video, frames)
+        have = None
+        if fixations.per_frame or (density is not None and density.per_frame):
+            have = sorted(f for f in (frames if frames is not None else fixations.frames)
+                          if fixations.at(f) is not None and (density is None or density.at(f) is not None))
+            if not have:
+                raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
+                               f"{fixations.source}; check the frame numbers (--start-index).")
+        clip_fix = fixations.combined(have) if have is not None else fixations.image
+        assert clip_fix is not None
+        ys, xs = np.nonzero(clip_fix)
+        spread: np.ndarray
+        if density is not None:
+            spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
+        else:
+            spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
+                                      borderType=cv2.BORDER_CONSTANT)
+        if spread.sum() > 0:
+            spread = spread / spread.sum()
+        gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
+                         have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
+        return gaze, (fixations, density), notes
+
+    def _merge_gaze_notes(self, notes: list[str]) -> None:
+        for note in notes:
+            numbered = _NUMBERED.search(note)
+            if numbered:  # said once per first number at the end, not once per folder
+                self.numbering[int(numbered.group(1))] += 1
             else:
-                sigma = default_sigma(fixations.size[0])
-                spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), sigma,
-                                          borderType=cv2.BORDER_CONSTANT)
-            if spread.sum() > 0:
-                spread = spread / spread.sum()
-            gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
-                             have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
-            size = sum(m.nbytes for maps in (fixations, density) if maps is not None
-                       for m in ([maps.image] if maps.image is not None else maps.frames.values()))
-            if kept + size <= _KEEP_BYTES:
-                gaze.maps, kept = (fixations, density), kept + size
-            gazes[video] = gaze
-        return gazes
-
-    def _seen(self, run: Run, video: str) -> set[int] | None:
-        seen = run.seen.get(video)
-        return None if seen is None else set(seen)
+                _add_notes(self.notes, [note])
 
     def run(self) -> StudyScores:
+        from concurrent.futures import ThreadPoolExecutor
+
         videos, missing = self._videos()
         total = 2 * len(videos)
         for run in self.runs:
@@ -313,63 +325,81 @@ class Study:
         if missing["gaze"]:
             self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
                               f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
-        gazes = self._first_pass(videos, total)
-        spreads = [g for g in gazes.values() if g.spread.sum() > 0]
-        baselines = list(self.spec.baselines)
-        if "others" in baselines and len(spreads) < 2:
-            baselines.remove("others")
-            self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
-        if len([g for g in gazes.values() if g.points[0].size]) < 2:
-            self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other videos' "
-                              "fixations); it is left empty")
-        scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
-                             {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
-        for i, video in enumerate(videos):
-            self._step(len(videos) + i, total, f"scoring {video}")
-            self._score_video(video, gazes, baselines, scores)
+        gazes: dict[str, VideoGaze] = {}
+        kept = 0
+        with ThreadPoolExecutor(self.workers) as pool:
+            each = pool.map if self.workers > 1 else map  # one worker: all on this thread
+            self._step(0, total, "reading the gaze")
+            for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
+                self._merge_gaze_notes(notes)
+                size = sum(m.nbytes for one in maps if one is not None
+                           for m in ([one.image] if one.image is not None else one.frames.values()))
+                if kept + size <= _KEEP_BYTES:  # else read again in the second pass
+                    gaze.maps, kept = maps, kept + size
+                gazes[gaze.name] = gaze
+                self._step(i + 1, total, f"read the gaze of {gaze.name}")
+            baselines = list(self.spec.baselines)
+            if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
+                baselines.remove("others")
+                self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
+            if len([g for g in gazes.values() if g.points[0].size]) < 2:
+                self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
+                                  "videos' fixations); it is left empty")
+            scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
+                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
+            results = each(lambda video: self._score_video(video, gazes, baselines), videos)
+            for i, (video, result) in enumerate(zip(videos, results, strict=True)):
+                gazes[video].maps = None  # scored: its maps are no longer needed
+                scores.rows += result.rows
+                scores.classes[video] = result.label
+                for name, path in result.sources.items():
+                    scores.sources[name][video] = path
+                    scores.windows[name][video] = result.windows[name]
+                _add_notes(self.notes, result.notes)
+                self._step(len(videos) + i + 1, total, f"scored {video}")
         for start, count in sorted(self.numbering.items()):
             self.notes.append(f"{count} per-frame gaze folder{'s are' if count > 1 else ' is'} numbered from {start} "
                               f"(file {start} = the first frame, as found); use --start-index to change")
-        self._step(total, total, "done")
         return scores
 
-    def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str],
-                     scores: StudyScores) -> None:
+    def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str]) -> _VideoResult:
         gaze = gazes[video]
-        maps = gaze.maps or self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
+        if gaze.maps is not None:
+            maps = gaze.maps
+        else:
+            fixations, density, _ = self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
+            maps = (fixations, density)
         scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps)
         clips = [(run, read_clip(run.files[video], run.folder)) for run in self.runs if video in run.files]
-        label = next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label
-        scores.classes[video] = label
+        result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
         first_grid = None
         for run, clip in clips:
-            grid = self._grid(clip, gaze)
+            grid = self._grid(clip, gaze, result.notes)
             first_grid = first_grid or grid
-            scores.sources[run.name][video] = clip.path
-            scores.windows[run.name][video] = [round(v, 3) for v in grid.box]
+            result.sources[run.name] = clip.path
+            result.windows[run.name] = [round(v, 3) for v in grid.box]
             frames = scorer.frames_of(clip.seen)
             if not frames:
-                self.notes.append(f"{run.name}, {video}: none of the frames it saw has gaze; not scored")
+                result.notes.append(f"{run.name}, {video}: none of the frames it saw has gaze; not scored")
                 continue
             saliency = self._saliency(clip, grid, gaze, frames)
-            self._score(run.name, video, label, scorer, grid, saliency, frames, scores)
-        if first_grid is not None and clips:
-            windows = {tuple(np.round(scores.windows[r.name][video], 1)) for r, _ in clips}
-            if self.spec.region == "crop" and len(windows) > 1:
-                self.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its "
-                                  f"own; the baselines use {clips[0][0].name}'s (--region frame compares all on the "
-                                  "same pixels)")
+            self._score(run.name, video, scorer, grid, saliency, frames, result)
+        if self.spec.region == "crop" and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
+                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
+                                "pixels)")
+        assert first_grid is not None
         for name in baselines:
-            assert first_grid is not None
             frames = scorer.frames_of(None)
             base = center_map(first_grid.shape) if name == "center" else scorer.others_map(first_grid)
             if base is None:
                 continue
             stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
-            self._score(name, video, label, scorer, first_grid, stack, frames, scores)
+            self._score(name, video, scorer, first_grid, stack, frames, result)
+        return result
 
-    def _grid(self, clip: Clip, gaze: VideoGaze) -> Grid:
-        box = gaze_window(clip, gaze.size, self.notes)
+    def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
+        box = gaze_window(clip, gaze.size, notes)
         if self.spec.region == "crop":
             return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)  # type: ignore[arg-type]
         return Grid((gaze.size[1], gaze.size[0]), box, False)
@@ -384,8 +414,8 @@ class Study:
             maps = [heatmap_to_source(m, gaze.size, grid.box)[0] for m in maps]
         return np.stack(maps).astype(np.float64)
 
-    def _score(self, run: str, video: str, label: str, scorer: _VideoScorer, grid: Grid, saliency: np.ndarray,
-               frames: list[int | None], scores: StudyScores) -> None:
+    def _score(self, run: str, video: str, scorer: _VideoScorer, grid: Grid, saliency: np.ndarray,
+               frames: list[int | None], result: _VideoResult) -> None:
         fix_all, dens_all, study_frames = scorer.gaze_on(grid)
         rows = [study_frames.index(f) for f in frames]
         fix, dens = fix_all[rows], None if dens_all is None else dens_all[rows]
@@ -398,27 +428,28 @@ class Study:
         ok = _scorable(fix, dens)
         if not ok[0]:
             where = " inside the window the model saw (use --region frame)" if grid.crop else ""
-            self.notes.append(f"{run}, {video}: the gaze has no fixated pixel{where}, only fixated pixels, or a "
-                              "constant density; not scored")
+            result.notes.append(f"{run}, {video}: the gaze has no fixated pixel{where}, only fixated pixels, or a "
+                                "constant density; not scored")
             return
         if per_frame and not ok[1:].all():
             empty = [f for f, good in zip(frames, ok[1:], strict=True) if not good]
-            self.notes.append(f"{run}, {video}: {len(empty)} of its {len(frames)} frames have no fixation to score"
-                              f"{' in the window' if grid.crop else ''}; they are left out of the per-frame scores")
+            result.notes.append(f"{run}, {video}: {len(empty)} of its {len(frames)} frames have no fixation to score"
+                                f"{' in the window' if grid.crop else ''}; they are left out of the per-frame scores")
         negatives = scorer.negatives(grid)
         metrics = [m for m in ALL_METRICS if m != "sAUC" or negatives is not None]
         values = score_maps(saliency[ok], fix[ok], density=None if dens is None else dens[ok], metrics=metrics,
                             other_fixations=negatives)
         labels = ["", *frames[:len(fix) - 1]] if per_frame else [""]
-        kept = [label_ for label_, good in zip(labels, ok, strict=True) if good]
+        kept = [label for label, good in zip(labels, ok, strict=True) if good]
         for j, frame in enumerate(kept):
-            row: dict[str, object] = {"run": run, "video": video, "class": label, "frame": frame}
+            row: dict[str, object] = {"run": run, "video": video, "class": result.label, "frame": frame}
             row.update({m: float(values[m][j]) if m in values else float("nan") for m in ALL_METRICS})
-            scores.rows.append(row)
+            result.rows.append(row)
 
 
-def run_study(spec: StudySpec, progress: Progress | None = None) -> StudyScores:
+def run_study(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyScores:
     """Score every run and baseline of ``spec`` on every video (see :mod:`core.study`).
 
-    ``progress(done, total, message)`` is called as videos are read and scored."""
-    return Study(spec, progress).run()
+    ``progress(done, total, message)`` is called, on the calling thread, as videos are read and scored;
+    ``workers`` threads do the work (default: the CPU cores, at most 4)."""
+    return Study(spec, progress, workers).run()
