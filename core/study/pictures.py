@@ -103,7 +103,7 @@ def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis"
         for frame in frames:
             shown = frame
             if frame is not None and order and frame not in order:
-                shown = min(order, key=lambda f, frame=frame: abs(f - frame))
+                shown = order[int(np.argmin(np.abs(np.asarray(order) - frame)))]
             if clip.frame_indices is None or shown is None:
                 heat = clip.heatmaps.reshape(-1, *clip.heatmaps.shape[-2:]).mean(axis=0)
             else:
