@@ -252,7 +252,7 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
     with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
         fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
     print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
-          f"{'ms/map':>7} {'outputs s':>9}  (CPU cores: {len(os.sched_getaffinity(0))}, load average "
+          f"{'ms/map':>7} {'outputs s':>9}  (CPU cores: {os.cpu_count()}, load average "
           f"{os.getloadavg()[0]:.1f})")
     print(f"{'crop, 7 metrics':<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
           f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")

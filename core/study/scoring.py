@@ -231,7 +231,8 @@ class Study:
             if folder is not None and not Path(folder).is_dir():
                 raise CamError(f"{what} {folder} must be a folder with one gaze entry per video (named like it).")
         self.spec, self.progress = spec, progress
-        self.workers = workers or min(4, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.workers = workers or min(4, cores)
         self.runs: list[Run] = [find_run(name, folder) for name, folder in spec.runs]
         self.notes: list[str] = []
         self.numbering: Counter[int] = Counter()  # per-frame gaze folders by the number of their first frame
