@@ -138,12 +138,13 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
 
     ``binary=True`` (fixation maps): every fixated source pixel (> 0) whose centre lies inside the window
     marks the heatmap pixel that covers that centre (boolean result); a sparse map is never interpolated,
-    which would drop or smear fixations. ``binary=False`` (densities): area averaging (float64).
+    which would drop or smear fixations. ``binary=False`` (densities): area averaging (float64); a stack
+    ``[..., h, w]`` of densities is cut in one go.
     """
     source = np.asarray(gaze)
-    if source.ndim != 2 or source.size == 0:
+    if source.ndim != 2 and (binary or source.ndim < 2) or source.size == 0:
         raise CamError(f"A gaze map must be a 2-D (height, width) array, got shape {source.shape}.")
-    height, width = source.shape
+    height, width = source.shape[-2:]
     out_h, out_w = int(heat_shape[0]), int(heat_shape[1])
     x0, y0, x1, y1 = check_box(crop_box, (width, height))
     if binary:
@@ -154,6 +155,12 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
         fixated = np.zeros((out_h, out_w), dtype=bool)
         fixated[vs[inside], us[inside]] = True
         return fixated
-    rows = _area_weights(y0, y1, out_h, height)
-    cols = _area_weights(x0, x1, out_w, width)
-    return rows @ source.astype(np.float64) @ cols.T
+    from scipy import sparse  # the weights are banded: sparse products cost O(pixels), not a dense matmul's
+
+    rows = sparse.csr_matrix(_area_weights(y0, y1, out_h, height))
+    cols = sparse.csr_matrix(_area_weights(x0, x1, out_w, width))
+    stack = source.astype(np.float64).reshape(-1, height, width)
+    count = len(stack)
+    across = rows @ stack.transpose(1, 0, 2).reshape(height, count * width)  # [H, N·w]
+    across = across.reshape(out_h, count, width).transpose(1, 0, 2).reshape(count * out_h, width)
+    return np.ascontiguousarray((cols @ across.T).T).reshape(*source.shape[:-2], out_h, out_w)

@@ -50,6 +50,9 @@ File names are made of the video, checkpoint, layer and class names.
 - **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
 - **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them.
 - **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
+- **Study**: compare several batch runs with human gaze and two baselines: every saliency metric (sAUC
+  included), bootstrap CIs, Holm-corrected Wilcoxon tests, one video frame by frame, report and figures
+  (same as `python -m core.study`).
 
 ### Same thing on the command line
 `python -m core.vis_cam CONFIG CHECKPOINT VIDEO --file-url out.txt --out-filename out.mp4`

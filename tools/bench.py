@@ -192,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--batch", type=int, default=0, metavar="N",
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
+    parser.add_argument("--study", action="store_true",
+                        help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     args = parser.parse_args(argv)
+    if args.study:
+        return study_table()
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
@@ -236,6 +240,24 @@ def batch_table(cases: list[str], device: str, count: int) -> None:
         print(f"{CASES[case][3]:<20} {fig['batch_s_per_video']:>8.3f} {fig['explain_s_per_video']:>9.3f} "
               f"{fig['vis_cam_s_per_video']:>9.3f} {fig['ratio']:>10.2f} {fig['speedup']:>7.1f}x", flush=True)
     print("goals: batch/expl <= 1.1 (decoding hidden behind compute)")
+
+
+def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224) -> int:
+    """Seconds for a study of synthetic batch folders and per-frame gaze (tools.study_bench)."""
+    import os
+    import tempfile
+
+    from tools.study_bench import study_figure
+
+    with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
+        fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
+    print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
+          f"{'ms/map':>7} {'outputs s':>9}  (CPU cores: {os.cpu_count()}, load average "
+          f"{os.getloadavg()[0]:.1f})")
+    print(f"{'crop, 7 metrics':<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
+          f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")
+    print("goal: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart)")
+    return 0
 
 
 if __name__ == "__main__":
