@@ -25,14 +25,11 @@ from core.study.report import output_files
 from core.study.result import MARKS
 from pages.ui import cache
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
+from pages.ui.pickers import path_input
 from pages.ui.viewer import COLORMAPS, add_player
 
-try:  # the allowed-folders check of the security work; until it lands, the plain path input
-    from pages.ui.pickers import path_input  # type: ignore[attr-defined]
-except ImportError:
-    from pages.ui.pickers import _path_input as path_input
-
-st.set_page_config(page_title="Study · Grad-CAM explorer", page_icon="📊", layout="wide")
+setup_page("Study", "📊")
 
 ARROW = {"higher": "↑", "lower": "↓"}
 GREYS = {"center": "#7f7f7f", "others": "#b5b5b5"}  # baselines in grey, as in the report's figures

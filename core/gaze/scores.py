@@ -63,7 +63,7 @@ class GazeScores:
         return out
 
 
-def _windows(heat: ExplainResult, gaze_size: tuple[int, int], notes: list[str]) -> Windows:
+def gaze_windows(heat: ExplainResult, gaze_size: tuple[int, int], notes: list[str]) -> Windows:
     """Each view's window in gaze-map pixels (the whole gaze frame when the result records none)."""
     if heat.windows is None:
         return Windows.single(gaze_size, (0.0, 0.0, float(gaze_size[0]), float(gaze_size[1])), heat.num_views)
@@ -117,7 +117,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
     if density is not None and density.size != gaze_size:
         raise CamError(f"The density is {density.size[0]}×{density.size[1]} but the fixation maps are "
                        f"{gaze_size[0]}×{gaze_size[1]}; they must have the same size.")
-    windows = _windows(heat, gaze_size, notes)
+    windows = gaze_windows(heat, gaze_size, notes)
     seen = [] if heat.legacy else sorted({int(f) for f in np.ravel(heat.frame_indices)})
     per_frame = fixations.per_frame or (density is not None and density.per_frame)
     if per_frame and heat.legacy:

@@ -1,14 +1,11 @@
 """What a study reads: runs (batch output folders), one heatmap file per video, and each video's gaze entry.
 
-:func:`read_clip` is the one place a heatmap file is read (today through ``core.batch.store.read_outputs``
-for a batch's npz + sidecar, else ``core.gaze.read_heatmaps`` for a txt); :func:`gaze_window` the one place
-its window is brought to the gaze maps' size. Both become calls to the result reader and its window type
-when those land.
+:func:`read_clip` is the one place a heatmap file is read (``core.read_result``, without frames);
+:func:`gaze_window` brings its window to the gaze maps' size as ``core.gaze`` does.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
-from core.export import sidecar_path
-from core.gaze import find_heatmap_files, gaze_entry, read_heatmaps
-from core.geometry import Box, scale_box
+from core.gaze import find_heatmap_files, gaze_entry
+from core.gaze.scores import gaze_windows
+from core.geometry import Box
+from core.heatmap_files import read_result
+from core.result import ExplainResult
+from core.sidecar import read_sidecar, sidecar_path
 
 BASELINES = ("center", "others")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]*$")
@@ -30,13 +30,32 @@ class Clip:
 
     name: str  # the video's name (its file stem), shared by every run and the gaze folder
     path: str  # the heatmap txt
-    heatmaps: np.ndarray  # float32 [V, T, H, W]
-    frame_indices: np.ndarray | None  # int64 [V, T] 0-based source frames; None for a legacy txt
-    source_size: tuple[int, int] | None  # (width, height) of the source video
-    window: Box | None  # the model's window in source pixels (None: the whole gaze frame)
-    gt_label: str
-    target_label: str
-    video: str | None  # the source video, when the sidecar names a file
+    result: ExplainResult  # read by core.read_result, without frames
+
+    @property
+    def heatmaps(self) -> np.ndarray:
+        """float32 [V, T, H, W]."""
+        return self.result.heatmaps
+
+    @property
+    def frame_indices(self) -> np.ndarray | None:
+        """int64 [V, T] 0-based source frames; None for a legacy txt (frames unknown)."""
+        return None if self.result.legacy else np.asarray(self.result.frame_indices, np.int64)
+
+    @property
+    def gt_label(self) -> str:
+        batch = self.result.extra.get("batch")
+        return str((batch.get("gt_label") if isinstance(batch, dict) else None) or "")
+
+    @property
+    def target_label(self) -> str:
+        return self.result.target_label
+
+    @property
+    def video(self) -> str | None:
+        """The source video, when the sidecar names a file."""
+        video = self.result.video
+        return video if video and not video.startswith("<") else None
 
     @property
     def seen(self) -> list[int] | None:
@@ -50,66 +69,38 @@ def _sidecar_facts(txt: Path) -> tuple[str, list[int] | None]:
     side = sidecar_path(txt)
     if not side.is_file():
         return txt.stem, None
+    meta = read_sidecar(side)
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
         video = meta.get("video")
         seen = sorted({int(f) for f in np.ravel(meta["frame_indices"])})
-    except (OSError, ValueError, AttributeError, KeyError, TypeError) as err:
-        raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise CamError(f"Sidecar {side} records no frame indices ({type(err).__name__}: {err}).") from err
     name = Path(str(video)).stem if video and not str(video).startswith("<") else txt.stem
     return name, seen
 
 
 def read_clip(txt: str | Path, folder: str | Path) -> Clip:
-    """The heatmaps and geometry of one heatmap file of a run (the study's only reader of heatmap files).
-
-    A batch's npz (full precision, read in milliseconds) is used when it is there, else the txt."""
-    from core.batch.store import read_outputs
-
-    txt, folder = Path(txt), Path(folder)
-    npz = txt.with_suffix(".npz")
-    indices: np.ndarray | None
-    source: tuple[int, int] | None
-    if npz.is_file() and sidecar_path(txt).is_file():
-        saved = read_outputs(folder, txt.relative_to(folder).with_suffix("").as_posix(), frames=False)
-        meta, heatmaps, indices = saved.meta, saved.heatmaps, saved.frame_indices
-        try:
-            source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
-            window: Box | None = tuple(float(v) for v in meta["crop_box"])  # type: ignore[assignment]
-        except (KeyError, TypeError, ValueError, IndexError) as err:
-            raise CamError(f"Sidecar {sidecar_path(txt)} has no source size or window ({err}).") from err
-        if heatmaps.ndim != 4 or indices.shape != heatmaps.shape[:2]:
-            raise CamError(f"{npz} holds heatmaps {heatmaps.shape} and frame indices {indices.shape}; "
-                           "they do not belong together.")
-        if meta.get("views") == "all" and len({tuple(r) for r in indices.tolist()}) < len(indices):
-            raise CamError(f"{txt} holds several crops of the same frames (--all-views); explain with the center "
-                           "view to compare with gaze.")
-    else:
-        heat = read_heatmaps(txt)
-        meta, heatmaps, indices = heat.meta, heat.heatmaps, heat.frame_indices
-        source, window = heat.source_size, heat.crop_box
-    batch = meta.get("batch") or {}
-    video = meta.get("video")
-    return Clip(_sidecar_facts(txt)[0], str(txt), np.asarray(heatmaps, np.float32),
-                None if indices is None else np.asarray(indices, np.int64), source, window,
-                str(batch.get("gt_label") or ""), str(meta.get("target_label") or ""),
-                str(video) if video and not str(video).startswith("<") else None)
+    """The heatmaps and geometry of one heatmap file of a run (the study's only reader of heatmap files):
+    :func:`core.read_result` without frames (a batch's npz, read in milliseconds, when it is there)."""
+    txt = Path(txt)
+    result = read_result(txt, frames=False)
+    windows = result.windows
+    if windows is not None and len(windows.groups()) > 1:
+        raise CamError(f"{txt} holds several crops of the same frames (--all-views); a study scores one window per "
+                       "frame: explain with the center view (or score the file with python -m core.gaze, which "
+                       "scores each view).")
+    return Clip(_sidecar_facts(txt)[0], str(txt), result)
 
 
 def gaze_window(clip: Clip, gaze_size: tuple[int, int], notes: list[str]) -> Box:
     """The clip's window in gaze-map pixels (the whole map without a sidecar), as ``core.gaze`` places it."""
-    if clip.source_size is None or clip.window is None:
-        return 0.0, 0.0, float(gaze_size[0]), float(gaze_size[1])
-    source = clip.source_size
-    if tuple(gaze_size) == tuple(source):
-        return clip.window
-    if abs(gaze_size[0] * source[1] - gaze_size[1] * source[0]) > 0.01 * source[0] * gaze_size[1]:
-        raise CamError(f"The gaze maps of {clip.name} are {gaze_size[0]}×{gaze_size[1]} but the video is "
-                       f"{source[0]}×{source[1]}; gaze maps must show the whole video frame (same aspect ratio).")
-    note = f"{clip.name}: gaze maps are {gaze_size[0]}×{gaze_size[1]}, the video {source[0]}×{source[1]}: window scaled"
-    if note not in notes:
-        notes.append(note)
-    return scale_box(clip.window, source, gaze_size)
+    found: list[str] = []
+    box = gaze_windows(clip.result, gaze_size, found).crop_box
+    for note in found:
+        note = f"{clip.name}: {note}"
+        if note not in notes:
+            notes.append(note)
+    return box
 
 
 @dataclass(frozen=True)
