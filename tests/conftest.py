@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def allowed_roots(monkeypatch, tmp_path_factory) -> str:
-    """Pages in tests may open the checkout, the temporary folders the tests write and ../shared/data
-    (``MMCAM_ROOTS``); the server-wide limit a page run sets does not outlive the test."""
+def allow_test_folders(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Let pages open the checkout, the temporary folders the tests write, ../shared/data and home
+    (``MMCAM_ROOTS``), with no operator trust or password; returns the roots. Module-scoped fixtures that run a
+    page call it inside ``pytest.MonkeyPatch.context()`` (the autouse fixture below is function-scoped)."""
     from core import access
 
     roots = os.pathsep.join(map(str, (ROOT, SHARED_DATA, tmp_path_factory.getbasetemp(), tempfile.gettempdir(),
@@ -27,6 +27,13 @@ def allowed_roots(monkeypatch, tmp_path_factory) -> str:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(access, "_process_roots", None)
     return roots
+
+
+@pytest.fixture(autouse=True)
+def allowed_roots(monkeypatch, tmp_path_factory) -> str:
+    """Pages in tests may open the checkout, the temporary folders the tests write and ../shared/data; the
+    server-wide limit a page run sets does not outlive the test."""
+    return allow_test_folders(monkeypatch, tmp_path_factory)
 
 
 def shared_file(name: str) -> Path:

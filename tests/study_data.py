@@ -14,6 +14,7 @@ import numpy as np
 
 from core.cam import ExplainResult
 from core.export import write_result
+from core.geometry import Windows
 
 SOURCE = (64, 48)  # (width, height) of the source videos and of the gaze maps
 WINDOW = (8.0, 0.0, 56.0, 48.0)  # the centre square the models saw
@@ -60,7 +61,7 @@ def write_run(folder: Path, kind: str, videos: list[int]) -> Path:
             scores=np.array([1.0, 0.0], np.float32), probs=np.array([0.7, 0.3], np.float32), target_class=0,
             target_label=CLASSES[0], layer="backbone/layer4", method="gradcam", classes=CLASSES,
             video=str(folder.parent / "videos" / f"v{video}.mp4"), config="synthetic.py", checkpoint=None,
-            source_size=SOURCE, crop_box=WINDOW, fps=25.0, view_boxes=[WINDOW], view_flips=[False])
+            windows=Windows.single(SOURCE, WINDOW), fps=25.0)
         (folder / CLASSES[video % 2]).mkdir(exist_ok=True)
         write_result(folder / CLASSES[video % 2] / f"v{video}.txt", result, npz=True,
                      batch={"gt_label": CLASSES[video % 2], "gt_class": video % 2})

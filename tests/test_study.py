@@ -251,7 +251,7 @@ def test_txt_without_npz_reads_the_same(data, tmp_path):
     (tmp_path / "good" / "walk" / "v0.npz").unlink()
     from_txt = read_clip(tmp_path / "good" / "walk" / "v0.txt", tmp_path / "good")
     from_npz = read_clip(data["good"] / "walk" / "v0.txt", data["good"])
-    assert np.array_equal(from_txt.heatmaps, from_npz.heatmaps) and from_txt.window == from_npz.window
+    assert np.array_equal(from_txt.heatmaps, from_npz.heatmaps) and from_txt.result.windows == from_npz.result.windows
     assert (from_txt.name, from_txt.gt_label, from_txt.seen) == ("v0", "walk", SEEN)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, plotly_array
+from conftest import ROOT, allow_test_folders, plotly_array
 from study_data import SEEN, make_study
 
 from core.study import StudySpec, compute
@@ -37,11 +37,13 @@ def test_empty_page_says_what_to_give():
 
 
 @pytest.fixture(scope="module")
-def studied(data):
-    app = _page([(run, data[run]) for run in ("good", "mid", "bad")], data["fixations"], data["density"])
-    assert not app.exception and not app.error
-    assert app.button(key="study_run").label == "Run the study"
-    return app.button(key="study_run").click().run()
+def studied(data, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the autouse roots fixture is not applied yet
+        allow_test_folders(patch, tmp_path_factory)
+        app = _page([(run, data[run]) for run in ("good", "mid", "bad")], data["fixations"], data["density"])
+        assert not app.exception and not app.error
+        assert app.button(key="study_run").label == "Run the study"
+        return app.button(key="study_run").click().run()
 
 
 def test_summary_shows_every_run_and_baseline_with_the_best_marked(data, studied):
