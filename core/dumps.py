@@ -38,6 +38,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,6 +49,7 @@ import torch._utils
 
 from core.errors import CamError, first_line, run_command
 from core.model import read_label_map
+from core.target import GROUND_TRUTH, Target, parse_target
 
 DUMP_LIMIT_ENV = "MMCAM_DUMP_MAX_BYTES"
 DEFAULT_DUMP_LIMIT = 4 << 30  # bytes of array and tensor data one dump may declare (absolute cap)
@@ -571,7 +573,14 @@ def top_k_accuracy(scores: np.ndarray, gt: np.ndarray, k: int) -> float:
 
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts ``[num_classes, num_classes]``: rows are ground truth, columns predictions."""
+    """Counts ``[num_classes, num_classes]``: rows are ground truth, columns predictions.
+
+    Refused (one sentence) when the dense matrix would pass :data:`CONFUSION_LIMIT` bytes; use
+    :meth:`DumpReport.confusion_over` for the classes that occur."""
+    if num_classes * num_classes * 8 > CONFUSION_LIMIT:
+        raise CamError(f"a confusion matrix over {num_classes} classes would take "
+                       f"{_size(num_classes * num_classes * 8)}; take it over the classes that occur "
+                       "(DumpReport.confusion_over)")
     return np.bincount(gt * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
@@ -674,21 +683,37 @@ class DumpReport:
 
     @cached_property
     def confusion(self) -> np.ndarray:
+        """The dense ``[C, C]`` confusion matrix (refused past :data:`CONFUSION_LIMIT`)."""
         return confusion_matrix(self.gt, self.pred, len(self.classes))
 
+    @cached_property
+    def occurring(self) -> np.ndarray:
+        """The classes that have test samples or predictions, ascending (the rest are empty rows and columns)."""
+        return np.union1d(self.gt, self.pred)
+
+    def confusion_over(self, classes: np.ndarray) -> np.ndarray:
+        """The confusion matrix restricted to ``classes`` (rows ground truth, columns predictions, in that order)."""
+        classes = np.asarray(classes, dtype=np.int64)
+        position = np.full(len(self.classes), -1, dtype=np.int64)
+        position[classes] = np.arange(len(classes))
+        rows, cols = position[self.gt], position[self.pred]
+        keep = (rows >= 0) & (cols >= 0)
+        return confusion_matrix(rows[keep], cols[keep], len(classes))
+
     def per_class(self) -> list[ClassAccuracy]:
-        counts, hits = self.confusion.sum(axis=1), np.diag(self.confusion)
+        counts = np.bincount(self.gt, minlength=len(self.classes))
+        hits = np.bincount(self.gt[self.correct], minlength=len(self.classes))
         return [ClassAccuracy(i, name, int(counts[i]), int(hits[i]),
                               float(hits[i] / counts[i]) if counts[i] else None)
                 for i, name in enumerate(self.classes)]
 
     def confused_pairs(self, limit: int = 10) -> list[ConfusedPair]:
         """The most frequent (ground truth, wrong prediction) pairs, most frequent first."""
-        off = self.confusion.copy()
-        np.fill_diagonal(off, 0)
-        gt, pred = np.nonzero(off)
-        order = sorted(zip(gt.tolist(), pred.tolist(), strict=True), key=lambda p: (-off[p], p))[:limit]
-        return [ConfusedPair(g, p, self.classes[g], self.classes[p], int(off[g, p])) for g, p in order]
+        wrong = ~self.correct
+        pairs, counts = np.unique(np.stack([self.gt[wrong], self.pred[wrong]], axis=1), axis=0, return_counts=True)
+        order = sorted(range(len(counts)), key=lambda i: (-counts[i], *pairs[i].tolist()))[:limit]
+        return [ConfusedPair(int(pairs[i][0]), int(pairs[i][1]), self.classes[pairs[i][0]], self.classes[pairs[i][1]],
+                             int(counts[i])) for i in order]
 
     def samples(self) -> list[Sample]:
         score = self.probabilities[np.arange(len(self.gt)), self.pred]
@@ -768,9 +793,6 @@ def open_dump(path: str | os.PathLike, *, config: str | os.PathLike | None = Non
                      classes=classes)
 
 
-TARGETS = ("ground truth", "prediction")
-
-
 @dataclass(frozen=True)
 class ExplainTarget:
     """What the explorer needs to explain one test sample."""
@@ -780,10 +802,11 @@ class ExplainTarget:
     target_label: str
 
 
-def explain_target(report: DumpReport, index: int, target: str = "ground truth") -> ExplainTarget:
-    """Sample ``index``'s video and the class to explain: its ground truth or its prediction (``TARGETS``)."""
-    if target not in TARGETS:
-        raise CamError(f"the target must be one of {', '.join(TARGETS)}, not {target!r}")
+def explain_target(report: DumpReport, index: int, target: Target | str = GROUND_TRUTH) -> ExplainTarget:
+    """Sample ``index``'s video and the class to explain: its ground truth (:data:`core.target.GROUND_TRUTH`),
+    the class the dump predicted for it (:data:`core.target.PREDICTED`) or a :class:`~core.target.ClassIndex`.
+    A string is read by :func:`core.target.parse_target` (``"gt"``, ``"predicted"``, a class name)."""
+    chosen = parse_target(target, report.classes, ground_truth=True)
     if not 0 <= index < len(report.gt):
         raise CamError(f"there is no sample {index}: the dump has {len(report.gt)}")
     if not report.videos:
@@ -792,24 +815,31 @@ def explain_target(report: DumpReport, index: int, target: str = "ground truth")
     if not Path(video).exists():
         raise CamError(f"sample {index}'s video {video} is not here: give the folder the annotation paths are "
                        "relative to (the video root)")
-    label = int(report.gt[index] if target == TARGETS[0] else report.pred[index])
+    label = chosen.resolve(report.classes, report.scores[index], int(report.gt[index]))
     return ExplainTarget(video, label, report.classes[label])
 
 
-ORDERS = ("sample order", "score, lowest first", "score, highest first")
+class Order(StrEnum):
+    """How :func:`filter_samples` sorts (ties keep sample order)."""
+
+    SAMPLE = "sample"
+    SCORE_ASCENDING = "score-ascending"  # least confident first
+    SCORE_DESCENDING = "score-descending"
 
 
 def filter_samples(samples: list[Sample], *, gt: int | None = None, pred: int | None = None,
-                   correct: bool | None = None, order: str = ORDERS[0]) -> list[Sample]:
+                   correct: bool | None = None, order: Order | str = Order.SAMPLE) -> list[Sample]:
     """The samples of ground-truth class ``gt``, predicted class ``pred`` and correctness ``correct``
-    (None: any), in one of the ``ORDERS`` (ties keep sample order)."""
-    if order not in ORDERS:
-        raise CamError(f"the order must be one of {', '.join(ORDERS)}, not {order!r}")
+    (None: any), in ``order``."""
+    try:
+        order = Order(order)
+    except ValueError:
+        raise CamError(f"the order must be one of {', '.join(o.value for o in Order)}, not {order!r}") from None
     chosen = [s for s in samples if (gt is None or s.gt_label == gt) and (pred is None or s.pred_label == pred)
               and (correct is None or s.correct == correct)]
-    if order == ORDERS[1]:
+    if order is Order.SCORE_ASCENDING:
         return sorted(chosen, key=lambda s: (s.score, s.index))
-    if order == ORDERS[2]:
+    if order is Order.SCORE_DESCENDING:
         return sorted(chosen, key=lambda s: (-s.score, s.index))
     return sorted(chosen, key=lambda s: s.index)
 

@@ -23,6 +23,7 @@ from dump_data import ANNOTATIONS, make_real_dump
 
 from core.dumps import (
     DumpUnpickler,
+    Order,
     explain_target,
     filter_samples,
     load_dump,
@@ -35,6 +36,7 @@ from core.dumps import (
     report_dict,
 )
 from core.errors import CamError
+from core.target import GROUND_TRUTH, PREDICTED, ClassIndex
 
 
 @pytest.fixture(scope="session")
@@ -116,8 +118,10 @@ def test_open_dump_takes_the_test_set_from_the_config_with_overrides(real_dump, 
 def test_explain_target_is_the_samples_video_and_chosen_class(real_dump):
     report = open_dump(real_dump["dump"], config=real_dump["config"])
     wrong = next(s for s in report.samples() if not s.correct)
-    truth = explain_target(report, wrong.index, "ground truth")
-    predicted = explain_target(report, wrong.index, "prediction")
+    truth = explain_target(report, wrong.index, GROUND_TRUTH)
+    predicted = explain_target(report, wrong.index, PREDICTED)
+    assert explain_target(report, wrong.index, "gt") == truth  # user words parse as core.target does
+    assert explain_target(report, wrong.index, ClassIndex(5)).target_class == 5
     assert truth.video == predicted.video == wrong.video and Path(wrong.video).is_file()
     assert (truth.target_class, predicted.target_class) == (wrong.gt_label, wrong.pred_label)
     assert truth.target_label == report.classes[wrong.gt_label] != predicted.target_label
@@ -134,11 +138,11 @@ def test_filter_samples_by_class_correctness_and_score():
     assert filter_samples(everything) == everything
     wrong = filter_samples(everything, correct=False)
     assert wrong == [s for s in everything if s.gt_label != s.pred_label] and 0 < len(wrong) < 30
-    cell = filter_samples(everything, gt=1, pred=2, order="score, highest first")
+    cell = filter_samples(everything, gt=1, pred=2, order=Order.SCORE_DESCENDING)
     assert all((s.gt_label, s.pred_label) == (1, 2) for s in cell)
     assert len(cell) == int(report.confusion[1, 2]) and [s.score for s in cell] == sorted(
         (s.score for s in cell), reverse=True)
-    lowest = filter_samples(everything, order="score, lowest first")
+    lowest = filter_samples(everything, order="score-ascending")
     assert [s.score for s in lowest] == sorted(s.score for s in everything)
     with pytest.raises(CamError, match="order must be one of"):
         filter_samples(everything, order="random")
@@ -176,6 +180,33 @@ def test_mean_class_accuracy_counts_classes_only_predicted():
     assert [c.accuracy for c in report.per_class()] == [0.5, 1.0, None]
     assert report.confusion.tolist() == [[1, 0, 1], [0, 2, 0], [0, 0, 0]]  # rows: ground truth
     assert [(p.gt, p.pred, p.count) for p in report.confused_pairs()] == [(0, 2, 1)]
+    assert report.occurring.tolist() == [0, 1, 2]
+    assert report.confusion_over(np.array([2, 0])).tolist() == [[0, 0], [1, 1]]  # rows gt 2, 0; columns pred 2, 0
+
+
+def test_per_class_and_pairs_equal_the_dense_confusion_matrix():
+    rng = np.random.default_rng(5)
+    report = _report(rng.normal(size=(300, 12)).astype(np.float32), rng.integers(0, 12, size=300))
+    dense = report.confusion
+    assert [c.count for c in report.per_class()] == dense.sum(axis=1).tolist()
+    assert [c.correct for c in report.per_class()] == np.diag(dense).tolist()
+    off = dense - np.diag(np.diag(dense))
+    pairs = report.confused_pairs(1000)
+    assert sum(p.count for p in pairs) == off.sum() and all(off[p.gt, p.pred] == p.count for p in pairs)
+    assert [p.count for p in pairs] == sorted((p.count for p in pairs), reverse=True)
+    shown = report.occurring
+    assert (report.confusion_over(shown) == dense[np.ix_(shown, shown)]).all()
+
+
+def test_many_classes_report_without_a_dense_matrix():
+    # 1 sample, 10,000 classes: the dense matrix would take 763 MiB; everything else works
+    scores = np.zeros((2, 10_000), np.float32)
+    scores[0, 7], scores[1, 9_999] = 1, 1
+    report = _report(scores, np.array([7, 3]))
+    assert report.top1 == 0.5 and report.per_class()[7].accuracy == 1.0
+    assert report.confusion_over(report.occurring).tolist() == [[0, 0, 1], [0, 1, 0], [0, 0, 0]]
+    with pytest.raises(CamError, match="confusion matrix over 10000 classes would take 762.9 MiB"):
+        report.confusion
 
 
 def _report(scores: np.ndarray, gt: np.ndarray):
