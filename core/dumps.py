@@ -558,9 +558,92 @@ def read_test_set(config: str | os.PathLike) -> TestSet:
     prefix = dataset.get("data_prefix") or {}
     classes = ((cfg.get("dataset_meta") or {}).get("classes")
                or (dataset.get("metainfo") or {}).get("classes"))
-    return TestSet(ann_file=_join_root(root, dataset.get("ann_file")),
-                   video_root=_join_root(root, prefix.get("video") or prefix.get("img")),
-                   classes=[str(c) for c in classes] if classes else None)
+    ann_file = _join_root(root, dataset.get("ann_file"))
+    video_root = _join_root(root, prefix.get("video") or prefix.get("img"))
+    base = _data_base(ann_file, Path(config))
+    if base is not None:  # relative paths: from where tools/test.py ran, found by the annotation file
+        ann_file = str(base / ann_file) if ann_file else None
+        video_root = str(base / video_root) if video_root and not os.path.isabs(video_root) else video_root
+    return TestSet(ann_file=ann_file, video_root=video_root, classes=[str(c) for c in classes] if classes else None)
+
+
+def _data_base(ann_file: str | None, config: Path) -> Path | None:
+    """The folder a relative ``ann_file`` starts from. MMAction2 resolves it from the folder ``tools/test.py`` ran
+    in, which the config does not say: the current folder, else the config's folder or one of its ancestors
+    (a dumped ``work_dirs/NAME/NAME.py`` sits two levels below the project), whichever holds the file."""
+    if not ann_file or os.path.isabs(ann_file):
+        return None
+    folder = config.expanduser().resolve().parent
+    for base in (Path.cwd(), folder, *list(folder.parents)[:4]):
+        if (base / ann_file).is_file():
+            return base
+    return None
+
+
+# --------------------------------------------------------------------------- which checkpoint made a dump
+
+SOURCE_SUFFIX = ".source.json"
+
+
+@dataclass(frozen=True)
+class DumpSource:
+    """The checkpoint (and config) that made a dump, as recorded beside it (``results.pkl.source.json``)."""
+
+    checkpoint: str
+    config: str | None = None
+    recorded_by: str = ""  # who recorded it: "python -m core.mm test", "the Test results page", a test.py log
+    checkpoint_stamp: tuple[float, int] | None = None  # (mtime, size) of the checkpoint when recorded
+
+    @property
+    def changed(self) -> bool:
+        """True when the checkpoint file is no longer the one recorded (re-trained, replaced or gone)."""
+        try:
+            stat = Path(self.checkpoint).stat()
+        except OSError:
+            return True
+        return self.checkpoint_stamp is not None and (stat.st_mtime, stat.st_size) != tuple(self.checkpoint_stamp)
+
+
+def source_file(dump: str | os.PathLike) -> Path:
+    """Where a dump's :class:`DumpSource` is kept: ``results.pkl`` -> ``results.pkl.source.json``."""
+    dump = Path(dump)
+    return dump.with_name(dump.name + SOURCE_SUFFIX)
+
+
+def record_source(dump: str | os.PathLike, *, checkpoint: str | os.PathLike, config: str | os.PathLike | None = None,
+                  recorded_by: str = "") -> DumpSource:
+    """Remember beside ``dump`` which checkpoint (and config) made it; paths are stored absolute."""
+    from core.export import write_json
+
+    checkpoint = Path(checkpoint).expanduser().absolute()
+    try:
+        stat = checkpoint.stat()
+    except OSError:
+        raise CamError(f"checkpoint {checkpoint} does not exist; pick the checkpoint that made the dump") from None
+    source = DumpSource(str(checkpoint), str(Path(config).expanduser().absolute()) if config else None, recorded_by,
+                        (stat.st_mtime, stat.st_size))
+    write_json(source_file(dump), {"checkpoint": source.checkpoint, "config": source.config,
+                                   "recorded_by": recorded_by, "checkpoint_stamp": list(source.checkpoint_stamp or ())})
+    return source
+
+
+def read_source(dump: str | os.PathLike) -> DumpSource | None:
+    """The :class:`DumpSource` recorded beside ``dump``, or None when nothing is recorded. It is data (paths to
+    show and offer), never something to run by itself."""
+    path = source_file(dump)
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        checkpoint, config = payload["checkpoint"], payload.get("config")
+        stamp = payload.get("checkpoint_stamp") or None
+        if not isinstance(checkpoint, str) or not (config is None or isinstance(config, str)):
+            raise TypeError("paths must be strings")
+        stamp = (float(stamp[0]), int(stamp[1])) if stamp else None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise CamError(f"{path} is not a readable dump source record ({error.__class__.__name__}); delete it "
+                       "and tie the dump to its checkpoint again") from error
+    return DumpSource(checkpoint, config, str(payload.get("recorded_by") or ""), stamp)
 
 
 # --------------------------------------------------------------------------- metrics (numpy)

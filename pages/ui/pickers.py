@@ -9,9 +9,10 @@ from typing import NamedTuple
 import streamlit as st
 
 from core.errors import CamError
-from core.files import Run, find_runs, find_videos, save_upload
+from core.files import find_videos, save_upload
 from core.layers import LayerInfo
 from core.methods import METHODS
+from core.runs import Run, find_runs
 from core.video import VIDEO_EXTENSIONS
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
