@@ -256,11 +256,9 @@ def _metric_name(flat: str, log: TrainingLog) -> str:
 
 
 @dataclass(frozen=True)
-class TestRun:
+class LoggedTest:
     """A ``tools/test.py`` run logged in the run folder: which checkpoint it loaded, where it dumped the
     predictions (``--dump``), and the metrics it printed."""
-
-    __test__ = False  # not a pytest test class
 
     log: Path
     checkpoint: Path | None
@@ -294,7 +292,7 @@ def _resolved(path: str, start: Path | None) -> Path:
     return (start / given).resolve()
 
 
-def test_runs(folder: str | Path) -> list[TestRun]:
+def logged_tests(folder: str | Path) -> list[LoggedTest]:
     """The ``tools/test.py`` runs whose logs are in ``folder`` (test.py's default work_dir is the training
     run's folder), oldest first. Relative paths in the logs are resolved from where test.py ran."""
     folder = Path(folder).resolve()
@@ -315,7 +313,7 @@ def test_runs(folder: str | Path) -> list[TestRun]:
                     metrics = {k: n for k, v in entry.items() if k not in _RUNTIME and (n := _number(v)) is not None}
                 except (ValueError, IndexError, AttributeError):
                     metrics = {}
-            runs.append(TestRun(log, _resolved(loaded[-1], start) if loaded else None,
+            runs.append(LoggedTest(log, _resolved(loaded[-1], start) if loaded else None,
                                 _resolved(dumped[-1], start) if dumped else None, metrics))
     return runs
 
@@ -331,7 +329,7 @@ def dump_origin(dump: str | Path) -> DumpSource | None:
         return recorded
     dump = Path(dump).expanduser().resolve()
     for folder in [dump.parent, *sorted(dump.parent.glob("work_dirs/*/"))]:
-        for test in reversed(test_runs(folder)):  # the newest run that wrote this file
+        for test in reversed(logged_tests(folder)):  # the newest run that wrote this file
             if test.dump is not None and test.checkpoint is not None and test.dump.resolve() == dump:
                 config = config_of(folder)
                 return DumpSource(str(test.checkpoint), str(config) if config else None,
