@@ -48,7 +48,7 @@ import torch
 import torch._utils
 
 from core.errors import CamError, first_line, run_command
-from core.model import read_label_map
+from core.model import config_classes, read_label_map, test_dataset
 from core.target import GROUND_TRUTH, Target, parse_target
 
 DUMP_LIMIT_ENV = "MMCAM_DUMP_MAX_BYTES"
@@ -112,6 +112,17 @@ class _Budget:
                            f"set {DUMP_LIMIT_ENV} to a larger number of bytes to read it")
 
 
+class _File(io.BytesIO):
+    """The file's bytes: reads past the end return short data (nothing beyond the file is allocated), and a
+    line cut by the end of the file is an error instead of a shorter name."""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if not line.endswith(b"\n"):
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return line
+
+
 _LOAD = pickle._Unpickler  # the pure-Python unpickler: its opcodes can be overridden one by one
 
 
@@ -138,7 +149,7 @@ class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     _unframer: Any
 
     def __init__(self, data: bytes, budget: _Budget) -> None:
-        self._file = io.BytesIO(data)  # reads past the end return short data: nothing beyond the file is allocated
+        self._file = _File(data)
         super().__init__(self._file)
         self._budget = budget
         self._fresh: dict[int, Any] = {}  # id -> object built by an allowed call, awaiting its BUILD
@@ -551,20 +562,17 @@ def read_test_set(config: str | os.PathLike) -> TestSet:
         raise CamError(f"config {config} does not exist") from None
     except Exception as error:
         raise CamError(f"cannot read config {config} ({error.__class__.__name__}: {error})") from None
-    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    while "dataset" in dataset or "datasets" in dataset:  # RepeatDataset, ConcatDataset, ...
-        dataset = dataset.get("dataset") or dataset["datasets"][0]
+    dataset = test_dataset(cfg)
     root = dataset.get("data_root")
     prefix = dataset.get("data_prefix") or {}
-    classes = ((cfg.get("dataset_meta") or {}).get("classes")
-               or (dataset.get("metainfo") or {}).get("classes"))
+    classes = config_classes(cfg)
     ann_file = _join_root(root, dataset.get("ann_file"))
     video_root = _join_root(root, prefix.get("video") or prefix.get("img"))
     base = _data_base(ann_file, Path(config))
     if base is not None:  # relative paths: from where tools/test.py ran, found by the annotation file
         ann_file = str(base / ann_file) if ann_file else None
         video_root = str(base / video_root) if video_root and not os.path.isabs(video_root) else video_root
-    return TestSet(ann_file=ann_file, video_root=video_root, classes=[str(c) for c in classes] if classes else None)
+    return TestSet(ann_file=ann_file, video_root=video_root, classes=classes)
 
 
 def _data_base(ann_file: str | None, config: Path) -> Path | None:
@@ -925,6 +933,61 @@ def filter_samples(samples: list[Sample], *, gt: int | None = None, pred: int | 
     if order is Order.SCORE_DESCENDING:
         return sorted(chosen, key=lambda s: (-s.score, s.index))
     return sorted(chosen, key=lambda s: s.index)
+
+
+SAMPLE_LIST = "samples.txt"
+TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders when both are explained
+
+
+def write_sample_list(report: DumpReport, samples: list[Sample], path: str | os.PathLike) -> Path:
+    """An MMAction2 annotation list (``video label``, the ground truth) of ``samples``, for ``core.batch``:
+    paths relative to the videos' common folder (:func:`sample_root`), so the batch's outputs mirror it."""
+    if not samples:
+        raise CamError("no samples to explain: the filters leave none")
+    if not report.videos:
+        raise CamError("the dump names no videos: give the test annotation file (or the config) to explain samples")
+    root = sample_root(report, samples)
+    missing = [report.videos[s.index] for s in samples if not Path(report.videos[s.index]).exists()]
+    if missing:
+        raise CamError(f"{len(missing)} of the {len(samples)} videos are not here (e.g. {missing[0]}): give the "
+                       "folder the annotation paths are relative to (the video root)")
+    from core.export import atomic_path
+
+    lines = [f"{os.path.relpath(report.videos[s.index], root)} {s.gt_label}\n" for s in samples]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def sample_root(report: DumpReport, samples: list[Sample]) -> Path:
+    """The deepest folder that holds the videos of ``samples``."""
+    assert report.videos is not None
+    return Path(os.path.commonpath([str(Path(report.videos[s.index]).absolute().parent) for s in samples]))
+
+
+def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.PathLike, targets: list[Target], *,
+                   config: str, checkpoint: str | None, device: str = "auto", label_map: str | None = None,
+                   trust_checkpoint: bool = False, views: str = "center") -> list:
+    """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
+    written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
+    ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or
+    ``out/ground_truth`` and ``out/prediction`` for both. Start them with ``core.batch.job.start_job``."""
+    from core.batch.job import BatchOptions, BatchRequest
+
+    keys = list(dict.fromkeys(str(t.key) for t in targets))
+    if not keys or any(k not in TARGET_FOLDERS for k in keys):
+        raise CamError("explain the ground truth, the prediction, or both")
+    out = Path(out).expanduser().absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    listed = write_sample_list(report, samples, out / SAMPLE_LIST)
+    use_frames = any(Path(report.videos[s.index]).is_dir() for s in samples) if report.videos else False
+    return [BatchRequest(config=config, checkpoint=checkpoint, inputs=[str(listed)],
+                         out=str(out / TARGET_FOLDERS[key] if len(keys) > 1 else out),
+                         options=BatchOptions(target=key, views=views), device=device, label_map=label_map,
+                         trust_checkpoint=trust_checkpoint, use_frames=use_frames,
+                         video_root=str(sample_root(report, samples)))
+            for key in keys]
 
 
 def report_dict(report: DumpReport, pairs: int = 10) -> dict:

@@ -16,7 +16,7 @@ from mm_data import NAME, trained_project
 import core
 from core import dumps
 from core.errors import CamError
-from core.runs import describe_checkpoints, dump_origin, find_runs, read_training_log, logged_tests
+from core.runs import describe_checkpoints, dump_origin, find_runs, logged_tests, read_training_log
 
 
 @pytest.fixture(scope="session")
