@@ -335,3 +335,42 @@ def dump_origin(dump: str | Path) -> DumpSource | None:
                 return DumpSource(str(test.checkpoint), str(config) if config else None,
                                   f"the tools/test.py log {test.log}")
     return None
+
+
+@dataclass(frozen=True)
+class RunDump:
+    """A results pickle tied to a run: where it is, the checkpoint that made it and how that is known."""
+
+    dump: Path
+    checkpoint: Path | None
+    known_from: str  # "the tools/test.py log <file>", "python -m core.mm test", "the Test results page"
+    metrics: dict[str, float] = field(default_factory=dict)  # what test.py printed for it, when logged
+    when: str = ""  # the test session's timestamp (YYYYMMDD_HHMMSS), when logged
+
+    @property
+    def exists(self) -> bool:
+        return self.dump.is_file()
+
+
+def run_dumps(folder: str | Path) -> list[RunDump]:
+    """The results pickles a run's ``tools/test.py`` logs name, and those beside its checkpoints that record
+    their checkpoint (``*.pkl.source.json``), oldest first; a record overrides what a log says."""
+    from core.dumps import SOURCE_SUFFIX, read_source
+
+    folder = Path(folder).resolve()
+    found: dict[Path, RunDump] = {}
+    for test in logged_tests(folder):
+        if test.dump is not None:
+            found[test.dump.resolve()] = RunDump(test.dump, test.checkpoint, f"the tools/test.py log {test.log.name}",
+                                                 test.metrics, test.when)
+    recorded = [record.with_name(record.name[: -len(SOURCE_SUFFIX)]) for record in folder.glob(f"*{SOURCE_SUFFIX}")]
+    for dump in [*found, *sorted(recorded)]:
+        try:
+            source = read_source(dump)
+        except CamError:
+            continue
+        if source is not None:
+            logged = found.get(dump.resolve())
+            found[dump.resolve()] = RunDump(dump.resolve(), Path(source.checkpoint), source.recorded_by or "a record",
+                                            logged.metrics if logged else {}, logged.when if logged else "")
+    return list(found.values())
