@@ -135,7 +135,7 @@ def run_tool(tool: str, argv: Sequence[str], *, trust_checkpoint: bool = False) 
         record_source(dump, checkpoint=checkpoint, config=config, recorded_by="python -m core.mm test")
 
 
-USAGE = """python -m core.mm {train,test} [--trust-checkpoint] ARGS...
+USAGE = """usage: python -m core.mm {train,test} [--trust-checkpoint] ARGS...
 
 Run MMAction2's own tools/train.py or tools/test.py (from the mmaction2 wheel), unchanged, with this
 project's fixes for the wheel and its safe checkpoint loading. ARGS are the script's own:
