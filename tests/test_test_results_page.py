@@ -265,3 +265,9 @@ def test_explain_all_mistakes_runs_a_batch(project, tmp_path, target):
         assert [int(r["gt_class"]) for r in rows] == [s.gt_label for s in wrong]
         expected = [s.gt_label for s in wrong] if key == "gt" else [s.pred_label for s in wrong]
         assert [int(r["target_class"]) for r in rows] == expected  # the checkpoint that made the dump agrees
+    app.run()  # the finished batches, each opening on the Batch page
+    (opener, *_) = [b for b in app.button if b.key.startswith("dump_batch_open_")]
+    opener.click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Batch" and app.text_input(key="batch_out").value == str(folders[0])
+    assert any(m.value.startswith(f"**Summary** · {len(wrong)} explained · 0 failed") for m in app.markdown)
