@@ -107,8 +107,11 @@ def model_section(results: str | None, test_config: str | None) -> tuple[pickers
                   args=(origin, test_config), icon=":material/link:",
                   help=f"Checkpoint {origin.checkpoint}, config {origin.config or test_config or '(none recorded)'}")
     spec = pickers.pick_model()
-    if results and spec is not None and spec.checkpoint and origin is None:
-        st.button("Remember: these results come from this checkpoint", key="dump_remember", on_click=_remember,
+    if results and spec is not None and spec.checkpoint and not (origin and _same_file(spec.checkpoint,
+                                                                                     origin.checkpoint)):
+        label = ("Remember: these results come from this checkpoint" if origin is None
+                 else "Record this checkpoint instead")
+        st.button(label, key="dump_remember", on_click=_remember,
                   args=(results, spec), icon=":material/bookmark:",
                   help=f"Writes {dumps.source_file(results).name} beside the results, so the next time the right "
                        "checkpoint is offered.")
