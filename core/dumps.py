@@ -975,19 +975,19 @@ def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.Path
     ``out/ground_truth`` and ``out/prediction`` for both. Start them with ``core.batch.job.start_job``."""
     from core.batch.job import BatchOptions, BatchRequest
 
-    keys = list(dict.fromkeys(str(t.key) for t in targets))
-    if not keys or any(k not in TARGET_FOLDERS for k in keys):
+    chosen = list({str(t.key): t for t in targets}.items())
+    if not chosen or any(key not in TARGET_FOLDERS for key, _ in chosen):
         raise CamError("explain the ground truth, the prediction, or both")
     out = Path(out).expanduser().absolute()
     out.mkdir(parents=True, exist_ok=True)
     listed = write_sample_list(report, samples, out / SAMPLE_LIST)
     use_frames = any(Path(report.videos[s.index]).is_dir() for s in samples) if report.videos else False
     return [BatchRequest(config=config, checkpoint=checkpoint, inputs=[str(listed)],
-                         out=str(out / TARGET_FOLDERS[key] if len(keys) > 1 else out),
-                         options=BatchOptions(target=key, views=views), device=device, label_map=label_map,
+                         out=str(out / TARGET_FOLDERS[key] if len(chosen) > 1 else out),
+                         options=BatchOptions(target=target, views=views), device=device, label_map=label_map,
                          trust_checkpoint=trust_checkpoint, use_frames=use_frames,
                          video_root=str(sample_root(report, samples)))
-            for key in keys]
+            for key, target in chosen]
 
 
 def report_dict(report: DumpReport, pairs: int = 10) -> dict:
