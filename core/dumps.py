@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -984,7 +984,8 @@ def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.Path
     use_frames = any(Path(report.videos[s.index]).is_dir() for s in samples) if report.videos else False
     return [BatchRequest(config=config, checkpoint=checkpoint, inputs=[str(listed)],
                          out=str(out / TARGET_FOLDERS[key] if len(chosen) > 1 else out),
-                         options=BatchOptions(target=target, views=views), device=device, label_map=label_map,
+                         options=BatchOptions(target=cast(Any, target), views=views),  # typed since batch 15.3
+                         device=device, label_map=label_map,
                          trust_checkpoint=trust_checkpoint, use_frames=use_frames,
                          video_root=str(sample_root(report, samples)))
             for key, target in chosen]
