@@ -19,7 +19,6 @@ page and the Training runs page know which checkpoint made it.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import os
@@ -93,13 +92,22 @@ def _argv(argv: list[str]) -> Iterator[None]:
 
 
 def _test_files(argv: Sequence[str]) -> tuple[str | None, str | None, str | None]:
-    """CONFIG, CHECKPOINT and ``--dump`` of a test.py command line (None where absent)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("config", nargs="?")
-    parser.add_argument("checkpoint", nargs="?")
-    parser.add_argument("--dump")
-    known, _ = parser.parse_known_args(list(argv))
-    return known.config, known.checkpoint, known.dump
+    """CONFIG, CHECKPOINT and ``--dump`` of a train.py/test.py command line (None where absent). The positionals
+    are read where MMAction2's usage puts them, first; an unusual order is left to the scripts themselves."""
+    args = list(argv)
+    positional: list[str | None] = []
+    for arg in args[:2]:
+        if arg.startswith("-"):
+            break
+        positional.append(arg)
+    dump = None
+    for i, arg in enumerate(args):
+        if arg == "--dump" and i + 1 < len(args):
+            dump = args[i + 1]
+        elif arg.startswith("--dump="):
+            dump = arg.split("=", 1)[1]
+    positional += [None, None]
+    return positional[0], positional[1], dump
 
 
 def _check_inputs(tool: str, argv: Sequence[str]) -> None:
