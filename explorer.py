@@ -109,6 +109,9 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
                f"({result.probs[result.predicted_class]:.1%}) · layer {result.layer} · "
                f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
                + ("".join(f" · note: {n}" for n in result.notes)))
+    if warning := pickers.expected_prediction_warning(key.model, key.video.path, result.predicted_class, predicted,
+                                                      result.views):
+        st.warning(warning, icon=":material/warning:")
     alpha, colormap = _look()
     show_view(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
 

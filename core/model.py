@@ -173,6 +173,21 @@ def _num_classes(head: torch.nn.Module) -> int | None:
     return int(getattr(head, "num_classes", 0)) or None
 
 
+def test_dataset(cfg: Config) -> dict:
+    """The config's test dataset, unwrapped from ``RepeatDataset``/``ConcatDataset`` (its first part)."""
+    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
+    while isinstance(dataset, dict) and ("dataset" in dataset or "datasets" in dataset):
+        dataset = dataset.get("dataset") or dataset["datasets"][0]
+    return dataset if isinstance(dataset, dict) else {}
+
+
+def config_classes(cfg: Config) -> list[str] | None:
+    """The class names a config states: its ``dataset_meta.classes``, else its test dataset's
+    ``metainfo.classes``; None when it names none."""
+    classes = (cfg.get("dataset_meta") or {}).get("classes") or (test_dataset(cfg).get("metainfo") or {}).get("classes")
+    return [str(c) for c in classes] if classes else None
+
+
 def load_model(
     config: str | Path | Config,
     checkpoint: str | Path | None = None,
@@ -186,7 +201,8 @@ def load_model(
     """Build the recognizer of ``config`` and load ``checkpoint`` (random weights when None).
 
     Class names come from ``label_map`` (one per line), else the checkpoint's
-    ``meta.dataset_meta.classes``, else ``class_0 …``.
+    ``meta.dataset_meta.classes``, else the config's (:func:`config_classes`, when they fit the head), else
+    ``class_0 …``.
     """
     cfg = load_config(config, cfg_options, trust=trust_checkpoint)
     dev = resolve_device(device)
@@ -199,6 +215,8 @@ def load_model(
     num_classes = _num_classes(model.cls_head)
     if label_map is not None:
         classes = read_label_map(label_map)
+    if classes is None and (named := config_classes(cfg)) is not None and len(named) == num_classes:
+        classes = named  # MMAction2's runner often saves an empty dataset_meta; the config still names them
     if classes is None:
         classes = [f"class_{i}" for i in range(num_classes or 0)]
     if num_classes is not None and len(classes) != num_classes:

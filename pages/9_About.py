@@ -45,10 +45,14 @@ Heatmaps are normalised to [0, 1] per clip (view), so compare shapes, not absolu
 File names are made of the video, checkpoint, layer and class names.
 
 ### The other pages
+- **Training runs**: a `work_dirs/NAME/` folder's loss and accuracy curves, which epoch each checkpoint holds and
+  which is best, and its test results with the checkpoint that made each (`python -m core.mm train|test` runs
+  MMAction2's own `tools/train.py` and `tools/test.py` here).
 - **Batch**: explain a whole folder, list or annotation file with one model load; resumable, with a
   `summary.csv` (same as `python -m core.batch`).
 - **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
-- **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them.
+- **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them
+  (one, or all of them in a batch).
 - **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
 - **Study**: compare several batch runs with human gaze and two baselines: every saliency metric (sAUC
   included), bootstrap CIs, Holm-corrected Wilcoxon tests, one video frame by frame, report and figures

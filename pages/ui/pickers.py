@@ -12,9 +12,9 @@ import streamlit as st
 import core
 from core import access
 from core.errors import CamError
-from core.files import Run, find_runs
 from core.layers import LayerInfo
 from core.methods import METHODS
+from core.runs import Run, find_runs
 from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
@@ -26,6 +26,7 @@ VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
 DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
 HANDOFF = "explorer_handoff"  # session-state key: what another page asks the explorer to open (read once)
 _HANDOFF_TARGET = "handoff_target"
+_HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
 
 
 def _demo_module():
@@ -132,12 +133,15 @@ def upload_input(label: str, types: list[str], key: str, *, multiple: bool = Fal
     return done[ids]
 
 
-def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True) -> None:
+def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True,
+              views: str | None = None, expected: dict | None = None) -> None:
     """Open the explorer with this model, video and target class (``None``: the predicted one) preset,
-    and explain at once when ``run``. Call it from another page; it does not return (``st.switch_page``)."""
+    and explain at once when ``run``. ``views`` presets the Views choice; ``expected`` (``class``, ``label``,
+    ``source``, ``why``: what another page knows the prediction should be) makes the explorer warn when the
+    explanation predicts another class. Call it from another page; it does not return (``st.switch_page``)."""
     st.session_state[HANDOFF] = {"config": spec.config, "checkpoint": spec.checkpoint, "label_map": spec.label_map,
                                  "device": spec.device, "trust": spec.trust_checkpoint, "video": str(video),
-                                 "target": target, "run": run}
+                                 "target": target, "run": run, "views": views, "expected": expected}
     st.switch_page("explorer.py")
 
 
@@ -159,7 +163,41 @@ def take_handoff() -> bool:
     st.session_state["device"] = handoff.get("device") or "auto"
     st.session_state["trust_checkpoint"] = bool(handoff.get("trust")) and access.operator_trusts_checkpoints()
     st.session_state[_HANDOFF_TARGET] = handoff.get("target")
+    if handoff.get("views"):
+        st.session_state["views"] = handoff["views"]
+    st.session_state[_HANDOFF_EXPECTED] = ({**handoff["expected"], "config": handoff["config"],
+                                           "checkpoint": handoff.get("checkpoint"), "video": handoff["video"]}
+                                          if handoff.get("expected") else None)
     return bool(handoff.get("run"))
+
+
+def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, label: str, views: str) -> str | None:
+    """A warning when a result of the handed-over model and video predicts another class than the page that
+    handed it over expected (e.g. the test dump's prediction); None when it agrees or nothing was expected."""
+    expected = st.session_state.get(_HANDOFF_EXPECTED)
+    if (not expected or expected["config"] != spec.config or expected["checkpoint"] != spec.checkpoint
+            or expected["video"] != video or predicted == expected["class"]):
+        return None
+    causes = [expected["why"]] if expected.get("why") else []
+    if views != "all":
+        causes.append("this explanation saw the center view only while tools/test.py averages all the config's "
+                      "test views (Views: All views)")
+    return (f"{expected.get('source', 'The other page')} predicted {expected['label']} for this video, but this "
+            f"model predicts {label} here." + (f" Likely causes: {'; '.join(causes)}." if causes else ""))
+
+
+def preset_path(key: str, value: str | None) -> None:
+    """Set a :func:`path_input` field (shown now or later, on any page) to ``value``; call it from a callback
+    or before the field is drawn."""
+    st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
+
+
+def preset_model_paths(config: str, checkpoint: str | None) -> None:
+    """Pick a model by config and checkpoint paths in :func:`pick_model` (e.g. the checkpoint that made a
+    test dump); call it from a callback or before the picker is drawn."""
+    st.session_state["model_source"] = MODEL_SOURCES[2]
+    preset_path("config_path", config)
+    preset_path("checkpoint_path", checkpoint)
 
 
 def pick_model() -> ModelSpec | None:
