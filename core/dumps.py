@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch._utils
 
+from core.checkpoint import numpy_core
 from core.errors import CamError, run_command
 from core.model import read_label_map
 
@@ -104,7 +105,7 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_
 
 
 def _allowed_globals() -> dict[tuple[str, str], Any]:
-    multiarray = np._core.multiarray
+    multiarray = numpy_core().multiarray
     allowed: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("_codecs", "encode"): _encode,
@@ -116,7 +117,7 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     for package in ("numpy.core", "numpy._core"):  # numpy 1.x writes numpy.core, 2.x numpy._core
         allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
         allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-        allowed[(f"{package}.numeric", "_frombuffer")] = np._core.numeric._frombuffer
+        allowed[(f"{package}.numeric", "_frombuffer")] = numpy_core().numeric._frombuffer
     return allowed
 
 

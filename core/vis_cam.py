@@ -90,7 +90,8 @@ def _check_output(path: str | None, suffixes: tuple[str, ...], what: str) -> Non
 def run(args: argparse.Namespace, progress=print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
     import core
-    from core.overlay import colormap_lut, overlay, resize_frames, write_video
+    from core.overlay import colormap_lut, resize_frames, write_video
+    from core.views import CamView
 
     _check_output(args.out_filename, (".mp4", ".gif"), "--out-filename")
     _check_output(args.file_url, (".txt",), "--file-url")
@@ -112,11 +113,16 @@ def run(args: argparse.Namespace, progress=print) -> int:
         core.write_result(args.file_url, result, npz=args.npz)
         progress(f"wrote {args.file_url} and {Path(args.file_url).with_suffix('.json')}")
     if args.out_filename:
-        blended = overlay(result.frames, result.heatmaps, alpha=args.alpha, colormap=args.colormap)
-        frames = resize_frames(blended.reshape(-1, *blended.shape[-3:]), args.target_resolution,
-                               args.resize_algorithm)
+        # the app's geometry: frames shown with the source video's proportions (a squashed crop is unsquashed)
+        blended = CamView.from_result(result).display_overlays(alpha=args.alpha, colormap=args.colormap)
+        frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)
         write_video(frames, args.out_filename, fps=args.fps)
         progress(f"wrote {args.out_filename}")
+    if not args.file_url and not args.out_filename:
+        for index, label, prob in result.topk(5):
+            print(f"{prob:8.4f}  {index:>5}  {label}{'  <- explained' if index == result.target_class else ''}")
+        progress("nothing written: add --file-url OUT.txt for the heatmaps (txt, json sidecar) and/or "
+                 "--out-filename OUT.mp4 for the overlay video")
     return 0
 
 
