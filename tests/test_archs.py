@@ -69,19 +69,22 @@ def clip_mp4(tmp_path_factory) -> Path:
     return path
 
 
+class Outcomes(dict):
+    """Per-config outcomes, merged into build/support.json as each arrives (an interrupted sweep keeps its rows)."""
+
+    def __setitem__(self, config: str, row: dict) -> None:
+        super().__setitem__(config, row)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        merged = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        merged = {k: v for k, v in merged.items() if k in ALL_CONFIGS}  # rows of configs the wheel ships
+        merged[config] = row
+        with core.export.atomic_path(RESULTS) as tmp:
+            Path(tmp).write_text(json.dumps(dict(sorted(merged.items())), indent=1, ensure_ascii=False))
+
+
 @pytest.fixture(scope="module")
-def results():
-    """Per-config outcomes, merged into build/support.json when the module ends."""
-    found: dict[str, dict] = {}
-    yield found
-    if not found:
-        return
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    merged = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    merged = {k: v for k, v in merged.items() if k in ALL_CONFIGS}  # rows of configs the wheel ships
-    merged.update(found)
-    with core.export.atomic_path(RESULTS) as tmp:
-        Path(tmp).write_text(json.dumps(dict(sorted(merged.items())), indent=1, ensure_ascii=False))
+def results() -> Outcomes:
+    return Outcomes()
 
 
 def check_heatmaps(heatmaps: np.ndarray, frames: np.ndarray, frame_indices: np.ndarray) -> None:
