@@ -20,14 +20,14 @@ from core.vis_cam import main
 
 
 @pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    return make_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
 def clip_mp4(tmp_path_factory):
     """The demo's synthetic clip: 48 frames of 224x160."""
     return write_clip(demo_clip(), tmp_path_factory.mktemp("video") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, clip_mp4):
+    return make_model(tmp_path_factory.mktemp("model"), [clip_mp4])
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -152,3 +152,19 @@ def test_overlay_video_keeps_the_source_proportions_as_the_app_does(clip_mp4, tm
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (280, 200)
 
+
+
+def test_probe_is_explicit_state_of_the_handle(model_files):
+    """The layer list and the default layer come from one typed probe the handle owns, made on first need."""
+    from core.model import ModelProbe
+    from core.reshape import BackboneInput
+
+    config, ckpt = model_files
+    handle = core.load_model(config, ckpt, device="cpu")
+    assert not hasattr(handle, "_cache")
+    layers = core.list_layers(handle)  # a fresh handle: no explain or resolve_layer first
+    probe = handle.probe()
+    assert isinstance(probe, ModelProbe) and handle.probe() is probe  # computed once, then kept
+    assert isinstance(probe.backbone_input, BackboneInput) and probe.backbone_input.frames == 8
+    assert layers[0].name == core.resolve_layer(handle, None) == "backbone/layer4"
+    assert dict(probe.shapes)["backbone/layer4"] == layers[0].shape
