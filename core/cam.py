@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ class _Capture:
     """Forward hook that turns the layer's output into a grad-requiring leaf and enables autograd."""
 
     def __init__(self, module: torch.nn.Module, name: str) -> None:
-        self.name, self.leaves = name, []
+        self.name, self.leaves = name, list[torch.Tensor]()
         self.handle = module.register_forward_hook(self)
 
     def __call__(self, _module, _inputs, output):
@@ -166,7 +167,7 @@ def capture(
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
     and, when ``gradients``, the gradient of the target class score with respect to it."""
     layer = resolve_layer(handle, target_layer)
-    model = handle.model
+    model: Any = handle.model  # an MMAction2 recognizer: data_preprocessor, backbone, cls_head
     captures = [_Capture(get_layer(model, name), name) for name in layer.split("+")]
     try:
         data = model.data_preprocessor(clip.data, False)
@@ -183,7 +184,9 @@ def capture(
         for cap in captures:
             cap.handle.remove()
     seen = backbone_input(model.backbone, data["inputs"], handle.is_2d)
-    activations, layer_gradients, start = [], [], 0
+    activations: list[torch.Tensor] = []
+    layer_gradients: list[torch.Tensor | None] = []
+    start = 0
     for cap in captures:
         count = len(cap.leaves)
         activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen))
@@ -192,8 +195,9 @@ def capture(
         else:
             found = [g if g is not None else torch.zeros_like(a)
                      for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
-            layer_gradients.append(_canonical(torch.cat(found), handle.is_2d, seen))
-            if not layer_gradients[-1].any():  # class token aside
+            gradient = _canonical(torch.cat(found), handle.is_2d, seen)
+            layer_gradients.append(gradient)
+            if not gradient.any():  # class token aside
                 raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
                                "e.g. the head reads only the class token after it); pick an earlier layer.")
         start += count

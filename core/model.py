@@ -64,9 +64,10 @@ class ModelHandle:
             clip = build_inputs(self.cfg, np.full((64, 256, 320, 3), 128, np.uint8))
             if not self.is_2d:
                 clip.data["inputs"] = [x[:1] for x in clip.data["inputs"]]
-            data = self.model.data_preprocessor(clip.data, False)
-            shapes = probe_shapes(self.model, lambda: class_scores(self, data))
-            self._probe = ModelProbe(tuple(shapes), backbone_input(self.model.backbone, data["inputs"], self.is_2d))
+            model: Any = self.model  # an MMAction2 recognizer: data_preprocessor, backbone, cls_head
+            data = model.data_preprocessor(clip.data, False)
+            shapes = probe_shapes(model, lambda: class_scores(self, data))
+            self._probe = ModelProbe(tuple(shapes), backbone_input(model.backbone, data["inputs"], self.is_2d))
         return self._probe
 
 
@@ -87,7 +88,7 @@ def repeatable_numpy(seed: int = 0) -> Iterator[None]:
 def class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
     """Per-view class scores ``[K, C]`` through the model's own feature and head code (numpy seeded:
     see :func:`repeatable_numpy`)."""
-    model = handle.model
+    model: Any = handle.model
     with repeatable_numpy():
         out = model.extract_feat(data["inputs"], test_mode=True)
         feats, kwargs = out if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else (out, {})
@@ -116,7 +117,7 @@ _LOADING_FLAGS: dict[str, Any] = {"pretrained2d": False, "clip_pretrained": Fals
 def _strip_pretrained(node: Any) -> Any:
     """Remove every ``pretrained=`` URL and ``Pretrained`` init so building never downloads."""
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in node.items():
             if key == "pretrained" and isinstance(value, str):
                 out[key] = None
@@ -147,7 +148,7 @@ def _accepted_flags(type_name: Any) -> list[str]:
     for base in cls.__mro__:
         if "__init__" in vars(base):
             try:
-                params |= set(inspect.signature(base.__init__).parameters)
+                params |= set(inspect.signature(vars(base)["__init__"]).parameters)
             except (TypeError, ValueError):
                 continue
     return [flag for flag in _LOADING_FLAGS if flag in params]
@@ -309,7 +310,7 @@ def load_model(
         ckpt = read_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
         load_weights(model, state_dict_of(ckpt), str(checkpoint))
         classes = classes_of(ckpt)
-    num_classes = _num_classes(model.cls_head)
+    num_classes = _num_classes(model.get_submodule("cls_head"))
     if label_map is not None:
         classes = read_label_map(label_map)
     if classes is None:

@@ -6,6 +6,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mmengine.config import Config
@@ -52,7 +53,7 @@ class ClipInputs:
 
 def rawframes_template(cfg: Config | None) -> tuple[str, int]:
     """File name template and first index of rawframes, from the config's test dataset."""
-    dataset = {}
+    dataset: dict[str, Any] = {}
     if cfg is not None and "test_dataloader" in cfg:
         dataset = cfg.test_dataloader.get("dataset", {}) or {}
     return dataset.get("filename_tmpl", "img_{:05}.jpg"), int(dataset.get("start_index", 1))
@@ -220,14 +221,15 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
         if video.ndim != 4 or video.shape[-1] != 3 or len(video) == 0:
             raise CamError(f"Frames must be a uint8 RGB array [T, H, W, 3], not shape {video.shape}.")
         ops, notes = test_pipeline(cfg, views=views, array=True)
-        results = dict(array=video, total_frames=len(video), label=-1, start_index=0, modality="RGB")
-        path = "<array>"
+        results: dict[str, Any] = dict(array=video, total_frames=len(video), label=-1, start_index=0,
+                                       modality="RGB")
+        path: str | Path = "<array>"
     else:
-        path = _check_path(video)
-        ops, notes = test_pipeline(cfg, views=views, rawframes=path.is_dir())
-        if path.is_dir():
+        path = folder = _check_path(video)
+        ops, notes = test_pipeline(cfg, views=views, rawframes=folder.is_dir())
+        if folder.is_dir():
             template, start = rawframes_template(cfg)
-            results = dict(frame_dir=str(path), total_frames=_count_rawframes(path, template, start),
+            results = dict(frame_dir=str(folder), total_frames=_count_rawframes(folder, template, start),
                            label=-1, start_index=start, filename_tmpl=template, modality="RGB")
         else:
             results = dict(filename=str(path), label=-1, start_index=0, modality="RGB")
