@@ -4,13 +4,15 @@ The default suite explains one real config per distinct structure (:data:`real_c
 temporal pooling, two pathways, 2D segments, relation heads, token layers …). ``pytest -m allconfigs
 tests/test_archs.py`` explains all 119 configs the wheel ships (random weights, test pipelines shrunk
 for CI: one view, few frames, small crops) and writes each config's outcome (default layer, feature grid,
-✓ or the reason per method, seconds) to ``build/support.json``; ``python -m tools.support_table`` turns
+✓ or the reason per method, CPU seconds) to ``build/support.json``; ``python -m tools.support_table`` turns
 that into the README's table. A config that cannot be explained must fail with the CamError listed in
-:data:`UNEXPLAINABLE`, whose sentence is its row in the table.
+:data:`UNEXPLAINABLE`, whose sentence is its row in the table. ``CAM_SWEEP_SHARD=k/n`` runs every n-th
+config from the k-th (parallel processes share ``build/support.json``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -29,6 +31,8 @@ from core.synthetic import make_clip
 from core.video import build_inputs
 
 RESULTS = Path(os.environ.get("CAM_SUPPORT_JSON", Path(__file__).resolve().parents[1] / "build" / "support.json"))
+_SHARD, _SHARDS = (int(n) for n in os.environ.get("CAM_SWEEP_SHARD", "0/1").split("/"))
+SWEEP = ALL_CONFIGS[_SHARD::_SHARDS]
 
 # Feature grid (T', h, w) of the default layer: the reshape must find the model's own grid (tubelets or
 # patches of 2x16x16 or 2x4x4, class tokens dropped; C2D's frames pooled to half).
@@ -75,11 +79,13 @@ class Outcomes(dict):
     def __setitem__(self, config: str, row: dict) -> None:
         super().__setitem__(config, row)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        merged = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-        merged = {k: v for k, v in merged.items() if k in ALL_CONFIGS}  # rows of configs the wheel ships
-        merged[config] = row
-        with core.export.atomic_path(RESULTS) as tmp:
-            Path(tmp).write_text(json.dumps(dict(sorted(merged.items())), indent=1, ensure_ascii=False))
+        with open(RESULTS.with_suffix(".lock"), "w") as lock:  # shards of the sweep write in turn
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+            merged = {k: v for k, v in merged.items() if k in ALL_CONFIGS}  # rows of configs the wheel ships
+            merged[config] = row
+            with core.export.atomic_path(RESULTS) as tmp:
+                Path(tmp).write_text(json.dumps(dict(sorted(merged.items())), indent=1, ensure_ascii=False))
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +114,16 @@ def explain_config(config: str, video: Path, *, sweep: bool = True):
     """Load ``config`` (random weights, shrunk), explain ``video`` with the default layer and every method.
 
     Returns the outcome row (``error``: the CamError's sentence when it cannot be explained) and, when it
-    can, the handle, the clip and what :func:`~core.cam.capture` captured."""
-    started = time.perf_counter()
+    can, the handle, the clip and what :func:`~core.cam.capture` captured. ``seconds`` is processor time (all
+    threads: on a shared machine it does not grow with other work, as wall time does)."""
+    started, wall = time.process_time(), time.perf_counter()
     row: dict = {"config": config, "architecture": config.split("/")[0]}
     cfg = small_config(config, sweep=sweep)
     try:
         handle = core.load_model(cfg, device="cpu")
     except core.CamError as err:
-        row.update(error=str(err), seconds=round(time.perf_counter() - started, 1))
+        row.update(error=str(err), seconds=round(time.process_time() - started, 1),
+                   wall_seconds=round(time.perf_counter() - wall, 1))
         return row, None
     layers = core.list_layers(handle)
     clip = build_inputs(cfg, video)
@@ -127,7 +135,7 @@ def explain_config(config: str, video: Path, *, sweep: bool = True):
         heatmaps = heatmaps_of(captured, method).numpy()
         check_heatmaps(heatmaps, clip.frames, clip.frame_indices)
         row["methods"][method] = "ok"
-    row["seconds"] = round(time.perf_counter() - started, 1)
+    row.update(seconds=round(time.process_time() - started, 1), wall_seconds=round(time.perf_counter() - wall, 1))
     assert layers[0].candidate and layers[0].name == row["layer"] == core.resolve_layer(handle, None)
     flags = [info.candidate for info in layers]
     assert flags == sorted(flags, reverse=True) and not flags[-1]  # candidates first, then all modules
@@ -204,7 +212,7 @@ def test_random_test_time_head_gives_the_same_map_twice_and_leaves_numpy_alone(c
 
 
 @pytest.mark.allconfigs
-@pytest.mark.parametrize("config", ALL_CONFIGS)
+@pytest.mark.parametrize("config", SWEEP)
 def test_config_explains(config, clip_mp4, results):
     """All 119 configs: explains with every method, or fails with the one sentence UNEXPLAINABLE expects."""
     try:
