@@ -173,6 +173,9 @@ def capture(
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
             view_scores = class_scores(handle, data)
+            if not torch.isfinite(view_scores).all():
+                raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
+                               "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
             scores = view_scores.mean(dim=0)
             index = resolve_target(handle, target, scores, gt)
             for cap in captures:

@@ -25,7 +25,7 @@ import torch
 from real_configs import ALL_CONFIGS, CONFIGS, STRUCTURES, small_config
 
 import core
-from core.cam import capture, heatmaps_of
+from core.cam import capture, class_scores, heatmaps_of
 from core.methods import METHODS
 from core.synthetic import make_clip
 from core.video import build_inputs
@@ -110,6 +110,21 @@ def check_frames_follow_frame_indices(cfg) -> None:
     np.testing.assert_array_equal(clip.frames[..., 0].mean(axis=(2, 3)).round(), clip.frame_indices * 3)
 
 
+def calibrate_batchnorm(handle, clip) -> None:
+    """Measure BatchNorm's statistics on the clip, as training would have. With random weights and the
+    default statistics (mean 0, variance 1) nothing rescales the activations, and dot-product non-local
+    blocks, which square them, overflow to inf: a test artifact, not the model's."""
+    norms = [m for m in handle.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batch
+        norm.train()
+    with torch.no_grad():
+        class_scores(handle, handle.model.data_preprocessor(clip.data, False))
+    for norm in norms:
+        norm.eval()
+
+
 def explain_config(config: str, video: Path, *, sweep: bool = True):
     """Load ``config`` (random weights, shrunk), explain ``video`` with the default layer and every method.
 
@@ -127,7 +142,14 @@ def explain_config(config: str, video: Path, *, sweep: bool = True):
         return row, None
     layers = core.list_layers(handle)
     clip = build_inputs(cfg, video)
-    captured = capture(handle, clip)  # target_layer=None: the automatic layer
+    try:
+        captured = capture(handle, clip)  # target_layer=None: the automatic layer
+    except core.CamError as err:
+        if "not finite" not in str(err):
+            raise
+        calibrate_batchnorm(handle, clip)
+        row["note"] = "random weights overflow: BatchNorm statistics measured on the clip"
+        captured = capture(handle, clip)
     features = captured.activations[0]  # [G, T', C, h, w]
     row.update(layer=captured.layers[0], input="x".join(map(str, clip.frames.shape[1:4])),
                grid="x".join(map(str, (features.shape[1], *features.shape[3:]))), methods={})

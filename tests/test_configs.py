@@ -9,6 +9,7 @@ import re
 
 import av
 import pytest
+import torch
 from mmengine.config import Config
 from tiny_model import make_model
 
@@ -168,3 +169,13 @@ def test_probe_is_explicit_state_of_the_handle(model_files):
     assert isinstance(probe.backbone_input, BackboneInput) and probe.backbone_input.frames == 8
     assert layers[0].name == core.resolve_layer(handle, None) == "backbone/layer4"
     assert dict(probe.shapes)["backbone/layer4"] == layers[0].shape
+
+
+def test_scores_that_overflow_are_refused_not_drawn(model_files, clip_mp4):
+    """Broken weights give NaN scores, and every CAM method would give NaN heatmaps: say so instead."""
+    config, ckpt = model_files
+    handle = core.load_model(config, ckpt, device="cpu")
+    with torch.no_grad():
+        handle.model.backbone.conv1.conv.weight[0, 0, 0, 0, 0] = float("inf")
+    with pytest.raises(core.CamError, match="class scores are not finite"):
+        core.explain(handle, clip_mp4)

@@ -25,6 +25,8 @@ def test_render_marks_unsupported_cells_and_unexplainable_configs_with_their_rea
     assert lines[2].count("—") == len(METHODS) + 2
     assert lines[3].startswith("| abc/y.py |") and "needs a \\| b" in lines[3]  # pipes escaped
     assert lines[4].count("✓") == len(METHODS)
+    noted = render({"tsn/x.py": {**ROW, "note": "BatchNorm statistics measured"}}).splitlines()[2]
+    assert "| `backbone/layer4` (BatchNorm statistics measured) |" in noted
     assert summary({"tsn/x.py": ROW, "abc/flow.py": flow}).startswith(
         "1 of 2 configs (1 architectures) explain with all 6 methods; 1 cannot be explained here")
 

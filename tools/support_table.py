@@ -36,7 +36,8 @@ def render(results: dict[str, dict]) -> str:
             cells = [config, "not explained: " + _cell(row["error"]), "—", *("—" for _ in METHODS), "—", seconds]
         else:
             methods = row.get("methods", {})
-            cells = [config, f"`{row.get('layer', '?')}`", row.get("grid", "?"),
+            note = f" ({_cell(row['note'])})" if row.get("note") else ""
+            cells = [config, f"`{row.get('layer', '?')}`{note}", row.get("grid", "?"),
                      *(_cell(methods.get(name, "not run")) for name in METHODS), row.get("input", "?"), seconds]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
