@@ -153,8 +153,8 @@ def config_pipeline(cfg: Config) -> list[dict]:
         dataset = (cfg.get("test_dataloader") or {}).get("dataset")
         pipeline = dataset.get("pipeline") if isinstance(dataset, dict) else None
     if not pipeline or not isinstance(pipeline, list | tuple):
-        raise CamError("The config has no test_pipeline (a list of transforms); pass an MMAction2 recognition "
-                       "config.")
+        raise CamError("The config has no test_pipeline (the list of transforms that turns a video into the "
+                       "model's inputs); add one, e.g. from a config of the same model that has it.")
     for index, op in enumerate(pipeline):
         if not isinstance(op, dict) or not isinstance(op.get("type"), str):
             raise CamError(f"The config's test_pipeline[{index}] is {repr(op)[:80]}, not a "

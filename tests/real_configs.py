@@ -148,6 +148,8 @@ def small_config(config: str | Path, *, sweep: bool = False):
     if overrides:
         cfg.merge_from_dict(overrides)
     size = opts.get("size", 112)
+    if "test_pipeline" not in cfg:  # a model-only config (UniFormerV2's Kinetics-710 pretraining)
+        return cfg
     pipeline = []
     for op in cfg.test_pipeline:
         op = dict(op)

@@ -52,6 +52,9 @@ UNEXPLAINABLE: dict[str, str] = {
     "tsn/custom_backbones/tsn_imagenet-pretrained-rn101-32x4d_8xb32-1x1x3-100e_kinetics400-rgb.py": _NEEDS,
     "tsn/custom_backbones/tsn_imagenet-pretrained-swin-transformer_32xb8-1x1x8-50e_kinetics400-rgb.py": _NEEDS,
     "tsn/custom_backbones/tsn_imagenet-pretrained-swin-transformer_8xb32-1x1x3-100e_kinetics400-rgb.py": _NEEDS,
+    "uniformerv2/uniformerv2-base-p16-res224_clip-pre_u8_kinetics710-rgb.py": "has no test_pipeline",
+    "uniformerv2/uniformerv2-large-p14-res224_clip-pre_u8_kinetics710-rgb.py": "has no test_pipeline",
+    "uniformerv2/uniformerv2-large-p14-res336_clip-pre_u8_kinetics710-rgb.py": "has no test_pipeline",
 }
 
 
@@ -136,12 +139,12 @@ def explain_config(config: str, video: Path, *, sweep: bool = True):
     cfg = small_config(config, sweep=sweep)
     try:
         handle = core.load_model(cfg, device="cpu")
+        layers = core.list_layers(handle)
+        clip = build_inputs(cfg, video)
     except core.CamError as err:
         row.update(error=str(err), seconds=round(time.process_time() - started, 1),
                    wall_seconds=round(time.perf_counter() - wall, 1))
         return row, None
-    layers = core.list_layers(handle)
-    clip = build_inputs(cfg, video)
     try:
         captured = capture(handle, clip)  # target_layer=None: the automatic layer
     except core.CamError as err:

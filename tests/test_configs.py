@@ -76,7 +76,7 @@ BROKEN = {
     "json with a wrong model field": (lambda c, t: json_variant(c, t, _wrong_model_field),
                                       r"model cannot be built \(TypeError: .*depthh"),
     "pipeline that is not a list": (lambda c, t: json_variant(c, t, lambda d: d.update(test_pipeline="abc")),
-                                    r"has no test_pipeline \(a list of transforms\)"),
+                                    r"has no test_pipeline \(the list of transforms"),
     "step without a type": (lambda c, t: json_variant(c, t, lambda d: d["test_pipeline"][2].pop("type")),
                             r"test_pipeline\[2\] is \{\}, not a transform with a `type`"),
 }
