@@ -17,7 +17,10 @@ def lowest(requirements: str) -> list[str]:
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
-        name, spec = re.match(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]*\])?)\s*(.*)$", line).groups()
+        match = re.match(r"^([A-Za-z0-9_.\-]+(?:\[[^\]]*\])?)\s*(.*)$", line)
+        if match is None:
+            raise SystemExit(f"cannot read the requirement {line!r}")
+        name, spec = match.groups()
         exact, low = re.search(r"==\s*([^,;\s]+)", spec), re.search(r">=\s*([^,;\s]+)", spec)
         pins.append(f"{name}=={exact.group(1)}" if exact else f"{name}=={low.group(1)}.*" if low else name)
     return pins
