@@ -12,6 +12,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -32,13 +33,24 @@ def _history_getattr(owner: object, name: str) -> object:
     raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
 
 
+def numpy_core() -> ModuleType:
+    """numpy's core package, whose names pickles refer to: ``numpy._core`` from numpy 2, ``numpy.core`` in
+    numpy 1.x (where ``numpy._core`` is only a stub, so ``hasattr(np, "_core")`` cannot tell them apart)."""
+    if int(np.__version__.split(".")[0]) >= 2:
+        import numpy._core.multiarray
+        import numpy._core.numeric  # noqa: F401  (submodules as attributes)
+
+        return np._core
+    return np.core
+
+
 def _safe_globals() -> list:
     """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
     from collections import Counter
 
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    multiarray = numpy_core().multiarray
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
     return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
             (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]

@@ -95,7 +95,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, progress=print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
     import core
-    from core.overlay import colormap_lut, overlay, resize_frames, write_video
+    from core.overlay import colormap_lut, resize_frames, write_video
 
     check_outputs(args)
     video = Path(args.video)
@@ -116,11 +116,16 @@ def run(args: argparse.Namespace, progress=print) -> int:
         core.write_result(args.file_url, result, npz=args.npz)
         progress(f"wrote {args.file_url} and {Path(args.file_url).with_suffix('.json')}")
     if args.out_filename:
-        blended = overlay(result.frames, result.heatmaps, alpha=args.alpha, colormap=args.colormap)
-        frames = resize_frames(blended.reshape(-1, *blended.shape[-3:]), args.target_resolution,
-                               args.resize_algorithm)
+        # the app's geometry: frames shown with the source video's proportions (a squashed crop is unsquashed)
+        blended = result.display_overlays(alpha=args.alpha, colormap=args.colormap)
+        frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)
         write_video(frames, args.out_filename, fps=args.fps)
         progress(f"wrote {args.out_filename}")
+    if not args.file_url and not args.out_filename:
+        for index, label, prob in result.topk(5):
+            print(f"{prob:8.4f}  {index:>5}  {label}{'  <- explained' if index == result.target_class else ''}")
+        progress("nothing written: add --file-url OUT.txt for the heatmaps (txt, json sidecar) and/or "
+                 "--out-filename OUT.mp4 for the overlay video")
     return 0
 
 

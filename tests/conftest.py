@@ -44,6 +44,16 @@ def shared_file(name: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """``allconfigs`` tests (the sweep over every MMAction2 config) run only when ``-m`` names them."""
+    if "allconfigs" in (config.getoption("markexpr") or ""):
+        return
+    sweep = [item for item in items if item.get_closest_marker("allconfigs")]
+    if sweep:
+        config.hook.pytest_deselected(items=sweep)
+        items[:] = [item for item in items if not item.get_closest_marker("allconfigs")]
+
+
 @pytest.fixture
 def demo_mp4() -> Path:
     return shared_file("demo.mp4")

@@ -241,11 +241,14 @@ def test_legacy_score_list(tmp_path, protocol):
 
 
 def test_numpy_1_pickles_are_read(tmp_path):
+    """numpy 1.x writes numpy.core, numpy 2 numpy._core: both read under either numpy."""
     data = pickle.dumps([np.arange(4, dtype=np.float32)], protocol=2)
-    old = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")  # as numpy 1.x wrote it
-    assert old != data
-    (tmp_path / "old.pkl").write_bytes(old)
-    assert load_dump(tmp_path / "old.pkl")[0].tolist() == [0, 1, 2, 3]
+    new = data.replace(b"numpy.core.multiarray", b"numpy._core.multiarray")  # as numpy 2 writes it
+    old = new.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")  # as numpy 1.x wrote it
+    assert old != new
+    for name, payload in (("old.pkl", old), ("new.pkl", new)):
+        (tmp_path / name).write_bytes(payload)
+        assert load_dump(tmp_path / name)[0].tolist() == [0, 1, 2, 3]
 
 
 def test_annotation_must_match_the_dump(tmp_path):

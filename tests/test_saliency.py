@@ -30,6 +30,7 @@ from core.saliency import (
 
 pysaliency_metrics = pytest.importorskip("pysaliency.metrics")
 roc_auc_score = pytest.importorskip("sklearn.metrics").roc_auc_score
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed trapz (numpy>=1.26 allowed)
 
 H, W = 64, 80
 
@@ -59,7 +60,7 @@ def _matlab_auc_judd(smap: np.ndarray, fixated: np.ndarray) -> float:
     for i, thresh in enumerate(sorted(positives, reverse=True), start=1):
         tp.append(i / n_fix)
         fp.append((np.sum(s >= thresh) - i) / (n_pix - n_fix))
-    return float(np.trapezoid(tp + [1.0], fp + [1.0]))
+    return float(_trapezoid(tp + [1.0], fp + [1.0]))
 
 
 def _matlab_auc_sampled(smap: np.ndarray, positives: np.ndarray, negatives: np.ndarray, step=0.1) -> float:
@@ -70,7 +71,7 @@ def _matlab_auc_sampled(smap: np.ndarray, positives: np.ndarray, negatives: np.n
         threshes = [k * step for k in range(int(np.floor(top / step + 1e-9)), -1, -1)]
         tp = [0.0] + [np.mean(positives >= t) for t in threshes] + [1.0]
         fp = [0.0] + [np.mean(split >= t) for t in threshes] + [1.0]
-        aucs.append(np.trapezoid(tp, fp))
+        aucs.append(_trapezoid(tp, fp))
     return float(np.mean(aucs))
 
 
