@@ -210,7 +210,7 @@ def test_a_dump_given_as_checkpoint_is_named_on_the_page(evil_checkpoint, places
 
 
 def _upload_dump(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.radio(key="dump_source").set_value("Upload").run()
+    at.radio(key="dump_source").set_value("upload").run()
     at.file_uploader(key="dump_upload").upload(name, data, "application/octet-stream").run()
     assert not at.exception, at.exception
     return at
@@ -255,7 +255,7 @@ def test_uploads_live_in_a_random_folder_per_session_that_only_it_may_open(place
     (stored,) = _uploaded_files(first)
     second.text_input(key="dump_path").input(str(stored)).run()  # another session's upload, typed as a path
     assert any(REFUSED in e for e in _errors(second))
-    first.radio(key="dump_source").set_value("Paths").run()
+    first.radio(key="dump_source").set_value("paths").run()
     first.text_input(key="dump_path").input(str(stored)).run()  # the session's own upload is allowed
     assert not _errors(first) and any(m.label == "Top-1 accuracy" for m in first.metric)
 
