@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import dumps
 from core.model import read_label_map
-from pages.ui import cache, pickers
+from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 
@@ -191,7 +191,8 @@ def samples(report: dumps.DumpReport) -> list[dumps.Sample]:
                           "right": [s.correct for s in chosen]})
     st.dataframe(table, hide_index=True, key="dump_table", on_select=_row_picked, selection_mode="single-row",
                  column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                                         format="%.3f")})
+                                                                         format="%.3f"),
+                                "video": tables.text_column("video", table["video"], "The sample's video")})
     return chosen
 
 

@@ -27,9 +27,10 @@ with Grad-CAM (and the other CAM methods in `core.methods`).
 ### Reading the result
 - **Overlay video**: the heatmaps over the frames the model saw, at the pace of the stretch of video they sample.
 - **Frame view**: heatmap and overlay of one frame; drag the slider or press ▶ (all in the browser, no
-  waiting). Above the slider: the frame's index in the source video and its time. The camera icon in its
-  toolbar saves the view as PNG; *Frame view (png)* under the video saves any frame you pick.
-- **Activation per frame**: the mean and the max of each heatmap: *when* the model looks.
+  waiting). Above the slider: the frame's index in the source video and its time. **Frame view (png)**
+  under the video saves the frame the player shows (heatmap and overlay, labelled); the camera icon in
+  the view's toolbar saves the view as it is on screen.
+- **Activation per frame**: the mean and the max of each heatmap: _when_ the model looks.
 - **Saliency**: all heatmaps summed and divided by their number.
 - **Top-5 predictions**: the explained class in orange.
 
