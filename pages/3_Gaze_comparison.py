@@ -129,6 +129,23 @@ def show_metrics(result: gaze.GazeScores) -> None:
                      hide_index=True, column_config=metric_columns(metrics))
 
 
+def _broken(frames: list[int], values: list[float]) -> tuple[list, list]:
+    """The curve's points with a gap (None) where frames jump by more than twice their usual step (between
+    clips), so the line does not pretend to know the frames in between."""
+    if len(frames) < 3:
+        return list(frames), list(values)
+    step = float(np.median(np.diff(frames)))
+    xs: list = [frames[0]]
+    ys: list = [values[0]]
+    for previous, frame, value in zip(frames, frames[1:], values[1:], strict=False):
+        if frame - previous > 2 * step:
+            xs.append(None)
+            ys.append(None)
+        xs.append(frame)
+        ys.append(value)
+    return xs, ys
+
+
 def player_figure(shown, result: gaze.GazeScores) -> go.Figure:
     """Saliency | gaze | overlay of each frame, scrubbed and played in the browser, and under them each
     metric's per-frame score over the source frame, a marker on the frame the player shows."""
@@ -144,10 +161,11 @@ def player_figure(shown, result: gaze.GazeScores) -> go.Figure:
                                         else "Fixations", "Overlay on the source frame"))
     scored = {row["frame"]: row for row in result.frames}
     markers, first = [], shown.frames[0]
+    frames_scored = [f for f in shown.frames if f in scored]
     for row, metric in enumerate(metrics, start=3):
-        xs = [f for f in shown.frames if f in scored]
-        ys = [scored[f][metric] for f in xs]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=metric, showlegend=False,
+        ys = [scored[f][metric] for f in frames_scored]
+        xs, line = _broken(frames_scored, ys)
+        fig.add_trace(go.Scatter(x=xs, y=line, mode="lines+markers", name=metric, showlegend=False,
                                  line=dict(color="#4c78a8"), hovertemplate=f"{metric} %{{y:.3f}}<br>source frame "
                                                                             "%{x}<extra></extra>"), row=row, col=1)
         low, high = (min(ys), max(ys)) if ys else (0.0, 1.0)

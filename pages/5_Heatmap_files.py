@@ -21,6 +21,7 @@ from core.sidecar import sidecar_path
 from pages.ui import cache, comparison, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
+from pages.ui.text import for_page
 from pages.ui.viewer import COLORMAPS, show_view
 
 setup_page("Heatmap files", "🗂")
@@ -135,11 +136,11 @@ def show_file(name: str, file: ExplainResult, key: str, alpha: float, colormap: 
     if file.legacy:  # one notice: what the file lacks, and how it was placed or can be
         hint = [] if file.frames is not None else ["Give its source video in the sidebar to see the heatmaps over "
                                                    "it (its frames and window are then assumed)."]
-        st.info(" ".join([*file.file_notes, *hint]))
+        st.info(for_page(" ".join([*file.file_notes, *hint])))
     else:
         st.caption(" · ".join(p for p in (_label(file), f"video {file.video or None}") if p))
         for note in file.file_notes:
-            st.info(note)
+            st.info(for_page(note))
     show_view(file, key, alpha=alpha, colormap=colormap)
 
 
@@ -159,16 +160,16 @@ def show_comparison(files: dict[str, ExplainResult], alpha: float, colormap: str
             message = st.empty()
             if not st.checkbox("Compare them anyway (the same clip under another name, or on purpose)",
                                key="hm_other_videos"):
-                message.error(str(err), icon=":material/error:")
+                message.error(for_page(str(err)), icon=":material/error:")
                 return
             cmp = compare_results(a, b, other_videos=True)
-            message.warning(cmp.notes[0], icon=":material/warning:")
+            message.warning(for_page(cmp.notes[0]), icon=":material/warning:")
     except CamError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(for_page(str(err)), icon=":material/error:")
         return
     different = cmp.video is not None and cmp.video.verdict == "different"
     for note in cmp.notes[1:] if different else cmp.notes:
-        st.info(note)
+        st.info(for_page(note))
     correlation = cmp.correlation
     cols = st.columns(3)
     cols[0].metric("Saliency correlation", f"{cmp.saliency_correlation:.3f}",

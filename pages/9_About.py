@@ -48,9 +48,12 @@ File names are made of the video, checkpoint, layer and class names.
 ### The other pages
 - **Batch**: explain a whole folder, list or annotation file with one model load; resumable, with a
   `summary.csv` (same as `python -m core.batch`).
-- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
+- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM: higher is better; KL: lower
+  is better) where the model looked, frame by frame in a player with the per-frame scores under it, and per class
+  for a batch. Give a fixation density (or tick the blur): without one CC, SIM and KL say little.
 - **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them.
-- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
+- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two of the same video; legacy
+  files (no sidecar) can be placed over the video you give.
 - **Study**: compare several batch runs with human gaze and two baselines: every saliency metric (sAUC
   included), bootstrap CIs, Holm-corrected Wilcoxon tests, one video frame by frame, report and figures
   (same as `python -m core.study`).

@@ -52,7 +52,7 @@ def test_png_is_the_frame_the_player_shows_in_chromium(server, tmp_path):  # noq
     from PIL import Image
 
     from core import demo
-    from core.downloads import frame_png, file_stem
+    from core.downloads import file_stem, frame_png
 
     url, stderr_path = server
     with chromium_page() as page:

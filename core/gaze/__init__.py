@@ -19,6 +19,12 @@ score per frame the model saw (its heatmaps, averaged when several views show th
 by point); ``region="frame"`` scores over the whole gaze frame, the heatmap placed in its window, zero
 elsewhere. A txt without sidecar is taken to cover the whole gaze frame, with unknown frames.
 
+Metrics improve upwards except KL (:data:`core.saliency.BETTER`; :func:`metric_title`, :func:`directions`).
+CC, SIM and KL compare with the density; without one they are computed against the fixation map itself and
+say little (:data:`FIXATIONS_ONLY` says so wherever they are shown); ``blur`` (``--blur``) makes the density
+from the fixations as :mod:`core.gaze.fixations` does. A batch's clip scores are summarised per class
+(:func:`class_summary`, classes in label order). :func:`frame_pictures` draws the comparison frame by frame.
+
 Views that looked at different windows (``--all-views`` with ThreeCrop or TenCrop) are scored each where it
 looked: the heatmaps of each window (its clips, mirrored views flipped back) make that view's saliency, scored
 as above in its window; the clip and per-frame scores are the means over the views, and each view's own
