@@ -58,7 +58,7 @@ def inputs() -> tuple[StudySpec | None, str, float]:
     """The study the sidebar describes (None until a run and the gaze are given), colormap and opacity."""
     with st.sidebar:
         st.header("Runs")
-        st.caption("Each run is the output folder of a batch (the Batch page, or python -m core.batch --out): one "
+        st.caption("Each run is the output folder of a batch (the Batch page, or `python -m core.batch --out`): one "
                    "model, layer and method.")
         count = st.session_state.setdefault("study_runs", 2)
         runs = []

@@ -80,6 +80,9 @@ def test_legacy_file_is_one_notice_positions_and_no_sidecar(files):
     (frames,) = _scrubbed(app)
     assert len(frames["frames"]) == 16 and len(frames["frames"][0]["layout"]["images"]) == 1  # heatmap only
     assert _steps(frames)[3] == "Frame 4/16 · position 3 in the file"
+    timeline = next(spec for spec in _charts(app)
+                    if spec["layout"].get("title", {}).get("text") == "Activation per frame")
+    assert timeline["layout"]["xaxis"]["title"]["text"] == "position in the file"
     assert not app.get("video")
     assert len(app.get("plotly_chart")) == 3  # frame view, timeline, saliency
     assert [b.label for b in app.get("download_button")] == ["Frame view (png)", "Heatmaps (txt)", "Arrays (npz)"]

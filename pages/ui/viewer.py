@@ -159,7 +159,10 @@ def timeline_figure(view: ExplainResult) -> go.Figure:
     """Mean and max activation per heatmap frame: when the model looks."""
     curves = view.timeline()
     times = view.times()
-    if view.num_views == 1:
+    if view.legacy:  # frames known by their position in the file only (or placed on a video by assumption)
+        placed = view.windows is not None
+        x, title = view.source_frames(), "source frame (assumed)" if placed else "position in the file"
+    elif view.num_views == 1:
         x, title = (times, "time in the video (s)") if times is not None else (view.source_frames(), "source frame")
     else:
         x, title = np.arange(1, view.num_frames + 1), "heatmap frame (views one after another)"
