@@ -18,7 +18,7 @@ from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
 
-setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
+setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:

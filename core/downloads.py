@@ -107,12 +107,13 @@ def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap
 
 def result_files(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis",
                  overlay_video: bytes | None = None) -> list[Download]:
-    """txt (``Frame N - Heatmap values:``), JSON sidecar, npz and, with frames, the overlay mp4."""
-    files = [
-        Download("Heatmaps (txt)", f"{result.name}.txt", heatmap_text(result.heatmaps), "text/plain"),
-        Download("Sidecar (json)", f"{result.name}.json", sidecar_bytes(result), "application/json"),
-        Download("Arrays (npz)", f"{result.name}.npz", npz_bytes(result), "application/octet-stream"),
-    ]
+    """txt (``Frame N - Heatmap values:``), JSON sidecar, npz and, with frames, the overlay mp4. A legacy
+    result gets no sidecar: its frames, timing and window are unknown (or only assumed), and a sidecar
+    would record them as facts."""
+    files = [Download("Heatmaps (txt)", f"{result.name}.txt", heatmap_text(result.heatmaps), "text/plain")]
+    if not result.legacy:
+        files.append(Download("Sidecar (json)", f"{result.name}.json", sidecar_bytes(result), "application/json"))
+    files.append(Download("Arrays (npz)", f"{result.name}.npz", npz_bytes(result), "application/octet-stream"))
     video = overlay_video if overlay_video is not None else overlay_mp4(result, alpha=alpha, colormap=colormap)
     if video is not None:
         files.append(Download("Overlay video (mp4)", f"{result.name}_overlay.mp4", video, "video/mp4"))

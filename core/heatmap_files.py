@@ -13,6 +13,10 @@ come from the source video itself: view ``v`` of the model saw window ``view_box
 then area-resized to the heatmap size). That matches the model's input within about a source pixel and needs
 only the sidecar.
 
+A legacy file records neither its frames nor its window; :func:`place_legacy` places it on a video the user
+names under stated assumptions (frames sampled as MMAction2's test pipelines sample them, a centred window),
+so that its heatmaps can be seen over the frames they most likely show.
+
 Sizes are checked before anything is allocated (:mod:`core.limits`): an npz member's declared shape must fit
 the member, the heatmaps beside it and the cap.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +36,7 @@ from core.geometry import Box, Windows, check_box
 from core.limits import DEFLATE_MAX_RATIO, check_declared
 from core.result import ExplainResult
 from core.sidecar import from_sidecar, read_sidecar, sidecar_path
-from core.video import read_frames
+from core.video import probe_video, read_frames
 
 RESULT_SUFFIXES = (".txt", ".json", ".npz")
 NPZ_ARRAYS = ("heatmaps", "frame_indices", "scores", "probs", "target_class")
@@ -239,9 +244,79 @@ def read_result(path: str | Path, *, video: str | Path | None = None, frames: bo
     else:
         target = int(arrays["target_class"]) if "target_class" in arrays else None
         result = ExplainResult(heatmaps, scores=scores, probs=probs, target_class=target, name=txt.stem, legacy=True)
-        notes.append(f"{txt.name} has no sidecar {side.name}: its frames are numbered by position, with no timing, "
-                     "classes or window to place them on the video.")
+        notes.append(f"{txt.name} has no sidecar {side.name}: its heatmap frames are numbered by their position in "
+                     "the file, with no timing, classes or window on the video.")
     result.file_notes[:0] = notes + check_heatmap_values(result.heatmaps, where)
     if frames:
         _overlay_frames(result, video, side.is_file())
     return result
+
+
+WINDOWS = ("center", "frame")
+"""Where :func:`place_legacy` puts a legacy file's heatmaps: the centred window with the heatmaps' shape
+(MMAction2's ``Resize`` of the short side then ``CenterCrop``, the usual test pipeline), or the whole frame
+(a ``Resize`` to a fixed size that ignores the aspect ratio)."""
+
+
+def legacy_frame_indices(count: int, total: int, stride: int | None = None) -> np.ndarray:
+    """Source frames (0-based) of a legacy file's ``count`` heatmap frames in a video of ``total`` frames.
+
+    Without ``stride``: sampled evenly, the middle frame of each of ``count`` equal segments, as MMAction2's
+    ``SampleFrames(clip_len=1, num_clips=count, test_mode=True)`` (TSN-style test sampling) picks them. With
+    ``stride``: ``count`` frames ``stride`` apart, the clip centred in the video, as
+    ``SampleFrames(clip_len=count, frame_interval=stride, num_clips=1, test_mode=True)`` does; frames past
+    the end wrap around to the start, as MMAction2's default ``out_of_bound_opt="loop"`` does.
+    """
+    if count < 1 or total < 1:
+        raise CamError(f"Cannot place {count} heatmap frames on a video of {total} frames.")
+    if stride is None:
+        interval = total / count
+        return (np.arange(count) * interval + interval / 2).astype(np.int64)
+    if stride < 1:
+        raise CamError(f"The stride must be a whole number of frames from 1 up, not {stride}.")
+    start = max(total - ((count - 1) * stride + 1), 0) // 2  # the clip spans (count - 1) * stride + 1 frames
+    return (start + np.arange(count, dtype=np.int64) * stride) % total
+
+
+def centered_window(source_size: tuple[int, int], shape: tuple[int, int]) -> Box:
+    """The largest window of a ``source_size`` (w, h) frame, centred, with the proportions of heatmaps of
+    ``shape`` (h, w)."""
+    width, height = source_size
+    rows, cols = shape
+    if width * rows > height * cols:  # the frame is wider than the heatmaps: cut the sides
+        inner = height * cols / rows
+        return ((width - inner) / 2, 0.0, (width + inner) / 2, float(height))
+    inner = width * rows / cols
+    return (0.0, (height - inner) / 2, float(width), (height + inner) / 2)
+
+
+def place_legacy(result: ExplainResult, video: str | Path, *, stride: int | None = None,
+                 window: str = "center") -> ExplainResult:
+    """A legacy result (a txt without sidecar) placed on ``video``: its heatmap frames taken to show the
+    source frames :func:`legacy_frame_indices` gives, through the ``window`` (:data:`WINDOWS`) of each, and
+    the overlay frames cut from the video there. The result stays ``legacy`` (what it shows is assumed, not
+    recorded: labels say "assumed", no sidecar is offered) and its ``file_notes`` say what was assumed."""
+    if not result.legacy:
+        raise CamError(f"{result.name} has a sidecar that records its frames; it needs no placing.")
+    if window not in WINDOWS:
+        raise CamError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+    info = probe_video(video)
+    if info.is_rawframes:
+        raise CamError(f"{video} is a rawframes folder; give the video file the heatmaps were made from.")
+    size = (info.width, info.height)
+    shape = result.heatmaps.shape[-2:]
+    count = result.num_frames
+    indices = legacy_frame_indices(count, info.frames, stride)
+    box = centered_window(size, shape) if window == "center" else (0.0, 0.0, float(size[0]), float(size[1]))
+    windows = Windows.single(size, box, result.num_views)
+    frames, _ = source_frames(video, indices.reshape(result.heatmaps.shape[:2]), windows,
+                              (int(shape[1]), int(shape[0])))
+    sampled = (f"sampled evenly over its {info.frames} frames" if stride is None
+               else f"{stride} apart, centred in its {info.frames} frames")
+    where = (f"the centred {box[2] - box[0]:.0f}×{box[3] - box[1]:.0f} window with the heatmaps' proportions"
+             if window == "center" else f"the whole {size[0]}×{size[1]} frame")
+    shown = ", ".join(str(int(i)) for i in indices[:6]) + (", …" if count > 6 else "")
+    note = (f"Placed on {Path(video).name} by assumption (the file records neither): its {count} heatmap frames "
+            f"are taken as {sampled} (source frames {shown}), each over {where}.")
+    return replace(result, frame_indices=indices.reshape(result.heatmaps.shape[:2]), windows=windows,
+                   frames=frames, video=str(video), fps=info.fps, file_notes=[*result.file_notes, note])

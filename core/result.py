@@ -178,7 +178,13 @@ class ExplainResult:
         return self.source_frames() / self.fps if self.fps and not self.legacy else None
 
     def frame_label(self, index: int) -> str:
-        """``view 2 · source frame 45 · 1.50 s`` for heatmap frame ``index`` (of ``V*T``)."""
+        """``view 2 · source frame 45 · 1.50 s`` for heatmap frame ``index`` (of ``V*T``); for a legacy file
+        ``position 3 in the file`` (the txt's ``Frame 3`` block), with the source frame it was placed on
+        marked ``assumed`` (:func:`core.heatmap_files.place_legacy`)."""
+        if self.legacy:
+            placed = self.windows is not None
+            return f"position {index} in the file" + \
+                (f" · source frame {int(self.source_frames()[index])} (assumed)" if placed else "")
         parts = [f"view {index // self.heatmaps.shape[1] + 1}"] if self.num_views > 1 else []
         parts.append(f"source frame {int(self.source_frames()[index])}")
         times = self.times()

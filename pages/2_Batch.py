@@ -25,12 +25,23 @@ from core.errors import CamError
 from core.methods import METHODS
 from core.result import ExplainResult
 from core.target import GROUND_TRUTH, PREDICTED, TargetChoice, read_target
-from pages.ui import pickers
+from pages.ui import pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
+from pages.ui.text import control, for_page
 from pages.ui.viewer import COLORMAPS, show_view
 
-setup_page("Batch", "🗂️")
+setup_page("Batch", "🗂️", controls={  # what core's sentences call --flags, as this page names them
+    **pickers.MODEL_CONTROLS,
+    "--video-root": control("Video root (for list files)", "on this page"),
+    "--use-frames": control("Also take rawframes folders", "on this page"),
+    "--out folders": "output folders",
+    "--out folder": control("Output folder", ""),
+    "--out": control("Output folder", "on this page"),
+    "--target gt": control("Target class: Ground truth", "under Options"),
+    "--target-layer-name": control("Target layer", "under Options"),
+    "--workers": control("Decoding threads", "under Options"),
+})
 
 TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds")]
 TARGET_KINDS = ("Predicted", "Ground truth", "Class")  # radio labels; pick_target maps them to Targets
@@ -73,23 +84,15 @@ def pick_options() -> tuple[BatchOptions | None, int]:
     return options, workers
 
 
-def _text_width(values: list, floor: int = 80, cap: int = 640) -> int:
-    """Pixels that show the longest of ``values`` whole (up to ``cap``)."""
-    longest = max((len(str(v)) for v in values if v is not None), default=0)
-    return max(floor, min(cap, 8 * longest + 24))
-
-
 def _table(rows: list[dict]) -> None:
     """The summary rows; the name and error columns are as wide as their longest value (up to a cap), so long
     video names show whole, and the name stays in view while scrolling sideways."""
     shown = [{c: row.get(c) for c in TABLE_COLUMNS} for row in rows]
     names, errors = [r["name"] for r in shown], [r["error"] for r in shown]
     columns = {
-        "name": st.column_config.TextColumn("name", width=_text_width(names), pinned=True,
-                                           help="The video's outputs under the output folder (name.txt, "
-                                                "name.json, name.npz); double-click a cell to read a name cut short"),
-        "error": st.column_config.TextColumn("error", width=_text_width(errors, cap=480),
-                                            help="Why a video failed; double-click a cell to read all of it"),
+        "name": tables.text_column("name", names, "The video's outputs under the output folder (name.txt, "
+                                                  "name.json, name.npz)", pinned=True),
+        "error": tables.text_column("error", errors, "Why a video failed", cap=480),
     }
     st.dataframe(shown, hide_index=True, width="stretch", column_config=columns)
 
@@ -185,7 +188,7 @@ def show_row(out: str, name: str, options: BatchOptions) -> None:
                f"{result.predicted_label} · layer {result.layer} · {method} · views {result.views} · "
                f"video {result.video}")
     for note in result.file_notes:
-        st.info(note)
+        st.info(for_page(note))
     stem = file_stem(result.video, result.checkpoint, result.layer, result.target_label, result.method)
     seconds = result.extra.get("batch", {}).get("seconds") if isinstance(result.extra.get("batch"), dict) else None
     with shown_as_error():
@@ -210,7 +213,7 @@ def main() -> None:
                             "annotation file (path label).")
         video_root = pickers.path_input("Video root (for list files)", "batch_video_root",
                            help="Folder the list's relative paths start from (default: the list's folder).")
-        use_frames = st.checkbox("Also take rawframes folders (img_*.jpg)", key="batch_use_frames")
+        use_frames = st.checkbox("Also take rawframes folders (`img_*.jpg`)", key="batch_use_frames")
         out = pickers.path_input("Output folder", "batch_out")
     with right, st.expander("Options", expanded=False):
         options, workers = pick_options()

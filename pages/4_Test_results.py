@@ -26,7 +26,7 @@ from core.errors import CamError
 from core.model import read_label_map
 from core.runs import dump_origin
 from core.target import GROUND_TRUTH, PREDICTED, target_of_key
-from pages.ui import cache, pickers
+from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 
@@ -294,7 +294,8 @@ def samples(report: dumps.DumpReport) -> list[dumps.Sample]:
                           "right": [s.correct for s in chosen]})
     st.dataframe(table, hide_index=True, key="dump_table", on_select=_row_picked, selection_mode="single-row",
                  column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                                         format="%.3f")})
+                                                                         format="%.3f"),
+                                "video": tables.text_column("video", table["video"], "The sample's video")})
     return chosen
 
 

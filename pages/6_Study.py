@@ -27,9 +27,18 @@ from pages.ui import cache
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 from pages.ui.pickers import path_input
+from pages.ui.text import control, for_page
 from pages.ui.viewer import COLORMAPS, add_player
 
-setup_page("Study", "📊")
+START_LABEL = "First frame's number in gaze folders"
+setup_page("Study", "📊", controls={  # what core's sentences call --flags, as this page's sidebar names them
+    "--start-index": control(START_LABEL),
+    "--region frame": control("Score over: the whole frame"),
+    "--region crop": control("Score over: each model's window"),
+    "--gaze": control("Fixations folder"),
+    "--density": control("Density folder (optional)"),
+    "--run NAME=BATCH_DIR": "a run's name and batch folder (sidebar)",
+})
 
 ARROW = {"higher": "↑", "lower": "↓"}
 GREYS = {"center": "#7f7f7f", "others": "#b5b5b5"}  # baselines in grey, as in the report's figures
@@ -49,7 +58,8 @@ def inputs() -> tuple[StudySpec | None, str, float]:
     """The study the sidebar describes (None until a run and the gaze are given), colormap and opacity."""
     with st.sidebar:
         st.header("Runs")
-        st.caption("Each run is the --out folder of python -m core.batch (one model, layer and method).")
+        st.caption("Each run is the output folder of a batch (the Batch page, or `python -m core.batch --out`): one "
+                   "model, layer and method.")
         count = st.session_state.setdefault("study_runs", 2)
         runs = []
         for i in range(count):
@@ -69,6 +79,9 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         density = path_input("Density folder (optional)", key="study_density")
         region = st.radio("Score over", REGIONS, key="study_region", horizontal=True,
                           format_func={"crop": "each model's window", "frame": "the whole frame"}.get)
+        start = st.selectbox(START_LABEL, ("auto", 0, 1), key="study_start",
+                             help="In per-frame gaze folders, the number of the video's first frame; auto: 0 when "
+                                  "a file numbered 0 exists, else 1.")
         baselines = st.multiselect("Baselines", BASELINES, default=list(BASELINES), key="study_baselines",
                                    help="center: a Gaussian centred on the scoring grid (σ = size / 4); others: "
                                         "the mean gaze density of the other videos (leave one out).")
@@ -77,7 +90,8 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="study_alpha")
     if not runs or not gaze:
         return None, colormap, alpha
-    spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines))
+    spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines),
+                     None if start == "auto" else int(start))
     return spec, colormap, alpha
 
 
@@ -154,7 +168,7 @@ def show_summary(result: StudyResult) -> None:
         st.warning(f"{len(videos)} videos {where}: {', '.join(videos)}")
     with st.expander(f"Notes ({len(result.scores.notes)})"):
         for note in result.scores.notes:
-            st.markdown(f"- {note}")
+            st.markdown(f"- {for_page(note)}")
 
 
 def p_figure(result: StudyResult, metric: str) -> go.Figure:
@@ -240,7 +254,7 @@ def show_video(result: StudyResult, key: str, colormap: str, alpha: float) -> No
     with shown_as_error():
         pictures = _pictures(key, video, colormap, alpha, result)
         for note in pictures.notes:
-            st.info(note)
+            st.info(for_page(note))
         st.plotly_chart(player_figure(pictures), width="stretch", key="study_player",
                         config=dict(displaylogo=False))
         st.caption("Gaze: the density with the fixations (red dots) over the source frame. Runs: each heatmap in "

@@ -27,9 +27,10 @@ with Grad-CAM (and the other CAM methods in `core.methods`).
 ### Reading the result
 - **Overlay video**: the heatmaps over the frames the model saw, at the pace of the stretch of video they sample.
 - **Frame view**: heatmap and overlay of one frame; drag the slider or press ▶ (all in the browser, no
-  waiting). Above the slider: the frame's index in the source video and its time. The camera icon in its
-  toolbar saves the view as PNG; *Frame view (png)* under the video saves any frame you pick.
-- **Activation per frame**: the mean and the max of each heatmap: *when* the model looks.
+  waiting). Above the slider: the frame's index in the source video and its time. **Frame view (png)**
+  under the video saves the frame the player shows (heatmap and overlay, labelled); the camera icon in
+  the view's toolbar saves the view as it is on screen.
+- **Activation per frame**: the mean and the max of each heatmap: _when_ the model looks.
 - **Saliency**: all heatmaps summed and divided by their number.
 - **Top-5 predictions**: the explained class in orange.
 
@@ -50,10 +51,13 @@ File names are made of the video, checkpoint, layer and class names.
   MMAction2's own `tools/train.py` and `tools/test.py` here).
 - **Batch**: explain a whole folder, list or annotation file with one model load; resumable, with a
   `summary.csv` (same as `python -m core.batch`).
-- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
+- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM: higher is better; KL: lower
+  is better) where the model looked, frame by frame in a player with the per-frame scores under it, and per class
+  for a batch. Give a fixation density (or tick the blur): without one CC, SIM and KL say little.
 - **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them
   (one, or all of them in a batch).
-- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
+- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two of the same video; legacy
+  files (no sidecar) can be placed over the video you give.
 - **Study**: compare several batch runs with human gaze and two baselines: every saliency metric (sAUC
   included), bootstrap CIs, Holm-corrected Wilcoxon tests, one video frame by frame, report and figures
   (same as `python -m core.study`).

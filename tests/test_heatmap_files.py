@@ -199,3 +199,82 @@ def test_pearson_of_constant_maps_is_nan():
     maps = rng.random((3, 5, 7))
     assert pearson(maps, maps * 2 + 1) == pytest.approx(np.ones(3))
     assert np.isnan(pearson(np.zeros((5, 7)), maps[0]))
+
+
+def _with_sidecar(files: dict, folder, name: str, source: str = "layer4", **changes) -> core.ExplainResult:
+    """A copy of a result whose sidecar fields are changed."""
+    txt = copy_result(files[source], folder, name)
+    meta = json.loads(txt.with_suffix(".json").read_text())
+    txt.with_suffix(".json").write_text(json.dumps({**meta, **changes}))
+    return read_result(txt, frames=False)
+
+
+def test_results_of_different_videos_are_refused_unless_asked(files, tmp_path):
+    """Two files of different videos (another name, or the same name at another size or rate) are not compared
+    frame by frame unless asked, and then say so first; the same name in another folder is the same video."""
+    from core.compare import OtherVideos, same_video
+
+    ours, layer3 = read_result(files["layer4"]), read_result(files["layer3"])
+    assert same_video(ours, layer3).verdict == "same" and compare_results(ours, layer3).notes == []
+    other = _with_sidecar(files, tmp_path, "other", "layer3", video="/elsewhere/test.mp4")
+    with pytest.raises(OtherVideos, match="layer4 explains demo.mp4 and other explains test.mp4"):
+        compare_results(ours, other)
+    anyway = compare_results(ours, other, other_videos=True)
+    assert anyway.video.verdict == "different" and "two different clips" in anyway.notes[0]
+    assert np.array_equal(anyway.difference, compare_results(ours, layer3).difference)
+    moved = _with_sidecar(files, tmp_path, "moved", "layer3", video="/elsewhere/demo.mp4")
+    assert same_video(ours, moved).verdict == "same" and "different folders" in compare_results(ours, moved).notes[0]
+    meta = json.loads(files["layer4"].with_suffix(".json").read_text())
+    bigger = _with_sidecar(files, tmp_path, "bigger", "layer3", video="/elsewhere/demo.mp4", source_size=[680, 512],
+                           crop_box=[80, 0, 592, 512], view_boxes=[[80, 0, 592, 512]] * 2)
+    assert "340×256 and the other 680×512" in same_video(ours, bigger).reason
+    faster = _with_sidecar(files, tmp_path, "faster", "layer3", fps=meta["fps"] * 2)
+    with pytest.raises(OtherVideos, match="frames per second"):
+        compare_results(ours, faster)
+    legacy = compare_results(ours, read_result(files["legacy"]))
+    assert legacy.video.verdict == "unknown" and legacy.notes == [
+        "legacy has no sidecar, so whether both show the same video cannot be checked. Heatmap frames are "
+        "paired in file order."]
+
+
+@pytest.mark.parametrize("count, total, stride", [(16, 280, None), (8, 280, 2), (8, 10, 2), (5, 3, None),
+                                                  (32, 100, 3), (1, 7, None)])
+def test_legacy_frames_sampled_as_mmaction2_samples_them(count, total, stride):
+    """The assumed frames are MMAction2's own test sampling (SampleFrames, test_mode): segment middles, or one
+    clip of frames ``stride`` apart, centred, looping past the end."""
+    from mmaction.datasets.transforms import SampleFrames
+
+    from core.heatmap_files import legacy_frame_indices
+
+    sampler = SampleFrames(clip_len=1, num_clips=count, test_mode=True) if stride is None else \
+        SampleFrames(clip_len=count, frame_interval=stride, num_clips=1, test_mode=True)
+    expected = sampler(dict(total_frames=total, start_index=0))["frame_inds"]
+    assert legacy_frame_indices(count, total, stride).tolist() == expected.tolist()
+
+
+def test_legacy_file_placed_on_its_video(files):
+    """A legacy txt placed on a video: its frames are the source frames sampled evenly (or by a stride), cut
+    through the centred window of the heatmaps' shape (or the whole frame); it stays legacy, its labels say
+    "position i in the file" and "assumed", and a note says what was assumed."""
+    from core.heatmap_files import legacy_frame_indices, place_legacy, source_frames
+
+    legacy = read_result(files["legacy"])
+    info = core.probe_video(files["video"])
+    placed = place_legacy(legacy, files["video"])
+    expected = legacy_frame_indices(16, info.frames)
+    assert placed.legacy and placed.frame_indices.tolist() == [expected.tolist()]
+    assert placed.windows.boxes == ((42.0, 0.0, 298.0, 256.0),) and placed.windows.source_size == (340, 256)
+    frames, _ = source_frames(files["video"], expected[None], placed.windows, (64, 64))
+    assert np.array_equal(placed.frames, frames) and np.array_equal(placed.heatmaps, legacy.heatmaps)
+    assert placed.frame_label(3) == f"position 3 in the file · source frame {expected[3]} (assumed)"
+    assert legacy.frame_label(3) == "position 3 in the file" and legacy.times() is None
+    assert "Placed on demo.mp4 by assumption" in placed.file_notes[-1] and "sampled evenly" in placed.file_notes[-1]
+    strided = place_legacy(legacy, files["video"], stride=3, window="frame")
+    assert strided.frame_indices[0].tolist() == legacy_frame_indices(16, info.frames, 3).tolist()
+    assert strided.windows.boxes == ((0.0, 0.0, 340.0, 256.0),) and "3 apart" in strided.file_notes[-1]
+    assert strided.pixel_aspect == pytest.approx((340 / 64) / (256 / 64))
+    with pytest.raises(CamError, match="needs no placing"):
+        place_legacy(read_result(files["layer4"]), files["video"])
+    from core.downloads import result_files
+
+    assert [f.label for f in result_files(placed)] == ["Heatmaps (txt)", "Arrays (npz)", "Overlay video (mp4)"]

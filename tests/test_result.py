@@ -105,8 +105,8 @@ def test_view_of_a_heatmap_file_without_frames(result, tmp_path):
     view = ExplainResult(core.read_heatmap_txt(path), name="old", legacy=True)
     assert view.heatmaps.shape == (1, result.heatmaps.shape[0] * result.heatmaps.shape[1], *result.heatmaps.shape[2:])
     assert view.frames is None and view.overlays() is None and overlay_mp4(view) is None
-    assert view.times() is None and view.topk() == [] and view.frame_label(3) == "source frame 3"
-    assert [f.file_name for f in result_files(view)] == ["old.txt", "old.json", "old.npz"]
+    assert view.times() is None and view.topk() == [] and view.frame_label(3) == "position 3 in the file"
+    assert [f.file_name for f in result_files(view)] == ["old.txt", "old.npz"]  # no sidecar: its frames are unknown
     assert set(np.load(io.BytesIO(npz_bytes(view)))) == {"heatmaps", "frame_indices"}
     assert Image.open(io.BytesIO(frame_png(view, 0))).size[1] > view.heatmaps.shape[2]
     with pytest.raises(CamError, match="do not match"):

@@ -168,6 +168,31 @@ def read_gaze(path: str | Path, *, fixations: bool = True, frames: Collection[in
     raise CamError(f"Gaze input {path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a video.")
 
 
+def blurred(fixations: GazeMaps, sigma: float | str = "auto") -> GazeMaps:
+    """A density made from fixation maps the way ``python -m core.gaze.fixations`` makes one: each map (the
+    clip's, or each frame's) convolved with a Gaussian of ``sigma`` gaze-map pixels (``"auto"``: the width / 30,
+    :func:`core.gaze.fixations.default_sigma`), zero outside the frame, peak scaled to 255
+    (:func:`core.gaze.fixations.density_map`)."""
+    from core.gaze.fixations import default_sigma, density_map
+
+    if not fixations.binary:
+        raise CamError("Only fixation maps can be blurred into a density.")
+    width = fixations.size[0]
+    value = default_sigma(width) if sigma == "auto" else float(sigma)
+    if not np.isfinite(value) or value <= 0:
+        raise CamError(f"The blur must be a positive σ in gaze-map pixels (or auto: width / 30), not {sigma}.")
+
+    def blur(mask: np.ndarray) -> np.ndarray:
+        return density_map(mask.astype(np.float64), value).astype(np.float64)
+
+    note = (f"the density is the fixations blurred with a Gaussian of σ = {value:.1f} gaze-map pixels"
+            + (" (width / 30)" if sigma == "auto" else ""))
+    if fixations.image is not None:
+        return GazeMaps(f"{fixations.source} (blurred)", False, image=blur(fixations.image), notes=[note])
+    return GazeMaps(f"{fixations.source} (blurred)", False,
+                    frames={frame: blur(mask) for frame, mask in fixations.frames.items()}, notes=[note])
+
+
 def read_heatmaps(txt: str | Path) -> ExplainResult:
     """A heatmap txt (or its sidecar or npz) read as a result without frames, checked against gaze scoring's
     needs: its ``file_notes`` say what gaze scoring will assume."""

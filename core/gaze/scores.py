@@ -1,4 +1,4 @@
-"""Heatmaps scored against gaze: clip and per-frame scores, batch folders, CSV rows."""
+"""Heatmaps scored against gaze: clip and per-frame scores, batch folders, per-class summaries, CSV rows."""
 
 from __future__ import annotations
 
@@ -13,12 +13,59 @@ import numpy as np
 
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
-from core.gaze.inputs import GazeMaps, frame_list, read_gaze, read_heatmaps
+from core.gaze.inputs import GazeMaps, blurred, frame_list, read_gaze, read_heatmaps
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
-from core.saliency import clip_saliency, score
+from core.saliency import BETTER, clip_saliency, score
 
 REGIONS = ("crop", "frame")
+DISTRIBUTION_METRICS = ("CC", "SIM", "KL")  # compared with the density, else with the fixation map itself
+
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+
+def metric_title(metric: str) -> str:
+    """``KL ↓``: a metric's name with the way it improves (:data:`core.saliency.BETTER`)."""
+    return f"{metric} {ARROWS[BETTER[metric]]}" if metric in BETTER else metric
+
+
+def directions(metrics: Iterable[str]) -> str:
+    """``↑ higher is better: AUC_Judd, NSS; ↓ lower is better: KL`` for ``metrics``."""
+    metrics = list(metrics)
+    parts = []
+    for way in ("higher", "lower"):
+        names = [m for m in metrics if BETTER.get(m) == way]
+        if names:
+            parts.append(f"{ARROWS[way]} {way} is better: {', '.join(names)}")
+    return "; ".join(parts)
+
+
+FIXATIONS_ONLY = ("CC, SIM and KL were computed against the fixation points themselves (no density): a few "
+                  "fixated pixels against a smooth heatmap give CC and SIM near 0 and a large KL whatever the "
+                  "heatmap, so they say little about it and cannot be compared with published scores (the MIT "
+                  "benchmark computes them against a fixation density). Give a density (--density), or blur the "
+                  "fixations into one (--blur: a Gaussian of σ = width / 30, as python -m core.gaze.fixations "
+                  "makes its densities).")
+"""What every place that shows CC, SIM or KL scored without a density says about them."""
+
+
+@dataclass(frozen=True)
+class GazeSource:
+    """Where a video's gaze is read from, and how: the fixation maps, an optional density, the number of the
+    first frame in gaze folders (None: found), and ``blur``, which makes the density from the fixations when
+    none is given (σ in gaze-map pixels, ``"auto"`` for width / 30, None for none)."""
+
+    fixations: str
+    density: str | None = None
+    start_index: int | None = None
+    blur: float | str | None = None
+
+    def read(self, frames: set[int] | None) -> tuple[GazeMaps, GazeMaps | None]:
+        """The fixation maps and the density (read, blurred, or None) of ``frames`` (None: all)."""
+        fixations = read_gaze(self.fixations, fixations=True, frames=frames, start_index=self.start_index)
+        if self.density is not None:
+            return fixations, read_gaze(self.density, fixations=False, frames=frames, start_index=self.start_index)
+        return fixations, None if self.blur is None else blurred(fixations, self.blur)
 
 
 @dataclass
@@ -43,6 +90,12 @@ class GazeScores:
     windows: list[Box] = field(default_factory=list)  # each scored view's window in gaze-map pixels
     views: list[dict] = field(default_factory=list)  # per view: view, window, heatmap_views, clip, frames
     txt: str = ""  # the heatmap file scored
+    source: GazeSource | None = None  # where the gaze was read (per-frame pictures read it again)
+
+    @property
+    def against_fixations(self) -> bool:
+        """Whether CC, SIM and KL (those computed) were scored against the fixation map, for want of a density."""
+        return self.density is None and any(m in self.clip for m in DISTRIBUTION_METRICS)
 
     @property
     def name(self) -> str:
@@ -55,6 +108,15 @@ class GazeScores:
         batch = self.result.extra.get("batch")
         gt = batch.get("gt_label") if isinstance(batch, dict) else None
         return str(gt or self.result.target_label or "")
+
+    @property
+    def label_index(self) -> int | None:
+        """The index of :attr:`label` in the model's classes (None when unknown): what orders classes."""
+        batch = self.result.extra.get("batch")
+        if isinstance(batch, dict) and batch.get("gt_label"):
+            gt = batch.get("gt_class")
+            return gt if isinstance(gt, int) and not isinstance(gt, bool) else None
+        return self.result.target_class if self.result.target_label else None
 
     def to_json(self) -> dict:
         out: dict = {"clip": self.clip, "frames": self.frames}
@@ -86,7 +148,7 @@ def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
 
 
 @dataclass
-class _View:
+class WindowView:
     """Heatmap views that looked at one window, mirrored back where the model saw them mirrored."""
 
     number: int  # 1-based, in first-view order
@@ -96,12 +158,34 @@ class _View:
     frame_indices: np.ndarray  # [V', T]
 
 
-def _views(heat: ExplainResult, windows: Windows) -> list[_View]:
+def window_views(heat: ExplainResult, windows: Windows) -> list[WindowView]:
+    """The heatmap views grouped by the window they saw, mirrored views flipped back."""
     found = []
     for number, (box, views) in enumerate(windows.groups(), start=1):
         maps = np.stack([heat.heatmaps[v][..., ::-1] if windows.flips[v] else heat.heatmaps[v] for v in views])
-        found.append(_View(number, box, views, maps, np.asarray(heat.frame_indices)[views]))
+        found.append(WindowView(number, box, views, maps, np.asarray(heat.frame_indices)[views]))
     return found
+
+
+def placed_saliency(views: list[WindowView], gaze_size: tuple[int, int], frame: int | None = None) -> np.ndarray:
+    """The saliency in the gaze frame (float32, zero outside the windows): the clip's (``frame`` None) or that
+    source frame's (the mean of the heatmaps that show it), each view's placed in its window and averaged
+    where windows overlap."""
+    placed = []
+    for view in views:
+        if frame is None:
+            saliency = clip_saliency(view.heatmaps)
+        else:
+            shows = view.frame_indices == frame
+            if not shows.any():
+                continue
+            saliency = view.heatmaps[shows].mean(axis=0)
+        placed.append(heatmap_to_source(saliency, gaze_size, view.box))
+    if not placed:
+        return np.zeros((gaze_size[1], gaze_size[0]), np.float32)
+    coverage = np.sum([mask for _, mask in placed], axis=0)
+    return np.divide(np.sum([m for m, _ in placed], axis=0), coverage, where=coverage > 0,
+                     out=np.zeros(coverage.shape, np.float64)).astype(np.float32)
 
 
 def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
@@ -143,12 +227,11 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
 
     clip_fix = fixations.combined(available)
     clip_dens = None if density is None else density.combined(available)
-    views = _views(heat, windows)
+    views = window_views(heat, windows)
     per_view: list[dict[str, Any]] = []
-    placed, unscored = [], []
+    unscored = []
     for view in views:
         saliency = clip_saliency(view.heatmaps)
-        placed.append(heatmap_to_source(saliency, gaze_size, view.box))
         maps = scored(saliency, clip_fix, clip_dens, view.box)
         if maps is None:
             unscored.append(view.number)
@@ -186,23 +269,25 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
     for frame in sorted({row["frame"] for entry in per_view for row in entry["frames"]}):
         found = [row for entry in per_view for row in entry["frames"] if row["frame"] == frame]
         frames.append({"frame": frame, **_mean_scores([{k: v for k, v in r.items() if k != "frame"} for r in found])})
-    coverage = np.sum([mask for _, mask in placed], axis=0)
-    source_saliency = np.divide(np.sum([m for m, _ in placed], axis=0), coverage, where=coverage > 0,
-                                out=np.zeros(coverage.shape, np.float64)).astype(np.float32)
-    return GazeScores(heat, region, clip, frames, windows.crop_box, gaze_size, source_saliency,
+    return GazeScores(heat, region, clip, frames, windows.crop_box, gaze_size, placed_saliency(views, gaze_size),
                       np.asarray(clip_fix, dtype=bool), clip_dens, notes, [view.box for view in views],
                       per_view if len(views) > 1 else [])
 
 
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
-               start_index: int | None = None, metrics: Iterable[str] | None = None) -> GazeScores:
-    """Read one heatmap txt (+ sidecar) and its gaze inputs, and :func:`score_result` them."""
-    heat = read_heatmaps(txt)
-    frames = _seen(heat)
-    fix = read_gaze(fixations, fixations=True, frames=frames, start_index=start_index)
-    dens = None if density is None else read_gaze(density, fixations=False, frames=frames, start_index=start_index)
+               start_index: int | None = None, metrics: Iterable[str] | None = None,
+               blur: float | str | None = None) -> GazeScores:
+    """Read one heatmap txt (+ sidecar) and its gaze inputs (:class:`GazeSource`), and :func:`score_result`
+    them."""
+    source = GazeSource(str(fixations), None if density is None else str(density), start_index, blur)
+    return _scored(txt, read_heatmaps(txt), source, region, metrics)
+
+
+def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: str,
+            metrics: Iterable[str] | None) -> GazeScores:
+    fix, dens = source.read(_seen(heat))
     scores = score_result(heat, fix, dens, region=region, metrics=metrics)
-    scores.txt = str(txt)
+    scores.txt, scores.source = str(txt), source
     return scores
 
 
@@ -237,8 +322,8 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 
 
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-                region: str = "crop", start_index: int | None = None,
-                metrics: Iterable[str] | None = None) -> tuple[list[GazeScores], list[str]]:
+                region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+                blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
     (videos without gaze are skipped)."""
@@ -264,28 +349,25 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
             dens = next((e for n in names if (e := gaze_entry(density, n)) is not None), None)
             if dens is None:
                 notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
-        frames = _seen(heat)
-        maps = read_gaze(fix, fixations=True, frames=frames, start_index=start_index)
-        dens_maps = None if dens is None else read_gaze(dens, fixations=False, frames=frames, start_index=start_index)
-        results.append(score_result(heat, maps, dens_maps, region=region, metrics=metrics))
-        results[-1].txt = str(txt)
+        source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
+        results.append(_scored(txt, heat, source, region, metrics))
     if not results:
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
     return results, notes
 
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-               region: str = "crop", start_index: int | None = None,
-               metrics: Iterable[str] | None = None) -> tuple[list[GazeScores], list[str]]:
+               region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+               blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once)."""
     path = Path(heatmaps)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics)
+                                     metrics=metrics, blur=blur)
     elif path.is_file():
         results, notes = [score_file(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics)], []
+                                     metrics=metrics, blur=blur)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
     return results, list(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
@@ -310,18 +392,63 @@ def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
     return rows
 
 
-def csv_text(rows: list[dict]) -> str:
-    """Score rows as CSV text; metric columns follow :data:`CSV_FIELDS`."""
+def header_notes(results: Iterable[GazeScores]) -> list[str]:
+    """What the lines above a score table say: which way each metric improves, and, when CC, SIM and KL
+    were scored against fixation points, :data:`FIXATIONS_ONLY`."""
+    results = list(results)
+    metrics = list(dict.fromkeys(m for r in results for m in r.clip))
+    notes = [f"Metrics (MIT saliency benchmark; Bylinskii et al., TPAMI 2019): {directions(metrics)}."]
+    if any(r.against_fixations for r in results):
+        notes.append(FIXATIONS_ONLY)
+    return notes
+
+
+def csv_text(rows: list[dict], notes: Iterable[str] = ()) -> str:
+    """Score rows as CSV text; metric columns follow :data:`CSV_FIELDS`. ``notes`` (:func:`header_notes`)
+    come first, each on a line that starts with ``#`` (read with ``pandas.read_csv(path, comment="#")``,
+    R's ``read.csv(path, comment.char="#")``)."""
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in CSV_FIELDS))
     buffer = io.StringIO()
+    for note in notes:
+        buffer.write(f"# {note}\n")
     writer = csv.DictWriter(buffer, [*CSV_FIELDS, *metrics], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def write_csv(path: str | Path, rows: list[dict]) -> Path:
-    """Write score rows as CSV (atomically)."""
+def write_csv(path: str | Path, rows: list[dict], notes: Iterable[str] = ()) -> Path:
+    """Write score rows as CSV (atomically), ``notes`` above them (:func:`csv_text`)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(csv_text(rows), encoding="utf-8")
+        tmp.write_text(csv_text(rows, notes), encoding="utf-8")
     return Path(path)
+
+
+def class_summary(results: Iterable[GazeScores]) -> list[dict]:
+    """Per class, the mean and std (population, ddof 0) of each metric's clip score over its videos:
+    ``[{"class": label, "n": videos, metric: mean, f"{metric} std": std, ...}]``, classes in label order
+    (their index among the model's classes; unknown indices last, by name)."""
+    groups: dict[str, list[GazeScores]] = {}
+    for result in results:
+        groups.setdefault(result.label, []).append(result)
+
+    def order(label: str) -> tuple:
+        indices = [r.label_index for r in groups[label] if r.label_index is not None]
+        return (not indices, min(indices) if indices else 0, label)
+
+    rows = []
+    for label in sorted(groups, key=order):
+        members = groups[label]
+        row: dict[str, Any] = {"class": label, "n": len(members)}
+        for metric in members[0].clip:
+            values = np.array([r.clip[metric] for r in members if metric in r.clip], np.float64)
+            row[metric], row[f"{metric} std"] = float(values.mean()), float(values.std())
+        rows.append(row)
+    return rows
+
+
+def summary_cells(row: dict, digits: int = 3) -> dict[str, str]:
+    """A :func:`class_summary` row as text cells: class, n, then ``mean ± std`` under each metric's title."""
+    metrics = [k for k in row if k not in ("class", "n") and not k.endswith(" std")]
+    return {"class": row["class"] or "(none)", "n": str(row["n"]),
+            **{metric_title(m): f"{row[m]:.{digits}f} ± {row[f'{m} std']:.{digits}f}" for m in metrics}}

@@ -67,8 +67,10 @@ def curves_figure(cmp: Comparison) -> go.Figure:
     return fig
 
 
-def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "viridis") -> go.Figure:
-    """The two clip saliency maps (mean over the paired frames) and their difference."""
+def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "viridis", *,
+                    pixel_aspect: float = 1.0) -> go.Figure:
+    """The two clip saliency maps (mean over the paired frames) and their difference, each with the source
+    video's proportions (``pixel_aspect``: width / height of a heatmap pixel there, as the frame view uses)."""
     sal_a, sal_b = cmp.a.mean(axis=0), cmp.b.mean(axis=0)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
                         subplot_titles=(f"Saliency {names[0]}", f"Saliency {names[1]}", "Difference"))
@@ -79,8 +81,8 @@ def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "vi
         fig.add_trace(go.Heatmap(z=z, colorscale=scale, zmin=low, zmax=high, showscale=x is not None,
                                  colorbar=dict(x=x, len=0.8, thickness=10) if x is not None else None,
                                  hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", showticklabels=False,
-                         row=1, col=col)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / pixel_aspect,
+                         showticklabels=False, constrain="domain", row=1, col=col)
         fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig

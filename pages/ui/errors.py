@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import streamlit as st
 
 from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints
 from core.errors import CamError, describe_error
+from pages.ui.text import for_page
 
 log = logging.getLogger("mmaction_cam.app")
 
@@ -17,10 +19,13 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
     becomes one line too (its traceback goes to the terminal's log, never to the page).
 
     ``box.failed`` tells the caller whether the block was cut short, ``box.message`` what was shown.
+    ``controls`` maps command-line flags the sentence may name to the page's own controls
+    (:func:`pages.ui.text.for_page`).
     """
 
-    def __init__(self, container=None, prefix: str = "") -> None:
+    def __init__(self, container=None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
         self.container, self.prefix, self.failed, self.message = container, prefix, False, ""
+        self.controls = controls
 
     def __enter__(self) -> shown_as_error:
         return self
@@ -31,7 +36,7 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
         self.failed = True
         target = self.container or st
         if isinstance(error, CamError):
-            self.message = self.prefix + page_message(error)
+            self.message = self.prefix + page_message(error, self.controls)
         else:
             log.error("unexpected error", exc_info=(kind, error, _traceback))
             self.message = f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal)."
@@ -39,15 +44,16 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
         return True
 
 
-def page_message(error: CamError) -> str:
+def page_message(error: CamError, controls: Mapping[str, str] | None = None) -> str:
     """An error's sentence as a page says it: a file refused for want of trust gets the page's advice
-    (the tick in the sidebar, or the operator's variable), not the command line's flag."""
+    (the tick in the sidebar, or the operator's variable), not the command line's flag; other flags are
+    named by the page's ``controls`` (:func:`pages.ui.text.for_page`), and Markdown's ``*`` is escaped."""
     if not isinstance(error, TrustRequired):
-        return str(error)
+        return for_page(str(error), controls)
     if operator_trusts_checkpoints():
         from pages.ui.pickers import TRUST_LABEL
 
-        return (f"{error.reason}; if you made it yourself, tick “{TRUST_LABEL}” under “Class names, device, "
-                "trust” in the sidebar.")
-    return (f"{error.reason}; whoever starts this server can allow such files with {TRUST_ENV}=1 "
-            "(only for files they made).")
+        return for_page(f"{error.reason}; if you made it yourself, tick “{TRUST_LABEL}” under “Class names, "
+                        "device, trust” in the sidebar.")
+    return for_page(f"{error.reason}; whoever starts this server can allow such files with {TRUST_ENV}=1 "
+                    "(only for files they made).")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Literal
 
 import streamlit as st
 
 from core import access
 from core.uploads import UploadFolder
+from pages.ui.text import use_controls
 
 APP = "Grad-CAM explorer"
 _AUTHENTICATED = "mmcam_authenticated"  # session state: this browser session gave the password
@@ -25,10 +27,13 @@ FAILED_WAIT = 1.0  # seconds a wrong password costs (slows guessing)
 log = logging.getLogger("mmaction_cam.app")
 
 
-def setup_page(title: str, icon: str, *, layout: Literal["centered", "wide"] = "wide") -> None:
-    """The first call of every page: page config, password, allowed folders. Stops the page (``st.stop``)
-    until the visitor may see it."""
+def setup_page(title: str, icon: str, *, layout: Literal["centered", "wide"] = "wide",
+               controls: Mapping[str, str] | None = None) -> None:
+    """The first call of every page: page config, password, allowed folders, and the page's ``controls``
+    (command-line flags ``core``'s sentences may name, mapped to this page's own widgets; see
+    :func:`pages.ui.text.use_controls`). Stops the page (``st.stop``) until the visitor may see it."""
     st.set_page_config(page_title=title if title == APP else f"{title} · {APP}", page_icon=icon, layout=layout)
+    use_controls(controls)
     require_password()
     access.limit(session_roots(), others=access.configured_roots())
 

@@ -19,11 +19,20 @@ from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
+from pages.ui.text import control
 from pages.ui.viewer import COLORMAPS
 
 MODEL_SOURCES = ("Built-in demo", "Training runs in a folder", "Config and checkpoint paths")
 VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
 DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
+_UNDER_MODEL = "under “Class names, device, trust” in the sidebar"
+MODEL_CONTROLS = {  # what core's sentences call --flags, as the model picker names them
+    "--device cpu": control("Device: CPU", _UNDER_MODEL),
+    "--device": control("Device", _UNDER_MODEL),
+    "--label-map": control("Label map (txt, one class per line)", _UNDER_MODEL),
+}
+EXPLORER_CONTROLS = {**MODEL_CONTROLS, "--target-layer-name": control("…or type a layer path"),
+                     "--target-class": control("Target class"), "--method": control("CAM method")}
 HANDOFF = "explorer_handoff"  # session-state key: what another page asks the explorer to open (read once)
 _HANDOFF_TARGET = "handoff_target"
 _HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
@@ -220,14 +229,14 @@ def pick_model() -> ModelSpec | None:
         if box.failed:
             return None
         if not runs:
-            st.info("No MMAction2 runs here: a run is a folder (e.g. work_dirs/NAME/) holding best_*.pth, "
-                    "epoch_*.pth or last_checkpoint beside its dumped config.")
+            st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
+                    "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
             return None
         run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="training_run")
         chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
                               format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
         if run.config is None:
-            st.error(f"Run {run.name} has no dumped config (*.py); use config and checkpoint paths instead.")
+            st.error(f"Run {run.name} has no dumped config (`*.py`); use config and checkpoint paths instead.")
             return None
         config, checkpoint = str(run.config), str(chosen)
         st.caption(f"Config: {run.config.name}")
