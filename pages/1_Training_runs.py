@@ -44,15 +44,15 @@ def pick_run() -> runs.Run | None:
     with st.sidebar:
         st.header("Runs")
         root = pickers.path_input("Folder with your work_dirs", "runs_root", pickers.first_folder(),
-                                  help="A project folder (its work_dirs/*/ are listed), a work_dirs folder, or one "
+                                  help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, or one "
                                        "run folder.") or "."
         with shown_as_error() as box:
             found = runs.find_runs(root)
         if box.failed:
             return None
         if not found:
-            st.info("No MMAction2 runs here: a run is a folder (e.g. work_dirs/NAME/) holding best_*.pth, "
-                    "epoch_*.pth or last_checkpoint beside its dumped config.")
+            st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
+                    "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
             return None
         folders = [str(run.folder) for run in found]
         if st.session_state.get("runs_page_run") not in folders:
