@@ -38,7 +38,7 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
                            f"{type(handle.model).__name__}")
         st.header("Video")
         demo_video = None
-        if st.session_state.get("model_source") == pickers.MODEL_SOURCES[0] and spec is not None:
+        if st.session_state.get("model_source") == "demo" and spec is not None:
             demo_video = pickers.demo_paths()["video"]
         video = pickers.pick_video(demo_video)
         settings = None

@@ -26,7 +26,7 @@ from pages.ui.viewer import COLORMAPS, show_view
 
 setup_page("Heatmap files", "🗂")
 
-SOURCES = ("Paths", "Upload")
+SOURCES = {"paths": "Paths", "upload": "Upload"}  # radio values and their labels
 SAMPLING = {"evenly": "Sampled evenly over the video", "stride": "A clip of every k-th frame"}
 WINDOW_LABELS = {"center": "Centre crop (the heatmaps' shape)", "frame": "Whole frame"}
 
@@ -54,9 +54,9 @@ def inputs() -> tuple[list[Path], str | None, float, str, st.delta_generator.Del
     the legacy files' placement (filled once the files are read)."""
     with st.sidebar:
         st.header("Heatmap files")
-        source = st.radio("Files", SOURCES, horizontal=True, key="hm_source")
+        source = st.radio("Files", tuple(SOURCES), horizontal=True, key="hm_source", format_func=SOURCES.get)
         files: list[Path] = []
-        if source == SOURCES[0]:
+        if source == "paths":
             files = [Path(p) for p in pickers.paths_input("Heatmap txt files, one path a line", "hm_paths",
                                                           height=110,
                                                           help="Their .json sidecar and .npz beside them are "

@@ -22,7 +22,7 @@ model, clips = batch_fixtures(4)
 def page(model, source, out) -> AppTest:
     app = AppTest.from_file(PAGE, default_timeout=60)
     app.run()
-    app.radio(key="model_source").set_value("Config and checkpoint paths").run()  # the main page's picker
+    app.radio(key="model_source").set_value("paths").run()  # the main page's picker
     app.text_input(key="config_path").input(str(model[0]))
     app.text_input(key="checkpoint_path").input(str(model[1])).run()
     app.radio(key="device").set_value("cpu")

@@ -42,9 +42,9 @@ def ready(app, tmp_path) -> AppTest:
     """The app with a model and a video chosen: the demo (preselected) or, without it, a tiny real model."""
     if demo is None:
         video = shared_file("demo.mp4")
-        app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+        app.radio(key="model_source").set_value("paths").run()
         app.text_input(key="config_path").input(str(write_tiny_config(tmp_path / "tiny", [video]))).run()
-        app.radio(key="video_source").set_value("Path").run()
+        app.radio(key="video_source").set_value("path").run()
         app.text_input(key="video_path").input(str(video)).run()
     assert not _errors(app)
     return app
@@ -86,8 +86,8 @@ def test_demo_is_preselected_and_runs(app, explain_calls):
     if demo is None:
         pytest.skip("the built-in demo (core/demo.py and its assets) is not in this checkout")
     paths = demo.demo_paths()
-    assert app.radio(key="model_source").value == "Built-in demo"
-    assert app.radio(key="video_source").value == "Demo clip"
+    assert app.radio(key="model_source").value == "demo"
+    assert app.radio(key="video_source").value == "demo"
     info = core.probe_video(paths["video"])
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Frames"] == str(info.frames) and metrics["Resolution"] == f"{info.width}×{info.height}"
@@ -152,7 +152,7 @@ def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir, rea
     st.cache_resource.clear()
     at = ready
     _run(at)
-    at.radio(key="video_source").set_value("Path").run()
+    at.radio(key="video_source").set_value("path").run()
     at.text_input(key="video_path").input(str(rawframes_dir)).run()
     assert any("rawframes folder" in m.value for m in at.markdown)
     assert {m.label: m.value for m in at.metric}["Frames"] == str(core.probe_video(rawframes_dir).frames)
@@ -164,7 +164,7 @@ def test_switching_videos_keeps_the_model_loaded(monkeypatch, rawframes_dir, rea
 def test_corrupt_upload_is_one_error_and_the_app_recovers(ready):
     app = ready
     source = app.radio(key="video_source").value
-    app.radio(key="video_source").set_value("Upload").run()
+    app.radio(key="video_source").set_value("upload").run()
     app.file_uploader(key="video_upload").upload("broken.mp4", b"\x00\x01 definitely not a video " * 100,
                                                  "video/mp4").run()
     assert not app.exception
@@ -202,11 +202,11 @@ def test_training_run_from_a_work_dirs_folder(tmp_path, app):
     handle = core.load_model(config, None, "cpu", seed=3)
     torch.save({"state_dict": handle.model.state_dict(),
                 "meta": {"dataset_meta": {"classes": ["jump", "run", "sit"]}}}, run / "best_acc_top1_epoch_4.pth")
-    app.radio(key="model_source").set_value("Training runs in a folder").run()
+    app.radio(key="model_source").set_value("runs").run()
     app.text_input(key="runs_root").input(str(tmp_path)).run()
     assert app.selectbox(key="training_run").value.name == "tiny_run"
     assert app.selectbox(key="run_checkpoint").value.name == "best_acc_top1_epoch_4.pth"
-    app.radio(key="video_source").set_value("Path").run()
+    app.radio(key="video_source").set_value("path").run()
     app.text_input(key="video_path").input(str(video)).run()
     _run(app)
     assert not _errors(app)
@@ -215,9 +215,9 @@ def test_training_run_from_a_work_dirs_folder(tmp_path, app):
 
 
 def test_missing_config_and_absent_gpu_are_one_error_each(app, tmp_path):
-    app.radio(key="video_source").set_value("Path").run()
+    app.radio(key="video_source").set_value("path").run()
     app.text_input(key="video_path").input(str(shared_file("demo.mp4"))).run()
-    app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    app.radio(key="model_source").set_value("paths").run()
     app.text_input(key="config_path").input(str(tmp_path / "no_such_config.py")).run()
     (error,) = _errors(app)
     assert "does not exist" in error

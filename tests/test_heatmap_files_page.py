@@ -216,7 +216,7 @@ def test_two_files_compared(files):
 
 def test_uploaded_files_keep_their_sidecar(files):
     app = _page()
-    app.radio(key="hm_source").set_value("Upload").run()
+    app.radio(key="hm_source").set_value("upload").run()
     uploads = [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted(files["folder"].glob("layer4.*"))]
     uploader = app.file_uploader(key="hm_upload")
     for name, data, mime in uploads:

@@ -85,12 +85,12 @@ def places(tmp_path, monkeypatch) -> dict:
 
 
 PATH_FIELDS = [  # (page, what to pick first, the path field, a file or a folder)
-    ("explorer.py", {"model_source": "Config and checkpoint paths"}, "config_path", "file"),
-    ("explorer.py", {"model_source": "Config and checkpoint paths"}, "checkpoint_path", "file"),
+    ("explorer.py", {"model_source": "paths"}, "config_path", "file"),
+    ("explorer.py", {"model_source": "paths"}, "checkpoint_path", "file"),
     ("explorer.py", {}, "label_map", "file"),
-    ("explorer.py", {"model_source": "Training runs in a folder"}, "runs_root", "folder"),
-    ("explorer.py", {"video_source": "Path"}, "video_path", "file"),
-    ("explorer.py", {"video_source": "Browse a folder"}, "video_folder", "folder"),
+    ("explorer.py", {"model_source": "runs"}, "runs_root", "folder"),
+    ("explorer.py", {"video_source": "path"}, "video_path", "file"),
+    ("explorer.py", {"video_source": "folder"}, "video_folder", "folder"),
     ("pages/2_Batch.py", {}, "batch_input", "folder"),
     ("pages/2_Batch.py", {}, "batch_video_root", "folder"),
     ("pages/2_Batch.py", {}, "batch_out", "folder"),
@@ -163,7 +163,7 @@ def evil_checkpoint(places) -> dict:
 
 
 def _paths(config, checkpoint) -> dict:
-    return {"model_source": "Config and checkpoint paths", "config_path": str(config),
+    return {"model_source": "paths", "config_path": str(config),
             "checkpoint_path": str(checkpoint)}
 
 
@@ -298,7 +298,7 @@ def test_the_right_password_opens_every_page_of_the_session(served_on, monkeypat
     assert not [r for r in at.radio if r.key == "model_source"]
     at.text_input(key="mmcam_password").input("correct horse battery")
     at.button(key="mmcam_login_submit").click().run()
-    assert not _errors(at) and at.radio(key="model_source").value == "Built-in demo"
+    assert not _errors(at) and at.radio(key="model_source").value == "demo"
     assert "mmcam_password" not in at.session_state
     at.switch_page("pages/9_About.py").run()
     assert at.title[0].value.startswith("About")

@@ -100,7 +100,7 @@ def test_bad_pickle_is_one_error(real_dump, tmp_path):
 
 def test_explain_opens_the_explorer_on_the_sample(real_dump):
     app = _opened(real_dump)
-    app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    app.radio(key="model_source").set_value("paths").run()
     assert app.button(key="dump_explain").disabled  # no model given yet
     app.text_input(key="config_path").input(str(real_dump["config"])).run()
     app.text_input(key="checkpoint_path").input(str(real_dump["checkpoint"])).run()
@@ -179,7 +179,7 @@ def test_the_dumps_checkpoint_is_offered_and_a_mismatch_warned(project, tmp_path
     app = _opened_project(project)
     assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" in _sidebar_text(app)
     app.button(key="dump_use_origin").click().run()
-    assert app.radio(key="model_source").value == "Config and checkpoint paths"
+    assert app.radio(key="model_source").value == "paths"
     assert app.text_input(key="checkpoint_path").value == str(project["checkpoint"])
     assert app.text_input(key="config_path").value == str(project["config"])
     assert not app.main.warning and not app.button(key="dump_explain").disabled
@@ -195,7 +195,7 @@ def test_explain_warns_when_the_explorer_contradicts_the_dump(project, tmp_path)
     biased = _biased_checkpoint(project, tmp_path, forced)
     for checkpoint, warned in ((project["checkpoint"], False), (biased, True)):
         app = _opened_project(project)
-        app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+        app.radio(key="model_source").set_value("paths").run()
         app.text_input(key="config_path").input(str(project["config"])).run()
         app.text_input(key="checkpoint_path").input(str(checkpoint)).run()
         _select(app, "Sample").set_value(0).run()
@@ -219,7 +219,7 @@ def test_remember_which_checkpoint_made_a_dump(project, tmp_path):
     dump.write_bytes(project["dump"].read_bytes())
     app = _opened_project(project, dump)
     assert "made by" not in _sidebar_text(app)
-    app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    app.radio(key="model_source").set_value("paths").run()
     app.text_input(key="config_path").input(str(project["config"])).run()
     app.text_input(key="checkpoint_path").input(str(project["checkpoint"])).run()
     app.button(key="dump_remember").click().run()

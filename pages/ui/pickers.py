@@ -22,8 +22,9 @@ from pages.ui.errors import shown_as_error
 from pages.ui.text import control
 from pages.ui.viewer import COLORMAPS
 
-MODEL_SOURCES = ("Built-in demo", "Training runs in a folder", "Config and checkpoint paths")
-VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
+# Radio values are these keys; the labels are what the page shows.
+MODEL_SOURCES = {"demo": "Built-in demo", "runs": "Training runs in a folder", "paths": "Config and checkpoint paths"}
+VIDEO_SOURCES = {"demo": "Demo clip", "upload": "Upload", "path": "Path", "folder": "Browse a folder"}
 DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
 _UNDER_MODEL = "under “Class names, device, trust” in the sidebar"
 MODEL_CONTROLS = {  # what core's sentences call --flags, as the model picker names them
@@ -164,8 +165,8 @@ def take_handoff() -> bool:
     handoff = st.session_state.pop(HANDOFF, None)
     if not handoff:
         return False
-    st.session_state["model_source"] = MODEL_SOURCES[2]
-    st.session_state["video_source"] = VIDEO_SOURCES[2]
+    st.session_state["model_source"] = "paths"
+    st.session_state["video_source"] = "path"
     for key, value in (("config_path", handoff["config"]), ("checkpoint_path", handoff.get("checkpoint")),
                        ("label_map", handoff.get("label_map")), ("video_path", handoff["video"])):
         st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
@@ -204,23 +205,23 @@ def preset_path(key: str, value: str | None) -> None:
 def preset_model_paths(config: str, checkpoint: str | None) -> None:
     """Pick a model by config and checkpoint paths in :func:`pick_model` (e.g. the checkpoint that made a
     test dump); call it from a callback or before the picker is drawn."""
-    st.session_state["model_source"] = MODEL_SOURCES[2]
+    st.session_state["model_source"] = "paths"
     preset_path("config_path", config)
     preset_path("checkpoint_path", checkpoint)
 
 
 def pick_model() -> ModelSpec | None:
     """Model source, config, checkpoint, label map, device; None until a model is fully named."""
-    source = st.radio("Model", MODEL_SOURCES, key="model_source")
+    source = st.radio("Model", tuple(MODEL_SOURCES), key="model_source", format_func=MODEL_SOURCES.get)
     config = checkpoint = None
-    if source == MODEL_SOURCES[0]:
+    if source == "demo":
         with shown_as_error() as box:
             paths = demo_paths()
         if box.failed:
             return None
         config, checkpoint = paths["config"], paths["checkpoint"]
         st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
-    elif source == MODEL_SOURCES[1]:
+    elif source == "runs":
         root = path_input("Folder with your work_dirs", "runs_root", first_folder())
         if root is None:
             return None
@@ -279,22 +280,22 @@ def _trust() -> bool:
 
 def pick_video(demo_video: str | None) -> VideoRef | None:
     """Video source and the video (file or rawframes folder); None until one is chosen."""
-    source = st.radio("Video", VIDEO_SOURCES, key="video_source")
-    if source == VIDEO_SOURCES[0]:
+    source = st.radio("Video", tuple(VIDEO_SOURCES), key="video_source", format_func=VIDEO_SOURCES.get)
+    if source == "demo":
         if demo_video is None:
             with shown_as_error() as box:
                 demo_video = demo_clip()
             if box.failed:
                 return None
         return VideoRef.of(demo_video)
-    if source == VIDEO_SOURCES[1]:
+    if source == "upload":
         uploaded = upload_input("Video file", [ext[1:] for ext in VIDEO_EXTENSIONS], "video_upload",
                                 check=lambda paths: core.probe_video(paths[0]))
         if not uploaded:
             return None
         path = uploaded[0]  # <session folder>/<content digest>/<sanitised name>
         return VideoRef.of(path, stamp=path.parent.name)
-    if source == VIDEO_SOURCES[2]:
+    if source == "path":
         path = path_input("Video file or rawframes folder", "video_path")
         return VideoRef.of(path) if path else None
     folder = path_input("Folder", "video_folder", first_folder())
