@@ -471,7 +471,7 @@ def test_array_state_must_match_its_shape(tmp_path):
 # --------------------------------------------------------------------------- state of shared objects (issue 13.9)
 
 TAMPER = r'''
-import json, pickle, sys
+import importlib, json, pickle, sys
 import numpy as np
 import torch
 from core.dumps import load_dump
@@ -485,13 +485,14 @@ def const(obj):
 def setattrs(module, name, attrs):  # [module.name] after BUILD (None, attrs): setattr on the global itself
     return b"\x80\x02]" + glob(module, name) + const((None, attrs)) + b"ba."
 
-frombuffer = np._core.numeric._frombuffer
+NUMERIC = "numpy._core.numeric" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core.numeric"  # numpy 1.x
+frombuffer = importlib.import_module(NUMERIC)._frombuffer
 before = (frombuffer.__name__, frombuffer.__defaults__)
 attacks = {
     "encode defaults": setattrs("_codecs", "encode", {"__defaults__": ("utf-8", "ignore")}),
     "rebuild renamed": setattrs("torch._utils", "_rebuild_tensor_v2",
                                 {"__name__": "renamed", "__defaults__": (True, {"hook": 1}, None)}),
-    "numpy renamed": setattrs("numpy._core.numeric", "_frombuffer", {"__name__": "renamed"}),
+    "numpy renamed": setattrs(NUMERIC, "_frombuffer", {"__name__": "renamed"}),
     "load_from_bytes dict": b"\x80\x02]" + glob("torch.storage", "_load_from_bytes") + const({"x": 1}) + b"ba.",
     "setitem on a global": b"\x80\x02]" + glob("collections", "OrderedDict") + const("k") + const(1) + b"sa.",
 }

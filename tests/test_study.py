@@ -5,6 +5,7 @@ bootstrap CIs against scipy's, baselines by hand, missing videos listed, the CLI
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import shutil
@@ -172,7 +173,8 @@ def test_bootstrap_ci_is_the_percentile_bootstrap():
     values = np.random.default_rng(3).gamma(2.0, 1.0, 40)
     low, high = bootstrap_ci(values)
     assert (low, high) == bootstrap_ci(values)  # seed 0 every time
-    reference = scipy_stats.bootstrap((values,), np.mean, n_resamples=10_000, method="percentile", rng=1)
+    seed = {"rng": 1} if "rng" in inspect.signature(scipy_stats.bootstrap).parameters else {"random_state": 1}
+    reference = scipy_stats.bootstrap((values,), np.mean, n_resamples=10_000, method="percentile", **seed)
     se = values.std(ddof=1) / np.sqrt(values.size)
     assert low == pytest.approx(reference.confidence_interval.low, abs=0.1 * se)
     assert high == pytest.approx(reference.confidence_interval.high, abs=0.1 * se)
