@@ -128,7 +128,7 @@ class _File(io.BytesIO):
 _LOAD = pickle._Unpickler  # the pure-Python unpickler: its opcodes can be overridden one by one
 
 
-class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class _StrictUnpickler(pickle._Unpickler):
     """A pure-Python unpickler whose opcodes cannot reach objects they did not build in this load.
 
     * REDUCE calls only the callables :meth:`_callables` names (the allow-list), never a class given as data;
@@ -229,7 +229,7 @@ class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.readinto(buffer)
         self.append(buffer)
 
-    def _refused(what: str):  # type: ignore[misc]  # noqa: N805  (a factory used in the class body)
+    def _refused(what: str) -> Callable[[_StrictUnpickler], None]:  # type: ignore[misc]  # noqa: N805  (a factory used in the class body)
         def load(self: _StrictUnpickler) -> None:
             raise _refuse_op(what)
         return load

@@ -134,7 +134,7 @@ def _size(value: Any) -> tuple[int, int]:
 def _shape(value: Any) -> tuple[int, int, int, int]:
     if not isinstance(value, list) or len(value) != 4 or not all(_is_int(v) and v >= 1 for v in value):
         raise ValueError
-    return tuple(value)  # type: ignore[return-value]
+    return tuple(value)
 
 
 def _box(value: Any) -> Box:

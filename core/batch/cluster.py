@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
 from core.export import atomic_path
 from core.model import load_config
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 IN_FLIGHT_PER_ACTOR = 2
 MAX_RESTARTS = 4  # per actor; Ray retries the calls a dead actor had in flight once it is back
@@ -63,7 +66,7 @@ def _unpack(packed: dict, folder: str) -> str:
 class Explainer:
     """A Ray actor's state: one loaded model and the resolved batch settings."""
 
-    def __init__(self, model: ModelFiles, cfg, files: dict, options: BatchOptions, driver_node: str) -> None:
+    def __init__(self, model: ModelFiles, cfg: Config, files: dict, options: BatchOptions, driver_node: str) -> None:
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()

@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import cv2
 import numpy as np
@@ -377,7 +378,7 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
 class _Parser(argparse.ArgumentParser):
     """Argument errors become a CamError, so the command prints one ``error:`` line and exits 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise CamError(f"{message} (see --help).")
 
 
@@ -396,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     bars: list = []
 

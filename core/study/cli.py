@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from core.errors import CamError, run_command
 from core.saliency import BETTER
@@ -20,7 +21,7 @@ from core.study.scoring import REGIONS, StudySpec
 class _Parser(argparse.ArgumentParser):
     """Argument errors become a CamError, so the command prints one ``error:`` line and exits 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise CamError(f"{message} (see --help).")
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_from(args)
         if args.out is not None:
             check_out(args.out)
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         bars: list = []  # made at the first step, so bad input prints its one error line alone
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from core.errors import CamError
 from core.export import atomic_path
 from core.saliency import BETTER
 from core.study.result import ALPHA, MARKS, StudyResult, scores_csv, summary_csv, tests_csv
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARROW = {"higher": "↑", "lower": "↓"}
 FIGURES = ("summary", "distributions", "pvalues", "classes")
@@ -136,7 +140,7 @@ def _definitions() -> list[str]:
     ]
 
 
-def _figure(count: int, width: float = 3.6, height: float = 3.0):
+def _figure(count: int, width: float = 3.6, height: float = 3.0) -> tuple[Figure, np.ndarray]:
     from matplotlib.figure import Figure
 
     cols = min(4, max(1, count))
@@ -157,12 +161,12 @@ def _colours(result: StudyResult) -> list[str]:
             for i, run in enumerate(result.runs)]
 
 
-def figures(result: StudyResult) -> dict[str, object]:
+def figures(result: StudyResult) -> dict[str, Figure]:
     """Matplotlib figures of the study: means with CIs, per-video distributions, Holm p-value matrices, and
     class means, one panel per metric (titled with its better direction)."""
     metrics, runs, colours = result.metrics, result.runs, _colours(result)
     clip_rows = [row for row in result.scores.rows if row["frame"] == ""]
-    out: dict[str, object] = {}
+    out: dict[str, Figure] = {}
     figure, axes = _figure(len(metrics))
     for axis, metric in zip(axes, metrics, strict=False):
         stats = [result.stat(run, metric) for run in runs]
@@ -244,7 +248,7 @@ def p_matrix(result: StudyResult, metric: str) -> np.ndarray:
     return matrix
 
 
-def png_bytes(figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     import io
 
     buffer = io.BytesIO()
