@@ -145,7 +145,7 @@ def _block_ends(shapes: list[tuple[str, tuple[int, ...]]]) -> list[str]:
     ends = set()
     for blocks in groups.values():
         blocks.sort()
-        for (_, name, shape), (_, _, following) in zip(blocks, blocks[1:] + [(0, "", ())], strict=True):
+        for (_, name, shape), (_, _, following) in zip(blocks, [*blocks[1:], (0, "", ())], strict=True):
             if shape != following:
                 ends.add(name)
     return [n for n in names if n in ends]

@@ -25,8 +25,8 @@ def parse_cfg_options(pairs: list[str] | None) -> dict | None:
     namespace = argparse.Namespace()
     try:
         DictAction(option_strings=["--cfg-options"], dest="cfg_options")(None, namespace, pairs)
-    except Exception:  # DictAction raises bare errors for malformed pairs
-        raise CamError(f"--cfg-options needs KEY=VALUE pairs, not {' '.join(pairs)}.") from None
+    except Exception as err:  # DictAction raises bare errors for malformed pairs
+        raise CamError(f"--cfg-options needs KEY=VALUE pairs, not {' '.join(pairs)}.") from err
     return namespace.cfg_options
 
 

@@ -86,7 +86,7 @@ def test_default_layer_and_layer_list():
 
 def test_unknown_layer_lists_candidates():
     handle = core.load_model(shrunk(TSN, num_clips=2, size=64), device="cpu")
-    with pytest.raises(core.CamError, match="no layer 'backbone/layer9'.*backbone/layer4"):
+    with pytest.raises(core.CamError, match=r"no layer 'backbone/layer9'.*backbone/layer4"):
         core.resolve_layer(handle, "backbone/layer9")
 
 

@@ -36,7 +36,7 @@ def _texts(node) -> list[str]:
     for attr in ("value", "label", "body"):
         try:
             value = getattr(node, attr, None)
-        except Exception:  # noqa: BLE001  (some elements compute values lazily from protos)
+        except Exception:  # (some elements compute values lazily from protos)
             value = None
         if isinstance(value, str):
             found.append(value)

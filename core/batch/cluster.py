@@ -122,8 +122,8 @@ def connect(address: str | None) -> bool:
     ("local"); returns True when this call started Ray (and so should shut it down)."""
     try:
         import ray
-    except ImportError:
-        raise CamError("Ray is not installed; run pip install -r requirements.txt.") from None
+    except ImportError as err:
+        raise CamError("Ray is not installed; run pip install -r requirements.txt.") from err
     if ray.is_initialized():
         return False
     # the workers import this very copy of `core` (uploaded to the cluster), whatever their working folder
@@ -136,7 +136,7 @@ def connect(address: str | None) -> bool:
         ray.init(address=address, **options)
     except Exception as err:  # ConnectionError, TimeoutError, ValueError for a malformed address
         raise CamError(f"Could not join the Ray cluster at {address} ({describe_error(err)}); start it with "
-                       "`ray start --head` or run --ray without an address for a local one.") from None
+                       "`ray start --head` or run --ray without an address for a local one.") from err
     return True
 
 
@@ -176,8 +176,8 @@ def _start_actors(count: int, resources: dict, args: tuple, started: bool) -> li
 def _raise_start_error(err: Exception) -> None:
     cause = getattr(err, "cause", None) or err
     if isinstance(cause, CamError):
-        raise CamError(str(cause)) from None
-    raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from None
+        raise CamError(str(cause)) from cause
+    raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from cause
 
 
 class RayExecutor:
