@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
+import core  # (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error

@@ -27,7 +27,7 @@ def _ensure_importlib_metadata() -> None:
 class DRN:  # pragma: no cover - only reached if a config asks for the localizer
     """Placeholder for the temporal grounding model the mmaction2 1.2.0 wheel omits."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         raise RuntimeError("DRN is missing from the mmaction2 1.2.0 wheel; it is not a recognizer "
                            "and cannot be explained here.")
 
@@ -48,8 +48,8 @@ def _ensure_drn() -> None:
     package = types.ModuleType(name)
     package.__path__ = []
     module = types.ModuleType(name + ".drn")
-    module.DRN = DRN
-    package.drn = module
+    module.__dict__["DRN"] = DRN  # setattr on a fresh ModuleType, spelled so a type checker accepts it
+    package.__dict__["drn"] = module
     sys.modules[name] = package
     sys.modules[name + ".drn"] = module
 

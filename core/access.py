@@ -188,7 +188,7 @@ def import_config_modules(cfg: Any, source: str | os.PathLike, *, trust: bool = 
         raise TrustRequired(f"Config {source} imports {', '.join(foreign)} through custom_imports, which runs that "
                             f"code (only {', '.join(TRUSTED_PACKAGES)} are imported without trust)",
                             "pass --trust-checkpoint only if you wrote this config and the modules yourself")
-    from mmengine.utils import import_modules_from_strings  # type: ignore[import-untyped]
+    from mmengine.utils import import_modules_from_strings
 
     spec = cfg.get("custom_imports")
     allow_failed = bool(spec.get("allow_failed_imports", False)) if hasattr(spec, "get") else False

@@ -56,8 +56,8 @@ def read_list(path: str | os.PathLike, *, labelled: bool = False, what: str = "l
     that does not. CamError too when the file is missing or not UTF-8 text."""
     try:
         lines = access.check(path, what.capitalize()).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CamError(f"{what.capitalize()} {path} does not exist.") from None
+    except FileNotFoundError as err:
+        raise CamError(f"{what.capitalize()} {path} does not exist.") from err
     except (OSError, UnicodeDecodeError) as err:
         raise CamError(f"Cannot read {what} {path} as text ({type(err).__name__}); pass a UTF-8 text file "
                        "with one path per line.") from err

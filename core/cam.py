@@ -180,9 +180,7 @@ def heatmaps_of(captured: Captured, method: str = "gradcam") -> torch.Tensor:
     num_views, num_frames, height, width = captured.size
     maps = []
     for activations, gradients in zip(captured.activations, captured.gradients, strict=True):
-        if cam_method.needs_gradients and gradients is None:
-            raise CamError(f"{cam_method.label} needs gradients; capture them first.")
-        cam = cam_method(activations, gradients)  # [G, t, h, w]
+        cam = cam_method(activations, gradients)  # [G, t, h, w]; a gradient method raises if there are none
         out_t = num_frames if activations.shape[0] == num_views else cam.shape[1]
         cam = F.interpolate(cam.unsqueeze(1), size=(out_t, height, width), mode="trilinear", align_corners=False)
         maps.append(_normalise(cam))

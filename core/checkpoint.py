@@ -82,7 +82,7 @@ def _not_a_checkpoint(path: Path) -> str | None:
                 return None
     except _ObjectsInside:
         pass  # a pickle of objects: torch's formats start with a plain number
-    except Exception:  # noqa: BLE001  (garbage, truncated: not a pickle; the caller says it cannot be read)
+    except Exception:  # (garbage, truncated: not a pickle; the caller says it cannot be read)
         return None
     from core.dumps import load_dump
 
@@ -118,20 +118,20 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if (why := _not_a_checkpoint(path)) is not None:
-            raise CamError(f"Checkpoint {why}.") from None
+            raise CamError(f"Checkpoint {why}.") from err
         found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
         if found is None:
             raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
-                           f"({_unpickler_reason(err)}).") from None
+                           f"({_unpickler_reason(err)}).") from err
         if not access.trusted(trust_checkpoint):  # a server honours only its operator's trust
             raise access.TrustRequired(
                 f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
-                "(it could run code)") from None
+                "(it could run code)") from err
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         if (why := _not_a_checkpoint(path)) is not None:
-            raise CamError(f"Checkpoint {why}.") from None
-        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from None
+            raise CamError(f"Checkpoint {why}.") from err
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from err
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)

@@ -63,7 +63,7 @@ def demo_video(cache: str | Path | None = None) -> Path:
             write_clip(demo_clip(), path)
         except OSError as err:
             raise CamError(f"Could not write the demo video to {path} ({err.strerror}); "
-                           "set MMCAM_CACHE to a writable folder.") from None
+                           "set MMCAM_CACHE to a writable folder.") from err
     return path
 
 

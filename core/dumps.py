@@ -50,6 +50,7 @@ import torch._utils
 from core import access
 from core.annotations import read_list
 from core.errors import CamError, first_line, run_command
+from core.limits import bytes_from_env
 from core.model import config_classes, read_label_map, test_dataset
 from core.target import GROUND_TRUTH, Target, parse_target
 
@@ -81,16 +82,7 @@ def _size(nbytes: float) -> str:
 
 def dump_limit() -> int:
     """The absolute cap on the array data a dump may declare: ``$MMCAM_DUMP_MAX_BYTES``, else 4 GiB."""
-    text = os.environ.get(DUMP_LIMIT_ENV, "").strip()
-    if not text:
-        return DEFAULT_DUMP_LIMIT
-    try:
-        value = int(float(text))
-    except ValueError:
-        raise CamError(f"{DUMP_LIMIT_ENV}={text!r} is not a number of bytes; set it to e.g. 8e9 or unset it") from None
-    if value <= 0:
-        raise CamError(f"{DUMP_LIMIT_ENV} must be a positive number of bytes, not {text!r}")
-    return value
+    return bytes_from_env(DUMP_LIMIT_ENV, DEFAULT_DUMP_LIMIT)
 
 
 class _Budget:
@@ -128,7 +120,7 @@ class _File(io.BytesIO):
 _LOAD = pickle._Unpickler  # the pure-Python unpickler: its opcodes can be overridden one by one
 
 
-class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class _StrictUnpickler(pickle._Unpickler):
     """A pure-Python unpickler whose opcodes cannot reach objects they did not build in this load.
 
     * REDUCE calls only the callables :meth:`_callables` names (the allow-list), never a class given as data;
@@ -229,7 +221,7 @@ class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.readinto(buffer)
         self.append(buffer)
 
-    def _refused(what: str):  # type: ignore[misc]  # noqa: N805  (a factory used in the class body)
+    def _refused(what: str) -> Callable[[_StrictUnpickler], None]:  # type: ignore[misc]  # a factory for the class body
         def load(self: _StrictUnpickler) -> None:
             raise _refuse_op(what)
         return load
@@ -255,8 +247,8 @@ def _plain_dtype(value: Any) -> np.dtype:
     """A numeric or bool numpy dtype (what score and label arrays hold); anything else is refused."""
     try:
         dtype = value if isinstance(value, np.dtype) else np.dtype(value)
-    except (TypeError, ValueError):
-        raise _refuse_op(f"declares the array type {value!r}") from None
+    except (TypeError, ValueError) as err:
+        raise _refuse_op(f"declares the array type {value!r}") from err
     if dtype.kind not in "biufc" or dtype.subdtype is not None or dtype.names is not None or dtype.itemsize > 16:
         raise _refuse_op(f"declares the array type {dtype}")
     return dtype
@@ -338,7 +330,7 @@ class DumpUnpickler(_StrictUnpickler):
     """
 
     # what each allowed global becomes (the method of this class that stands in for it)
-    _ALLOWED: dict[tuple[str, str], str] = {
+    _ALLOWED: ClassVar[dict[tuple[str, str], str]] = {
         ("collections", "OrderedDict"): "_ordered_dict",
         ("_codecs", "encode"): "_encode",
         ("torch._utils", "_rebuild_tensor_v2"): "_rebuild_tensor",
@@ -490,11 +482,11 @@ def load_dump(path: str | os.PathLike, *, max_bytes: int | None = None) -> list:
         data = DumpUnpickler(path.read_bytes(), _Budget(size, limit)).load()
     except CamError:
         raise
-    except FileNotFoundError:
-        raise CamError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise CamError(f"{path} is a folder, not a results pickle") from None
-    except RecursionError:
+    except FileNotFoundError as err:
+        raise CamError(f"{path} does not exist") from err
+    except IsADirectoryError as err:
+        raise CamError(f"{path} is a folder, not a results pickle") from err
+    except RecursionError:  # not chained: its traceback is thousands of frames
         raise CamError(f"{path} nests deeper than any test dump (a damaged or crafted file)") from None
     except Exception as error:
         raise CamError(f"{path} is not a readable results pickle (truncated or not a pickle: "
@@ -546,10 +538,10 @@ def read_test_set(config: str | os.PathLike) -> TestSet:
     access.check(config, "Config")
     try:  # custom_imports are never imported: only the test set is read
         cfg = Config.fromfile(str(config), import_custom_modules=False)
-    except FileNotFoundError:
-        raise CamError(f"config {config} does not exist") from None
+    except FileNotFoundError as err:
+        raise CamError(f"config {config} does not exist") from err
     except Exception as error:
-        raise CamError(f"cannot read config {config} ({error.__class__.__name__}: {error})") from None
+        raise CamError(f"cannot read config {config} ({error.__class__.__name__}: {error})") from error
     dataset = test_dataset(cfg)
     root = dataset.get("data_root")
     prefix = dataset.get("data_prefix") or {}
@@ -614,8 +606,8 @@ def record_source(dump: str | os.PathLike, *, checkpoint: str | os.PathLike, con
     checkpoint = Path(checkpoint).expanduser().absolute()
     try:
         stat = checkpoint.stat()
-    except OSError:
-        raise CamError(f"checkpoint {checkpoint} does not exist; pick the checkpoint that made the dump") from None
+    except OSError as err:
+        raise CamError(f"checkpoint {checkpoint} does not exist; pick the checkpoint that made the dump") from err
     source = DumpSource(str(checkpoint), str(Path(config).expanduser().absolute()) if config else None, recorded_by,
                         (stat.st_mtime, stat.st_size))
     write_json(source_file(dump), {"checkpoint": source.checkpoint, "config": source.config,

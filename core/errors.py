@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 
 class CamError(Exception):
@@ -23,6 +25,14 @@ def describe_error(err: BaseException) -> str:
         return str(err)
     text = first_line(err, 300)
     return f"{type(err).__name__}: {text}" if text != type(err).__name__ else text
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose errors are CamErrors, so :func:`run_command` prints them as one ``error:``
+    line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CamError(f"{message} (see --help).")
 
 
 def run_command(action: Callable[[], int], *, interrupted: str = "interrupted") -> int:

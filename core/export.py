@@ -44,7 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     except OSError as err:
-        raise CamError(f"Cannot write {path}: {err.strerror}; choose a writable folder.") from None
+        raise CamError(f"Cannot write {path}: {err.strerror}; choose a writable folder.") from err
     os.close(fd)
     try:
         yield Path(tmp)
@@ -59,7 +59,7 @@ def _format_unit(block: np.ndarray) -> bytes:
     """``%.6f`` text of values in [0, 1], built with integer arithmetic (exact for float32 input:
     ``x * 1e6`` is exact in float64, and rint rounds half to even as printf does)."""
     q = np.rint(block.astype(np.float64) * 1e6).astype(np.int64)
-    digits = np.empty(q.shape + (9,), np.uint8)
+    digits = np.empty((*q.shape, 9), np.uint8)
     digits[..., 0] = 48 + q // 1_000_000
     digits[..., 1] = ord(".")
     rest = q % 1_000_000

@@ -142,7 +142,7 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
     ``[..., h, w]`` of densities is cut in one go.
     """
     source = np.asarray(gaze)
-    if source.ndim != 2 and (binary or source.ndim < 2) or source.size == 0:
+    if (source.ndim != 2 and (binary or source.ndim < 2)) or source.size == 0:
         raise CamError(f"A gaze map must be a 2-D (height, width) array, got shape {source.shape}.")
     height, width = source.shape[-2:]
     out_h, out_w = int(heat_shape[0]), int(heat_shape[1])

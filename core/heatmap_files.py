@@ -169,8 +169,8 @@ def _npz_arrays(npz: Path, heatmaps: np.ndarray | None, notes: list[str]) -> dic
     expected = {"frame_indices": math.prod(declared[:-2]), "target_class": 1}
     for name, (shape, _) in members.items():
         count = math.prod(shape)
-        if name in expected and count != expected[name] or name in ("scores", "probs") and \
-                (len(shape) != 1 or count > MAX_CLASSES):
+        if (name in expected and count != expected[name]) or (
+                name in ("scores", "probs") and (len(shape) != 1 or count > MAX_CLASSES)):
             raise CamError(f"{npz}: array {name} has shape {shape}, which does not fit heatmaps of shape {declared}.")
     arrays = read_npz(npz)
     stored = arrays["heatmaps"]

@@ -44,8 +44,8 @@ def probe_shapes(model: torch.nn.Module, run: Callable[[], object]) -> list[tupl
     seen: dict[str, tuple[int, ...]] = {}
     hooks = []
 
-    def recorder(name: str):
-        def hook(_module, _inputs, out):
+    def recorder(name: str) -> Callable[[torch.nn.Module, object, object], None]:
+        def hook(_module: torch.nn.Module, _inputs: object, out: object) -> None:
             tensor = first_tensor(out)
             if tensor is not None and name not in seen:
                 seen[name] = tuple(tensor.shape)
@@ -64,7 +64,7 @@ def probe_shapes(model: torch.nn.Module, run: Callable[[], object]) -> list[tupl
     return list(seen.items())
 
 
-def first_tensor(output) -> torch.Tensor | None:
+def first_tensor(output: object) -> torch.Tensor | None:
     """A module's output tensor: the output itself, or the first item of a tuple (MViT: ``(x, size)``)."""
     if isinstance(output, torch.Tensor):
         return output
@@ -145,7 +145,7 @@ def _block_ends(shapes: list[tuple[str, tuple[int, ...]]]) -> list[str]:
     ends = set()
     for blocks in groups.values():
         blocks.sort()
-        for (_, name, shape), (_, _, following) in zip(blocks, blocks[1:] + [(0, "", ())], strict=True):
+        for (_, name, shape), (_, _, following) in zip(blocks, [*blocks[1:], (0, "", ())], strict=True):
             if shape != following:
                 ends.add(name)
     return [n for n in names if n in ends]

@@ -17,18 +17,23 @@ DEFAULT_MAX_ARRAY_BYTES = 2**30  # 1 GiB: five times the heatmaps of 30 views x 
 DEFLATE_MAX_RATIO = 1032  # the most zlib's deflate can expand: 258 bytes from each 2-bit code, 1032:1
 
 
+def bytes_from_env(name: str, default: int) -> int:
+    """A byte count set in the environment variable ``name`` (``2e9`` or ``2000000000``), else ``default``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(float(text))
+    except (ValueError, OverflowError):  # not chained: "could not convert string to float" adds nothing
+        raise CamError(f"{name}={text!r} is not a number of bytes; set it like 2e9 or unset it.") from None
+    if value <= 0:
+        raise CamError(f"{name}={text!r} must be a positive number of bytes; set it like 2e9 or unset it.")
+    return value
+
+
 def max_array_bytes() -> int:
     """The absolute cap on one array read from a file (``MMCAM_MAX_ARRAY_BYTES``, default 1 GiB)."""
-    value = os.environ.get(MAX_ARRAY_BYTES_ENV, "").strip()
-    if not value:
-        return DEFAULT_MAX_ARRAY_BYTES
-    try:
-        limit = int(float(value))
-    except ValueError:
-        raise CamError(f"{MAX_ARRAY_BYTES_ENV}={value!r} is not a number of bytes; set it like 2000000000.") from None
-    if limit <= 0:
-        raise CamError(f"{MAX_ARRAY_BYTES_ENV}={value!r} must be a positive number of bytes.")
-    return limit
+    return bytes_from_env(MAX_ARRAY_BYTES_ENV, DEFAULT_MAX_ARRAY_BYTES)
 
 
 def check_declared(nbytes: int, plausible: int, what: str) -> None:

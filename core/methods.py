@@ -25,6 +25,8 @@ class CAMMethod:
 
     def __call__(self, activations: torch.Tensor, gradients: torch.Tensor | None) -> torch.Tensor:
         """The rectified map ``[G, T, h, w]``."""
+        if gradients is None:
+            raise CamError(f"{self.label} needs gradients; capture them first.")
         return torch.relu((self.weights(activations, gradients) * activations).sum(dim=2))
 
 

@@ -102,8 +102,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except RuntimeError:
-        raise CamError(f"Unknown device {device!r}; use auto, cpu or cuda[:N].") from None
+    except RuntimeError as err:
+        raise CamError(f"Unknown device {device!r}; use auto, cpu or cuda[:N].") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CamError(f"Device {device} was asked for but this machine has no CUDA GPU; use --device cpu.")
     return dev
@@ -174,7 +174,7 @@ def load_config(config: str | Path | Config, cfg_options: dict | None = None, *,
         try:  # imports checked below, before anything is imported
             cfg = Config.fromfile(str(path), import_custom_modules=False)
         except Exception as err:  # mmengine raises many types for a broken config
-            raise CamError(f"Config {path} could not be read ({type(err).__name__}: {err}).") from None
+            raise CamError(f"Config {path} could not be read ({type(err).__name__}: {err}).") from err
         access.import_config_modules(cfg, path, trust=trust)
     if cfg_options:
         try:
@@ -226,7 +226,7 @@ def read_label_map(path: str | Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise CamError(f"Label map {path} cannot be read as text ({type(err).__name__}).") from None
+        raise CamError(f"Label map {path} cannot be read as text ({type(err).__name__}).") from err
     names = [line.strip() for line in text.splitlines() if line.strip()]
     if not names:
         raise CamError(f"Label map {path} is empty; it needs one class name per line.")

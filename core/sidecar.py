@@ -134,7 +134,7 @@ def _size(value: Any) -> tuple[int, int]:
 def _shape(value: Any) -> tuple[int, int, int, int]:
     if not isinstance(value, list) or len(value) != 4 or not all(_is_int(v) and v >= 1 for v in value):
         raise ValueError
-    return tuple(value)  # type: ignore[return-value]
+    return tuple(value)
 
 
 def _box(value: Any) -> Box:
@@ -270,8 +270,8 @@ def from_sidecar(meta: dict[str, Any], heatmaps: np.ndarray, *, where: str = "Th
     maps = np.asarray(heatmaps, np.float32)
     count, size = int(np.prod(maps.shape[:-2])), tuple(maps.shape[-2:])
     layout = shape[:2] if shape is not None else indices.shape if indices is not None else (1, count)
-    if shape is not None and (math.prod(shape[:2]) != count or tuple(shape[2:]) != size) \
-            or indices is not None and tuple(indices.shape) != tuple(layout) \
+    if (shape is not None and (math.prod(shape[:2]) != count or tuple(shape[2:]) != size)) \
+            or (indices is not None and tuple(indices.shape) != tuple(layout)) \
             or math.prod(layout) != count:
         told = f"shape {list(shape)}" if shape is not None else "no shape"
         raise CamError(f"{heatmap_file or 'The file'} holds {count} heatmaps of {size[0]}×{size[1]}, but its sidecar "

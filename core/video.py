@@ -6,7 +6,7 @@ import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mmengine.config import Config
@@ -14,6 +14,9 @@ from mmengine.config import Config
 from core import access
 from core.errors import CamError, first_line
 from core.geometry import Box, Windows
+
+if TYPE_CHECKING:
+    import decord
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
 _VIDEO_INIT = ("DecordInit", "PyAVInit", "OpenCVInit", "PIMSInit")
@@ -117,7 +120,7 @@ def find_videos(folder: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name.lower())
 
 
-def video_reader(path: str | Path):
+def video_reader(path: str | Path) -> decord.VideoReader:
     """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded."""
     import decord
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import CamError, run_command
@@ -24,8 +25,8 @@ def parse_cfg_options(pairs: list[str] | None) -> dict | None:
     namespace = argparse.Namespace()
     try:
         DictAction(option_strings=["--cfg-options"], dest="cfg_options")(None, namespace, pairs)
-    except Exception:  # DictAction raises bare errors for malformed pairs
-        raise CamError(f"--cfg-options needs KEY=VALUE pairs, not {' '.join(pairs)}.") from None
+    except Exception as err:  # DictAction raises bare errors for malformed pairs
+        raise CamError(f"--cfg-options needs KEY=VALUE pairs, not {' '.join(pairs)}.") from err
     return namespace.cfg_options
 
 
@@ -92,7 +93,7 @@ def check_outputs(args: argparse.Namespace) -> None:
                 "pick another --out-filename or --file-url")
 
 
-def run(args: argparse.Namespace, progress=print) -> int:
+def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
     import core
     from core.overlay import colormap_lut, resize_frames, write_video
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace, progress=print) -> int:
     if args.out_filename:
         # the app's geometry: frames shown with the source video's proportions (a squashed crop is unsquashed)
         blended = result.display_overlays(alpha=args.alpha, colormap=args.colormap)
+        if blended is None:  # explain() always returns the frames it explained
+            raise CamError("The result carries no frames to draw the overlay on.")
         frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)
         write_video(frames, args.out_filename, fps=args.fps)
         progress(f"wrote {args.out_filename}")

@@ -174,7 +174,7 @@ def cell_of(point: dict, shown: list[int]) -> tuple[int, int] | None:
     """(ground truth, prediction) of a clicked confusion-matrix cell. The browser sends the point's position
     (``x`` column, ``y`` row) and its ``customdata`` as a dict ``{"0": .., "1": ..}`` (AppTest: a list)."""
     try:
-        column, row = int(round(float(point["x"]))), int(round(float(point["y"])))
+        column, row = round(float(point["x"])), round(float(point["y"]))
     except (KeyError, TypeError, ValueError):
         data = point.get("customdata")
         values = list(data.values()) if isinstance(data, dict) else data

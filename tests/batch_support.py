@@ -1,4 +1,5 @@
-"""Shared material of the batch tests: short real clips cut from demo.mp4, and the tiny real model."""
+"""Shared material of the batch tests: short clips cut from the synthetic demo.mp4 stand-in
+(``conftest.sample_file``), and the tiny real model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import sample_file
 from tiny_model import make_model
 
 import core
@@ -20,7 +21,7 @@ def make_clips(folder: Path, count: int, *, broken: bool = True) -> list[Path]:
     import cv2
     import decord
 
-    reader = decord.VideoReader(str(shared_file("demo.mp4")))
+    reader = decord.VideoReader(str(sample_file("demo.mp4")))
     step = max(1, (len(reader) - 24) // max(1, count - 1))
     paths = []
     for i in range(count):

@@ -1,9 +1,11 @@
-"""Shared fixtures: real data from ../shared/data (skipped with a reason when absent), and small helpers."""
+"""Shared fixtures: synthetic stand-ins for the sample videos (``sample_file``), the real ones from ../shared/data
+(``shared_file``: skipped with a reason when absent, for tests of real-world decoding), and small helpers."""
 
 from __future__ import annotations
 
 import base64
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# The real sample videos; MMCAM_TEST_DATA points elsewhere (a missing folder: what a fresh clone tests).
+SHARED_DATA = Path(os.environ.get("MMCAM_TEST_DATA") or ROOT.parent / "shared" / "data")
 
 
 def allow_test_folders(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -44,6 +47,40 @@ def shared_file(name: str) -> Path:
     return path
 
 
+_SAMPLES: dict[str, Path] = {}
+# name in ../shared/data -> (seed, frames, fps, moving right/left); the same size as the real ones, fewer frames
+_SAMPLE_VIDEOS = {"demo.mp4": (11, 64, 28.0, 1), "test.mp4": (12, 64, 30.0, 0)}
+
+
+def sample_file(name: str) -> Path:
+    """A synthetic stand-in (:mod:`core.synthetic`) for ``name`` in ../shared/data, for tests that need some video
+    but not real-world decoding: ``demo.mp4`` and ``test.mp4`` (64 frames of 340x256, H.264, 28 and 30 fps: the real
+    ones' size and rate, fewer frames), ``rawframes`` (10 JPEG frames of 320x240, ``img_00001.jpg`` ...). Written
+    once per test session into a temporary folder."""
+    if name in _SAMPLES:
+        return _SAMPLES[name]
+    import cv2
+
+    from core.overlay import write_video
+    from core.synthetic import make_clip
+
+    folder = Path(_SAMPLES.setdefault("", Path(tempfile.mkdtemp(prefix="mmcam-samples-"))))
+    if name == "rawframes":
+        frames = folder / "rawframes"
+        frames.mkdir()
+        for index, image in enumerate(make_clip(13, label=3, frames=10, size=(240, 320)).frames, start=1):
+            cv2.imwrite(str(frames / f"img_{index:05}.jpg"), image[..., ::-1])
+        return _SAMPLES.setdefault(name, frames)
+    seed, count, fps, label = _SAMPLE_VIDEOS[name]
+    clip = make_clip(seed, label=label, frames=count, size=(256, 340))
+    return _SAMPLES.setdefault(name, write_video(clip.frames, folder / name, fps=fps))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "" in _SAMPLES:
+        shutil.rmtree(_SAMPLES[""], ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
     """``allconfigs`` tests (the sweep over every MMAction2 config) run only when ``-m`` names them."""
     if "allconfigs" in (config.getoption("markexpr") or ""):
@@ -56,17 +93,18 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def demo_mp4() -> Path:
-    return shared_file("demo.mp4")
+    """Synthetic, shaped like ../shared/data/demo.mp4 (:func:`sample_file`); ``shared_file`` gives the real one."""
+    return sample_file("demo.mp4")
 
 
 @pytest.fixture
 def test_mp4() -> Path:
-    return shared_file("test.mp4")
+    return sample_file("test.mp4")
 
 
 @pytest.fixture
 def rawframes_dir() -> Path:
-    return shared_file("rawframes")
+    return sample_file("rawframes")
 
 
 def plotly_array(value, dtype=None) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from conftest import shared_file
+from conftest import sample_file
 from tiny_model import write_tiny_config
 
 import core
@@ -21,10 +21,11 @@ SHIFT = -120  # source pixels; moves the gaze well away from where the heatmap p
 
 
 def make_wide(folder: Path) -> Path:
-    """A 426×240 video from demo.mp4 frames, a tiny real model, and its heatmap txt written by core.vis_cam."""
+    """A 426×240 video from the synthetic demo.mp4 stand-in's frames, a tiny real model, and its heatmap txt
+    written by core.vis_cam."""
     import decord
 
-    reader = decord.VideoReader(str(shared_file("demo.mp4")))
+    reader = decord.VideoReader(str(sample_file("demo.mp4")))
     frames = reader.get_batch(list(range(64))).asnumpy()  # 340×256: resized (aspect changed) to 426×240
     video = core.write_video(np.stack([cv2.resize(f, SOURCE, interpolation=cv2.INTER_AREA) for f in frames]),
                              folder / "wide.mp4", fps=25)

@@ -1,5 +1,5 @@
 """Heatmap files for the tests, made once per session with ``python -m core.vis_cam`` (its ``main``) on
-../shared/data/demo.mp4 and the tiny real model of tests/tiny_model.py:
+the synthetic demo.mp4 stand-in (``conftest.sample_file``) and the tiny real model of tests/tiny_model.py:
 
 * ``layer4.txt`` (+ ``.json`` sidecar, ``.npz``): the default layer;
 * ``layer3.txt`` (+ ``.json``): ``backbone/layer3``, same video and class;
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import shared_file
+from conftest import sample_file
 from tiny_model import make_model
 
 import core
@@ -42,7 +42,7 @@ def make_heatmap_files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Paths of the files above, the config and checkpoint that made them, and the video."""
     if "files" in _MADE:
         return _MADE["files"]
-    demo = shared_file("demo.mp4")
+    demo = sample_file("demo.mp4")
     folder = tmp_path_factory.mktemp("heatmap_files")
     config, checkpoint = make_model(folder)
     common = [str(config), str(checkpoint), str(demo), "--device", "cpu", "--target-class", "c"]

@@ -162,7 +162,7 @@ def test_mmaction_custom_imports_need_no_trust(tmp_path):
                                   "custom_imports": {"imports": ["mmaction.models", "mmengine.model"]}}))
     assert load_config(config).custom_imports["imports"] == ["mmaction.models", "mmengine.model"]
     config.write_text(json.dumps({"model": {}, "custom_imports": {"imports": ["mmaction.no_such_module"]}}))
-    with pytest.raises(CamError, match="no_such_module.*not installed"):
+    with pytest.raises(CamError, match=r"no_such_module.*not installed"):
         load_config(config)
 
 

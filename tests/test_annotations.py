@@ -48,7 +48,7 @@ def test_annotation_files_need_labels_and_text(tmp_path):
         read_list(tmp_path / "plain.txt", labelled=True)
     assert [e.label for e in read_list(tmp_path / "plain.txt")] == [1, None]
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00a.mp4 1\n")
-    with pytest.raises(CamError, match="Cannot read annotation file .* as text"):
+    with pytest.raises(CamError, match=r"Cannot read annotation file .* as text"):
         read_annotations(tmp_path / "binary.txt")
     with pytest.raises(CamError, match="does not exist"):
         read_annotations(tmp_path / "missing.txt")

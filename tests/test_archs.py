@@ -180,7 +180,7 @@ def test_structure_explains(config, clip_mp4):
     the model's own token grid, one map per 2D segment, and the family's layer rules."""
     row, explained = explain_config(config, clip_mp4, sweep=False)
     assert "error" not in row, row.get("error")
-    handle, cfg, clip, captured = explained
+    handle, _cfg, clip, captured = explained
     folder = row["architecture"]
     result = core.explain(handle, clip_mp4)  # target_layer=None, views="center", Grad-CAM
     np.testing.assert_array_equal(heatmaps_of(captured, "gradcam").numpy(), result.heatmaps)

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
-from conftest import ROOT, shared_file
+from conftest import ROOT, sample_file
 from tiny_model import CLASSES
 
 import core
@@ -148,7 +148,7 @@ def test_killed_run_resumes_to_the_same_outputs(model, tmp_path, capsys):
 def test_annotation_file_with_ground_truth_targets(model, clips, tmp_path, capsys):
     root = tmp_path / "root"
     (root / "frames").mkdir(parents=True)
-    (root / "frames" / "walk").symlink_to(shared_file("rawframes"))
+    (root / "frames" / "walk").symlink_to(sample_file("rawframes"))
     (root / "clips").symlink_to(clips)
     labels = {"clips/clip0.mp4": 3, "clips/sub/clip1.mp4": 0}
     annotation = tmp_path / "val_list.txt"
@@ -173,7 +173,7 @@ def test_annotation_file_with_ground_truth_targets(model, clips, tmp_path, capsy
 
 def test_inputs_folders_lists_and_rawframes(clips, tmp_path):
     (tmp_path / "frames" / "a").mkdir(parents=True)
-    (tmp_path / "frames" / "a" / "walk").symlink_to(shared_file("rawframes"))
+    (tmp_path / "frames" / "a" / "walk").symlink_to(sample_file("rawframes"))
     (tmp_path / "frames" / "b.mp4").symlink_to(clips / "clip0.mp4")
     names = [t.name for t in collect_tasks([tmp_path / "frames"])]
     assert names == ["b"]

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
-from conftest import shared_file
+from conftest import sample_file
 
 import core
 from core.batch import cluster as cluster_module
@@ -60,7 +60,7 @@ def test_ray_run_equals_the_local_run_and_resumes_the_same_way(cluster, model, c
 def test_a_killed_worker_is_replaced_and_the_batch_completes(cluster, model, tmp_path, monkeypatch):
     videos = tmp_path / "videos"
     make_clips(videos, 7, broken=False)
-    (videos / "walk").symlink_to(shared_file("rawframes"))
+    (videos / "walk").symlink_to(sample_file("rawframes"))
     tasks = collect_tasks([videos], use_frames=True)
     # as if the driver were on another machine: the actors get every video's (or frame's) bytes
     monkeypatch.setattr(cluster_module, "_driver_node", lambda client: "another machine")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import sample_file
 from tiny_model import train_with_runner, write_tiny_config
 
 import core
@@ -26,15 +27,13 @@ class Payload:
 @pytest.fixture(scope="module")
 def runner_run(tmp_path_factory, demo_mp4_path):
     folder = tmp_path_factory.mktemp("run")
-    config = write_tiny_config(folder, [demo_mp4_path, demo_mp4_path.with_name("test.mp4")])
+    config = write_tiny_config(folder, [demo_mp4_path, sample_file("test.mp4")])
     return config, train_with_runner(config, folder / "work_dirs" / "tiny")
 
 
 @pytest.fixture(scope="module")
 def demo_mp4_path():
-    from conftest import shared_file
-
-    return shared_file("demo.mp4")
+    return sample_file("demo.mp4")
 
 
 def test_runner_checkpoint_loads_without_full_pickle(runner_run):

@@ -117,7 +117,7 @@ def test_option_on_an_unused_pipeline_is_refused_with_the_key_that_works(model_f
                                             r"set test_pipeline\.1\.num_clips instead"):
         load_config(other, {"test_dataloader.dataset.pipeline.1.num_clips": 1})
     assert load_config(other, {"test_pipeline.1.num_clips": 1}).test_pipeline[1]["num_clips"] == 1
-    with pytest.raises(core.CamError, match="--cfg-options test_pipeline.9.num_clips could not be applied"):
+    with pytest.raises(core.CamError, match=r"--cfg-options test_pipeline.9.num_clips could not be applied"):
         load_config(config, {"test_pipeline.9.num_clips": 1})
 
 

@@ -12,7 +12,7 @@ import json
 import pytest
 import streamlit as st
 import torch
-from conftest import ROOT, shared_file
+from conftest import ROOT, sample_file
 from streamlit.testing.v1 import AppTest
 from tiny_model import write_tiny_config
 
@@ -41,7 +41,7 @@ def app() -> AppTest:
 def ready(app, tmp_path) -> AppTest:
     """The app with a model and a video chosen: the demo (preselected) or, without it, a tiny real model."""
     if demo is None:
-        video = shared_file("demo.mp4")
+        video = sample_file("demo.mp4")
         app.radio(key="model_source").set_value("paths").run()
         app.text_input(key="config_path").input(str(write_tiny_config(tmp_path / "tiny", [video]))).run()
         app.radio(key="video_source").set_value("path").run()
@@ -194,7 +194,7 @@ def test_unknown_layer_is_one_error_and_the_app_recovers(ready):
 
 
 def test_training_run_from_a_work_dirs_folder(tmp_path, app):
-    video = shared_file("demo.mp4")
+    video = sample_file("demo.mp4")
     run = tmp_path / "work_dirs" / "tiny_run"
     config = write_tiny_config(tmp_path / "cfg", [video], num_classes=3)
     run.mkdir(parents=True)
@@ -216,14 +216,14 @@ def test_training_run_from_a_work_dirs_folder(tmp_path, app):
 
 def test_missing_config_and_absent_gpu_are_one_error_each(app, tmp_path):
     app.radio(key="video_source").set_value("path").run()
-    app.text_input(key="video_path").input(str(shared_file("demo.mp4"))).run()
+    app.text_input(key="video_path").input(str(sample_file("demo.mp4"))).run()
     app.radio(key="model_source").set_value("paths").run()
     app.text_input(key="config_path").input(str(tmp_path / "no_such_config.py")).run()
     (error,) = _errors(app)
     assert "does not exist" in error
     assert app.button(key="run_gradcam").disabled
     if not torch.cuda.is_available():
-        app.text_input(key="config_path").input(str(write_tiny_config(tmp_path, [shared_file("demo.mp4")]))).run()
+        app.text_input(key="config_path").input(str(write_tiny_config(tmp_path, [sample_file("demo.mp4")]))).run()
         app.radio(key="device").set_value("cuda").run()
         (error,) = _errors(app)
         assert "no CUDA GPU" in error

@@ -217,7 +217,7 @@ def test_results_of_different_videos_are_refused_unless_asked(files, tmp_path):
     ours, layer3 = read_result(files["layer4"]), read_result(files["layer3"])
     assert same_video(ours, layer3).verdict == "same" and compare_results(ours, layer3).notes == []
     other = _with_sidecar(files, tmp_path, "other", "layer3", video="/elsewhere/test.mp4")
-    with pytest.raises(OtherVideos, match="layer4 explains demo.mp4 and other explains test.mp4"):
+    with pytest.raises(OtherVideos, match=r"layer4 explains demo.mp4 and other explains test.mp4"):
         compare_results(ours, other)
     anyway = compare_results(ours, other, other_videos=True)
     assert anyway.video.verdict == "different" and "two different clips" in anyway.notes[0]

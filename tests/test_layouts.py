@@ -91,9 +91,9 @@ def slowfast():
 
 
 def core_demo():
-    from conftest import shared_file
+    from conftest import sample_file
 
-    return shared_file("demo.mp4")
+    return sample_file("demo.mp4")
 
 
 def test_slowfast_pathways_and_their_combined_view(slowfast):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import shared_file
+from conftest import sample_file
 from gradcam_stubs import import_pytorch_grad_cam
 from real_configs import small_config
 
@@ -51,7 +51,7 @@ class _ClipScores(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def tsn():
-    demo_mp4 = shared_file("demo.mp4")
+    demo_mp4 = sample_file("demo.mp4")
     cfg = small_config("tsn")
     next(op for op in cfg.test_pipeline if op["type"] == "SampleFrames")["num_clips"] = 4  # segments
     handle = core.load_model(cfg, device="cpu")
@@ -124,7 +124,7 @@ REFERENCES = {"gradcam": _gradcam, "gradcampp": _gradcampp, "xgradcam": _xgradca
 @pytest.fixture(scope="module")
 def i3d():
     """Our captured tensors (float32, truncated backward) and float64 full-backward references."""
-    demo_mp4 = shared_file("demo.mp4")
+    demo_mp4 = sample_file("demo.mp4")
     cfg = small_config("i3d")
     handle = core.load_model(cfg, device="cpu")
     clip = build_inputs(cfg, demo_mp4)

@@ -11,7 +11,7 @@ from dataclasses import replace
 import av
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import sample_file
 from PIL import Image
 from tiny_model import write_tiny_config
 
@@ -25,7 +25,7 @@ from core.sidecar import to_sidecar
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    video = shared_file("demo.mp4")
+    video = sample_file("demo.mp4")
     config = write_tiny_config(tmp_path_factory.mktemp("tiny"), [video])
     handle = core.load_model(config, None, "cpu")
     return core.explain(handle, video)  # 2 clips of 8 frames (center crop): V=2, T=8

@@ -173,7 +173,7 @@ def test_npz_sizes_are_checked_before_anything_is_allocated(made, tmp_path, monk
     assert txt.with_suffix(".npz").stat().st_size < 2000
     tracemalloc.start()
     try:
-        with pytest.raises(CamError, match="declares 1.7 GiB but its file can hold at most"):
+        with pytest.raises(CamError, match=r"declares 1.7 GiB but its file can hold at most"):
             read_result(txt)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -60,7 +60,7 @@ def _matlab_auc_judd(smap: np.ndarray, fixated: np.ndarray) -> float:
     for i, thresh in enumerate(sorted(positives, reverse=True), start=1):
         tp.append(i / n_fix)
         fp.append((np.sum(s >= thresh) - i) / (n_pix - n_fix))
-    return float(_trapezoid(tp + [1.0], fp + [1.0]))
+    return float(_trapezoid([*tp, 1.0], [*fp, 1.0]))
 
 
 def _matlab_auc_sampled(smap: np.ndarray, positives: np.ndarray, negatives: np.ndarray, step=0.1) -> float:

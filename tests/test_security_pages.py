@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
-from conftest import ROOT, shared_file
+from conftest import ROOT, sample_file
 from heatmap_data import copy_result, legacy_text, make_heatmap_files
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
@@ -36,7 +36,7 @@ def _texts(node) -> list[str]:
     for attr in ("value", "label", "body"):
         try:
             value = getattr(node, attr, None)
-        except Exception:  # noqa: BLE001  (some elements compute values lazily from protos)
+        except Exception:  # (some elements compute values lazily from protos)
             value = None
         if isinstance(value, str):
             found.append(value)
@@ -181,7 +181,7 @@ def test_trust_handed_over_by_another_page_is_not_honoured(evil_checkpoint):
     from pages.ui.pickers import HANDOFF
 
     handoff = {"config": str(evil_checkpoint["config"]), "checkpoint": str(evil_checkpoint["checkpoint"]),
-               "label_map": None, "device": "cpu", "trust": True, "video": str(shared_file("demo.mp4")),
+               "label_map": None, "device": "cpu", "trust": True, "video": str(sample_file("demo.mp4")),
                "target": None, "run": True}
     at = _app("explorer.py", {HANDOFF: handoff, "trust_checkpoint": True})
     assert any("needs `posix.system`" in e for e in _errors(at))

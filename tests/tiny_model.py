@@ -81,16 +81,16 @@ CLASSES = list("abcde")
 
 
 def make_model(folder: Path, videos: list[Path] | None = None) -> tuple[Path, Path]:
-    """The tiny config in ``folder`` (annotations list ``videos``, default demo.mp4 and test.mp4) and a
-    checkpoint of its random weights (seed 1) naming the classes a-e: ``(config, checkpoint)``."""
+    """The tiny config in ``folder`` (annotations list ``videos``, default the synthetic demo.mp4 and test.mp4
+    of ``conftest.sample_file``) and a checkpoint of its random weights (seed 1) naming the classes a-e:
+    ``(config, checkpoint)``."""
     import torch
-    from conftest import shared_file
+    from conftest import sample_file
 
     import core
 
     if videos is None:
-        demo = shared_file("demo.mp4")
-        videos = [demo, demo.with_name("test.mp4")]
+        videos = [sample_file("demo.mp4"), sample_file("test.mp4")]
     config = write_tiny_config(folder, videos)
     handle = core.load_model(config, device="cpu", seed=1)
     torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": CLASSES}}},

@@ -11,10 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import run_command
 from core.vis_cam import add_explain_options, parse_cfg_options
+
+if TYPE_CHECKING:
+    from core.batch.job import BatchRequest
+    from core.batch.tasks import BatchTask
+    from core.batch.writer import BatchReport
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +58,7 @@ def _optional(path: str | None) -> str | None:
     return None if path is None else _absolute(path)
 
 
-def request_of(args: argparse.Namespace):
+def request_of(args: argparse.Namespace) -> BatchRequest:
     """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
     ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
     from core.batch.job import BatchRequest
@@ -80,10 +85,10 @@ class _Progress:
         self.total, self.quiet, self.skipped, self.failed = 0, quiet, 0, 0
         self.bar: Any = None  # a tqdm bar once the first video starts
 
-    def set_total(self, tasks: list) -> None:
+    def set_total(self, tasks: list[BatchTask]) -> None:
         self.total = len(tasks)
 
-    def __call__(self, kind: str, task, row) -> None:
+    def __call__(self, kind: str, task: BatchTask, row: dict | None) -> None:
         if kind == "skipped":
             self.skipped += 1
             return
@@ -98,7 +103,7 @@ class _Progress:
         if kind == "failed":
             self.failed += 1
             if not self.quiet:
-                self.bar.write(f"failed: {task.video}: {row['error']}", file=sys.stderr)
+                self.bar.write(f"failed: {task.video}: {(row or {}).get('error', '')}", file=sys.stderr)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -106,7 +111,7 @@ class _Progress:
             self.bar.close()
 
 
-def run(args: argparse.Namespace):
+def run(args: argparse.Namespace) -> BatchReport:
     """Run the batch the arguments describe; raises CamError on bad input."""
     from core.batch.job import execute
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
 from core.export import atomic_path
 from core.model import load_config
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 IN_FLIGHT_PER_ACTOR = 2
 MAX_RESTARTS = 4  # per actor; Ray retries the calls a dead actor had in flight once it is back
@@ -63,7 +66,7 @@ def _unpack(packed: dict, folder: str) -> str:
 class Explainer:
     """A Ray actor's state: one loaded model and the resolved batch settings."""
 
-    def __init__(self, model: ModelFiles, cfg, files: dict, options: BatchOptions, driver_node: str) -> None:
+    def __init__(self, model: ModelFiles, cfg: Config, files: dict, options: BatchOptions, driver_node: str) -> None:
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
@@ -119,8 +122,8 @@ def connect(address: str | None) -> bool:
     ("local"); returns True when this call started Ray (and so should shut it down)."""
     try:
         import ray
-    except ImportError:
-        raise CamError("Ray is not installed; run pip install -r requirements.txt.") from None
+    except ImportError as err:
+        raise CamError("Ray is not installed; run pip install -r requirements.txt.") from err
     if ray.is_initialized():
         return False
     # the workers import this very copy of `core` (uploaded to the cluster), whatever their working folder
@@ -133,7 +136,7 @@ def connect(address: str | None) -> bool:
         ray.init(address=address, **options)
     except Exception as err:  # ConnectionError, TimeoutError, ValueError for a malformed address
         raise CamError(f"Could not join the Ray cluster at {address} ({describe_error(err)}); start it with "
-                       "`ray start --head` or run --ray without an address for a local one.") from None
+                       "`ray start --head` or run --ray without an address for a local one.") from err
     return True
 
 
@@ -173,8 +176,8 @@ def _start_actors(count: int, resources: dict, args: tuple, started: bool) -> li
 def _raise_start_error(err: Exception) -> None:
     cause = getattr(err, "cause", None) or err
     if isinstance(cause, CamError):
-        raise CamError(str(cause)) from None
-    raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from None
+        raise CamError(str(cause)) from cause
+    raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from cause
 
 
 class RayExecutor:

@@ -17,11 +17,13 @@ import json
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.batch.spec import BatchOptions, ModelFiles
 from core.batch.store import MANIFEST_NAME
+from core.batch.tasks import BatchTask
 from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
 from core.target import choice_text, read_target
@@ -91,7 +93,7 @@ class BatchRequest:
         return cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
 
 
-def _cfg_value(value) -> str:
+def _cfg_value(value: object) -> str:
     """A ``--cfg-options`` value as MMEngine's DictAction reads it back."""
     if isinstance(value, str):
         return value
@@ -148,7 +150,8 @@ def _spelled(path: str | None) -> str | None:
 
 
 def execute(request: BatchRequest, on_event: EventHandler | None = None,
-            stop: threading.Event | None = None, on_tasks=None, *, quiet: bool = False) -> BatchReport:
+            stop: threading.Event | None = None,
+            on_tasks: Callable[[list[BatchTask]], None] | None = None, *, quiet: bool = False) -> BatchReport:
     """Run a request in this thread (local or on Ray); ``on_tasks(tasks)`` hears the video list first;
     ``quiet`` keeps decoders' native messages off stderr."""
     from core.batch.run import Executor, LocalExecutor, drive
@@ -235,11 +238,11 @@ class BatchJob:
             state.eta = pace * (state.total - state.done)
         return state
 
-    def _on_tasks(self, tasks) -> None:
+    def _on_tasks(self, tasks: list[BatchTask]) -> None:
         with self._lock:
             self._state.total = len(tasks)
 
-    def _on_event(self, kind: str, task, row: dict | None) -> None:
+    def _on_event(self, kind: str, task: BatchTask, row: dict | None) -> None:
         with self._lock:
             state = self._state
             if kind == "started":

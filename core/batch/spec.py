@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
@@ -20,6 +21,9 @@ from core.model import ModelHandle
 from core.overlay import colormap_lut
 from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 
 @dataclass
@@ -118,7 +122,7 @@ class Failed:
 Outcome = Explained | Failed
 
 
-def decode(cfg, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
+def decode(cfg: Config, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
     """Model inputs of a task and the seconds they took."""
     start = time.perf_counter()
     if task.origin is not None and not Path(task.video).exists():

@@ -31,7 +31,7 @@ from core.batch.tasks import BatchTask
 from core.cam import ExplainResult
 from core.errors import CamError
 from core.export import atomic_path, write_result
-from core.overlay import overlay, write_video
+from core.overlay import write_video
 from core.sidecar import to_sidecar
 
 SUMMARY_NAME = "summary.csv"
@@ -127,8 +127,11 @@ def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: 
     if outputs.mp4 is not None:
         options = dict(overlay_options or {})
         fps = options.pop("fps", 5.0)
-        blended = overlay(result.frames, result.heatmaps, **options)
-        write_video(blended.reshape(-1, *blended.shape[-3:]), outputs.mp4, fps=fps)
+        blended = result.overlays(**options)
+        if blended is None:
+            raise CamError(f"{result.video_stem}: no frames came back with the heatmaps, so no overlay video can be "
+                           "written; run without the overlay video.")
+        write_video(blended, outputs.mp4, fps=fps)
     write_result(outputs.txt, result, npz=True, batch_key=key, batch=batch)
     return to_sidecar(result, batch_key=key, batch=batch)
 

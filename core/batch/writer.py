@@ -138,8 +138,9 @@ class BatchWriter:
     def _write(self, outcome: Explained) -> dict:
         """Write one video's files (sidecar last); returns its summary row."""
         task, result = outcome.task, outcome.result
+        score = None if result.probs is None else float(result.probs[result.target_class])  # explain() sets probs
         batch = {"name": task.name, "gt_class": task.gt_class, "gt_label": class_label(result.classes, task.gt_class),
-                 "score": float(result.probs[result.target_class]), "seconds": round(outcome.seconds, 3),
+                 "score": score, "seconds": round(outcome.seconds, 3),
                  "decode_seconds": round(outcome.decode_seconds, 3)}
         overlay_options = dict(alpha=self.options.alpha, colormap=self.options.colormap, fps=self.options.fps)
         payload = write_outputs(self.outputs(task), result, key=video_key(self.key, task), batch=batch,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import CamError, run_command
@@ -92,7 +93,7 @@ def table(results: list[GazeScores]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace, note=print) -> str:
+def run(args: argparse.Namespace, note: Callable[[str], object] = print) -> str:
     """Score and write the outputs; returns what to print on stdout. Raises CamError on bad input."""
     if args.out is not None:
         out = Path(args.out)

@@ -34,14 +34,14 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from core.errors import CamError, run_command
+from core.errors import CamError, CommandParser, run_command
 from core.video import VIDEO_EXTENSIONS
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -134,40 +134,49 @@ def read_samples(path: str | Path, *, time_unit: str = "s") -> Samples:
             header = next(reader, None)
             if header is None:
                 raise CamError(f"{path} is empty; it needs a header naming the columns t, x, y.")
-            names = [name.strip().lower() for name in header]
-            missing = [name for name in ("t", "x", "y") if name not in names]
-            if missing:
-                raise CamError(f"{path} has no column {', '.join(missing)} in its header ({', '.join(header)}); "
-                               "name the columns t, x, y (and optionally subject, event, video).")
-            where = {name: names.index(name) for name in _COLUMNS if name in names}
-            values: dict[str, list] = {name: [] for name in where}
-            rows = 0
-            not_fixation: Counter = Counter()
-            no_position: Counter = Counter()
-            for line, row in enumerate(reader, start=2):
-                if not row or not any(cell.strip() for cell in row):
-                    continue
-                rows += 1
-                if len(row) < len(header):
-                    raise CamError(f"{path} line {line} has {len(row)} fields, the header {len(header)}.")
-                video = row[where["video"]].strip() if "video" in where else ""
-                if "event" in where and row[where["event"]].strip().upper() != "F":
-                    not_fixation[video] += 1
-                    continue
-                t, x, y = (_number(row[where[c]], path, line, c) for c in ("t", "x", "y"))
-                if not (math.isfinite(t) and math.isfinite(x) and math.isfinite(y)):
-                    no_position[video] += 1
-                    continue
-                for name, value in (("t", t), ("x", x), ("y", y)):
-                    values[name].append(value)
-                for name in ("subject", "video"):
-                    if name in where:
-                        values[name].append(row[where[name]].strip())
+            return _read_rows(reader, path, header, TIME_UNITS[time_unit])
     except UnicodeDecodeError as err:
-        raise CamError(f"{path} is not a UTF-8 text CSV ({err.reason}).") from None
+        raise CamError(f"{path} is not a UTF-8 text CSV ({err.reason}).") from err
     except csv.Error as err:
-        raise CamError(f"{path} is not a readable CSV ({err}).") from None
-    scale = TIME_UNITS[time_unit]
+        raise CamError(f"{path} is not a readable CSV ({err}).") from err
+
+
+def _columns(path: Path, header: list[str]) -> dict[str, int]:
+    """Where each known column is; a CamError naming the missing ones when t, x or y is not there."""
+    names = [name.strip().lower() for name in header]
+    missing = [name for name in ("t", "x", "y") if name not in names]
+    if missing:
+        raise CamError(f"{path} has no column {', '.join(missing)} in its header ({', '.join(header)}); "
+                       "name the columns t, x, y (and optionally subject, event, video).")
+    return {name: names.index(name) for name in _COLUMNS if name in names}
+
+
+def _read_rows(reader: Iterator[list[str]], path: Path, header: list[str], scale: float) -> Samples:
+    """The samples of the rows after the header; times multiplied by ``scale`` (to seconds)."""
+    where = _columns(path, header)
+    values: dict[str, list] = {name: [] for name in where}
+    rows = 0
+    not_fixation: Counter = Counter()
+    no_position: Counter = Counter()
+    for line, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        rows += 1
+        if len(row) < len(header):
+            raise CamError(f"{path} line {line} has {len(row)} fields, the header {len(header)}.")
+        video = row[where["video"]].strip() if "video" in where else ""
+        if "event" in where and row[where["event"]].strip().upper() != "F":
+            not_fixation[video] += 1
+            continue
+        t, x, y = (_number(row[where[c]], path, line, c) for c in ("t", "x", "y"))
+        if not (math.isfinite(t) and math.isfinite(x) and math.isfinite(y)):
+            no_position[video] += 1
+            continue
+        for name, value in (("t", t), ("x", x), ("y", y)):
+            values[name].append(value)
+        for name in ("subject", "video"):
+            if name in where:
+                values[name].append(row[where[name]].strip())
     return Samples(np.asarray(values["t"], np.float64) * scale, np.asarray(values["x"], np.float64),
                    np.asarray(values["y"], np.float64),
                    np.asarray(values["subject"], dtype=object) if "subject" in values else None,
@@ -200,7 +209,7 @@ def frame_times(video: str | Path) -> FrameTimes:
                 last_duration = int(frame.duration or 0)
                 width, height = frame.width, frame.height
     except av.FFmpegError as err:
-        raise CamError(f"Video {path} could not be decoded ({str(err).strip()[:120]}).") from None
+        raise CamError(f"Video {path} could not be decoded ({str(err).strip()[:120]}).") from err
     if not pts or base is None:
         raise CamError(f"Video {path} has no decodable frames.")
     times = (np.asarray(pts, np.float64) - pts[0]) * float(base)
@@ -302,6 +311,31 @@ def _replace(built: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _blur(sigma: float | None, fwhm: float | None) -> float | None:
+    """The Gaussian's σ in pixels from ``--sigma`` or ``--fwhm`` (None: the default, frame width / 30)."""
+    if sigma is not None and fwhm is not None:
+        raise CamError("Give --fwhm or --sigma, not both.")
+    blur = sigma if sigma is not None else (fwhm / FWHM_PER_SIGMA if fwhm is not None else None)
+    if blur is not None and not (math.isfinite(blur) and blur > 0):
+        given = sigma if fwhm is None else fwhm
+        raise CamError(f"The Gaussian's width must be a positive number of pixels, not {given}.")
+    return blur
+
+
+def _jobs(samples: Samples, samples_csv: str | Path, video: Path) -> list[tuple[str, Path, np.ndarray]]:
+    """(video name in the CSV, video file, the samples' rows on it) for each video the CSV names."""
+    if samples.video is None:
+        if not video.is_file():
+            raise CamError(f"--video {video} must be a video file (the CSV has no video column).")
+        return [("", video, np.ones(samples.t.size, bool))]
+    if not video.is_dir():
+        raise CamError(f"The CSV has a video column, so --video must be a folder of videos, not {video}.")
+    names = sorted(set(samples.video.tolist()) | set(samples.not_fixation) | set(samples.no_position))
+    if "" in names:
+        raise CamError(f"{samples_csv} has rows with an empty video name; every row must name its video.")
+    return [(name, _find_video(video, name), samples.video == name) for name in names]
+
+
 def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, *, sigma: float | None = None,
                    fwhm: float | None = None, time_unit: str = "s",
                    progress: Callable[[int, int], None] | None = None) -> list[VideoReport]:
@@ -311,27 +345,12 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
     hidden folder under ``out`` and moved into place at the end, so a failure leaves no half-written output.
     ``progress(done, total)`` is called as frames are written (counted over all videos).
     """
-    if sigma is not None and fwhm is not None:
-        raise CamError("Give --fwhm or --sigma, not both.")
-    blur = sigma if sigma is not None else (fwhm / FWHM_PER_SIGMA if fwhm is not None else None)
-    if blur is not None and not (math.isfinite(blur) and blur > 0):
-        given = sigma if fwhm is None else fwhm
-        raise CamError(f"The Gaussian's width must be a positive number of pixels, not {given}.")
+    blur = _blur(sigma, fwhm)
     samples = read_samples(samples_csv, time_unit=time_unit)
     video, out = Path(video), Path(out)
     if not out.parent.is_dir() or (out.exists() and not out.is_dir()):
         raise CamError(f"--out {out} must be a folder (it is created when its parent folder exists).")
-    if samples.video is None:
-        if not video.is_file():
-            raise CamError(f"--video {video} must be a video file (the CSV has no video column).")
-        jobs = [("", video, np.ones(samples.t.size, bool))]
-    else:
-        if not video.is_dir():
-            raise CamError(f"The CSV has a video column, so --video must be a folder of videos, not {video}.")
-        names = sorted(set(samples.video.tolist()) | set(samples.not_fixation) | set(samples.no_position))
-        if "" in names:
-            raise CamError(f"{samples_csv} has rows with an empty video name; every row must name its video.")
-        jobs = [(name, _find_video(video, name), samples.video == name) for name in names]
+    jobs = _jobs(samples, samples_csv, video)
     timing = {name: frame_times(path) for name, path, _ in jobs}
     stems = [path.stem for _, path, _ in jobs]
     if len(set(stems)) < len(stems):
@@ -374,15 +393,8 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
     return reports
 
 
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become a CamError, so the command prints one ``error:`` line and exits 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise CamError(f"{message} (see --help).")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core.gaze.fixations",
+    parser = CommandParser(prog="python -m core.gaze.fixations",
                      description="Per-frame fixation maps and densities from eye-tracker samples (CSV).")
     parser.add_argument("samples", help="CSV with a header naming t, x, y (optionally subject, event, video)")
     parser.add_argument("--video", required=True,
@@ -396,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm import tqdm
 
     bars: list = []
 

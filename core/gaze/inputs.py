@@ -60,7 +60,7 @@ def _read_image(path: Path) -> np.ndarray:
         try:
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
-            raise CamError(f"Gaze map {path} could not be read ({err}).") from None
+            raise CamError(f"Gaze map {path} could not be read ({err}).") from err
     else:
         import cv2
 
@@ -134,7 +134,7 @@ def _read_video(path: Path, *, fixations: bool, frames: Collection[int] | None) 
                     maps[index] = _as_gaze(frame.to_ndarray(format="gray"), fixations=fixations,
                                            lossy=path.suffix.lower() in LOSSY_EXTENSIONS)
     except (av.FFmpegError, IndexError, ValueError) as err:
-        raise CamError(f"Gaze video {path} could not be decoded ({str(err).strip()[:120]}).") from None
+        raise CamError(f"Gaze video {path} could not be decoded ({str(err).strip()[:120]}).") from err
     gaze = GazeMaps(str(path), fixations, frames=maps)
     _check_sizes(gaze, frames)
     return gaze

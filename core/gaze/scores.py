@@ -188,20 +188,39 @@ def placed_saliency(views: list[WindowView], gaze_size: tuple[int, int], frame: 
                      out=np.zeros(coverage.shape, np.float64)).astype(np.float32)
 
 
-def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
-                 region: str = "crop", metrics: Iterable[str] | None = None) -> GazeScores:
-    """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
-    views that looked at different windows each where they looked."""
+@dataclass
+class _Placement:
+    """Puts a heatmap and gaze maps on one grid: the heatmap's (``crop``: gaze resampled into the window the
+    view saw) or the gaze's (``frame``: the heatmap placed in its window)."""
+
+    region: str
+    heat_shape: tuple[int, int]  # (h, w)
+    gaze_size: tuple[int, int]
+
+    def maps(self, saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None,
+             box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """(saliency, fixations, density) on the grid; None when the gaze there cannot be scored."""
+        if self.region == "crop":
+            fix = gaze_to_crop(fix, box, self.heat_shape, binary=True)
+            dens = None if dens is None else gaze_to_crop(dens, box, self.heat_shape, binary=False)
+        else:
+            saliency = heatmap_to_source(saliency, self.gaze_size, box)[0]
+        return (saliency, fix, dens) if _scorable(fix, dens) else None
+
+
+def _check_gaze(region: str, fixations: GazeMaps, density: GazeMaps | None) -> None:
     if region not in REGIONS:
         raise CamError(f"region must be 'crop' or 'frame', not {region!r}.")
     if not fixations.binary or (density is not None and density.binary):
         raise CamError("Pass fixation maps as fixations and a density as density.")
-    notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
-    gaze_size = fixations.size
-    if density is not None and density.size != gaze_size:
+    if density is not None and density.size != fixations.size:
         raise CamError(f"The density is {density.size[0]}×{density.size[1]} but the fixation maps are "
-                       f"{gaze_size[0]}×{gaze_size[1]}; they must have the same size.")
-    windows = gaze_windows(heat, gaze_size, notes)
+                       f"{fixations.size[0]}×{fixations.size[1]}; they must have the same size.")
+
+
+def _gaze_frames(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None,
+                 notes: list[str]) -> tuple[bool, list[int]]:
+    """Whether the gaze is per frame, and the source frames the model saw that have gaze maps."""
     seen = [] if heat.legacy else sorted({int(f) for f in np.ravel(heat.frame_indices)})
     per_frame = fixations.per_frame or (density is not None and density.per_frame)
     if per_frame and heat.legacy:
@@ -215,40 +234,60 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
     if per_frame and len(available) < len(seen):
         notes.append(f"{len(seen) - len(available)} of the {len(seen)} frames the model saw have no gaze map; "
                      "they are left out")
-    heat_shape = heat.heatmaps.shape[-2:]
+    return per_frame, available
 
-    def scored(saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None, box: Box) -> tuple | None:
-        if region == "crop":
-            fix = gaze_to_crop(fix, box, heat_shape, binary=True)
-            dens = None if dens is None else gaze_to_crop(dens, box, heat_shape, binary=False)
-        else:
-            saliency = heatmap_to_source(saliency, gaze_size, box)[0]
-        return (saliency, fix, dens) if _scorable(fix, dens) else None
 
+def _frame_scores(view: WindowView, frames: list[int], fixations: GazeMaps, density: GazeMaps | None,
+                  place: _Placement, metrics: Iterable[str] | None) -> tuple[list[dict], list[int]]:
+    """The view's scores on each of ``frames`` it shows, and the frames with nothing to score."""
+    rows, empty = [], []
+    for frame in frames:
+        shows = view.frame_indices == frame
+        if not shows.any():
+            continue
+        frame_fix = fixations.at(frame)
+        frame_maps = None if frame_fix is None else \
+            place.maps(view.heatmaps[shows].mean(axis=0), frame_fix, None if density is None else density.at(frame),
+                       view.box)
+        if frame_maps is None:
+            empty.append(frame)
+            continue
+        rows.append({"frame": frame, **score(*frame_maps[:2], density=frame_maps[2], metrics=metrics)})
+    return rows, empty
+
+
+def _mean_frames(per_view: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source frame, the mean of the views' scores on it."""
+    frames = []
+    for frame in sorted({row["frame"] for entry in per_view for row in entry["frames"]}):
+        found = [row for entry in per_view for row in entry["frames"] if row["frame"] == frame]
+        frames.append({"frame": frame, **_mean_scores([{k: v for k, v in r.items() if k != "frame"} for r in found])})
+    return frames
+
+
+def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
+                 region: str = "crop", metrics: Iterable[str] | None = None) -> GazeScores:
+    """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
+    views that looked at different windows each where they looked."""
+    _check_gaze(region, fixations, density)
+    notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
+    gaze_size = fixations.size
+    windows = gaze_windows(heat, gaze_size, notes)
+    per_frame, available = _gaze_frames(heat, fixations, density, notes)
+    height, width = heat.heatmaps.shape[-2:]
+    place = _Placement(region, (height, width), gaze_size)
     clip_fix = fixations.combined(available)
     clip_dens = None if density is None else density.combined(available)
     views = window_views(heat, windows)
     per_view: list[dict[str, Any]] = []
     unscored = []
     for view in views:
-        saliency = clip_saliency(view.heatmaps)
-        maps = scored(saliency, clip_fix, clip_dens, view.box)
+        maps = place.maps(clip_saliency(view.heatmaps), clip_fix, clip_dens, view.box)
         if maps is None:
             unscored.append(view.number)
             continue
-        rows, empty = [], []
-        if per_frame and not heat.legacy:
-            for frame in available:
-                if not (view.frame_indices == frame).any():
-                    continue
-                mean = view.heatmaps[view.frame_indices == frame].mean(axis=0)
-                frame_fix = fixations.at(frame)
-                frame_maps = None if frame_fix is None else \
-                    scored(mean, frame_fix, None if density is None else density.at(frame), view.box)
-                if frame_maps is None:
-                    empty.append(frame)
-                    continue
-                rows.append({"frame": frame, **score(*frame_maps[:2], density=frame_maps[2], metrics=metrics)})
+        frames = available if per_frame and not heat.legacy else []
+        rows, empty = _frame_scores(view, frames, fixations, density, place, metrics)
         if empty:
             where = " in the window" if region == "crop" else ""
             label = f"view {view.number}: " if len(views) > 1 else ""
@@ -265,13 +304,9 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
         notes.append(f"views {frame_list(unscored)} have no fixation to score in their window (or only fixated "
                      "pixels); they are left out of the average")
     clip = _mean_scores([entry["clip"] for entry in per_view])
-    frames = []
-    for frame in sorted({row["frame"] for entry in per_view for row in entry["frames"]}):
-        found = [row for entry in per_view for row in entry["frames"] if row["frame"] == frame]
-        frames.append({"frame": frame, **_mean_scores([{k: v for k, v in r.items() if k != "frame"} for r in found])})
-    return GazeScores(heat, region, clip, frames, windows.crop_box, gaze_size, placed_saliency(views, gaze_size),
-                      np.asarray(clip_fix, dtype=bool), clip_dens, notes, [view.box for view in views],
-                      per_view if len(views) > 1 else [])
+    return GazeScores(heat, region, clip, _mean_frames(per_view), windows.crop_box, gaze_size,
+                      placed_saliency(views, gaze_size), np.asarray(clip_fix, dtype=bool), clip_dens, notes,
+                      [view.box for view in views], per_view if len(views) > 1 else [])
 
 
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",

@@ -9,7 +9,7 @@ import math
 import sys
 from pathlib import Path
 
-from core.errors import CamError, run_command
+from core.errors import CommandParser, run_command
 from core.saliency import BETTER
 from core.study.inputs import BASELINES, parse_run
 from core.study.report import check_out, write_outputs
@@ -17,15 +17,8 @@ from core.study.result import StudyResult, compute
 from core.study.scoring import REGIONS, StudySpec
 
 
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become a CamError, so the command prints one ``error:`` line and exits 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise CamError(f"{message} (see --help).")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core.study",
+    parser = CommandParser(prog="python -m core.study",
                      description="Compare runs (batch output folders) with human gaze: every saliency metric, "
                                  "baselines, bootstrap CIs, Holm-corrected Wilcoxon tests, report and figures.")
     parser.add_argument("--run", action="append", required=True, metavar="NAME=BATCH_DIR",
@@ -75,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_from(args)
         if args.out is not None:
             check_out(args.out)
-        from tqdm import tqdm  # type: ignore[import-untyped]
+        from tqdm import tqdm
 
         bars: list = []  # made at the first step, so bad input prints its one error line alone
 

@@ -17,7 +17,7 @@ from core.errors import CamError
 from core.gaze import read_gaze
 from core.geometry import heatmap_to_source
 from core.overlay import overlay
-from core.study.inputs import find_gaze, gaze_window, read_clip
+from core.study.inputs import Clip, find_gaze, gaze_window, read_clip
 from core.study.result import StudyResult
 from core.video import read_frames
 
@@ -67,6 +67,62 @@ def _background(video: str | None, frames: list[int | None], size: tuple[int, in
     return dict.fromkeys(frames, grey)
 
 
+@dataclass
+class _PlacedRun:
+    """One run's heatmap on each pictured frame, in the picture's pixels."""
+
+    name: str
+    window: list[int]  # x0, y0, x1, y1
+    per_frame: dict[int | None, tuple[np.ndarray, np.ndarray, int | None]]  # (map, inside window, held from)
+    peak: float
+
+
+def _place_run(name: str, clip: Clip, frames: list[int | None], gaze_size: tuple[int, int],
+               size: tuple[int, int], notes: list[str]) -> _PlacedRun:
+    """``clip``'s heatmap placed in its window of the gaze frame on each of ``frames`` (the nearest frame it
+    saw where it did not see one; the clip's mean without frame indices), resized to ``size`` (w, h)."""
+    box = gaze_window(clip, gaze_size, notes)
+    scale = size[0] / gaze_size[0]
+    order = clip.seen or []
+    per_frame = {}
+    for frame in frames:
+        shown = frame
+        if frame is not None and order and frame not in order:
+            shown = order[int(np.argmin(np.abs(np.asarray(order) - frame)))]
+        if clip.frame_indices is None or shown is None:
+            heat = clip.heatmaps.reshape(-1, *clip.heatmaps.shape[-2:]).mean(axis=0)
+        else:
+            heat = clip.heatmaps[clip.frame_indices == shown].mean(axis=0)
+        source, mask = heatmap_to_source(heat, gaze_size, box)
+        small = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+        inside = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        per_frame[frame] = (small, inside, None if shown == frame else shown)
+    peak = max(float(v[0].max()) for v in per_frame.values()) or 1.0
+    return _PlacedRun(name, [round(v * scale) for v in box], per_frame, peak)
+
+
+def _gaze_panel(base: np.ndarray, density: np.ndarray | None, *, alpha: float, colormap: str) -> np.ndarray:
+    if density is None:
+        return base.copy()
+    small = cv2.resize(np.asarray(density, np.float32), base.shape[1::-1], interpolation=cv2.INTER_AREA)
+    return overlay(base, small / small.max() if small.max() > 0 else small, alpha=alpha, colormap=colormap)
+
+
+def _run_panel(base: np.ndarray, run: _PlacedRun, frame: int | None, fix: np.ndarray | None, scale: float, *,
+               alpha: float, colormap: str) -> np.ndarray:
+    small, inside, held = run.per_frame[frame]
+    panel = base.copy()
+    panel[inside] = overlay(base[inside], small[inside] / run.peak, alpha=alpha, colormap=colormap)
+    panel[~inside] = (panel[~inside] * 0.45).astype(np.uint8)
+    window = run.window
+    cv2.rectangle(panel, (window[0], window[1]), (window[2] - 1, window[3] - 1), WINDOW_COLOUR, 1)
+    if fix is not None:
+        _dots(panel, fix, scale)
+    if held is not None:
+        _label(panel, f"held from frame {held}")
+    return panel
+
+
 def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis", alpha: float = 0.5,
                    width: int = 320) -> VideoPictures:
     """Every frame of ``video`` the runs saw: the gaze panel, then one panel per run, ``width`` pixels wide."""
@@ -94,48 +150,15 @@ def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis"
     if video_path is None:
         notes.append(f"the source video of {video} is not here: the pictures have a grey background")
     backgrounds = _background(video_path, frames, (width, height))
-    placed = []
-    for name, clip in clips:
-        box = gaze_window(clip, (gaze_w, gaze_h), notes)
-        window = [round(v * scale) for v in box]
-        order = clip.seen or []
-        per_frame = {}
-        for frame in frames:
-            shown = frame
-            if frame is not None and order and frame not in order:
-                shown = order[int(np.argmin(np.abs(np.asarray(order) - frame)))]
-            if clip.frame_indices is None or shown is None:
-                heat = clip.heatmaps.reshape(-1, *clip.heatmaps.shape[-2:]).mean(axis=0)
-            else:
-                heat = clip.heatmaps[clip.frame_indices == shown].mean(axis=0)
-            source, mask = heatmap_to_source(heat, (gaze_w, gaze_h), box)
-            small = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
-            inside = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
-            per_frame[frame] = (small, inside, None if shown == frame else shown)
-        peak = max(float(v[0].max()) for v in per_frame.values()) or 1.0
-        placed.append((name, window, per_frame, peak))
+    placed = [_place_run(name, clip, frames, (gaze_w, gaze_h), (width, height), notes) for name, clip in clips]
     images = []
     for frame in frames:
         fix = fixations.at(frame) if frame is not None else fixations.image
         base = backgrounds[frame]
-        if density is not None and (dens := density.at(frame) if frame is not None else density.image) is not None:
-            small = cv2.resize(np.asarray(dens, np.float32), (width, height), interpolation=cv2.INTER_AREA)
-            gaze_panel = overlay(base, small / small.max() if small.max() > 0 else small, alpha=alpha,
-                                 colormap=colormap)
-        else:
-            gaze_panel = base.copy()
+        dens = None if density is None else density.at(frame) if frame is not None else density.image
+        gaze_panel = _gaze_panel(base, dens, alpha=alpha, colormap=colormap)
         row = [_dots(gaze_panel, fix, scale) if fix is not None else gaze_panel]
-        for _, window, per_frame, peak in placed:
-            small, inside, held = per_frame[frame]
-            panel = base.copy()
-            panel[inside] = overlay(base[inside], small[inside] / peak, alpha=alpha, colormap=colormap)
-            panel[~inside] = (panel[~inside] * 0.45).astype(np.uint8)
-            cv2.rectangle(panel, (window[0], window[1]), (window[2] - 1, window[3] - 1), WINDOW_COLOUR, 1)
-            if fix is not None:
-                _dots(panel, fix, scale)
-            if held is not None:
-                _label(panel, f"held from frame {held}")
-            row.append(panel)
+        row += [_run_panel(base, run, frame, fix, scale, alpha=alpha, colormap=colormap) for run in placed]
         images.append(row)
     fps = None
     if clips and clips[0][1].frame_indices is not None:

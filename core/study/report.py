@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from core.errors import CamError
 from core.export import atomic_path
 from core.saliency import BETTER
 from core.study.result import ALPHA, MARKS, StudyResult, scores_csv, summary_csv, tests_csv
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARROW = {"higher": "↑", "lower": "↓"}
 FIGURES = ("summary", "distributions", "pvalues", "classes")
@@ -136,7 +140,7 @@ def _definitions() -> list[str]:
     ]
 
 
-def _figure(count: int, width: float = 3.6, height: float = 3.0):
+def _figure(count: int, width: float = 3.6, height: float = 3.0) -> tuple[Figure, np.ndarray]:
     from matplotlib.figure import Figure
 
     cols = min(4, max(1, count))
@@ -157,12 +161,16 @@ def _colours(result: StudyResult) -> list[str]:
             for i, run in enumerate(result.runs)]
 
 
-def figures(result: StudyResult) -> dict[str, object]:
+def figures(result: StudyResult) -> dict[str, Figure]:
     """Matplotlib figures of the study: means with CIs, per-video distributions, Holm p-value matrices, and
     class means, one panel per metric (titled with its better direction)."""
-    metrics, runs, colours = result.metrics, result.runs, _colours(result)
     clip_rows = [row for row in result.scores.rows if row["frame"] == ""]
-    out: dict[str, object] = {}
+    return {"summary": _summary_figure(result), "distributions": _distributions_figure(result, clip_rows),
+            "pvalues": _pvalues_figure(result), "classes": _classes_figure(result, clip_rows)}
+
+
+def _summary_figure(result: StudyResult) -> Figure:
+    metrics, runs, colours = result.metrics, result.runs, _colours(result)
     figure, axes = _figure(len(metrics))
     for axis, metric in zip(axes, metrics, strict=False):
         stats = [result.stat(run, metric) for run in runs]
@@ -173,7 +181,11 @@ def figures(result: StudyResult) -> dict[str, object]:
         axis.set_xticks(range(len(runs)), runs, rotation=30, ha="right")
         axis.set_title(f"{metric} ({BETTER[metric]} is better)", fontsize=10)
     figure.suptitle("Mean clip score with 95 % bootstrap CI")
-    out["summary"] = figure
+    return figure
+
+
+def _distributions_figure(result: StudyResult, clip_rows: list[dict]) -> Figure:
+    metrics, runs, colours = result.metrics, result.runs, _colours(result)
     figure, axes = _figure(len(metrics))
     jitter = np.random.default_rng(0)
     for axis, metric in zip(axes, metrics, strict=False):
@@ -186,7 +198,11 @@ def figures(result: StudyResult) -> dict[str, object]:
         axis.set_xticks(range(len(runs)), runs, rotation=30, ha="right")
         axis.set_title(f"{metric} ({BETTER[metric]} is better)", fontsize=10)
     figure.suptitle("Clip scores per video")
-    out["distributions"] = figure
+    return figure
+
+
+def _pvalues_figure(result: StudyResult) -> Figure:
+    metrics, runs = result.metrics, result.runs
     side = 2.6 + 0.3 * len(runs)
     figure, axes = _figure(len(metrics), side + 0.6, side)
     colormap = _p_colormap()
@@ -203,7 +219,11 @@ def figures(result: StudyResult) -> dict[str, object]:
         axis.set_title(f"{metric} ({BETTER[metric]} is better)", fontsize=10)
         figure.colorbar(image, ax=axis, shrink=0.8, extend="max")
     figure.suptitle("Holm-corrected p (Wilcoxon signed-rank)")
-    out["pvalues"] = figure
+    return figure
+
+
+def _classes_figure(result: StudyResult, clip_rows: list[dict]) -> Figure:
+    metrics, runs, colours = result.metrics, result.runs, _colours(result)
     classes = sorted(set(result.scores.classes.values()))
     figure, axes = _figure(len(metrics), max(3.6, 0.5 * len(classes) * max(1, len(runs)) ** 0.5))
     width = 0.8 / max(1, len(runs))
@@ -221,8 +241,7 @@ def figures(result: StudyResult) -> dict[str, object]:
     if metrics:
         axes[0].legend(fontsize=7)
     figure.suptitle("Mean clip score per class")
-    out["classes"] = figure
-    return out
+    return figure
 
 
 def _p_colormap():
@@ -244,7 +263,7 @@ def p_matrix(result: StudyResult, metric: str) -> np.ndarray:
     return matrix
 
 
-def png_bytes(figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
     import io
 
     buffer = io.BytesIO()

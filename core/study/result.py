@@ -85,7 +85,7 @@ def compute(spec: StudySpec, progress: Progress | None = None, workers: int | No
                        pairwise_tests(scores.rows, scores.runs, metrics))
 
 
-def _cell(value) -> object:
+def _cell(value: object) -> object:
     if isinstance(value, float):
         return "" if not math.isfinite(value) else f"{value:.10g}"
     return "" if value is None else value

@@ -402,7 +402,7 @@ class Study:
     def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
         box = gaze_window(clip, gaze.size, notes)
         if self.spec.region == "crop":
-            return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)  # type: ignore[arg-type]
+            return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)
         return Grid((gaze.size[1], gaze.size[0]), box, False)
 
     def _saliency(self, clip: Clip, grid: Grid, gaze: VideoGaze, frames: list[int | None]) -> np.ndarray:

@@ -62,7 +62,7 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
 
 def rank_biserial(a: np.ndarray, b: np.ndarray) -> float:
     """Matched-pairs rank-biserial correlation of a − b (0 when every difference is zero)."""
-    from scipy.stats import rankdata  # type: ignore[import-untyped]
+    from scipy.stats import rankdata
 
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     diff = diff[diff != 0]
@@ -75,7 +75,7 @@ def rank_biserial(a: np.ndarray, b: np.ndarray) -> float:
 
 def wilcoxon(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(statistic, p) of ``scipy.stats.wilcoxon(a, b)`` with its defaults; NaN for fewer than one pair."""
-    from scipy.stats import wilcoxon as scipy_wilcoxon  # type: ignore[import-untyped]
+    from scipy.stats import wilcoxon as scipy_wilcoxon
 
     if len(a) == 0:
         return float("nan"), float("nan")

@@ -14,7 +14,7 @@ from pages.ui.text import for_page
 log = logging.getLogger("mmaction_cam.app")
 
 
-class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_error() as box:``)
+class shown_as_error:  # (used like a function: ``with shown_as_error() as box:``)
     """Context manager: a ``CamError`` becomes its sentence in ``st.error``; any other exception
     becomes one line too (its traceback goes to the terminal's log, never to the page).
 

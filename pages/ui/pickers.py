@@ -42,9 +42,9 @@ _HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects
 def _demo_module():
     try:
         from core import demo
-    except ImportError:
+    except ImportError as err:
         raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
-                       "pick a training run or config and checkpoint paths instead.") from None
+                       "pick a training run or config and checkpoint paths instead.") from err
     return demo
 
 

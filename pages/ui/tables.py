@@ -17,7 +17,7 @@ def text_width(values: Iterable, floor: int = 80, cap: int = 640) -> int:
     return max(floor, min(cap, CHAR_PX * longest + 24))
 
 
-def text_column(label: str, values: Iterable, help: str | None = None, *, pinned: bool = False,  # noqa: A002
+def text_column(label: str, values: Iterable, help: str | None = None, *, pinned: bool = False,
                 cap: int = 640):
     """A text column as wide as its longest value (up to ``cap`` pixels); its help says how to read a value
     cut short."""
