@@ -9,6 +9,7 @@
 from core import _compat  # noqa: F401  (must run before anything imports mmaction)
 from core.cam import ExplainResult, explain, explain_inputs, list_layers, resolve_layer
 from core.errors import CamError
+from core.evaluate import Faithfulness, FrameImportance, SanityCheck, faithfulness, frame_importance, sanity_check
 from core.export import read_heatmap_txt, sidecar, write_heatmap_txt, write_json, write_npz, write_result
 from core.layers import LayerInfo
 from core.methods import METHODS
@@ -17,8 +18,9 @@ from core.overlay import colorize, overlay, write_video
 from core.video import VideoInfo, build_inputs, probe_video
 
 __all__ = [
-    "METHODS", "CamError", "ExplainResult", "LayerInfo", "ModelHandle", "VideoInfo", "build_inputs", "colorize",
-    "explain", "explain_inputs", "list_layers", "load_config", "load_model", "overlay", "probe_video",
-    "read_heatmap_txt", "read_label_map", "resolve_layer", "sidecar", "write_heatmap_txt", "write_json",
-    "write_npz", "write_result", "write_video",
+    "METHODS", "CamError", "ExplainResult", "Faithfulness", "FrameImportance", "LayerInfo", "ModelHandle",
+    "SanityCheck", "VideoInfo", "build_inputs", "colorize", "explain", "explain_inputs", "faithfulness",
+    "frame_importance", "list_layers", "load_config", "load_model", "overlay", "probe_video", "read_heatmap_txt",
+    "read_label_map", "resolve_layer", "sanity_check", "sidecar", "write_heatmap_txt", "write_json", "write_npz",
+    "write_result", "write_video",
 ]
