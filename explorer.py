@@ -15,6 +15,7 @@ from core.downloads import file_stem
 from core.views import CamView
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.evaluate import show_evaluate
 from pages.ui.viewer import render, show_view
 
 st.set_page_config(page_title="Grad-CAM explorer", page_icon="🔥", layout="wide")
@@ -108,7 +109,9 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
                f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
                + ("".join(f" · note: {n}" for n in result.notes)))
     alpha, colormap = _look()
-    show_view(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
+    view = _view_of(key, result)
+    show_view(view, _view_key(key), alpha=alpha, colormap=colormap)
+    show_evaluate(key, view, colormap=colormap)
 
 
 def main() -> None:

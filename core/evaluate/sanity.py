@@ -41,7 +41,8 @@ from core.target import Target
 from core.video import build_inputs
 
 THRESHOLD = 0.5
-"""|rho| at or above which a map counts as unchanged (a randomisation step or another class did not move it)."""
+"""A map whose |rho| with the original stays at or above this after a randomisation step is still tied to it (an
+inverted ranking too); another class's map with rho at or above it is nearly the same map."""
 
 _STAGE = re.compile(r"^(layer|stage|res_layer|res|block)s?\d+$")
 
@@ -102,18 +103,18 @@ class SanityCheck:
 
     def verdict(self) -> Verdict:
         """Does the map change as the model is randomised, and for another class?"""
-        kept = [(name, value) for name, value in zip(self.steps, self.abs_rho, strict=True)
+        kept = [(name, rho) for name, rho, value in zip(self.steps, self.rho, self.abs_rho, strict=True)
                 if not math.isnan(value) and value >= THRESHOLD]
-        other = "" if self.random_class is None or math.isnan(self.random_logit_abs_rho) else (
+        other = "" if self.random_class is None or math.isnan(self.random_logit_rho) else (
             f" The map for another class (class {self.random_class}) "
-            + (f"is nearly the same (|ρ| {self.random_logit_abs_rho:.2f}): it shows where the evidence is more than "
-               "which class it supports." if self.random_logit_abs_rho >= THRESHOLD else
-               f"differs (|ρ| {self.random_logit_abs_rho:.2f}): it is class-specific."))
+            + (f"is nearly the same (ρ {self.random_logit_rho:.2f}): it shows where the evidence is more than "
+               "which class it supports." if self.random_logit_rho >= THRESHOLD else
+               f"differs (ρ {self.random_logit_rho:.2f}): it is class-specific."))
         if kept:
-            listed = ", ".join(f"{name} (|ρ| {value:.2f})" for name, value in kept)
-            return Verdict(False, f"The sanity check does not support the map: it stays similar to the original "
-                                  f"(|ρ| ≥ {THRESHOLD}) after re-initialising {listed}, so it shows the input's "
-                                  f"structure more than the weights it should explain.{other}")
+            listed = ", ".join(f"{name} (ρ {rho:.2f}{', inverted' if rho < 0 else ''})" for name, rho in kept)
+            return Verdict(False, f"The sanity check does not support the map: its ranking stays tied to the "
+                                  f"original's (|ρ| ≥ {THRESHOLD}) after re-initialising {listed}, so it shows the "
+                                  f"input's structure more than the weights it should explain.{other}")
         worst = np.nanmax(self.abs_rho) if np.isfinite(self.abs_rho).any() else 0.0
         return Verdict(True, f"The sanity check supports the map: it changes with every randomisation step "
                              f"(|ρ| at most {worst:.2f} < {THRESHOLD}).{other}")
