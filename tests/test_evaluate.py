@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from real_configs import ARCHS, small_config
 
 import core
 from core.cam import class_scores
@@ -351,3 +352,43 @@ def test_command_line_bad_input_is_one_error_line(tiny3d, video, capsys, args, w
     code, out, err = _cli(capsys, tiny3d[0].config, tiny3d[0].checkpoint, video, *args)
     assert code == 2 and not out
     assert err.count("\n") == 1 and err.startswith("error: ") and words in err
+
+
+@pytest.fixture
+def slow_only(request):
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("a sweep over every architecture: run it with -m slow")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", sorted(ARCHS))
+def test_every_architecture_evaluates(folder, video, slow_only):
+    """Faithfulness, frame importance and the sanity check on one real config per architecture (random weights,
+    shrunk test pipeline): finite figures, the score of the input equals the model's, the model is left as it was."""
+    handle = core.load_model(small_config(folder), device="cpu")
+    result = core.explain(handle, video)
+    scores = faithfulness(handle, result, steps=2, batch_size=4)
+    assert np.isfinite([scores.deletion_auc, scores.insertion_auc, scores.random_deletion_auc,
+                        scores.random_insertion_auc, scores.average_drop]).all()
+    assert scores.score == pytest.approx(float(result.probs[result.target_class]), abs=1e-4)
+    importance = frame_importance(handle, result, batch_size=4)
+    assert importance.drop.shape == result.heatmaps.shape[:2] and np.isfinite(importance.drop).all()
+    before = _state(handle.model)
+    check = sanity_check(handle, video, target_layer=result.layer)
+    assert all(torch.equal(before[k], v) for k, v in handle.model.state_dict().items())
+    assert check.steps[0] == "cls_head" and len(check.steps) >= 3 and check.maps.shape[1:] == result.heatmaps.shape
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_gives_the_cpu_figures(demo):
+    handle, result, video = demo
+    gpu = core.load_model(handle.config, handle.checkpoint, "cuda")
+    on_gpu = core.explain(gpu, video)
+    cpu_scores, gpu_scores = faithfulness(handle, result, steps=4), faithfulness(gpu, on_gpu, steps=4)
+    for name in core.evaluate.SUMMARY_COLUMNS:
+        assert getattr(gpu_scores, name) == pytest.approx(getattr(cpu_scores, name), abs=1e-3), name
+    np.testing.assert_allclose(frame_importance(gpu, on_gpu).drop, frame_importance(handle, result).drop, atol=1e-3)
+    before = _state(gpu.model)
+    sanity_check(gpu, video)
+    assert all(torch.equal(before[k], v) for k, v in gpu.model.state_dict().items())

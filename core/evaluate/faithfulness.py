@@ -188,29 +188,32 @@ def _view_scores(handle: ModelHandle, x: torch.Tensor, base: torch.Tensor, ranki
     and insertion points. Returns the plain scores ``[y, baseline, (o)]`` and per ranking the deletion and
     insertion curves (``x`` and the all-baseline input are scored once and shared by every curve)."""
     interior = counts[1:-1]
-    plain = [x, base] + ([masked] if masked is not None else [])
+    fixed = [x, base] + ([masked] if masked is not None else [])
     jobs = [(r, deleting, count) for r in range(len(rankings)) for deleting in (True, False) for count in interior]
     shape = (1, *x.shape[1:])
 
     def fill(index: int, out: torch.Tensor) -> None:
-        if index < len(plain):
-            out.copy_(plain[index])
+        if index < len(fixed):
+            out.copy_(fixed[index])
             return
-        r, deleting, count = jobs[index - len(plain)]
+        r, deleting, count = jobs[index - len(fixed)]
         top = (rankings[r] < count).view(shape)  # the `count` top-ranked positions, for all channels
-        torch.where(top, base, x, out=out) if deleting else torch.where(top, x, base, out=out)
+        if deleting:
+            torch.where(top, base, x, out=out)
+        else:
+            torch.where(top, x, base, out=out)
 
-    scores = score_all(handle, len(plain) + len(jobs), fill, x, target, batch_size=batch_size, progress=progress,
+    scores = score_all(handle, len(fixed) + len(jobs), fill, x, target, batch_size=batch_size, progress=progress,
                        done=done, total=total)
     y, floor = scores[0], scores[1]
-    curves, at = [], len(plain)
+    curves, at = [], len(fixed)
     for _ in rankings:
         deletion = torch.cat([y[None], scores[at:at + len(interior)], floor[None]])
         at += len(interior)
         insertion = torch.cat([floor[None], scores[at:at + len(interior)], y[None]])
         at += len(interior)
         curves.append((deletion.numpy(), insertion.numpy()))
-    return scores[:len(plain)], curves
+    return scores[:len(fixed)], curves
 
 
 def forwards_per_view(steps: int, positions: int, *, random: bool = True) -> int:
