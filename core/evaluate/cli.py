@@ -50,7 +50,7 @@ def _bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None] |
     if quiet:
         yield None
         return
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     bar = tqdm(desc=description, unit="pass", file=sys.stderr, leave=False)
     try:

@@ -324,7 +324,8 @@ def show_evaluate(key: cache.RunKey, view: CamView, *, colormap: str = "viridis"
     cols = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
     baseline = cols[0].selectbox("Baseline", BASELINES, key="eval_baseline", help=BASELINE_HELP)
     steps = int(cols[1].number_input("Steps", 1, 200, 20, key="eval_steps",
-                                     help="Points of each curve: 2·(steps − 1) + 2 forward passes per curve pair."))
+                                     help="Intervals of each curve; deletion and insertion together cost at most "
+                                          "2·steps forward passes per ranking and view."))
     sigma = float(cols[2].number_input("Blur σ (px)", 0.5, 50.0, DEFAULT_BLUR_SIGMA, 0.5, key="eval_sigma",
                                        disabled=baseline != "blur"))
     options = Options(baseline, steps, sigma if baseline == "blur" else DEFAULT_BLUR_SIGMA)
