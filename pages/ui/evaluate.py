@@ -216,7 +216,7 @@ def maps_figure(columns: list[tuple[str, np.ndarray]], view: CamView, *, colorma
 
 def compare_table(rows: list[dict]) -> tuple:
     """The methods' AUCs (the last row: the random ranking) as a styled table of text cells, with which of them
-    beat chance and the best value of each AUC column marked; and its column settings."""
+    beat chance and the best value of each AUC column marked where it beats chance; and its column settings."""
     numbers = pd.DataFrame(rows).set_index("method")
     chance = numbers.iloc[-1]
     beats = [" and ".join(name for name, ok in (("deletion", row["deletion AUC ↓"] < chance["deletion AUC ↓"]),
@@ -227,6 +227,8 @@ def compare_table(rows: list[dict]) -> tuple:
     methods = numbers.iloc[:-1]
     best = {"deletion AUC ↓": methods["deletion AUC ↓"].idxmin(),
             "insertion AUC ↑": methods["insertion AUC ↑"].idxmax()}
+    best = {column: method for column, method in best.items()  # the best of each curve, where it beats chance
+            if (numbers.loc[method, column] < chance[column]) == (column == "deletion AUC ↓")}
 
     def mark(frame: pd.DataFrame) -> pd.DataFrame:
         css = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -305,11 +307,20 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: CamView, options: Opti
                     key=f"eval-compare-maps-{hash((key, options))}", config=dict(displaylogo=False))
     table, config = compare_table(rows)
     st.dataframe(table, column_config=config, width="stretch")
-    methods = pd.DataFrame(rows[:-1]).set_index("method")
-    best_deletion, best_insertion = methods["deletion AUC ↓"].idxmin(), methods["insertion AUC ↑"].idxmax()
-    st.caption(f"Most faithful here: {best_deletion} by deletion, {best_insertion} by insertion "
-               f"({options.baseline} baseline, {options.steps} steps; the random ranking is drawn at the layer's "
-               "grid, so every method is judged against the same chance).")
+    st.caption(_best_caption(rows, options))
+
+
+def _best_caption(rows: list[dict], options: Options) -> str:
+    """Which method is most faithful by each curve, said only of methods that beat the random ranking."""
+    methods, chance = pd.DataFrame(rows[:-1]).set_index("method"), rows[-1]
+    parts = []
+    for curve, column, best in (("deletion", "deletion AUC ↓", "idxmin"), ("insertion", "insertion AUC ↑", "idxmax")):
+        name = getattr(methods[column], best)()
+        value = methods.loc[name, column]
+        beats = value < chance[column] if curve == "deletion" else value > chance[column]
+        parts.append(f"{name} by {curve}" if beats else f"no method beats the random ranking by {curve}")
+    return (f"Most faithful here: {'; '.join(parts)} ({options.baseline} baseline, {options.steps} steps; the random "
+            "ranking is drawn at the layer's grid, so every method is judged against the same chance).")
 
 
 def show_evaluate(key: cache.RunKey, view: CamView, *, colormap: str = "viridis") -> None:
