@@ -7,18 +7,19 @@ This page only wires widgets to ``core`` (through the cached calls in ``pages.ui
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
-from core.views import CamView
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.evaluate import show_evaluate
+from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
 
-st.set_page_config(page_title="Grad-CAM explorer", page_icon="🔥", layout="wide")
+setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
@@ -86,9 +87,10 @@ def _run(key: cache.RunKey) -> None:
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
-def _view_of(key: cache.RunKey, result: core.ExplainResult) -> CamView:
+def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
+    """The result named for its downloads (the cached result itself is left as it is)."""
     name = file_stem(key.video.name, result.checkpoint, result.layer, result.target_label, result.method)
-    return CamView.from_result(result, name=name)
+    return replace(result, name=name)
 
 
 def _view_key(key: cache.RunKey) -> str:
@@ -108,6 +110,9 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
                f"({result.probs[result.predicted_class]:.1%}) · layer {result.layer} · "
                f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
                + ("".join(f" · note: {n}" for n in result.notes)))
+    if warning := pickers.expected_prediction_warning(key.model, key.video.path, result.predicted_class, predicted,
+                                                      result.views):
+        st.warning(warning, icon=":material/warning:")
     alpha, colormap = _look()
     view = _view_of(key, result)
     show_view(view, _view_key(key), alpha=alpha, colormap=colormap)

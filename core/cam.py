@@ -7,89 +7,29 @@ gradients are ever computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from core.errors import CamError
-from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, probe_shapes, rank_layers
+from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, rank_layers
 from core.methods import get_method
-from core.model import ModelHandle
-from core.reshape import Geometry, fits, geometry_of, to_feature_map
+from core.model import ModelHandle, class_scores, repeatable_numpy  # noqa: F401  (public here too)
+from core.reshape import BackboneInput, backbone_input, fits, to_feature_map
+from core.result import ExplainResult
 from core.target import Target, parse_target
 from core.video import ClipInputs, build_inputs
-
-
-@dataclass
-class ExplainResult:
-    """Heatmaps of one video, with everything needed to show, export and map them back."""
-
-    heatmaps: np.ndarray  # float32 [V, T, H, W] in [0, 1], at the model's input resolution
-    frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
-    frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each heatmap frame
-    scores: np.ndarray  # float32 [C], pre-softmax class scores averaged over views
-    probs: np.ndarray  # float32 [C], class probabilities as the config's test_cfg averages them
-    target_class: int
-    target_label: str
-    layer: str
-    method: str
-    classes: list[str]
-    video: str
-    config: str
-    checkpoint: str | None
-    views: str = "center"
-    source_size: tuple[int, int] = (0, 0)  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # window the views cover together
-    fps: float | None = None
-    notes: list[str] = field(default_factory=list)
-    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
-    view_flips: list[bool] = field(default_factory=list)  # views the model saw mirrored (TenCrop)
-
-    @property
-    def predicted_class(self) -> int:
-        return int(np.argmax(self.scores))
-
-    def topk(self, k: int = 5) -> list[tuple[int, str, float]]:
-        """The k most probable classes as (index, name, probability)."""
-        order = np.argsort(-self.probs)[:k]
-        return [(int(i), self.classes[i], float(self.probs[i])) for i in order]
-
-    def saliency(self) -> np.ndarray:
-        """The clip's saliency map: heatmaps summed over frames (and views) / their number."""
-        return self.heatmaps.reshape(-1, *self.heatmaps.shape[-2:]).mean(axis=0)
-
-
-def _probe(handle: ModelHandle) -> list[tuple[str, tuple[int, ...]]]:
-    """Module output shapes for a grey probe clip (one view), cached on the handle with its geometry."""
-    if "probe" not in handle._cache:
-        clip = build_inputs(handle.cfg, np.full((64, 256, 320, 3), 128, np.uint8))
-        if not handle.is_2d:
-            clip.data["inputs"] = [x[:1] for x in clip.data["inputs"]]
-        data = handle.model.data_preprocessor(clip.data, False)
-
-        def run():
-            class_scores(handle, data)
-
-        handle._cache["probe"] = probe_shapes(handle.model, run)
-        handle._cache["probe_geometry"] = geometry_of(handle.model.backbone, data["inputs"], handle.is_2d)
-    return handle._cache["probe"]
-
-
-def _family(handle: ModelHandle) -> str:
-    return type(getattr(handle.model, "backbone", None)).__name__
 
 
 def list_layers(handle: ModelHandle) -> list[LayerInfo]:
     """Layers to explain: sensible candidates first (the default; for SlowFast both pathways
     combined; the last block of each stage), then every module whose output reads as a feature map."""
-    shapes = _probe(handle)
-    geometry = handle._cache["probe_geometry"]
-    return rank_layers(shapes, _family(handle), usable=lambda shape: fits(shape, geometry))
+    probe = handle.probe()
+    return rank_layers(list(probe.shapes), handle.family, usable=lambda shape: fits(shape, probe.backbone_input))
 
 
 def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
@@ -99,7 +39,7 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
     combined view of SlowFast's pathways) are explained together: see :func:`explain_inputs`.
     """
     if target_layer is None:
-        return default_layer(_probe(handle), _family(handle))
+        return default_layer(list(handle.probe().shapes), handle.family)
     names = [normalize(part) for part in str(target_layer).split("+")]
     for name in names:
         try:
@@ -121,7 +61,7 @@ class _Capture:
     """Forward hook that turns the layer's output into a grad-requiring leaf and enables autograd."""
 
     def __init__(self, module: torch.nn.Module, name: str) -> None:
-        self.name, self.leaves = name, []
+        self.name, self.leaves = name, list[torch.Tensor]()
         self.handle = module.register_forward_hook(self)
 
     def __call__(self, _module, _inputs, output):
@@ -137,22 +77,12 @@ class _Capture:
         return leaf.clone()  # later in-place ops touch the clone, never the saved activation
 
 
-def class_scores(handle: ModelHandle, data: dict) -> torch.Tensor:
-    """Per-view class scores ``[K, C]`` through the model's own feature and head code (numpy seeded:
-    see :func:`repeatable_numpy`)."""
-    model = handle.model
-    with repeatable_numpy():
-        out = model.extract_feat(data["inputs"], test_mode=True)
-        feats, kwargs = out if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict) else (out, {})
-        return model.cls_head(feats, **kwargs).reshape(-1, handle.num_classes)
-
-
-def _canonical(tensor: torch.Tensor, is_2d: bool, geometry: Geometry | None = None) -> torch.Tensor:
+def _canonical(tensor: torch.Tensor, is_2d: bool, seen: BackboneInput | None = None) -> torch.Tensor:
     """Layer output to ``[G, T, C, h, w]``: 3D maps group by view; 2D maps are one group of frames
     (as MMAction2's GradCAM normalises them). Tokens and channels-last outputs are first reshaped to
     channels-first maps (:func:`core.reshape.to_feature_map`)."""
-    if geometry is not None:
-        tensor = to_feature_map(tensor, geometry)
+    if seen is not None:
+        tensor = to_feature_map(tensor, seen)
     if tensor.dim() == 5:
         return tensor.permute(0, 2, 1, 3, 4)
     if tensor.dim() == 4 and is_2d:
@@ -187,20 +117,6 @@ class Captured:
         return self.view_scores.mean(dim=0)
 
 
-@contextmanager
-def repeatable_numpy(seed: int = 0) -> Iterator[None]:
-    """Seed numpy's global random state for a forward pass and put the caller's state back after.
-
-    Some heads draw from numpy even at test time (TRN's multi-scale relations), so the same video
-    would otherwise get other scores and maps on every run."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
-
-
 def capture(
     handle: ModelHandle,
     clip: ClipInputs,
@@ -213,12 +129,15 @@ def capture(
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
     and, when ``gradients``, the gradient of the target class score with respect to it."""
     layer = resolve_layer(handle, target_layer)
-    model = handle.model
+    model: Any = handle.model  # an MMAction2 recognizer: data_preprocessor, backbone, cls_head
     captures = [_Capture(get_layer(model, name), name) for name in layer.split("+")]
     try:
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
             view_scores = class_scores(handle, data)
+            if not torch.isfinite(view_scores).all():
+                raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
+                               "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
             scores = view_scores.mean(dim=0)
             index = resolve_target(handle, target, scores, gt)
             for cap in captures:
@@ -229,18 +148,21 @@ def capture(
     finally:
         for cap in captures:
             cap.handle.remove()
-    geometry = geometry_of(model.backbone, data["inputs"], handle.is_2d)
-    activations, layer_gradients, start = [], [], 0
+    seen = backbone_input(model.backbone, data["inputs"], handle.is_2d)
+    activations: list[torch.Tensor] = []
+    layer_gradients: list[torch.Tensor | None] = []
+    start = 0
     for cap in captures:
         count = len(cap.leaves)
-        activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, geometry))
+        activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen))
         if grads is None:
             layer_gradients.append(None)
         else:
             found = [g if g is not None else torch.zeros_like(a)
                      for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
-            layer_gradients.append(_canonical(torch.cat(found), handle.is_2d, geometry))
-            if not layer_gradients[-1].any():  # class token aside
+            gradient = _canonical(torch.cat(found), handle.is_2d, seen)
+            layer_gradients.append(gradient)
+            if not gradient.any():  # class token aside
                 raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
                                "e.g. the head reads only the class token after it); pick an earlier layer.")
         start += count
@@ -276,8 +198,11 @@ def explain_inputs(
     target: Target | int | str | None = None,
     method: str = "gradcam",
     gt: int | None = None,
-) -> dict:
-    """Heatmaps ``[V, T, H, W]`` and class scores for already built inputs (see :func:`explain`).
+    video: str | Path | np.ndarray | None = None,
+    views: str = "center",
+) -> ExplainResult:
+    """The :class:`ExplainResult` of already built inputs (see :func:`explain`; ``video`` and ``views`` only
+    record where ``clip`` came from). Its ``inputs`` field holds ``clip``.
 
     ``target_layer`` may join several layers with ``+``: each layer's map is computed, resized and
     normalised on its own, then the maps are averaged and normalised again (pytorch-grad-cam's
@@ -291,9 +216,14 @@ def explain_inputs(
     view_scores, scores = captured.view_scores, captured.scores
     average = getattr(handle.model.cls_head, "average_clips", "prob")
     probs = view_scores.softmax(-1).mean(0) if average == "prob" else scores.softmax(-1)
-    return dict(heatmaps=heatmaps.float().cpu().numpy(), scores=scores.float().cpu().numpy(),
-                probs=probs.float().cpu().numpy(), target_class=captured.target_class,
-                layer="+".join(captured.layers), method=cam_method.name)
+    return ExplainResult(
+        heatmaps=heatmaps.float().cpu().numpy(), frames=clip.frames, frame_indices=clip.frame_indices,
+        scores=scores.float().cpu().numpy(), probs=probs.float().cpu().numpy(), target_class=captured.target_class,
+        target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
+        classes=list(handle.classes), video=_video_name(video),
+        config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
+        notes=list(clip.notes), inputs=clip,
+    )
 
 
 def explain(
@@ -313,24 +243,24 @@ def explain(
     from the config's test pipeline (``views="center"`` replaces multi-crop with CenterCrop).
     """
     clip = build_inputs(handle.cfg, video, views=views)
-    out = explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt)
-    return make_result(handle, clip, out, video=video, views=views)
+    return explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt, video=video,
+                          views=views)
 
 
 def make_result(
     handle: ModelHandle,
     clip: ClipInputs,
-    out: dict,
+    out: ExplainResult,
     *,
     video: str | Path | np.ndarray,
     views: str = "center",
 ) -> ExplainResult:
-    """The :class:`ExplainResult` of inputs built by :func:`~core.video.build_inputs` and the
-    output of :func:`explain_inputs` on them (how :func:`explain` and the batch assemble results)."""
-    return ExplainResult(
-        frames=clip.frames, frame_indices=clip.frame_indices, target_label=handle.classes[out["target_class"]],
-        classes=list(handle.classes), video=str(video) if not isinstance(video, np.ndarray) else "<array>",
-        config=handle.config, checkpoint=handle.checkpoint, views=views, source_size=clip.source_size,
-        crop_box=clip.crop_box, fps=clip.fps, notes=list(clip.notes), view_boxes=list(clip.view_boxes),
-        view_flips=list(clip.view_flips), **out,
-    )
+    """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded,
+    as the batch assembles results: without ``inputs``, since batch results are written (and sent back by Ray
+    workers, which drop even the frames when no overlay is drawn), never explained again."""
+    return replace(out, video=_video_name(video), views=views, inputs=None)
+
+
+def _video_name(video: str | Path | np.ndarray | None) -> str:
+    """What a result records as its video: the path, ``<array>`` for frames in memory, empty when unknown."""
+    return "" if video is None else "<array>" if isinstance(video, np.ndarray) else str(video)

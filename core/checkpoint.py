@@ -12,10 +12,13 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
 
+from core import access
 from core.errors import CamError, first_line
 
 
@@ -30,25 +33,82 @@ def _history_getattr(owner: object, name: str) -> object:
     raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
 
 
+def numpy_core() -> ModuleType:
+    """numpy's core package, whose names pickles refer to: ``numpy._core`` from numpy 2, ``numpy.core`` in
+    numpy 1.x (where ``numpy._core`` is only a stub, so ``hasattr(np, "_core")`` cannot tell them apart)."""
+    if int(np.__version__.split(".")[0]) >= 2:
+        import numpy._core.multiarray
+        import numpy._core.numeric  # noqa: F401  (submodules as attributes)
+
+        return np._core
+    return np.core
+
+
 def _safe_globals() -> list:
     """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
     from collections import Counter
 
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    multiarray = numpy_core().multiarray
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
     return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
             (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
+
+
+class _ObjectsInside(pickle.UnpicklingError):
+    """The pickle names a class or function (it is not plain data)."""
+
+
+class _NoGlobals(pickle.Unpickler):
+    """Reads a pickle that may hold no object but plain data (no class, no function is ever looked up)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise _ObjectsInside(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise _ObjectsInside("persistent id")
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` is a pickle but no PyTorch checkpoint (a test dump, another pickle), so that trusting it
+    would not help; None when it is a checkpoint container (``torch.save``'s zip, or the legacy format that
+    starts with torch's magic number) or no pickle at all."""
+    if zipfile.is_zipfile(path):
+        return None
+    try:
+        with path.open("rb") as file:
+            if _NoGlobals(file).load() == torch.serialization.MAGIC_NUMBER:
+                return None
+    except _ObjectsInside:
+        pass  # a pickle of objects: torch's formats start with a plain number
+    except Exception:  # noqa: BLE001  (garbage, truncated: not a pickle; the caller says it cannot be read)
+        return None
+    from core.dumps import load_dump
+
+    try:
+        load_dump(path)
+    except CamError:
+        return (f"{path} is a pickle but not a PyTorch checkpoint (torch.save writes a zip archive); "
+                "pass the .pth file MMEngine saved for the model")
+    return (f"{path} is a test results pickle (what tools/test.py --dump writes), not a checkpoint; open it as "
+            "test results (the Test results page, or python -m core.dumps) and pass the model's .pth file here")
+
+
+def _unpickler_reason(err: Exception) -> str:
+    """What torch's weights-only unpickler objected to (not its advice to unpickle the file in full)."""
+    found = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(err))
+    return found.group(1).strip() if found else first_line(err)
 
 
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
     """Load a checkpoint file onto the CPU, refusing types outside the allow-list.
 
     ``trust_checkpoint=True`` falls back to a full unpickle, which can run arbitrary code: only
-    for files you made yourself.
+    for files you made yourself. A file that is no checkpoint (a test dump, another pickle) is refused
+    either way, with what it is.
     """
-    path = Path(path)
+    path = access.check(path, "Checkpoint")
     if not path.is_file():
         raise CamError(f"Checkpoint {path} does not exist; pass the path of a .pth file.")
     if path.stat().st_size == 0:
@@ -57,17 +117,20 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if (why := _not_a_checkpoint(path)) is not None:
+            raise CamError(f"Checkpoint {why}.") from None
         found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
         if found is None:
             raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
-                           f"({first_line(err)}).") from None
-        if not trust_checkpoint:
-            raise CamError(
+                           f"({_unpickler_reason(err)}).") from None
+        if not access.trusted(trust_checkpoint):  # a server honours only its operator's trust
+            raise access.TrustRequired(
                 f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
-                "(it could run code); pass --trust-checkpoint only if you made this file yourself."
-            ) from None
+                "(it could run code)") from None
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        if (why := _not_a_checkpoint(path)) is not None:
+            raise CamError(f"Checkpoint {why}.") from None
         raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from None
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")

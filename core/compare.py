@@ -4,18 +4,26 @@ Typical pairs: two checkpoints, two layers or two CAM methods on the same clip. 
 when both results show the same source frames (or when a legacy file, whose frames are unknown, has as
 many frames as the other); two sidecars with different frame indices pair on the source frames they share.
 Maps of different sizes are compared on the first result's grid (the second resized bilinearly).
+
+Results of different videos are refused (:class:`OtherVideos`): their frame-by-frame correlation is a
+number about two unrelated clips that looks like one about one clip, and nothing else on a page would
+stop a reader from quoting it. :func:`same_video` decides from the sidecars: the video's file name, then
+its resolution and frame rate. Who knows better (the same clip re-encoded under another name) passes
+``other_videos=True``, and the comparison says so in its first note.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from core.errors import CamError
 from core.overlay import resize_frames
-from core.views import CamView
+from core.result import ExplainResult
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,6 +47,7 @@ class Comparison:
     a_index: np.ndarray  # [N] index of each pair's frame among A's V*T frames
     b_index: np.ndarray  # [N] likewise for B
     notes: list[str] = field(default_factory=list)
+    video: VideoMatch | None = None  # whether A and B explain the same video (see same_video)
 
     @cached_property
     def difference(self) -> np.ndarray:
@@ -60,17 +69,77 @@ class Comparison:
         return float(pearson(self.a.mean(axis=0), self.b.mean(axis=0)))
 
 
-def _known_indices(view: CamView) -> bool:
-    """Whether the view's frame indices come from a sidecar (a legacy file's are only 0..N-1)."""
-    return "frame_indices" in view.meta
+def recorded_video(result: ExplainResult) -> str | None:
+    """The video file a result records (None for a legacy file, an array, or when none is recorded)."""
+    if result.legacy or not result.video or result.video.startswith("<"):
+        return None
+    return result.video
 
 
-def compare_views(a: CamView, b: CamView) -> Comparison:
-    """Pair the frames of ``a`` and ``b`` and compare them (a CamError when they cannot be paired)."""
+@dataclass(frozen=True)
+class VideoMatch:
+    """Whether two results show the same video: ``same``, ``different`` or ``unknown`` (a file without
+    sidecar), and the sentence that says why."""
+
+    verdict: Literal["same", "different", "unknown"]
+    reason: str
+    worth_saying: bool = True  # False when nothing about it needs a note (the very same path)
+
+
+def same_video(a: ExplainResult, b: ExplainResult) -> VideoMatch:
+    """Whether ``a`` and ``b`` explain the same video, from what their sidecars record.
+
+    The same path, or the same file name with no recorded resolution or frame rate that differs, is the
+    same video (results copied from another machine keep the name but not the folder); another file name,
+    or the same name at another resolution or frame rate, is another video; a legacy file records none.
+    """
+    va, vb = recorded_video(a), recorded_video(b)
+    if va is None or vb is None:
+        unknown = [f"{r.name} has no sidecar" if r.legacy else f"{r.name} records no video file"
+                   for r, v in ((a, va), (b, vb)) if v is None]
+        return VideoMatch("unknown", f"{' and '.join(unknown)}, so whether both show the same video cannot be "
+                                     "checked.")
+    name_a, name_b = Path(va).name, Path(vb).name
+    if name_a != name_b:
+        return VideoMatch("different", f"{a.name} explains {name_a} and {b.name} explains {name_b}.")
+    size_a, size_b = a.source_size, b.source_size
+    if all(size_a) and all(size_b) and size_a != size_b:
+        return VideoMatch("different", f"{a.name} and {b.name} both explain a {name_a}, but one is "
+                                       f"{size_a[0]}×{size_a[1]} and the other {size_b[0]}×{size_b[1]}.")
+    if a.fps and b.fps and abs(a.fps - b.fps) > 0.01 * max(a.fps, b.fps):
+        return VideoMatch("different", f"{a.name} and {b.name} both explain a {name_a}, but at {a.fps:g} and "
+                                       f"{b.fps:g} frames per second.")
+    if Path(va) != Path(vb):
+        return VideoMatch("same", f"Both explain {name_a} (from different folders: {Path(va).parent} and "
+                                  f"{Path(vb).parent}); taken to be the same video.")
+    return VideoMatch("same", f"Both explain {va}.", worth_saying=False)
+
+
+class OtherVideos(CamError):
+    """Two results of different videos were given to :func:`compare_results` (``match`` says which)."""
+
+    def __init__(self, match: VideoMatch) -> None:
+        super().__init__(f"{match.reason} Heatmaps of different videos cannot be compared frame by frame: pick "
+                         "two results of the same video.")
+        self.match = match
+
+
+def compare_results(a: ExplainResult, b: ExplainResult, *, other_videos: bool = False) -> Comparison:
+    """Pair the frames of ``a`` and ``b`` and compare them: :class:`OtherVideos` when they explain different
+    videos (unless ``other_videos``), a CamError when their frames cannot be paired."""
+    match = same_video(a, b)
+    if match.verdict == "different" and not other_videos:
+        raise OtherVideos(match)
     notes = []
+    if match.verdict == "different":
+        notes.append(f"{match.reason} They are compared as asked, but the numbers compare two different clips.")
+    elif match.verdict == "unknown":
+        notes.append(f"{match.reason} Heatmap frames are paired in file order.")
+    elif match.worth_saying:
+        notes.append(match.reason)
     a_frames, b_frames = a.source_frames(), b.source_frames()
-    known = _known_indices(a) and _known_indices(b)
-    if known and a.frame_indices.shape == b.frame_indices.shape and (a_frames == b_frames).all():
+    known = not a.legacy and not b.legacy
+    if known and np.shape(a.frame_indices) == np.shape(b.frame_indices) and (a_frames == b_frames).all():
         a_index = b_index = np.arange(a.num_frames)
     elif known and a.num_views == 1 and b.num_views == 1:
         common, a_index, b_index = np.intersect1d(a_frames, b_frames, return_indices=True)  # first occurrences
@@ -83,8 +152,6 @@ def compare_views(a: CamView, b: CamView) -> Comparison:
         a_index = b_index = np.arange(a.num_frames)
         if known:
             notes.append("The two results show different frames; they are paired in file order.")
-        elif _known_indices(a) or _known_indices(b):
-            notes.append("One file has no sidecar, so its frames are paired with the other's in file order.")
     else:
         raise CamError(f"{a.name} has {a.num_frames} heatmap frames and {b.name} has {b.num_frames}; without "
                        "sidecars naming the same source frames they cannot be compared frame by frame.")
@@ -95,4 +162,4 @@ def compare_views(a: CamView, b: CamView) -> Comparison:
                      f"{maps_a.shape[2]}×{maps_a.shape[1]} to compare them.")
         maps_b = resize_frames(maps_b, (maps_a.shape[2], maps_a.shape[1]))
     labels = [a.frame_label(int(i)) for i in a_index]
-    return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes)
+    return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes, match)

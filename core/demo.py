@@ -49,11 +49,15 @@ def demo_clip() -> SyntheticClip:
     return make_clip(DEMO_VIDEO_SEED, label=DEMO_VIDEO_LABEL, frames=DEMO_VIDEO_FRAMES, size=DEMO_VIDEO_SIZE)
 
 
+def demo_video_path(cache: str | Path | None = None) -> Path:
+    """Where the demo video is (or will be) written."""
+    name = "demo_" + DEMO_CLASSES[DEMO_VIDEO_LABEL].replace(" ", "_") + ".mp4"
+    return (Path(cache) if cache is not None else cache_dir()) / name
+
+
 def demo_video(cache: str | Path | None = None) -> Path:
     """The demo video's path, writing it into the cache first when it is not there yet."""
-    name = "demo_" + DEMO_CLASSES[DEMO_VIDEO_LABEL].replace(" ", "_") + ".mp4"
-    path = Path(cache) if cache is not None else cache_dir()
-    path = path / name
+    path = demo_video_path(cache)
     if not path.is_file():
         try:
             write_clip(demo_clip(), path)

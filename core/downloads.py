@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.export import heatmap_text
-from core.views import CamView
+from core.export import heatmap_text, npz_arrays
+from core.result import ExplainResult
+from core.sidecar import to_sidecar
 
 
 @dataclass(frozen=True)
@@ -47,46 +48,32 @@ def file_stem(video: str | None, checkpoint: str | None, layer: str | None, labe
     return "_".join(_slug(p) for p in parts)[:180]
 
 
-def sidecar_bytes(view: CamView) -> bytes:
-    """The JSON sidecar (the view's own, else what the view knows)."""
-    payload = view.meta or {
-        "shape": list(view.heatmaps.shape),
-        "frame_indices": view.frame_indices.tolist(),
-        "fps": view.fps,
-        "target_class": view.target_class,
-        "top5": [{"class": i, "label": name, "score": p} for i, name, p in view.topk(5)],
-    }
-    return json.dumps(payload, indent=2).encode()
+def sidecar_bytes(result: ExplainResult) -> bytes:
+    """The JSON sidecar (:func:`core.sidecar.to_sidecar`)."""
+    return json.dumps(to_sidecar(result), indent=2).encode()
 
 
-def npz_bytes(view: CamView) -> bytes:
-    """Heatmaps, frame indices and (when known) scores, probabilities and target in one npz."""
-    arrays = {"heatmaps": view.heatmaps, "frame_indices": view.frame_indices}
-    if view.scores is not None:
-        arrays["scores"] = view.scores
-    if view.probs is not None:
-        arrays["probs"] = view.probs
-    if view.target_class is not None:
-        arrays["target_class"] = np.int64(view.target_class)
+def npz_bytes(result: ExplainResult) -> bytes:
+    """:func:`core.export.npz_arrays` in one compressed npz."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, **npz_arrays(result))  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
-def overlay_mp4(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis",
+def overlay_mp4(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis",
                 fps: float | None = None) -> bytes | None:
-    """The overlay video (H.264, plays in browsers) at the view's playback rate; None without frames."""
+    """The overlay video (H.264, plays in browsers) at the result's playback rate; None without frames."""
     from core.overlay import write_video
 
-    blended = view.display_overlays(alpha, colormap)
+    blended = result.display_overlays(alpha, colormap)
     if blended is None:
         return None
     with tempfile.TemporaryDirectory(prefix="mmcam-") as folder:
-        path = write_video(blended, Path(folder) / "overlay.mp4", fps=fps or view.playback_fps())
+        path = write_video(blended, Path(folder) / "overlay.mp4", fps=fps or result.playback_fps())
         return path.read_bytes()
 
 
-def frame_png(view: CamView, index: int, *, alpha: float = 0.5, colormap: str = "viridis",
+def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap: str = "viridis",
               min_height: int = 320) -> bytes:
     """PNG of heatmap frame ``index``: the colored heatmap beside the overlay (when frames are known),
     scaled up to ``min_height`` pixels, with the frame's source index and time written above."""
@@ -94,13 +81,13 @@ def frame_png(view: CamView, index: int, *, alpha: float = 0.5, colormap: str = 
 
     from core.overlay import colorize
 
-    if not 0 <= index < view.num_frames:
-        raise ValueError(f"frame {index} is outside 0..{view.num_frames - 1}")
+    if not 0 <= index < result.num_frames:
+        raise ValueError(f"frame {index} is outside 0..{result.num_frames - 1}")
     from core.overlay import resize_frames
 
-    heatmap = (colorize(view.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
-    panels = [resize_frames(heatmap, view.display_size())[0]]
-    blended = view.display_overlays(alpha, colormap, slice(index, index + 1))  # this frame only
+    heatmap = (colorize(result.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
+    panels = [resize_frames(heatmap, result.display_size())[0]]
+    blended = result.display_overlays(alpha, colormap, slice(index, index + 1))  # this frame only
     if blended is not None:
         panels.append(blended[0])
     height, width = panels[0].shape[:2]
@@ -111,22 +98,23 @@ def frame_png(view: CamView, index: int, *, alpha: float = 0.5, colormap: str = 
     for i, panel in enumerate(panels):
         image = Image.fromarray(panel).resize((width * scale, height * scale), Image.Resampling.BILINEAR)
         canvas.paste(image, (i * (width * scale + gap), header))
-    ImageDraw.Draw(canvas).text((4, 6), f"frame {index + 1}/{view.num_frames} · {view.frame_label(index)}",
+    ImageDraw.Draw(canvas).text((4, 6), f"frame {index + 1}/{result.num_frames} · {result.frame_label(index)}",
                                 fill="black")
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
-def result_files(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis",
+def result_files(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis",
                  overlay_video: bytes | None = None) -> list[Download]:
-    """txt (``Frame N - Heatmap values:``), JSON sidecar, npz and, with frames, the overlay mp4."""
-    files = [
-        Download("Heatmaps (txt)", f"{view.name}.txt", heatmap_text(view.heatmaps), "text/plain"),
-        Download("Sidecar (json)", f"{view.name}.json", sidecar_bytes(view), "application/json"),
-        Download("Arrays (npz)", f"{view.name}.npz", npz_bytes(view), "application/octet-stream"),
-    ]
-    video = overlay_video if overlay_video is not None else overlay_mp4(view, alpha=alpha, colormap=colormap)
+    """txt (``Frame N - Heatmap values:``), JSON sidecar, npz and, with frames, the overlay mp4. A legacy
+    result gets no sidecar: its frames, timing and window are unknown (or only assumed), and a sidecar
+    would record them as facts."""
+    files = [Download("Heatmaps (txt)", f"{result.name}.txt", heatmap_text(result.heatmaps), "text/plain")]
+    if not result.legacy:
+        files.append(Download("Sidecar (json)", f"{result.name}.json", sidecar_bytes(result), "application/json"))
+    files.append(Download("Arrays (npz)", f"{result.name}.npz", npz_bytes(result), "application/octet-stream"))
+    video = overlay_video if overlay_video is not None else overlay_mp4(result, alpha=alpha, colormap=colormap)
     if video is not None:
-        files.append(Download("Overlay video (mp4)", f"{view.name}_overlay.mp4", video, "video/mp4"))
+        files.append(Download("Overlay video (mp4)", f"{result.name}_overlay.mp4", video, "video/mp4"))
     return files

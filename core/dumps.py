@@ -34,19 +34,30 @@ import io
 import json
 import os
 import pickle
-import re
+import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
 import torch._utils
 
-from core.errors import CamError, run_command
-from core.model import read_label_map
+from core import access
+from core.annotations import read_list
+from core.errors import CamError, first_line, run_command
+from core.model import config_classes, read_label_map, test_dataset
+from core.target import GROUND_TRUTH, Target, parse_target
+
+DUMP_LIMIT_ENV = "MMCAM_DUMP_MAX_BYTES"
+DEFAULT_DUMP_LIMIT = 4 << 30  # bytes of array and tensor data one dump may declare (absolute cap)
+PLAUSIBLE_FACTOR = 4  # a file holds its arrays' bytes itself: the data it declares may reach 4x its size
+PLAUSIBLE_SLACK = 1 << 16
+CONFUSION_LIMIT = 256 << 20  # bytes of a dense confusion matrix (5,792 classes)
 
 
 def _refuse(name: str) -> CamError:
@@ -54,102 +65,440 @@ def _refuse(name: str) -> CamError:
                     "test dumps never contain (a tampered or foreign pickle?)")
 
 
-def _encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    """``_codecs.encode`` as protocol-2 pickles use it: bytes stored as latin-1 text."""
+def _refuse_op(what: str) -> CamError:
+    return CamError(f"refused to read the dump: it {what}, which MMAction2 test dumps never do "
+                    "(a tampered or foreign pickle?)")
+
+
+def _size(nbytes: float) -> str:
+    """``1.4 GB``-style byte counts for messages (powers of 1024, as free/top print them)."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def dump_limit() -> int:
+    """The absolute cap on the array data a dump may declare: ``$MMCAM_DUMP_MAX_BYTES``, else 4 GiB."""
+    text = os.environ.get(DUMP_LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_DUMP_LIMIT
     try:
-        latin1 = codecs.lookup(encoding).name == "iso8859-1"
-    except (LookupError, TypeError):
-        latin1 = False
-    if not isinstance(text, str) or not latin1 or errors != "strict":
-        raise _refuse(f"_codecs.encode with {encoding!r}")
-    return codecs.encode(text, "latin-1")
+        value = int(float(text))
+    except ValueError:
+        raise CamError(f"{DUMP_LIMIT_ENV}={text!r} is not a number of bytes; set it to e.g. 8e9 or unset it") from None
+    if value <= 0:
+        raise CamError(f"{DUMP_LIMIT_ENV} must be a positive number of bytes, not {text!r}")
+    return value
 
 
-def _load_storage(data: Any) -> torch.storage.TypedStorage:
-    """Safe stand-in for ``torch.storage._load_from_bytes``: plain tensor data only."""
-    if not isinstance(data, bytes):
-        raise _refuse("torch.storage._load_from_bytes on something other than bytes")
-    try:
-        storage = torch.load(io.BytesIO(data), weights_only=True)
-    except pickle.UnpicklingError as error:
-        found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        raise _refuse(found.group(1) if found else "inside a tensor's storage") from None
-    except Exception as error:  # torch raises many kinds on damaged bytes
-        raise CamError(f"the tensor data inside the dump is damaged ({error.__class__.__name__})") from None
-    if not isinstance(storage, torch.storage.TypedStorage):
-        raise _refuse(f"torch.storage._load_from_bytes returning {type(storage).__name__}")
-    return storage
+class _Budget:
+    """The bytes of array and tensor data one load may declare, counted before anything is allocated.
+
+    The data of every tensor and array in a pickle is stored in the file itself, so a genuine dump never
+    declares much more than its own size; the absolute cap protects the machine from huge genuine ones.
+    """
+
+    def __init__(self, file_size: int, limit: int) -> None:
+        self.file_size, self.limit, self.used = file_size, limit, 0
+        self.plausible = PLAUSIBLE_FACTOR * file_size + PLAUSIBLE_SLACK
+
+    def charge(self, nbytes: int, what: str) -> None:
+        self.used += nbytes
+        if self.used > self.plausible:
+            raise CamError(f"refused to read the dump: it declares {what} of {_size(nbytes)}, more array data than "
+                           f"a {_size(self.file_size)} file can hold (a damaged or crafted file)")
+        if self.used > self.limit:
+            raise CamError(f"the dump holds more than {_size(self.limit)} of array data ({what} of {_size(nbytes)}); "
+                           f"set {DUMP_LIMIT_ENV} to a larger number of bytes to read it")
 
 
-def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
-                    backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
-    """``torch._utils._rebuild_tensor_v2`` after checking the view stays inside its storage."""
-    if not isinstance(storage, torch.storage.TypedStorage):
-        raise _refuse(f"torch._utils._rebuild_tensor_v2 over {type(storage).__name__}")
-    dims = (tuple(size) if isinstance(size, (tuple, list)) else None,
-            tuple(stride) if isinstance(stride, (tuple, list)) else None)
-    ints = [offset, *(dims[0] or ()), *(dims[1] or ())]
-    if (None in dims or len(dims[0]) != len(dims[1])
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints)):
-        raise CamError("the dump holds a tensor with an invalid shape, stride or offset")
-    if backward_hooks:
-        raise _refuse("a tensor with backward hooks")
-    elements = storage._size()  # .size() warns that TypedStorage is deprecated
-    if 0 not in dims[0]:
-        last = offset + sum((n - 1) * s for n, s in zip(*dims, strict=True))
-        if last >= elements:
-            raise CamError("the dump holds a tensor that reaches past the end of its data")
-    return torch._utils._rebuild_tensor_v2(storage, offset, dims[0], dims[1], bool(requires_grad),
-                                           collections.OrderedDict())
+class _File(io.BytesIO):
+    """The file's bytes: reads past the end return short data (nothing beyond the file is allocated), and a
+    line cut by the end of the file is an error instead of a shorter name."""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        if not line.endswith(b"\n"):
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return line
 
 
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    multiarray = np._core.multiarray
-    allowed: dict[tuple[str, str], Any] = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("_codecs", "encode"): _encode,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch.storage", "_load_from_bytes"): _load_storage,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
-    for package in ("numpy.core", "numpy._core"):  # numpy 1.x writes numpy.core, 2.x numpy._core
-        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
-        allowed[(f"{package}.numeric", "_frombuffer")] = np._core.numeric._frombuffer
-    return allowed
+_LOAD = pickle._Unpickler  # the pure-Python unpickler: its opcodes can be overridden one by one
 
 
-class DumpUnpickler(pickle.Unpickler):
-    """Unpickler that admits only the globals MMAction2 test dumps hold; all else is refused."""
+class _StrictUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    """A pure-Python unpickler whose opcodes cannot reach objects they did not build in this load.
 
-    _ALLOWED = _allowed_globals()
+    * REDUCE calls only the callables :meth:`_callables` names (the allow-list), never a class given as data;
+    * BUILD sets state only on an object an allowed call built in this load (``self._fresh``), once, and
+      only through that type's own check (:meth:`_build`); attributes of functions, classes or shared
+      objects can never be set;
+    * SETITEM(S), APPEND(S), ADDITEMS only fill dicts, lists and sets (always built in this load);
+    * object construction opcodes (NEWOBJ, OBJ, INST), extension codes, persistent ids and out-of-band
+      buffers are refused;
+    * nothing is read or allocated beyond the bytes the file holds.
+    """
+
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(_LOAD.dispatch)
+    # set by pickle._Unpickler (its stub does not declare them)
+    stack: list[Any]
+    append: Callable[[Any], None]
+    read: Callable[[int], bytes]
+    readinto: Callable[[Any], int]
+    pop_mark: Callable[[], list[Any]]
+    _unframer: Any
+
+    def __init__(self, data: bytes, budget: _Budget) -> None:
+        self._file = _File(data)
+        super().__init__(self._file)
+        self._budget = budget
+        self._fresh: dict[int, Any] = {}  # id -> object built by an allowed call, awaiting its BUILD
+
+    def _callables(self) -> tuple[Any, ...]:
+        return ()
+
+    def left(self) -> int:
+        """Bytes of the file not read yet."""
+        return len(self._file.getbuffer()) - self._file.tell()
 
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise _refuse(f"{module}.{name}") from None
+        raise _refuse(f"{module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:
         raise _refuse("a persistent id")
 
+    def _fresh_object(self, obj: Any) -> Any:
+        self._fresh[id(obj)] = obj
+        return obj
 
-def load_dump(path: str | os.PathLike) -> list:
-    """The list stored in a test dump, read with :class:`DumpUnpickler` (never ``pickle.load``)."""
-    path = Path(path)
+    def _build(self, inst: Any, state: Any) -> None:
+        raise _refuse_op(f"sets the state of a {type(inst).__name__}")
+
+    def _load_reduce(self) -> None:
+        args = self.stack.pop()
+        func = self.stack[-1]
+        if not any(func is allowed for allowed in self._callables()) or type(args) is not tuple:
+            raise _refuse_op(f"calls {getattr(func, '__name__', type(func).__name__)}")
+        self.stack[-1] = func(*args)
+
+    def _load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if self._fresh.pop(id(inst), None) is not inst:
+            what = getattr(inst, "__name__", None) or type(inst).__name__
+            raise _refuse_op(f"sets attributes of `{what}`, an object it did not build")
+        self._build(inst, state)
+
+    def _load_setitem(self) -> None:
+        value, key = self.stack.pop(), self.stack.pop()
+        self._container((dict, collections.OrderedDict), "sets items of")[key] = value
+
+    def _load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self._container((dict, collections.OrderedDict), "sets items of")
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    def _load_append(self) -> None:
+        value = self.stack.pop()
+        self._container((list,), "appends to").append(value)
+
+    def _load_appends(self) -> None:
+        items = self.pop_mark()
+        self._container((list,), "appends to").extend(items)
+
+    def _load_additems(self) -> None:
+        items = self.pop_mark()
+        self._container((set,), "adds to").update(items)
+
+    def _container(self, kinds: tuple[type, ...], verb: str) -> Any:
+        target = self.stack[-1]
+        if type(target) not in kinds:
+            raise _refuse_op(f"{verb} a {type(target).__name__}")
+        return target
+
+    def _load_bytearray8(self) -> None:
+        (length,) = struct.unpack("<Q", self.read(8))
+        frame = self._unframer.current_frame
+        left = self.left() + (len(frame.getbuffer()) - frame.tell() if frame else 0)
+        if length > left:
+            raise pickle.UnpicklingError(f"the pickle declares {length} bytes where only {left} remain")
+        buffer = bytearray(length)
+        self.readinto(buffer)
+        self.append(buffer)
+
+    def _refused(what: str):  # type: ignore[misc]  # noqa: N805  (a factory used in the class body)
+        def load(self: _StrictUnpickler) -> None:
+            raise _refuse_op(what)
+        return load
+
+    dispatch[pickle.REDUCE[0]] = _load_reduce
+    dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.SETITEM[0]] = _load_setitem
+    dispatch[pickle.SETITEMS[0]] = _load_setitems
+    dispatch[pickle.APPEND[0]] = _load_append
+    dispatch[pickle.APPENDS[0]] = _load_appends
+    dispatch[pickle.ADDITEMS[0]] = _load_additems
+    dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
+    for _opcode, _what in ((pickle.NEWOBJ, "constructs objects"), (pickle.NEWOBJ_EX, "constructs objects"),
+                           (pickle.OBJ, "constructs objects"), (pickle.INST, "constructs objects"),
+                           (pickle.EXT1, "uses extension codes"), (pickle.EXT2, "uses extension codes"),
+                           (pickle.EXT4, "uses extension codes"), (pickle.NEXT_BUFFER, "uses out-of-band buffers"),
+                           (pickle.READONLY_BUFFER, "uses out-of-band buffers")):
+        dispatch[_opcode[0]] = _refused(_what)
+    del _opcode, _what, _refused
+
+
+def _plain_dtype(value: Any) -> np.dtype:
+    """A numeric or bool numpy dtype (what score and label arrays hold); anything else is refused."""
     try:
-        with path.open("rb") as file:
-            data = DumpUnpickler(file).load()
+        dtype = value if isinstance(value, np.dtype) else np.dtype(value)
+    except (TypeError, ValueError):
+        raise _refuse_op(f"declares the array type {value!r}") from None
+    if dtype.kind not in "biufc" or dtype.subdtype is not None or dtype.names is not None or dtype.itemsize > 16:
+        raise _refuse_op(f"declares the array type {dtype}")
+    return dtype
+
+
+def _shape(value: Any, what: str) -> tuple[int, ...]:
+    if (not isinstance(value, (tuple, list)) or len(value) > 32
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)):
+        raise CamError(f"the dump holds {what} with an invalid shape")
+    return tuple(value)
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=object)) if shape else 1
+
+
+# torch's legacy storage classes, as the bytes of ``torch.storage._load_from_bytes`` name them
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+    "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128, "UntypedStorage": torch.uint8,
+}
+
+
+class _StorageBlob(_StrictUnpickler):
+    """The bytes ``torch.storage._load_from_bytes`` receives: one storage in ``torch.save``'s legacy format
+    (five pickles: magic number, protocol, system info, the storage as a persistent id, its key; then the
+    element count and the raw data). Read here without ``torch.load``: the pickles admit no global but the
+    storage classes, and the declared size is checked against the bytes that follow before any allocation."""
+
+    def __init__(self, data: bytes, budget: _Budget) -> None:
+        super().__init__(data, budget)
+        self.declared: dict[str, tuple[torch.dtype, int]] = {}  # key -> (dtype, elements)
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        raise _refuse(f"{module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
+                and isinstance(pid[1], torch.dtype) and isinstance(pid[2], str)
+                and isinstance(pid[4], int) and not isinstance(pid[4], bool) and pid[4] >= 0):
+            raise _refuse("a persistent id other than a tensor storage")
+        if len(pid) == 6 and pid[5] is not None:
+            raise _refuse_op("holds a storage view")
+        if self.declared.setdefault(pid[2], (pid[1], pid[4])) != (pid[1], pid[4]):
+            raise CamError("the dump holds a tensor storage declared twice with different sizes")
+        return ("storage", pid[2])
+
+    def storage(self) -> torch.storage.TypedStorage:
+        magic, protocol, info, root, keys = (self.load() for _ in range(5))
+        if (magic, protocol) != (torch.serialization.MAGIC_NUMBER, torch.serialization.PROTOCOL_VERSION):
+            raise CamError("the tensor data inside the dump is not in torch's storage format")
+        if not isinstance(info, dict) or info.get("little_endian") is not True:
+            raise CamError("the dump holds tensor data saved on a big-endian machine, which is not supported")
+        if not (isinstance(root, tuple) and keys == [root[1]] and root[1] in self.declared):
+            raise _refuse_op("holds something other than one tensor storage where tensor data belongs")
+        dtype, elements = self.declared[root[1]]
+        nbytes = elements * torch._utils._element_size(dtype)
+        if 8 + nbytes > self.left():
+            raise CamError(f"refused to read the dump: a tensor storage declares {_size(nbytes)} but only "
+                           f"{_size(max(self.left() - 8, 0))} of data follow (a damaged or crafted file)")
+        (count,) = struct.unpack("<q", self._file.read(8))
+        if count != elements:
+            raise CamError("the tensor data inside the dump is damaged (its element count disagrees)")
+        self._budget.charge(nbytes, "a tensor storage")
+        raw = bytearray(self._file.read(nbytes))
+        data = torch.frombuffer(raw, dtype=dtype) if nbytes else torch.empty(0, dtype=dtype)
+        return torch.storage.TypedStorage(wrap_storage=data.untyped_storage(), dtype=dtype, _internal=True)
+
+
+class DumpUnpickler(_StrictUnpickler):
+    """Unpickler that admits only the globals MMAction2 test dumps hold; all else is refused.
+
+    Tensors and arrays are rebuilt through checked stand-ins: their declared sizes are charged to a budget
+    proportional to the file (and an absolute cap, :func:`dump_limit`) before anything is allocated.
+    """
+
+    # what each allowed global becomes (the method of this class that stands in for it)
+    _ALLOWED: dict[tuple[str, str], str] = {
+        ("collections", "OrderedDict"): "_ordered_dict",
+        ("_codecs", "encode"): "_encode",
+        ("torch._utils", "_rebuild_tensor_v2"): "_rebuild_tensor",
+        ("torch.storage", "_load_from_bytes"): "_load_storage",
+        ("numpy", "ndarray"): "_ndarray",
+        ("numpy", "dtype"): "_dtype",
+        **{(f"{package}.multiarray", name): f"_{name.lstrip('_')}"
+           for package in ("numpy.core", "numpy._core")  # numpy 1.x writes numpy.core, 2.x numpy._core
+           for name in ("_reconstruct", "scalar")},
+        ("numpy.core.numeric", "_frombuffer"): "_frombuffer",
+        ("numpy._core.numeric", "_frombuffer"): "_frombuffer",
+    }
+
+    def __init__(self, file: Any, budget: _Budget | None = None) -> None:
+        data = file if isinstance(file, bytes) else file.read()
+        super().__init__(data, budget or _Budget(len(data), dump_limit()))
+        # bound methods made for this load: nothing a pickle reaches is shared with another load
+        self._globals = {key: getattr(self, attr) for key, attr in self._ALLOWED.items() if attr != "_ndarray"}
+        self._globals[("numpy", "ndarray")] = np.ndarray  # only ever an argument of _reconstruct
+        self._calls = tuple({id(f): f for f in self._globals.values() if f is not np.ndarray}.values())
+
+    def _callables(self) -> tuple[Any, ...]:
+        return self._calls
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._globals[(module, name)]
+        except KeyError:
+            raise _refuse(f"{module}.{name}") from None
+
+    # -- the allowed globals, checked -------------------------------------------------------------
+
+    def _ordered_dict(self, *args: Any) -> collections.OrderedDict:
+        if args:
+            raise _refuse_op("builds an OrderedDict from arguments")
+        return collections.OrderedDict()
+
+    def _encode(self, text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        """``_codecs.encode`` as protocol-2 pickles use it: bytes stored as latin-1 text."""
+        try:
+            latin1 = codecs.lookup(encoding).name == "iso8859-1"
+        except (LookupError, TypeError):
+            latin1 = False
+        if not isinstance(text, str) or not latin1 or errors != "strict":
+            raise _refuse(f"_codecs.encode with {encoding!r}")
+        self._budget.charge(len(text), "a byte string")
+        return codecs.encode(text, "latin-1")
+
+    def _load_storage(self, data: Any) -> torch.storage.TypedStorage:
+        """Safe stand-in for ``torch.storage._load_from_bytes`` (which runs ``torch.load(weights_only=False)``):
+        plain tensor data only, its declared size checked against the bytes that hold it (:class:`_StorageBlob`)."""
+        if not isinstance(data, bytes):
+            raise _refuse("torch.storage._load_from_bytes on something other than bytes")
+        try:
+            return _StorageBlob(data, self._budget).storage()
+        except CamError:
+            raise
+        except Exception as error:  # damaged bytes: EOFError, UnpicklingError, struct.error, ...
+            raise CamError(f"the tensor data inside the dump is damaged ({error.__class__.__name__})") from error
+
+    def _rebuild_tensor(self, storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                        backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+        """``torch._utils._rebuild_tensor_v2`` after checking the view stays inside its storage; the view's
+        declared size (shape x element size) is charged like any array's."""
+        if not isinstance(storage, torch.storage.TypedStorage):
+            raise _refuse(f"torch._utils._rebuild_tensor_v2 over {type(storage).__name__}")
+        dims = _shape(size, "a tensor"), _shape(stride, "a tensor")
+        if len(dims[0]) != len(dims[1]) or not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise CamError("the dump holds a tensor with an invalid shape, stride or offset")
+        if backward_hooks:
+            raise _refuse("a tensor with backward hooks")
+        elements = storage._size()  # .size() warns that TypedStorage is deprecated
+        itemsize = torch._utils._element_size(storage.dtype)
+        if 0 not in dims[0]:
+            last = offset + sum((n - 1) * s for n, s in zip(*dims, strict=True))
+            if last >= elements:
+                raise CamError("the dump holds a tensor that reaches past the end of its data")
+        self._budget.charge(_elements(dims[0]) * itemsize, "a tensor")
+        return torch._utils._rebuild_tensor_v2(storage, offset, dims[0], dims[1], bool(requires_grad),
+                                               collections.OrderedDict())
+
+    def _dtype(self, value: Any, align: Any = False, copy: Any = True) -> np.dtype:
+        """``numpy.dtype(value, align, copy=True)``: always a new dtype object, which its BUILD may set."""
+        dtype = _plain_dtype(value)
+        return self._fresh_object(np.dtype(dtype, align=bool(align), copy=True))
+
+    def _reconstruct(self, cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+        """``numpy._core.multiarray._reconstruct``: an ndarray whose BUILD then brings shape and data."""
+        if cls is not np.ndarray:
+            raise _refuse_op(f"reconstructs a {getattr(cls, '__name__', type(cls).__name__)}")
+        plain = _plain_dtype(dtype.decode("latin-1") if isinstance(dtype, bytes) else dtype)
+        dims = _shape(shape, "an array")
+        self._budget.charge(_elements(dims) * plain.itemsize, "an array")
+        return self._fresh_object(np.ndarray(dims, dtype=plain))
+
+    def _scalar(self, dtype: Any, data: Any = None) -> np.generic:
+        """``numpy._core.multiarray.scalar``: one number from its bytes."""
+        plain = _plain_dtype(dtype)
+        if not isinstance(data, bytes) or len(data) != plain.itemsize:
+            raise CamError("the dump holds a damaged numpy scalar")
+        return np.frombuffer(data, dtype=plain)[0].copy()
+
+    def _frombuffer(self, buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+        """``numpy._core.numeric._frombuffer`` (protocol 5 arrays): a view of bytes from the file."""
+        plain = _plain_dtype(dtype)
+        dims = _shape(shape, "an array")
+        if not isinstance(buffer, (bytes, bytearray)) or len(buffer) != _elements(dims) * plain.itemsize:
+            raise CamError("the dump holds an array whose data does not match its shape")
+        if order not in ("C", "F"):
+            raise CamError("the dump holds an array with an invalid memory order")
+        self._budget.charge(len(buffer), "an array")
+        return np.frombuffer(buffer, dtype=plain).reshape(dims, order=order)
+
+    def _build(self, inst: Any, state: Any) -> None:
+        """BUILD on a dtype or an array this load made: numpy's own ``__setstate__`` after checking the state."""
+        if isinstance(inst, np.dtype):
+            if not (isinstance(state, tuple) and len(state) in (8, 9) and state[2] is None and state[3] is None
+                    and state[4] is None):
+                raise _refuse_op("sets a structured or sub-array dtype")
+            inst.__setstate__(state)  # type: ignore[attr-defined]
+            _plain_dtype(inst)
+            return
+        if not isinstance(inst, np.ndarray):
+            super()._build(inst, state)
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise CamError("the dump holds a damaged numpy array")
+        shape, dtype, fortran, raw = state[-4:]
+        dims, plain = _shape(shape, "an array"), _plain_dtype(dtype)
+        if not isinstance(raw, bytes) or len(raw) != _elements(dims) * plain.itemsize or not isinstance(fortran, bool):
+            raise CamError("the dump holds an array whose data does not match its shape")
+        self._budget.charge(len(raw), "an array")
+        inst.__setstate__((1, dims, plain, fortran, raw))
+
+
+def load_dump(path: str | os.PathLike, *, max_bytes: int | None = None) -> list:
+    """The list stored in a test dump, read with :class:`DumpUnpickler` (never ``pickle.load``).
+
+    The arrays it declares may add up to 4x the file's size (what a file can hold) and at most
+    ``max_bytes`` (default :func:`dump_limit`: ``$MMCAM_DUMP_MAX_BYTES`` or 4 GiB); more is refused
+    with one sentence before anything is allocated.
+    """
+    path = access.check(path, "Results pickle")
+    limit = dump_limit() if max_bytes is None else max_bytes
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise CamError(f"{path} is {_size(size)}, over the {_size(limit)} limit for dumps; set "
+                           f"{DUMP_LIMIT_ENV} to a larger number of bytes to read it")
+        data = DumpUnpickler(path.read_bytes(), _Budget(size, limit)).load()
     except CamError:
         raise
     except FileNotFoundError:
         raise CamError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise CamError(f"{path} is a folder, not a results pickle") from None
+    except RecursionError:
+        raise CamError(f"{path} nests deeper than any test dump (a damaged or crafted file)") from None
     except Exception as error:
         raise CamError(f"{path} is not a readable results pickle (truncated or not a pickle: "
-                       f"{error.__class__.__name__}: {error})") from None
+                       f"{error.__class__.__name__}: {first_line(error)})") from error
     if not isinstance(data, list) or not data:
         what = "an empty list" if isinstance(data, list) else type(data).__name__
         raise CamError(f"{path} holds {what}, not a list of per-sample predictions")
@@ -170,24 +519,9 @@ class Annotation:
 def read_annotations(ann_file: str | os.PathLike, video_root: str | os.PathLike | None = None
                      ) -> list[Annotation]:
     """The samples of a test annotation file, their paths joined to ``video_root`` as MMAction2 does."""
-    try:
-        lines = Path(ann_file).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise CamError(f"annotation file {ann_file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CamError(f"cannot read annotation file {ann_file} as text "
-                       f"({error.__class__.__name__})") from None
-    annotations = []
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) not in (2, 3) or not all(f.isdigit() for f in fields[1:]):
-            raise CamError(f"line {number} of {ann_file} is neither `path label` nor "
-                           f"`path total_frames label`: {line.strip()!r}")
-        video = os.path.join(video_root, fields[0]) if video_root else fields[0]
-        annotations.append(Annotation(video, int(fields[-1])))
-    return annotations
+    entries = read_list(ann_file, labelled=True, what="annotation file")
+    return [Annotation(os.path.join(video_root, e.path) if video_root else e.path, int(e.label or 0))
+            for e in entries]
 
 
 @dataclass(frozen=True)
@@ -209,22 +543,103 @@ def read_test_set(config: str | os.PathLike) -> TestSet:
     """Annotation file, video root (``data_prefix.video`` or ``.img``) and classes from a config."""
     from mmengine.config import Config
 
-    try:
-        cfg = Config.fromfile(str(config))
+    access.check(config, "Config")
+    try:  # custom_imports are never imported: only the test set is read
+        cfg = Config.fromfile(str(config), import_custom_modules=False)
     except FileNotFoundError:
         raise CamError(f"config {config} does not exist") from None
     except Exception as error:
         raise CamError(f"cannot read config {config} ({error.__class__.__name__}: {error})") from None
-    dataset = (cfg.get("test_dataloader") or {}).get("dataset") or {}
-    while "dataset" in dataset or "datasets" in dataset:  # RepeatDataset, ConcatDataset, ...
-        dataset = dataset.get("dataset") or dataset["datasets"][0]
+    dataset = test_dataset(cfg)
     root = dataset.get("data_root")
     prefix = dataset.get("data_prefix") or {}
-    classes = ((cfg.get("dataset_meta") or {}).get("classes")
-               or (dataset.get("metainfo") or {}).get("classes"))
-    return TestSet(ann_file=_join_root(root, dataset.get("ann_file")),
-                   video_root=_join_root(root, prefix.get("video") or prefix.get("img")),
-                   classes=[str(c) for c in classes] if classes else None)
+    classes = config_classes(cfg)
+    ann_file = _join_root(root, dataset.get("ann_file"))
+    video_root = _join_root(root, prefix.get("video") or prefix.get("img"))
+    base = _data_base(ann_file, Path(config))
+    if base is not None:  # relative paths: from where tools/test.py ran, found by the annotation file
+        ann_file = str(base / ann_file) if ann_file else None
+        video_root = str(base / video_root) if video_root and not os.path.isabs(video_root) else video_root
+    return TestSet(ann_file=ann_file, video_root=video_root, classes=classes)
+
+
+def _data_base(ann_file: str | None, config: Path) -> Path | None:
+    """The folder a relative ``ann_file`` starts from. MMAction2 resolves it from the folder ``tools/test.py`` ran
+    in, which the config does not say: the current folder, else the config's folder or one of its ancestors
+    (a dumped ``work_dirs/NAME/NAME.py`` sits two levels below the project), whichever holds the file."""
+    if not ann_file or os.path.isabs(ann_file):
+        return None
+    folder = config.expanduser().resolve().parent
+    for base in (Path.cwd(), folder, *list(folder.parents)[:4]):
+        if (base / ann_file).is_file():
+            return base
+    return None
+
+
+# --------------------------------------------------------------------------- which checkpoint made a dump
+
+SOURCE_SUFFIX = ".source.json"
+
+
+@dataclass(frozen=True)
+class DumpSource:
+    """The checkpoint (and config) that made a dump, as recorded beside it (``results.pkl.source.json``)."""
+
+    checkpoint: str
+    config: str | None = None
+    recorded_by: str = ""  # who recorded it: "python -m core.mm test", "the Test results page", a test.py log
+    checkpoint_stamp: tuple[float, int] | None = None  # (mtime, size) of the checkpoint when recorded
+
+    @property
+    def changed(self) -> bool:
+        """True when the checkpoint file is no longer the one recorded (re-trained, replaced or gone)."""
+        try:
+            stat = Path(self.checkpoint).stat()
+        except OSError:
+            return True
+        return self.checkpoint_stamp is not None and (stat.st_mtime, stat.st_size) != tuple(self.checkpoint_stamp)
+
+
+def source_file(dump: str | os.PathLike) -> Path:
+    """Where a dump's :class:`DumpSource` is kept: ``results.pkl`` -> ``results.pkl.source.json``."""
+    dump = Path(dump)
+    return dump.with_name(dump.name + SOURCE_SUFFIX)
+
+
+def record_source(dump: str | os.PathLike, *, checkpoint: str | os.PathLike, config: str | os.PathLike | None = None,
+                  recorded_by: str = "") -> DumpSource:
+    """Remember beside ``dump`` which checkpoint (and config) made it; paths are stored absolute."""
+    from core.export import write_json
+
+    checkpoint = Path(checkpoint).expanduser().absolute()
+    try:
+        stat = checkpoint.stat()
+    except OSError:
+        raise CamError(f"checkpoint {checkpoint} does not exist; pick the checkpoint that made the dump") from None
+    source = DumpSource(str(checkpoint), str(Path(config).expanduser().absolute()) if config else None, recorded_by,
+                        (stat.st_mtime, stat.st_size))
+    write_json(source_file(dump), {"checkpoint": source.checkpoint, "config": source.config,
+                                   "recorded_by": recorded_by, "checkpoint_stamp": list(source.checkpoint_stamp or ())})
+    return source
+
+
+def read_source(dump: str | os.PathLike) -> DumpSource | None:
+    """The :class:`DumpSource` recorded beside ``dump``, or None when nothing is recorded. It is data (paths to
+    show and offer), never something to run by itself."""
+    path = source_file(dump)
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        checkpoint, config = payload["checkpoint"], payload.get("config")
+        stamp = payload.get("checkpoint_stamp") or None
+        if not isinstance(checkpoint, str) or not (config is None or isinstance(config, str)):
+            raise TypeError("paths must be strings")
+        stamp = (float(stamp[0]), int(stamp[1])) if stamp else None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise CamError(f"{path} is not a readable dump source record ({error.__class__.__name__}); delete it "
+                       "and tie the dump to its checkpoint again") from error
+    return DumpSource(checkpoint, config, str(payload.get("recorded_by") or ""), stamp)
 
 
 # --------------------------------------------------------------------------- metrics (numpy)
@@ -237,7 +652,14 @@ def top_k_accuracy(scores: np.ndarray, gt: np.ndarray, k: int) -> float:
 
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts ``[num_classes, num_classes]``: rows are ground truth, columns predictions."""
+    """Counts ``[num_classes, num_classes]``: rows are ground truth, columns predictions.
+
+    Refused (one sentence) when the dense matrix would pass :data:`CONFUSION_LIMIT` bytes; use
+    :meth:`DumpReport.confusion_over` for the classes that occur."""
+    if num_classes * num_classes * 8 > CONFUSION_LIMIT:
+        raise CamError(f"a confusion matrix over {num_classes} classes would take "
+                       f"{_size(num_classes * num_classes * 8)}; take it over the classes that occur "
+                       "(DumpReport.confusion_over)")
     return np.bincount(gt * num_classes + pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
@@ -340,21 +762,37 @@ class DumpReport:
 
     @cached_property
     def confusion(self) -> np.ndarray:
+        """The dense ``[C, C]`` confusion matrix (refused past :data:`CONFUSION_LIMIT`)."""
         return confusion_matrix(self.gt, self.pred, len(self.classes))
 
+    @cached_property
+    def occurring(self) -> np.ndarray:
+        """The classes that have test samples or predictions, ascending (the rest are empty rows and columns)."""
+        return np.union1d(self.gt, self.pred)
+
+    def confusion_over(self, classes: np.ndarray) -> np.ndarray:
+        """The confusion matrix restricted to ``classes`` (rows ground truth, columns predictions, in that order)."""
+        classes = np.asarray(classes, dtype=np.int64)
+        position = np.full(len(self.classes), -1, dtype=np.int64)
+        position[classes] = np.arange(len(classes))
+        rows, cols = position[self.gt], position[self.pred]
+        keep = (rows >= 0) & (cols >= 0)
+        return confusion_matrix(rows[keep], cols[keep], len(classes))
+
     def per_class(self) -> list[ClassAccuracy]:
-        counts, hits = self.confusion.sum(axis=1), np.diag(self.confusion)
+        counts = np.bincount(self.gt, minlength=len(self.classes))
+        hits = np.bincount(self.gt[self.correct], minlength=len(self.classes))
         return [ClassAccuracy(i, name, int(counts[i]), int(hits[i]),
                               float(hits[i] / counts[i]) if counts[i] else None)
                 for i, name in enumerate(self.classes)]
 
     def confused_pairs(self, limit: int = 10) -> list[ConfusedPair]:
         """The most frequent (ground truth, wrong prediction) pairs, most frequent first."""
-        off = self.confusion.copy()
-        np.fill_diagonal(off, 0)
-        gt, pred = np.nonzero(off)
-        order = sorted(zip(gt.tolist(), pred.tolist(), strict=True), key=lambda p: (-off[p], p))[:limit]
-        return [ConfusedPair(g, p, self.classes[g], self.classes[p], int(off[g, p])) for g, p in order]
+        wrong = ~self.correct
+        pairs, counts = np.unique(np.stack([self.gt[wrong], self.pred[wrong]], axis=1), axis=0, return_counts=True)
+        order = sorted(range(len(counts)), key=lambda i: (-counts[i], *pairs[i].tolist()))[:limit]
+        return [ConfusedPair(int(pairs[i][0]), int(pairs[i][1]), self.classes[pairs[i][0]], self.classes[pairs[i][1]],
+                             int(counts[i])) for i in order]
 
     def samples(self) -> list[Sample]:
         score = self.probabilities[np.arange(len(self.gt)), self.pred]
@@ -429,12 +867,9 @@ def open_dump(path: str | os.PathLike, *, config: str | os.PathLike | None = Non
     """:func:`read_dump` with the test set taken from ``config`` (its ``test_dataloader`` and classes),
     each of ``ann_file``, ``video_root`` and ``label_map`` overriding what the config says."""
     test_set = read_test_set(config) if config else TestSet(None, None, None)
-    classes = read_label_map(label_map) if label_map else test_set.classes
+    classes = read_label_map(Path(label_map)) if label_map else test_set.classes
     return read_dump(path, ann_file=ann_file or test_set.ann_file, video_root=video_root or test_set.video_root,
                      classes=classes)
-
-
-TARGETS = ("ground truth", "prediction")
 
 
 @dataclass(frozen=True)
@@ -446,10 +881,11 @@ class ExplainTarget:
     target_label: str
 
 
-def explain_target(report: DumpReport, index: int, target: str = "ground truth") -> ExplainTarget:
-    """Sample ``index``'s video and the class to explain: its ground truth or its prediction (``TARGETS``)."""
-    if target not in TARGETS:
-        raise CamError(f"the target must be one of {', '.join(TARGETS)}, not {target!r}")
+def explain_target(report: DumpReport, index: int, target: Target | str = GROUND_TRUTH) -> ExplainTarget:
+    """Sample ``index``'s video and the class to explain: its ground truth (:data:`core.target.GROUND_TRUTH`),
+    the class the dump predicted for it (:data:`core.target.PREDICTED`) or a :class:`~core.target.ClassIndex`.
+    A string is read by :func:`core.target.parse_target` (``"gt"``, ``"predicted"``, a class name)."""
+    chosen = parse_target(target, report.classes, ground_truth=True)
     if not 0 <= index < len(report.gt):
         raise CamError(f"there is no sample {index}: the dump has {len(report.gt)}")
     if not report.videos:
@@ -458,26 +894,89 @@ def explain_target(report: DumpReport, index: int, target: str = "ground truth")
     if not Path(video).exists():
         raise CamError(f"sample {index}'s video {video} is not here: give the folder the annotation paths are "
                        "relative to (the video root)")
-    label = int(report.gt[index] if target == TARGETS[0] else report.pred[index])
+    label = chosen.resolve(report.classes, report.scores[index], int(report.gt[index]))
     return ExplainTarget(video, label, report.classes[label])
 
 
-ORDERS = ("sample order", "score, lowest first", "score, highest first")
+class Order(StrEnum):
+    """How :func:`filter_samples` sorts (ties keep sample order)."""
+
+    SAMPLE = "sample"
+    SCORE_ASCENDING = "score-ascending"  # least confident first
+    SCORE_DESCENDING = "score-descending"
 
 
 def filter_samples(samples: list[Sample], *, gt: int | None = None, pred: int | None = None,
-                   correct: bool | None = None, order: str = ORDERS[0]) -> list[Sample]:
+                   correct: bool | None = None, order: Order | str = Order.SAMPLE) -> list[Sample]:
     """The samples of ground-truth class ``gt``, predicted class ``pred`` and correctness ``correct``
-    (None: any), in one of the ``ORDERS`` (ties keep sample order)."""
-    if order not in ORDERS:
-        raise CamError(f"the order must be one of {', '.join(ORDERS)}, not {order!r}")
+    (None: any), in ``order``."""
+    try:
+        order = Order(order)
+    except ValueError:
+        raise CamError(f"the order must be one of {', '.join(o.value for o in Order)}, not {order!r}") from None
     chosen = [s for s in samples if (gt is None or s.gt_label == gt) and (pred is None or s.pred_label == pred)
               and (correct is None or s.correct == correct)]
-    if order == ORDERS[1]:
+    if order is Order.SCORE_ASCENDING:
         return sorted(chosen, key=lambda s: (s.score, s.index))
-    if order == ORDERS[2]:
+    if order is Order.SCORE_DESCENDING:
         return sorted(chosen, key=lambda s: (-s.score, s.index))
     return sorted(chosen, key=lambda s: s.index)
+
+
+SAMPLE_LIST = "samples.txt"
+TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders when both are explained
+
+
+def write_sample_list(report: DumpReport, samples: list[Sample], path: str | os.PathLike) -> Path:
+    """An MMAction2 annotation list (``video label``, the ground truth) of ``samples``, for ``core.batch``:
+    paths relative to the videos' common folder (:func:`sample_root`), so the batch's outputs mirror it."""
+    if not samples:
+        raise CamError("no samples to explain: the filters leave none")
+    if not report.videos:
+        raise CamError("the dump names no videos: give the test annotation file (or the config) to explain samples")
+    root = sample_root(report, samples)
+    missing = [report.videos[s.index] for s in samples if not Path(report.videos[s.index]).exists()]
+    if missing:
+        raise CamError(f"{len(missing)} of the {len(samples)} videos are not here (e.g. {missing[0]}): give the "
+                       "folder the annotation paths are relative to (the video root)")
+    from core.export import atomic_path
+
+    lines = [f"{os.path.relpath(report.videos[s.index], root)} {s.gt_label}\n" for s in samples]
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def sample_root(report: DumpReport, samples: list[Sample]) -> Path:
+    """The deepest folder that holds the videos of ``samples``."""
+    assert report.videos is not None
+    return Path(os.path.commonpath([str(Path(report.videos[s.index]).absolute().parent) for s in samples]))
+
+
+def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.PathLike, targets: list[Target], *,
+                   config: str, checkpoint: str | None, device: str = "auto", label_map: str | None = None,
+                   trust_checkpoint: bool = False, views: str = "center") -> list:
+    """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
+    written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
+    ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or
+    ``out/ground_truth`` and ``out/prediction`` for both. Start them with ``core.batch.job.start_job``."""
+    from core.batch.job import BatchOptions, BatchRequest
+
+    chosen = list({str(t.key): t for t in targets}.items())
+    if not chosen or any(key not in TARGET_FOLDERS for key, _ in chosen):
+        raise CamError("explain the ground truth, the prediction, or both")
+    out = Path(out).expanduser().absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    listed = write_sample_list(report, samples, out / SAMPLE_LIST)
+    use_frames = any(Path(report.videos[s.index]).is_dir() for s in samples) if report.videos else False
+    return [BatchRequest(config=config, checkpoint=checkpoint, inputs=[str(listed)],
+                         out=str(out / TARGET_FOLDERS[key] if len(chosen) > 1 else out),
+                         options=BatchOptions(target=cast(Any, target), views=views),  # typed since batch 15.3
+                         device=device, label_map=label_map,
+                         trust_checkpoint=trust_checkpoint, use_frames=use_frames,
+                         video_root=str(sample_root(report, samples)))
+            for key, target in chosen]
 
 
 def report_dict(report: DumpReport, pairs: int = 10) -> dict:

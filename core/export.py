@@ -1,4 +1,5 @@
-"""Heatmap files: the ``Frame N - Heatmap values:`` txt format, its JSON sidecar, and npz.
+"""Heatmap files: the ``Frame N - Heatmap values:`` txt format, and a result written as txt, npz and its JSON
+sidecar (:mod:`core.sidecar`); :func:`core.heatmap_files.read_result` reads them back.
 
 Every writer goes through :func:`atomic_path`: data lands in a temporary file in the same folder
 and is renamed into place, so no reader ever sees half a file.
@@ -7,25 +8,30 @@ and is renamed into place, so no reader ever sees half a file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.errors import CamError
+from core.limits import check_file_size
+from core.result import ExplainResult
+from core.sidecar import sidecar_path, to_sidecar
 
-if TYPE_CHECKING:
-    from core.cam import ExplainResult
+__all__ = ["HEADER", "HEADER_RE", "atomic_path", "heatmap_text", "is_heatmap_text", "npz_arrays",
+           "read_heatmap_txt", "sidecar_path", "write_heatmap_txt", "write_json", "write_npz", "write_result"]
 
 HEADER = "Frame {} - Heatmap values:"
+HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTILINE)
+"""A frame's header line (ours and the thesis' patched vis_cam.py; group 1 is the frame number)."""
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-_HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTILINE)
 _ROW_RE = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -47,11 +53,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-
-
-def sidecar_path(txt_path: str | Path) -> Path:
-    """``cam.txt`` → ``cam.json``."""
-    return Path(txt_path).with_suffix(".json")
 
 
 def _format_unit(block: np.ndarray) -> bytes:
@@ -93,22 +94,39 @@ def write_heatmap_txt(path: str | Path, heatmaps: np.ndarray) -> Path:
     return Path(path)
 
 
+def is_heatmap_text(head: str) -> bool:
+    """Whether text (e.g. a file's first 200 characters) starts with a ``Frame N - Heatmap values`` line."""
+    match = HEADER_RE.search(head)
+    return match is not None and not head[:match.start()].strip()
+
+
+def _rows_of_one_width(rows: list[np.ndarray] | list[list[str]], number: int) -> int:
+    """The width every row of frame ``number`` shares, or a CamError naming the first row that differs."""
+    widths = [len(row) for row in rows]
+    for index, width in enumerate(widths):
+        if width != widths[0]:
+            raise CamError(f"Frame {number} has rows of different lengths: row {index + 1} has {width} "
+                           f"value{'' if width == 1 else 's'} and row 1 has {widths[0]}; the file is damaged.")
+    return widths[0]
+
+
 def _parse_block(text: str, number: int) -> np.ndarray:
     cleaned = text.replace("tensor(", "").replace("array(", "")
     if "..." in cleaned:
         raise CamError(f"Frame {number} was printed in summarised form ('...'); the values are incomplete.")
-    if "[" not in cleaned and "," not in cleaned:  # our own format: one fast parse per frame
-        lines = [line for line in cleaned.splitlines() if line.strip()]
-        flat = np.array(cleaned.split(), dtype=np.float32)
-        if lines and flat.size % len(lines) == 0:
-            return flat.reshape(len(lines), -1)
-    rows = _ROW_RE.findall(cleaned) if "[" in cleaned else cleaned.splitlines()
-    values = [np.array(r.replace(",", " ").split(), dtype=np.float32) for r in rows]
+    if "[" not in cleaned and "," not in cleaned:  # our own format: one row a line
+        rows = [line.split() for line in cleaned.splitlines()]
+        rows = [row for row in rows if row]
+        if not rows:
+            raise CamError(f"Frame {number} has no values.")
+        width = _rows_of_one_width(rows, number)
+        return np.array(list(itertools.chain.from_iterable(rows)), dtype=np.float32).reshape(len(rows), width)
+    texts = _ROW_RE.findall(cleaned) if "[" in cleaned else cleaned.splitlines()  # numpy wraps long rows
+    values = [np.array(r.replace(",", " ").split(), dtype=np.float32) for r in texts]
     values = [v for v in values if v.size]
     if not values:
         raise CamError(f"Frame {number} has no values.")
-    if len({v.size for v in values}) != 1:
-        raise CamError(f"Frame {number} has rows of different lengths; the file is damaged.")
+    _rows_of_one_width(values, number)
     return np.stack(values)
 
 
@@ -116,13 +134,16 @@ def read_heatmap_txt(path: str | Path) -> np.ndarray:
     """Read a heatmap txt file into float32 ``[N, H, W]`` (frames in file order).
 
     Accepts our own files and legacy ones: numpy/torch printed blocks (brackets, commas,
-    ``tensor(...)``), scientific notation, blank lines.
+    ``tensor(...)``), scientific notation, blank lines. Rows of different lengths are refused with the
+    frame and row number (values are never shifted into other rows); so is a file above the size cap of
+    :mod:`core.limits`.
     """
     path = Path(path)
     if not path.is_file():
         raise CamError(f"Heatmap file {path} does not exist.")
+    check_file_size(path, "Heatmap file")
     text = path.read_text(encoding="utf-8", errors="replace")
-    headers = list(_HEADER_RE.finditer(text))
+    headers = list(HEADER_RE.finditer(text))
     if not headers:
         raise CamError(f"{path} has no 'Frame N - Heatmap values:' lines; it is not a heatmap file.")
     frames = []
@@ -131,36 +152,14 @@ def read_heatmap_txt(path: str | Path) -> np.ndarray:
         try:
             frames.append(_parse_block(text[match.end():end], int(match.group(1))))
         except ValueError as err:
-            raise CamError(f"{path}: frame {match.group(1)} holds text that is not a number ({err}).") from None
-    if len({f.shape for f in frames}) != 1:
-        raise CamError(f"{path}: frames have different sizes; the file is damaged.")
+            raise CamError(f"{path}: frame {match.group(1)} holds text that is not a number ({err}).") from err
+        except CamError as err:
+            raise CamError(f"{path}: {err}") from err
+        if frames[-1].shape != frames[0].shape:
+            raise CamError(f"{path}: frame {match.group(1)} is {frames[-1].shape[1]}×{frames[-1].shape[0]} but "
+                           f"frame {headers[0].group(1)} is {frames[0].shape[1]}×{frames[0].shape[0]}; "
+                           "the file is damaged.")
     return np.stack(frames)
-
-
-def sidecar(result: ExplainResult, **extra: Any) -> dict:
-    """The JSON sidecar describing a result (everything but the pixel arrays)."""
-    return {
-        "video": result.video,
-        "config": result.config,
-        "checkpoint": result.checkpoint,
-        "layer": result.layer,
-        "method": result.method,
-        "views": result.views,
-        "target_class": result.target_class,
-        "target_label": result.target_label,
-        "predicted_class": result.predicted_class,
-        "predicted_label": result.classes[result.predicted_class],
-        "top5": [{"class": i, "label": name, "score": p} for i, name, p in result.topk(5)],
-        "frame_indices": result.frame_indices.tolist(),
-        "shape": list(result.heatmaps.shape),
-        "source_size": list(result.source_size),
-        "crop_box": list(result.crop_box),
-        "view_boxes": [list(box) for box in result.view_boxes],
-        "view_flips": list(result.view_flips),
-        "fps": result.fps,
-        "notes": list(result.notes),
-        **extra,
-    }
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
@@ -170,19 +169,30 @@ def write_json(path: str | Path, payload: dict) -> Path:
     return Path(path)
 
 
+def npz_arrays(result: ExplainResult) -> dict[str, np.ndarray]:
+    """What a result's npz holds: heatmaps, frame indices and (when known) scores, probabilities and target."""
+    arrays: dict[str, np.ndarray] = {"heatmaps": result.heatmaps, "frame_indices": np.asarray(result.frame_indices)}
+    if result.scores is not None:
+        arrays["scores"] = result.scores
+    if result.probs is not None:
+        arrays["probs"] = result.probs
+    if result.target_class is not None:
+        arrays["target_class"] = np.asarray(result.target_class, dtype=np.int64)
+    return arrays
+
+
 def write_npz(path: str | Path, result: ExplainResult) -> Path:
-    """Heatmaps, frame indices and scores in one uncompressed npz (fast to write in a batch), atomically."""
+    """:func:`npz_arrays` in one uncompressed npz (fast to write in a batch), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, heatmaps=result.heatmaps, frame_indices=result.frame_indices,
-                                scores=result.scores, probs=result.probs,
-                                target_class=np.int64(result.target_class))
+            np.savez(handle, **npz_arrays(result))  # type: ignore[arg-type]
     return Path(path)
 
 
 def write_result(txt_path: str | Path, result: ExplainResult, *, npz: bool = False, **extra: Any) -> Path:
-    """The txt, then (optionally) the npz, then the JSON sidecar last: its presence marks completion."""
+    """The txt, then (optionally) the npz, then the JSON sidecar (:func:`core.sidecar.to_sidecar` with
+    ``extra`` fields) last: its presence marks completion."""
     write_heatmap_txt(txt_path, result.heatmaps)
     if npz:
         write_npz(Path(txt_path).with_suffix(".npz"), result)
-    return write_json(sidecar_path(txt_path), sidecar(result, **extra))
+    return write_json(sidecar_path(txt_path), to_sidecar(result, **extra))

@@ -1,6 +1,8 @@
 """Where a heatmap's pixels lie in the source video, and gaze maps moved into the heatmap's frame.
 
-A heatmap covers the window the model saw, ``crop_box = (x0, y0, x1, y1)`` in source pixels (floats,
+:class:`Windows` is the one record of that geometry (the source size, each view's window, the views seen
+mirrored); the model inputs, the result, its sidecar and gaze scoring all carry it. A heatmap covers the
+window its view saw, ``crop_box = (x0, y0, x1, y1)`` in source pixels (floats,
 after the test pipeline's Resize and CenterCrop), sampled on an ``H × W`` grid. Pixel ``(i, j)`` of a
 map covers ``[j, j + 1) × [i, i + 1)``; its centre is ``(j + 0.5, i + 0.5)``. Heatmap pixel ``u`` covers
 source ``x ∈ [x0 + u·s, x0 + (u + 1)·s)`` with ``s = (x1 - x0) / W`` (rows likewise).
@@ -8,12 +10,69 @@ source ``x ∈ [x0 + u·s, x0 + (u + 1)·s)`` with ``s = (x1 - x0) / W`` (rows l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from core.errors import CamError
 
 Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where each view of a clip lies in the source video.
+
+    ``boxes[v]`` is view ``v``'s window ``(x0, y0, x1, y1)`` in source pixels (floats, after the test
+    pipeline's Resize and crops); ``flips[v]`` says the model saw it mirrored left-right (TenCrop).
+    """
+
+    source_size: tuple[int, int]  # (width, height) of the source video
+    boxes: tuple[Box, ...]
+    flips: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_size", (int(self.source_size[0]), int(self.source_size[1])))
+        object.__setattr__(self, "boxes", tuple(tuple(float(v) for v in box) for box in self.boxes))
+        object.__setattr__(self, "flips", tuple(bool(flip) for flip in self.flips))
+        if not self.boxes or len(self.flips) != len(self.boxes) or any(len(box) != 4 for box in self.boxes):
+            raise CamError(f"Windows need one (x0, y0, x1, y1) box and one mirror flag per view, not "
+                           f"{len(self.boxes)} boxes and {len(self.flips)} flags.")
+
+    @classmethod
+    def single(cls, source_size: tuple[int, int], box: Box, views: int = 1) -> Windows:
+        """``views`` views that all saw ``box`` unmirrored (center crops, one per clip)."""
+        return cls(source_size, (box,) * views, (False,) * views)
+
+    @property
+    def crop_box(self) -> Box:
+        """The window all views cover together (with one window, that window)."""
+        return (min(b[0] for b in self.boxes), min(b[1] for b in self.boxes),
+                max(b[2] for b in self.boxes), max(b[3] for b in self.boxes))
+
+    @property
+    def num_views(self) -> int:
+        return len(self.boxes)
+
+    def groups(self) -> list[tuple[Box, list[int]]]:
+        """Views that saw the same window (mirrored or not), as ``(box, views)`` in first-view order: one
+        group for center crops (however many clips), one per crop position for ThreeCrop/TenCrop."""
+        found: dict[Box, list[int]] = {}
+        for view, box in enumerate(self.boxes):
+            found.setdefault(box, []).append(view)
+        return list(found.items())
+
+    def scaled(self, size: tuple[int, int]) -> Windows:
+        """The same windows in a frame of ``size`` (w, h) that shows the whole source at another resolution."""
+        return Windows(size, tuple(scale_box(box, self.source_size, size) for box in self.boxes), self.flips)
+
+    def pixel_aspect(self, shape: tuple[int, ...]) -> float:
+        """Width / height of one heatmap pixel in source pixels: the first view's window spread over the
+        heatmaps' last two dimensions ``shape[-2:]`` (all views of a clip share one window size)."""
+        x0, y0, x1, y1 = self.boxes[0]
+        height, width = shape[-2:]
+        return ((x1 - x0) / width) / ((y1 - y0) / height) if x1 > x0 and y1 > y0 else 1.0
 
 
 def check_box(crop_box: Box, size: tuple[int, int]) -> Box:
@@ -79,12 +138,13 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
 
     ``binary=True`` (fixation maps): every fixated source pixel (> 0) whose centre lies inside the window
     marks the heatmap pixel that covers that centre (boolean result); a sparse map is never interpolated,
-    which would drop or smear fixations. ``binary=False`` (densities): area averaging (float64).
+    which would drop or smear fixations. ``binary=False`` (densities): area averaging (float64); a stack
+    ``[..., h, w]`` of densities is cut in one go.
     """
     source = np.asarray(gaze)
-    if source.ndim != 2 or source.size == 0:
+    if source.ndim != 2 and (binary or source.ndim < 2) or source.size == 0:
         raise CamError(f"A gaze map must be a 2-D (height, width) array, got shape {source.shape}.")
-    height, width = source.shape
+    height, width = source.shape[-2:]
     out_h, out_w = int(heat_shape[0]), int(heat_shape[1])
     x0, y0, x1, y1 = check_box(crop_box, (width, height))
     if binary:
@@ -95,6 +155,12 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
         fixated = np.zeros((out_h, out_w), dtype=bool)
         fixated[vs[inside], us[inside]] = True
         return fixated
-    rows = _area_weights(y0, y1, out_h, height)
-    cols = _area_weights(x0, x1, out_w, width)
-    return rows @ source.astype(np.float64) @ cols.T
+    from scipy import sparse  # the weights are banded: sparse products cost O(pixels), not a dense matmul's
+
+    rows = sparse.csr_matrix(_area_weights(y0, y1, out_h, height))
+    cols = sparse.csr_matrix(_area_weights(x0, x1, out_w, width))
+    stack = source.astype(np.float64).reshape(-1, height, width)
+    count = len(stack)
+    across = rows @ stack.transpose(1, 0, 2).reshape(height, count * width)  # [H, N·w]
+    across = across.reshape(out_h, count, width).transpose(1, 0, 2).reshape(count * out_h, width)
+    return np.ascontiguousarray((cols @ across.T).T).reshape(*source.shape[:-2], out_h, out_w)

@@ -1,101 +1,103 @@
-"""Heatmap files read back for viewing: a txt (ours or legacy), its JSON sidecar and npz, and the source
-video's frames for the overlay.
+"""A result read back from its files: :func:`read_result` on a heatmap txt (ours or legacy), its JSON sidecar
+and npz, with the source video's frames for the overlay.
 
-Ours: ``cam.txt`` with ``cam.json`` (the sidecar: shape, frame indices, crop window, fps, classes...) and,
-optionally, ``cam.npz`` (full-precision heatmaps, scores, probabilities) beside it. Legacy files, written by
-the thesis' patched ``vis_cam.py``, are a txt alone (numpy/torch-printed values are fine): their heatmap
-frames are shown in file order, with no timing and no overlay.
+Ours: ``cam.txt`` with ``cam.json`` (the sidecar, :mod:`core.sidecar`) and, optionally, ``cam.npz``
+(full-precision heatmaps, scores, probabilities) beside it. Legacy files, written by the thesis' patched
+``vis_cam.py``, are a txt alone (numpy/torch-printed values are fine): their heatmap frames are shown in file
+order, with no timing and no overlay.
 
-Overlay frames: view ``v`` of the model saw window ``view_boxes[v]`` of source frames ``frame_indices[v]``
-resized to the heatmap size (mirrored when ``view_flips[v]``: TenCrop); one-view files and sidecars written
-before views had windows of their own use ``crop_box``. Without the model's config the test pipeline cannot
-be rebuilt, so :func:`source_frames` decodes those frames from the source video and cuts the windows out of
-them itself (rounded to whole source pixels, then area-resized to the heatmap size). That matches the
-model's input within about a source pixel and needs only the sidecar.
+Files are data, never instructions: reading a result never loads a config or a model. The overlay frames
+come from the source video itself: view ``v`` of the model saw window ``view_boxes[v]`` of source frames
+``frame_indices[v]`` resized to the heatmap size (mirrored when ``view_flips[v]``: TenCrop), so
+:func:`source_frames` decodes those frames and cuts the windows out of them (rounded to whole source pixels,
+then area-resized to the heatmap size). That matches the model's input within about a source pixel and needs
+only the sidecar.
+
+A legacy file records neither its frames nor its window; :func:`place_legacy` places it on a video the user
+names under stated assumptions (frames sampled as MMAction2's test pipelines sample them, a centred window),
+so that its heatmaps can be seen over the frames they most likely show.
+
+Sizes are checked before anything is allocated (:mod:`core.limits`): an npz member's declared shape must fit
+the member, the heatmaps beside it and the cap.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import math
+import zipfile
+from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from core.errors import CamError
-from core.export import read_heatmap_txt, sidecar_path
-from core.geometry import Box, check_box, scale_box
-from core.video import read_frames
-from core.views import CamView
+from core.export import read_heatmap_txt
+from core.geometry import Box, Windows, check_box
+from core.limits import DEFLATE_MAX_RATIO, check_declared
+from core.result import ExplainResult
+from core.sidecar import from_sidecar, read_sidecar, sidecar_path
+from core.video import probe_video, read_frames
+
+RESULT_SUFFIXES = (".txt", ".json", ".npz")
+NPZ_ARRAYS = ("heatmaps", "frame_indices", "scores", "probs", "target_class")
 
 
-@dataclass
-class HeatmapFile:
-    """Heatmaps read from a txt, with the geometry of its sidecar (None for a legacy txt without one)."""
-
-    txt: str
-    heatmaps: np.ndarray  # float32 [V, T, H, W]
-    meta: dict
-    frame_indices: np.ndarray | None  # int64 [V, T]
-    source_size: tuple[int, int] | None
-    crop_box: Box | None
-    notes: list[str] = field(default_factory=list)
-    view_boxes: list[Box] | None = None  # each view's window; None when unknown (no sidecar, old multi-crop)
-    view_flips: list[bool] | None = None
-
-    @property
-    def name(self) -> str:
-        """The video's stem (the txt's stem when the sidecar names no video file)."""
-        video = self.meta.get("video")
-        return Path(video).stem if video and not str(video).startswith("<") else Path(self.txt).stem
-
-    @property
-    def repeats_frames(self) -> bool:
-        """True when several views show the same frames (multi-crop: each needs its own window)."""
-        if self.frame_indices is None:
-            return False
-        return len({tuple(row) for row in self.frame_indices.tolist()}) < len(self.frame_indices)
+def check_heatmap_values(heatmaps: np.ndarray, where: str) -> list[str]:
+    """The one check of heatmap values read from a file: NaN or infinite values are refused (naming the first
+    frame that holds one); values outside [0, 1] (ours are min-max normalised) give a note, as they are
+    shown and scored as they are."""
+    flat = np.asarray(heatmaps).reshape(-1, *np.shape(heatmaps)[-2:])
+    finite = np.isfinite(flat).all(axis=(1, 2))
+    if not finite.all():
+        frame = int(np.argmin(finite))
+        raise CamError(f"{where}: heatmap frame {frame} holds NaN or infinite values; the file is damaged.")
+    low, high = float(flat.min(initial=0.0)), float(flat.max(initial=0.0))
+    if low < 0 or high > 1:
+        return [f"{where} holds values from {low:.3g} to {high:.3g}, outside [0, 1]: these heatmaps were not "
+                "min-max normalised, so colours and scores use them as they are."]
+    return []
 
 
-def read_heatmap_file(txt: str | Path) -> HeatmapFile:
-    """A heatmap txt and its JSON sidecar (when there is one), checked against each other."""
-    txt = Path(txt)
-    maps = read_heatmap_txt(txt)
-    side = sidecar_path(txt)
-    if not side.is_file():
-        return HeatmapFile(str(txt), maps[None], {}, None, None, None)
+def npz_members(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype each array of an npz declares, read from the member headers alone; a CamError when
+    a declaration is more than the member can hold (:func:`core.limits.check_declared`) or not plain data."""
+    path = Path(path)
+    found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-        shape = [int(v) for v in meta["shape"]]
-        indices = np.asarray(meta["frame_indices"], dtype=np.int64)
-        source = (int(meta["source_size"][0]), int(meta["source_size"][1]))
-        crop = tuple(float(v) for v in meta["crop_box"])
-        boxes = [tuple(float(v) for v in box) for box in meta.get("view_boxes") or []]
-        flips = [bool(v) for v in meta.get("view_flips") or [False] * len(boxes)]
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
-        raise CamError(f"Sidecar {side} is damaged or not a heatmap sidecar ({type(err).__name__}: {err}).") from None
-    if len(shape) != 4 or int(np.prod(shape[:-2])) != len(maps) or tuple(shape[-2:]) != maps.shape[1:] \
-            or indices.shape != tuple(shape[:-2]):
-        raise CamError(f"{txt} holds {len(maps)} heatmaps of {maps.shape[1]}×{maps.shape[2]}, but its sidecar says "
-                       f"shape {shape} with {indices.size} frame indices; they do not belong together.")
-    if boxes and (len(boxes) != shape[0] or len(flips) != shape[0] or any(len(box) != 4 for box in boxes)):
-        raise CamError(f"Sidecar {side} gives {len(boxes)} view windows for {shape[0]} views; it is damaged.")
-    file = HeatmapFile(str(txt), maps.reshape(shape), meta, indices, source, crop)  # type: ignore[arg-type]
-    if boxes:
-        file.view_boxes, file.view_flips = boxes, flips  # type: ignore[assignment]
-    elif not file.repeats_frames:  # one view, or views of other frames: all saw crop_box
-        file.view_boxes, file.view_flips = [crop] * shape[0], [False] * shape[0]  # type: ignore[list-item]
-    return file
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                key = info.filename[:-4]
+                with archive.open(info) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                    else:
+                        raise CamError(f"{path}: array {key} is in npy format {version}, which is not read here.")
+                    header = handle.tell()
+                if dtype.hasobject:
+                    raise CamError(f"{path}: array {key} holds Python objects; only numeric arrays are read.")
+                nbytes = math.prod(shape) * dtype.itemsize
+                stored = info.compress_size * (DEFLATE_MAX_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1)
+                check_declared(nbytes, max(0, min(info.file_size, stored) - header), f"{path.name}: array {key}")
+                found[key] = (tuple(int(v) for v in shape), dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
+        raise CamError(f"{path} is not a readable npz ({type(err).__name__}: {err}).") from err
+    return found
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of a result npz (``heatmaps``, ``frame_indices``, ``scores``, ``probs``, ``target_class``)."""
+def read_npz(path: str | Path, names: tuple[str, ...] = NPZ_ARRAYS) -> dict[str, np.ndarray]:
+    """The arrays ``names`` (those present) of a result npz, their declared sizes checked first
+    (:func:`npz_members`)."""
+    members = npz_members(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise CamError(f"{path} is not a readable npz ({type(err).__name__}).") from None
+            return {name: data[name] for name in names if name in members}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CamError(f"{path} is not a readable npz ({type(err).__name__}: {err}).") from err
 
 
 def crop_to_heatmap(frames: np.ndarray, crop_box: Box, size: tuple[int, int]) -> np.ndarray:
@@ -110,12 +112,12 @@ def crop_to_heatmap(frames: np.ndarray, crop_box: Box, size: tuple[int, int]) ->
                      for f in frames])
 
 
-def source_frames(video: str | Path, frame_indices: np.ndarray, view_boxes: list[Box], source_size: tuple[int, int],
-                  size: tuple[int, int], view_flips: list[bool] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The windows the model saw of source frames ``frame_indices`` ``[V, T]`` (view ``v`` through
-    ``view_boxes[v]``, mirrored when ``view_flips[v]``) at heatmap ``size = (W, H)``: uint8
-    ``[V, T, H, W, 3]``, and notes. A video of another resolution than ``source_size`` (w, h) is taken to
-    show the whole source frame rescaled (the windows are scaled with it)."""
+def source_frames(video: str | Path, frame_indices: np.ndarray, windows: Windows,
+                  size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """The windows the model saw of source frames ``frame_indices`` ``[V, T]`` (view ``v`` through its window,
+    mirrored when flipped) at heatmap ``size = (W, H)``: uint8 ``[V, T, H, W, 3]``, and notes. A video of another
+    resolution than the windows' source is taken to show the whole source frame rescaled (the windows are
+    scaled with it)."""
     path = Path(video)
     if not path.exists():
         raise CamError(f"Video {path} does not exist; give the video the heatmaps were made from.")
@@ -124,76 +126,197 @@ def source_frames(video: str | Path, frame_indices: np.ndarray, view_boxes: list
     decoded = read_frames(path, wanted)
     notes = []
     actual = (decoded.shape[2], decoded.shape[1])
-    if actual != tuple(source_size):
-        view_boxes = [scale_box(box, source_size, actual) for box in view_boxes]
+    if actual != windows.source_size:
+        source = windows.source_size
+        windows = windows.scaled(actual)
         notes.append(f"{path.name} is {actual[0]}×{actual[1]} but the heatmaps were made from a "
-                     f"{source_size[0]}×{source_size[1]} video; the window was scaled to it.")
+                     f"{source[0]}×{source[1]} video; the window was scaled to it.")
     position = {index: i for i, index in enumerate(wanted)}
     views = []
-    for view, (row, box) in enumerate(zip(indices, view_boxes, strict=True)):
+    for row, box, flip in zip(indices, windows.boxes, windows.flips, strict=True):
         cropped = crop_to_heatmap(decoded[[position[i] for i in row.tolist()]], box, size)
-        views.append(cropped[:, :, ::-1] if view_flips and view_flips[view] else cropped)
+        views.append(cropped[:, :, ::-1] if flip else cropped)
     return np.ascontiguousarray(np.stack(views)), notes
 
 
-def _video_of(meta: dict) -> Path | None:
-    video = meta.get("video")
-    return Path(video) if video and not str(video).startswith("<") and Path(video).exists() else None
+def _result_files(path: Path) -> tuple[Path, Path, Path]:
+    if path.suffix.lower() not in RESULT_SUFFIXES:
+        raise CamError(f"{path} is not a result file; give its heatmap .txt, its .json sidecar or its .npz.")
+    if not path.is_file():
+        raise CamError(f"Heatmap file {path} does not exist.")
+    return path.with_suffix(".txt"), sidecar_path(path), path.with_suffix(".npz")
 
 
-class OpenedFile(NamedTuple):
-    """A heatmap file ready for the viewer, and what the reader noticed on the way (one sentence each)."""
-
-    view: CamView
-    notes: list[str]
-    legacy: bool  # a txt without sidecar
+MAX_CLASSES = 2**20  # more classes than any recognizer has
 
 
-def open_heatmaps(txt: str | Path, video: str | Path | None = None) -> OpenedFile:
-    """A heatmap file as the viewer's :class:`~core.views.CamView`, with notes.
+def _npz_arrays(npz: Path, heatmaps: np.ndarray | None, notes: list[str]) -> dict[str, np.ndarray]:
+    """What the npz beside a txt adds: full-precision heatmaps, scores, probabilities and target, when its
+    heatmaps are the txt's (else nothing, with a note); all of it when there is no txt. Declared shapes are
+    checked against each other before anything is loaded."""
+    members = npz_members(npz)
+    if "heatmaps" not in members:
+        if heatmaps is None:
+            raise CamError(f"{npz} holds no heatmaps array; it is not a result npz.")
+        notes.append(f"{npz.name} holds no heatmaps; it was left out.")
+        return {}
+    declared = members["heatmaps"][0]
+    if len(declared) not in (3, 4):
+        raise CamError(f"{npz}: heatmaps have shape {declared}, not [views, frames, height, width].")
+    if heatmaps is not None and (math.prod(declared) != heatmaps.size or declared[-2:] != heatmaps.shape[-2:]):
+        notes.append(f"{npz.name} holds other heatmaps than the txt beside it; it was left out.")
+        return {}
+    expected = {"frame_indices": math.prod(declared[:-2]), "target_class": 1}
+    for name, (shape, _) in members.items():
+        count = math.prod(shape)
+        if name in expected and count != expected[name] or name in ("scores", "probs") and \
+                (len(shape) != 1 or count > MAX_CLASSES):
+            raise CamError(f"{npz}: array {name} has shape {shape}, which does not fit heatmaps of shape {declared}.")
+    arrays = read_npz(npz)
+    stored = arrays["heatmaps"]
+    if heatmaps is None:
+        return arrays
+    if np.abs(stored.reshape(heatmaps.shape).astype(np.float64) - heatmaps).max() > 1e-5:
+        notes.append(f"{npz.name} holds other heatmaps than the txt beside it; it was left out.")
+        return {}
+    arrays["heatmaps"] = stored.reshape(heatmaps.shape).astype(np.float32)
+    return arrays
 
-    The sidecar gives frame indices, fps, the crop window and the class names it records; the npz beside
-    the txt (when it matches) gives full-precision heatmaps, scores and probabilities. Overlay frames come
-    from ``video``, else from the sidecar's video when that path exists here; a legacy txt has none.
+
+def _overlay_frames(result: ExplainResult, video: str | Path | None, sidecar: bool) -> None:
+    """Frames of the source video (``video``, else the sidecar's when it is here) through the result's
+    windows, or a note saying why there are none (a file without ``sidecar`` has one already)."""
+    recorded = result.video if result.video and not result.video.startswith("<") else None
+    source = Path(video) if video else Path(recorded) if recorded and Path(recorded).exists() else None
+    notes = result.file_notes
+    if source is None:
+        if recorded:
+            notes.append(f"The source video {recorded} is not here; give its path to see the overlay.")
+        return
+    if result.windows is None or result.legacy:
+        if video and sidecar and not any("predates per-view windows" in note for note in notes):
+            notes.append("The sidecar records no frame indices or no windows, so the heatmaps cannot be placed on "
+                         "the video; they are shown alone.")
+        return
+    size = (result.heatmaps.shape[-1], result.heatmaps.shape[-2])
+    try:
+        frames, more = source_frames(source, np.asarray(result.frame_indices), result.windows, size)
+    except CamError as err:
+        if video:  # the user's choice: say what is wrong with it
+            raise
+        notes.append(f"{err} The heatmaps are shown alone.")
+        return
+    result.frames = frames
+    notes.extend(more)
+
+
+def read_result(path: str | Path, *, video: str | Path | None = None, frames: bool = True) -> ExplainResult:
+    """The result whose txt, JSON sidecar or npz ``path`` is (the others are found beside it), read without
+    running any config or model.
+
+    The sidecar gives frame indices, windows, fps and what it records about classes; the npz (when its
+    heatmaps are the txt's) full-precision heatmaps, scores and probabilities. With ``frames``, the overlay
+    frames come from ``video``, else from the sidecar's video when that path exists here; the result's
+    ``file_notes`` say why they are missing (and anything else the reader noticed). Heatmap values are checked
+    by :func:`check_heatmap_values`.
     """
-    file = read_heatmap_file(txt)
-    notes = list(file.notes)
-    heatmaps, scores, probs = file.heatmaps, None, None
-    target = file.meta.get("target_class")
-    npz_path = Path(txt).with_suffix(".npz")
-    if npz_path.is_file():
-        arrays = read_npz(npz_path)
-        stored = arrays.get("heatmaps")
-        if stored is not None and stored.size == heatmaps.size \
-                and np.abs(stored.reshape(heatmaps.shape) - heatmaps).max() <= 1e-5:
-            heatmaps = stored.reshape(heatmaps.shape).astype(np.float32)
-            scores, probs = arrays.get("scores"), arrays.get("probs")
-            if target is None and "target_class" in arrays:
-                target = int(arrays["target_class"])
-        else:
-            notes.append(f"{npz_path.name} holds other heatmaps than {Path(txt).name}; it was left out.")
-    frames = None
-    source = Path(video) if video else _video_of(file.meta)
-    if source is not None:
-        if file.crop_box is None or file.source_size is None:
-            notes.append(f"{Path(txt).name} has no sidecar: without its frame indices and crop window the "
-                         "heatmaps cannot be placed on the video, so they are shown alone.")
-        elif file.view_boxes is None:
-            notes.append("The file holds several crops of the same frames (all views) but its sidecar records one "
-                         "window (it predates per-view windows); the heatmaps are shown alone.")
-        else:
-            size = (heatmaps.shape[-1], heatmaps.shape[-2])
-            try:
-                frames, more = source_frames(source, file.frame_indices, file.view_boxes, file.source_size, size,
-                                             file.view_flips)
-                notes += more
-            except CamError as err:
-                if video:  # the user's choice: say what is wrong with it
-                    raise
-                notes.append(f"{err} The heatmaps are shown alone.")
-    elif file.meta.get("video"):
-        notes.append(f"The source video {file.meta['video']} is not here; give its path to see the overlay.")
-    view = CamView.from_sidecar(file.meta, heatmaps, frames=frames, frame_indices=file.frame_indices,
-                                scores=scores, probs=probs, target_class=target if isinstance(target, int) else None,
-                                name=Path(txt).stem)
-    return OpenedFile(view, notes, file.crop_box is None)
+    path = Path(path)
+    txt, side, npz = _result_files(path)
+    notes: list[str] = []
+    # A result's npz is written after its txt: when it is not older, its full-precision heatmaps are the txt's
+    # and parsing the text (about 0.5 s a clip) is skipped; an older npz is checked against the txt.
+    fresh_npz = npz.is_file() and (not txt.is_file() or npz.stat().st_mtime_ns >= txt.stat().st_mtime_ns)
+    maps = read_heatmap_txt(txt) if txt.is_file() and not fresh_npz else None
+    arrays = _npz_arrays(npz, maps, notes) if npz.is_file() else {}
+    if fresh_npz and "heatmaps" not in arrays and txt.is_file():
+        maps = read_heatmap_txt(txt)
+    heatmaps = arrays["heatmaps"] if "heatmaps" in arrays else maps
+    if heatmaps is None:
+        raise CamError(f"{path} has no heatmaps beside it: neither {txt.name} nor {npz.name} exists.")
+    where = (txt if maps is not None and "heatmaps" not in arrays else npz).name
+    scores, probs = arrays.get("scores"), arrays.get("probs")
+    if side.is_file():
+        meta = read_sidecar(side)
+        result = from_sidecar(meta, heatmaps, where=f"Sidecar {side}", scores=scores, probs=probs, name=txt.stem,
+                              heatmap_file=str(txt if txt.is_file() else npz))
+        if result.target_class is None and "target_class" in arrays:
+            result.target_class = int(arrays["target_class"])
+    else:
+        target = int(arrays["target_class"]) if "target_class" in arrays else None
+        result = ExplainResult(heatmaps, scores=scores, probs=probs, target_class=target, name=txt.stem, legacy=True)
+        notes.append(f"{txt.name} has no sidecar {side.name}: its heatmap frames are numbered by their position in "
+                     "the file, with no timing, classes or window on the video.")
+    result.file_notes[:0] = notes + check_heatmap_values(result.heatmaps, where)
+    if frames:
+        _overlay_frames(result, video, side.is_file())
+    return result
+
+
+WINDOWS = ("center", "frame")
+"""Where :func:`place_legacy` puts a legacy file's heatmaps: the centred window with the heatmaps' shape
+(MMAction2's ``Resize`` of the short side then ``CenterCrop``, the usual test pipeline), or the whole frame
+(a ``Resize`` to a fixed size that ignores the aspect ratio)."""
+
+
+def legacy_frame_indices(count: int, total: int, stride: int | None = None) -> np.ndarray:
+    """Source frames (0-based) of a legacy file's ``count`` heatmap frames in a video of ``total`` frames.
+
+    Without ``stride``: sampled evenly, the middle frame of each of ``count`` equal segments, as MMAction2's
+    ``SampleFrames(clip_len=1, num_clips=count, test_mode=True)`` (TSN-style test sampling) picks them. With
+    ``stride``: ``count`` frames ``stride`` apart, the clip centred in the video, as
+    ``SampleFrames(clip_len=count, frame_interval=stride, num_clips=1, test_mode=True)`` does; frames past
+    the end wrap around to the start, as MMAction2's default ``out_of_bound_opt="loop"`` does.
+    """
+    if count < 1 or total < 1:
+        raise CamError(f"Cannot place {count} heatmap frames on a video of {total} frames.")
+    if stride is None:
+        interval = total / count
+        return (np.arange(count) * interval + interval / 2).astype(np.int64)
+    if stride < 1:
+        raise CamError(f"The stride must be a whole number of frames from 1 up, not {stride}.")
+    start = max(total - ((count - 1) * stride + 1), 0) // 2  # the clip spans (count - 1) * stride + 1 frames
+    return (start + np.arange(count, dtype=np.int64) * stride) % total
+
+
+def centered_window(source_size: tuple[int, int], shape: tuple[int, int]) -> Box:
+    """The largest window of a ``source_size`` (w, h) frame, centred, with the proportions of heatmaps of
+    ``shape`` (h, w)."""
+    width, height = source_size
+    rows, cols = shape
+    if width * rows > height * cols:  # the frame is wider than the heatmaps: cut the sides
+        inner = height * cols / rows
+        return ((width - inner) / 2, 0.0, (width + inner) / 2, float(height))
+    inner = width * rows / cols
+    return (0.0, (height - inner) / 2, float(width), (height + inner) / 2)
+
+
+def place_legacy(result: ExplainResult, video: str | Path, *, stride: int | None = None,
+                 window: str = "center") -> ExplainResult:
+    """A legacy result (a txt without sidecar) placed on ``video``: its heatmap frames taken to show the
+    source frames :func:`legacy_frame_indices` gives, through the ``window`` (:data:`WINDOWS`) of each, and
+    the overlay frames cut from the video there. The result stays ``legacy`` (what it shows is assumed, not
+    recorded: labels say "assumed", no sidecar is offered) and its ``file_notes`` say what was assumed."""
+    if not result.legacy:
+        raise CamError(f"{result.name} has a sidecar that records its frames; it needs no placing.")
+    if window not in WINDOWS:
+        raise CamError(f"window must be one of {', '.join(WINDOWS)}, not {window!r}.")
+    info = probe_video(video)
+    if info.is_rawframes:
+        raise CamError(f"{video} is a rawframes folder; give the video file the heatmaps were made from.")
+    size = (info.width, info.height)
+    shape = result.heatmaps.shape[-2:]
+    count = result.num_frames
+    indices = legacy_frame_indices(count, info.frames, stride)
+    box = centered_window(size, shape) if window == "center" else (0.0, 0.0, float(size[0]), float(size[1]))
+    windows = Windows.single(size, box, result.num_views)
+    frames, _ = source_frames(video, indices.reshape(result.heatmaps.shape[:2]), windows,
+                              (int(shape[1]), int(shape[0])))
+    sampled = (f"sampled evenly over its {info.frames} frames" if stride is None
+               else f"{stride} apart, centred in its {info.frames} frames")
+    where = (f"the centred {box[2] - box[0]:.0f}×{box[3] - box[1]:.0f} window with the heatmaps' proportions"
+             if window == "center" else f"the whole {size[0]}×{size[1]} frame")
+    shown = ", ".join(str(int(i)) for i in indices[:6]) + (", …" if count > 6 else "")
+    note = (f"Placed on {Path(video).name} by assumption (the file records neither): its {count} heatmap frames "
+            f"are taken as {sampled} (source frames {shown}), each over {where}.")
+    return replace(result, frame_indices=indices.reshape(result.heatmaps.shape[:2]), windows=windows,
+                   frames=frames, video=str(video), fps=info.fps, file_notes=[*result.file_notes, note])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,7 @@ def normalize(name: str) -> str:
 
 def get_layer(model: torch.nn.Module, name: str, candidates: list[str] | None = None) -> torch.nn.Module:
     """The submodule at ``name``, or a CamError that lists valid candidates."""
-    module = model
+    module: torch.nn.Module | None = model
     for part in normalize(name).split("/"):
         module = module._modules.get(part) if module is not None else None
     if module is None or not normalize(name):
@@ -37,7 +38,7 @@ def get_layer(model: torch.nn.Module, name: str, candidates: list[str] | None = 
     return module
 
 
-def probe_shapes(model: torch.nn.Module, run: callable) -> list[tuple[str, tuple[int, ...]]]:
+def probe_shapes(model: torch.nn.Module, run: Callable[[], object]) -> list[tuple[str, tuple[int, ...]]]:
     """Names and output shapes of every module that returns a tensor (or a tuple led by one, as MViT's
     blocks do), in execution order."""
     seen: dict[str, tuple[int, ...]] = {}
@@ -161,7 +162,7 @@ def combined_layers(shapes: list[tuple[str, tuple[int, ...]]]) -> str | None:
 
 
 def rank_layers(shapes: list[tuple[str, tuple[int, ...]]], family: str | None = None,
-                usable: callable = _is_map) -> list[LayerInfo]:
+                usable: Callable[[tuple[int, ...]], bool] = _is_map) -> list[LayerInfo]:
     """Candidates first (the default, a combined view of parallel pathways, then the output of each
     stage, i.e. its last block), then every other module whose output ``usable(shape)`` accepts."""
     default = default_layer(shapes, family)

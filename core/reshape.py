@@ -22,8 +22,10 @@ _SPACE_MAJOR = ("TimeSformer",)
 
 
 @dataclass(frozen=True)
-class Geometry:
-    """What the backbone saw: ``batch`` samples of ``frames`` x ``height`` x ``width`` pixels."""
+class BackboneInput:
+    """The input the backbone saw (``batch`` samples of ``frames`` x ``height`` x ``width`` pixels) and how
+    it tokenises it: all :func:`to_feature_map` needs to read a layer's output as a grid. (Not the crop
+    window of :mod:`core.geometry`, which maps heatmaps back to the source video.)"""
 
     batch: int  # samples in the backbone's batch: views (3D) or views x segments (2D, frames=1)
     frames: int
@@ -39,14 +41,14 @@ class Geometry:
         return max(1, math.ceil(self.frames / self.temporal_patch))
 
 
-def geometry_of(backbone: torch.nn.Module, inputs: torch.Tensor, is_2d: bool) -> Geometry:
-    """The geometry of the preprocessed ``inputs`` (``[1, K, C, (T,) H, W]``) as ``backbone`` sees them."""
+def backbone_input(backbone: torch.nn.Module, inputs: torch.Tensor, is_2d: bool) -> BackboneInput:
+    """The preprocessed ``inputs`` (``[1, K, C, (T,) H, W]``) as ``backbone`` sees them."""
     shape = inputs.shape[1:] if inputs.dim() in (5, 6) else inputs.shape
     if is_2d or len(shape) == 4:  # [N, C, H, W]: frames are samples
         batch, frames, (height, width) = shape[0], 1, shape[-2:]
     else:  # [V, C, T, H, W]
         batch, frames, height, width = shape[0], shape[2], shape[3], shape[4]
-    return Geometry(int(batch), int(frames), int(height), int(width), temporal_patch(backbone),
+    return BackboneInput(int(batch), int(frames), int(height), int(width), temporal_patch(backbone),
                     has_class_token(backbone), type(backbone).__name__ in _SPACE_MAJOR)
 
 
@@ -63,13 +65,13 @@ def has_class_token(backbone: torch.nn.Module) -> bool:
     return any(hasattr(backbone, name) for name in ("cls_token", "class_embedding"))
 
 
-def grid_like(h: int, w: int, geo: Geometry) -> bool:
+def grid_like(h: int, w: int, geo: BackboneInput) -> bool:
     """True when ``h x w`` can be the input ``H x W`` downsampled by one stride (rounded either way)."""
     H, W = geo.height, geo.width
     return 1 <= h <= H and 1 <= w <= W and H * (w - 1) < W * (h + 1) and W * (h - 1) < H * (w + 1)
 
 
-def _spatial(count: int, geo: Geometry) -> tuple[int, int] | None:
+def _spatial(count: int, geo: BackboneInput) -> tuple[int, int] | None:
     """The ``h x w == count`` grid closest to the input's aspect ratio, if one is plausible."""
     best = None
     for h in range(1, min(count, geo.height) + 1):
@@ -81,7 +83,7 @@ def _spatial(count: int, geo: Geometry) -> tuple[int, int] | None:
     return best[1:] if best else None
 
 
-def _fit_tokens(batch: int, tokens: int, geo: Geometry) -> tuple[int, int, int, int, int] | None:
+def _fit_tokens(batch: int, tokens: int, geo: BackboneInput) -> tuple[int, int, int, int, int] | None:
     """``(folded, cls, t, h, w)``: frames folded into the batch, class tokens, and the token grid."""
     if batch % geo.batch:
         return None
@@ -100,7 +102,7 @@ def _fit_tokens(batch: int, tokens: int, geo: Geometry) -> tuple[int, int, int, 
     return None
 
 
-def _from_tokens(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+def _from_tokens(x: torch.Tensor, geo: BackboneInput) -> torch.Tensor:
     """``[B, L, C]`` or ``[L, B, C]`` tokens (batch possibly ``B*T``) to ``[B, C, T', h, w]``."""
     for batch_dim in (0, 1):
         fit = _fit_tokens(x.shape[batch_dim], x.shape[1 - batch_dim], geo)
@@ -121,7 +123,18 @@ def _from_tokens(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
                    f"{geo.frames}x{geo.height}x{geo.width} input; pick a block of the backbone.")
 
 
-def fits(shape: tuple[int, ...], geo: Geometry) -> bool:
+def _unfold_frames(x: torch.Tensor, geo: BackboneInput) -> torch.Tensor:
+    """A 3D model's frame-wise ``[B*T', C, h, w]`` map (C2D runs 2D stages on frames folded into the batch
+    as ``(b t)``, pooling time in between) as ``[B, C, T', h, w]``; other maps unchanged."""
+    if geo.frames == 1 or x.shape[0] == geo.batch:
+        return x
+    if x.shape[0] % geo.batch:
+        raise CamError(f"The target layer's output {tuple(x.shape)} does not hold the {geo.batch} input clip(s) "
+                       "in its batch; pick a layer of the backbone.")
+    return x.reshape(geo.batch, x.shape[0] // geo.batch, *x.shape[1:]).transpose(1, 2)
+
+
+def fits(shape: tuple[int, ...], geo: BackboneInput) -> bool:
     """True when a layer output of ``shape`` can be read as a feature map of the ``geo`` input."""
     try:
         to_feature_map(torch.empty(shape, device="meta"), geo)
@@ -130,7 +143,7 @@ def fits(shape: tuple[int, ...], geo: Geometry) -> bool:
     return True
 
 
-def to_feature_map(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+def to_feature_map(x: torch.Tensor, geo: BackboneInput) -> torch.Tensor:
     """A layer output as a channels-first map: ``[B, C, T', h, w]``, or ``[N, C, h, w]`` for 2D models.
 
     Channels-first maps are returned as they are (the same tensor); channels-last maps are permuted;
@@ -143,9 +156,9 @@ def to_feature_map(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
             return x.permute(0, 4, 1, 2, 3)
     elif x.dim() == 4:
         if grid_like(x.shape[2], x.shape[3], geo):
-            return x
+            return _unfold_frames(x, geo)
         if grid_like(x.shape[1], x.shape[2], geo):
-            return x.permute(0, 3, 1, 2)
+            return _unfold_frames(x.permute(0, 3, 1, 2), geo)
     elif x.dim() == 3:
         grid = _from_tokens(x, geo)
         return grid[:, :, 0] if geo.frames == 1 else grid

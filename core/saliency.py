@@ -15,11 +15,25 @@ Deliberate differences from the MATLAB code, so that every score is deterministi
 - AUC_Judd adds no random jitter (MATLAB adds ``rand / 1e7`` to break ties among equal saliency values).
   It computes the same ROC area in closed form, counting ties by their expected value under that jitter:
   without ties it equals the MATLAB formula, with ties the mean of the MATLAB score over its jitter.
-- AUC_Borji and sAUC draw their random negatives from a seeded generator (``rng``, default seed 0).
+- AUC_Borji draws its random negatives from a seeded generator (``rng``, default seed 0).
+- sAUC (shuffled AUC; Zhang et al., "SUN: A Bayesian framework for saliency using natural statistics",
+  JoV 2008; Borji et al., "Analysis of scores, datasets, and models in visual saliency prediction", ICCV
+  2013) is exact: positives are the saliency values at the fixated pixels, negatives the values at the
+  pixels other images' observers fixated (``other_fixations`` weights each pixel by how often it is one,
+  so duplicates are kept), and sAUC is the probability that a positive outranks a negative, ties counting
+  one half: the Mann-Whitney U statistic over ``n_pos · n_neg``, what ``sklearn.metrics.roc_auc_score``
+  gives on the two sets, computed from ranks (sorted values and counts), never pairwise. MATLAB's
+  ``AUC_shuffled`` estimates the same probability from 100 random draws of as many negatives as there are
+  fixations, on a ROC sampled at saliency thresholds 0, 0.1, ..., 1 (ties within a 0.1 band); the exact
+  count has neither its sampling noise nor its threshold coarseness. :func:`core.study` uses this one
+  definition.
 - A constant saliency map (e.g. an all-zero CAM) predicts nothing and is scored as a uniform map
   (AUC_Borji and sAUC 0.5, AUC_Judd 0.5 + 1 / (2 · (fixations + 1)) as MATLAB's jitter gives on
   average, NSS 0, CC 0); the MATLAB code returns NaN for most of these.
 - KL shifts a saliency map with negative values up to a minimum of 0 before normalising it.
+
+Every metric is computed on a stack of maps at once (:func:`score_maps`, ``[N, H, W]``: the frames of a
+clip, vectorised over the stack where the metric allows); the one-map functions call the same kernels.
 """
 
 from __future__ import annotations
@@ -37,62 +51,112 @@ EPS = 2.2204e-16
 METRICS = ("AUC_Judd", "AUC_Borji", "NSS", "CC", "SIM", "KL")
 """Metrics :func:`score` computes by default; ``sAUC`` is added when ``other_fixations`` is given."""
 
+ALL_METRICS = ("AUC_Judd", "AUC_Borji", "sAUC", "NSS", "CC", "SIM", "KL")
+"""Every metric, in the order tables show them."""
+
+BETTER = {"AUC_Judd": "higher", "AUC_Borji": "higher", "sAUC": "higher", "NSS": "higher", "CC": "higher",
+          "SIM": "higher", "KL": "lower"}
+"""Which way each metric improves: ``"higher"`` or ``"lower"`` is better."""
+
+_DISTRIBUTION = ("CC", "SIM", "KL")  # compare with the density (else the fixation map)
+_BROADCAST_MAX = 48  # up to this many distinct positives, count by comparison instead of sorting
+
 Rng = int | np.random.Generator | None
 
 
-def _as_map(array: np.ndarray, name: str) -> np.ndarray:
-    """The 2-D float64 map in ``array``, or a CamError saying what is wrong with it."""
+def _as_maps(array: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
+    """The float64 map (``ndim=2``) or stack of maps (``ndim=3``) in ``array``, or a CamError saying what is
+    wrong with it."""
     result = np.asarray(array)
-    if result.ndim != 2:
-        raise CamError(f"The {name} must be a 2-D (height, width) array, got shape {result.shape}.")
+    if result.ndim != ndim:
+        what = "a 2-D (height, width) array" if ndim == 2 else "a 3-D (maps, height, width) array"
+        raise CamError(f"The {name} must be {what}, got shape {result.shape}.")
     if result.size == 0:
         raise CamError(f"The {name} is empty (shape {result.shape}).")
-    if not np.issubdtype(result.dtype, np.number) and result.dtype != bool:
+    if result.dtype == bool:
+        return result.astype(np.float64)
+    if not np.issubdtype(result.dtype, np.number):
         raise CamError(f"The {name} must hold numbers, got dtype {result.dtype}.")
-    result = result.astype(np.float64)
+    result = result.astype(np.float64, copy=False)
     if not np.isfinite(result).all():
         raise CamError(f"The {name} contains NaN or infinite values.")
     return result
 
 
-def _fixated(fixations: np.ndarray, name: str = "fixation map") -> np.ndarray:
-    """Boolean mask of fixated pixels (> 0); at least one must be fixated and one not."""
-    mask = _as_map(fixations, name) > 0
-    if not mask.any():
-        raise CamError(f"The {name} has no fixated pixel (no value > 0).")
-    if mask.all():
-        raise CamError(f"The {name} marks every pixel as fixated, so nothing is left to compare against.")
+def _which(name: str, index: int, count: int) -> str:
+    return f"The {name}" if count == 1 else f"The {name} {index} (0-based) of the stack"
+
+
+def _fixated(fixations: np.ndarray, name: str = "fixation map", ndim: int = 2) -> np.ndarray:
+    """Boolean mask of fixated pixels (> 0); every map must have one fixated pixel and one not."""
+    array = np.asarray(fixations)
+    mask = array if array.dtype == bool and array.ndim == ndim and array.size else _as_maps(array, name, ndim) > 0
+    stack = mask.reshape(-1, *mask.shape[-2:])
+    for index, one in enumerate(stack):
+        if not one.any():
+            raise CamError(f"{_which(name, index, len(stack))} has no fixated pixel (no value > 0).")
+        if one.all():
+            raise CamError(f"{_which(name, index, len(stack))} marks every pixel as fixated, so nothing is left "
+                           "to compare against.")
     return mask
 
 
 def _resized(saliency: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The saliency map as float64, resized bilinearly to ``shape`` when its size differs."""
-    smap = _as_map(saliency, "saliency map")
+    smap = _as_maps(saliency, "saliency map")
     if smap.shape != shape:
         smap = cv2.resize(smap, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return smap
 
 
-def _ground_truth(target: np.ndarray, name: str) -> np.ndarray:
-    """A density (or fixation map) as float64: non-negative and not constant."""
-    gt = _as_map(target, name)
+def _ground_truth(target: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
+    """A density (or fixation map), or a stack of them, as float64: non-negative and not constant."""
+    gt = _as_maps(target, name, ndim)
     if (gt < 0).any():
         raise CamError(f"The {name} has negative values; a fixation density must be >= 0.")
-    if gt.min() == gt.max():
-        raise CamError(f"The {name} is constant, so there is nothing for the saliency map to match.")
+    stack = gt.reshape(-1, *gt.shape[-2:])
+    flat = stack.reshape(len(stack), -1)
+    for index in np.flatnonzero(flat.min(axis=1) == flat.max(axis=1)):
+        raise CamError(f"{_which(name, int(index), len(stack))} is constant, so there is nothing for the "
+                       "saliency map to match.")
     return gt
 
 
-def _min_max(smap: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant map becomes all ones (uniform)."""
-    low, high = smap.min(), smap.max()
-    return (smap - low) / (high - low) if high > low else np.ones_like(smap)
+def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """How often each pixel is a negative (values >= 0), one map per saliency map or one for all of them."""
+    weights = np.asarray(other_fixations)
+    if weights.shape[-2:] != shape[-2:] or weights.ndim not in (2, len(shape)) \
+            or (weights.ndim == len(shape) and weights.shape != shape):
+        raise CamError(f"The other fixation map has shape {weights.shape}, but the fixation map has shape {shape}.")
+    weights = _as_maps(weights, "other fixation map", weights.ndim)
+    if (weights < 0).any():
+        raise CamError("The other fixation map has negative values; it counts how often each pixel is fixated.")
+    stack = weights.reshape(-1, *shape[-2:])
+    if (stack.reshape(len(stack), -1).sum(axis=1) <= 0).any():
+        raise CamError("The other fixation map has no fixated pixel (no value > 0).")
+    return stack
 
 
-def _z_score(smap: np.ndarray) -> np.ndarray:
-    """Zero mean, unit (sample, as MATLAB's ``std``) standard deviation; a constant map becomes zeros."""
-    std = smap.std(ddof=1) if smap.size > 1 else 0.0
-    return (smap - smap.mean()) / std if std > 0 else np.zeros_like(smap)
+def _min_max(smaps: np.ndarray) -> np.ndarray:
+    """Scale each map of ``[..., H, W]`` to [0, 1] (a new array); a constant map becomes all ones (uniform)."""
+    low = smaps.min(axis=(-2, -1), keepdims=True)
+    span = smaps.max(axis=(-2, -1), keepdims=True) - low
+    out = np.subtract(smaps, low)
+    out /= np.where(span > 0, span, 1.0)
+    out[np.broadcast_to(span == 0, out.shape)] = 1.0
+    return out
+
+
+def _z_score(smaps: np.ndarray) -> np.ndarray:
+    """Each map of ``[..., H, W]`` at zero mean and unit (sample, as MATLAB's ``std``) standard deviation (a new
+    array); a constant map becomes zeros."""
+    pixels = smaps.shape[-2] * smaps.shape[-1]
+    mean = smaps.mean(axis=(-2, -1), keepdims=True)
+    out = np.subtract(smaps, mean)
+    std = np.sqrt(np.square(out).sum(axis=(-2, -1), keepdims=True) / (pixels - 1)) if pixels > 1 else mean * 0
+    out /= np.where(std > 0, std, 1.0)
+    out[np.broadcast_to(std == 0, out.shape)] = 0.0
+    return out
 
 
 def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -100,25 +164,62 @@ def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1]) / 2).sum(axis=-1)
 
 
-def auc_judd(saliency: np.ndarray, fixations: np.ndarray) -> float:
-    """How well saliency ranks fixated pixels above all other pixels (ROC area; 1 best, 0.5 chance).
+def _generator(rng: Rng) -> np.random.Generator:
+    """A seed gives every map its own fresh generator (a stack scores as its maps one by one would)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
-    MATLAB's curve has one point per fixation (threshold at its saliency) and is integrated with the
+
+def _below_tied(positives: np.ndarray, negatives: np.ndarray,
+                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each positive: how many negatives (their total ``weights``) lie below it, and how many equal it.
+
+    Ranks without pairs: the distinct positive values are few (fixations), so a handful are compared with
+    every negative directly; more are looked up in the sorted negatives (cumulative weights = ranks).
+    """
+    values, inverse = np.unique(positives, return_inverse=True)
+    if values.size <= _BROADCAST_MAX:
+        below, tied = negatives[None, :] < values[:, None], negatives[None, :] == values[:, None]
+        if weights is None:
+            counts = np.count_nonzero(below, axis=1), np.count_nonzero(tied, axis=1)
+        else:
+            counts = below @ weights, tied @ weights
+        return counts[0][inverse].astype(np.float64), counts[1][inverse].astype(np.float64)
+    order = np.argsort(negatives, kind="stable")
+    ranked = negatives[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(weights[order] if weights is not None
+                                                  else np.ones(ranked.size))])
+    low = cumulative[np.searchsorted(ranked, values, side="left")]
+    high = cumulative[np.searchsorted(ranked, values, side="right")]
+    return low[inverse], (high - low)[inverse]
+
+
+def rank_auc(positives: np.ndarray, negatives: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The probability that a positive outranks a negative, ties counting one half (the ROC area,
+    ``sklearn.metrics.roc_auc_score`` on the two sets); ``weights`` repeats each negative that often."""
+    positives, negatives = np.ravel(positives), np.ravel(negatives)
+    total = float(negatives.size if weights is None else np.sum(weights))
+    if positives.size == 0 or total <= 0:
+        raise CamError("An AUC needs at least one positive and one negative.")
+    below, tied = _below_tied(positives, negatives, None if weights is None else np.ravel(weights))
+    return float((below + tied / 2).sum() / (positives.size * total))
+
+
+def _auc_judd(smaps: np.ndarray, fixated: np.ndarray) -> np.ndarray:
+    """MATLAB's curve has one point per fixation (threshold at its saliency) and is integrated with the
     trapezoid rule; its area is the Mann-Whitney AUC plus ``fp_last / (2 * n_fixations)``, where
     ``fp_last`` is the share of non-fixated pixels at or above the lowest fixated saliency. This closed
-    form is computed with ties counted by their expectation under MATLAB's random jitter.
-    """
-    fixated = _fixated(fixations)
-    smap = _resized(saliency, fixated.shape)
-    positives, negatives = smap[fixated], np.sort(smap[~fixated])
-    below = np.searchsorted(negatives, positives, side="left")
-    tied = np.searchsorted(negatives, positives, side="right") - below
-    mann_whitney = (below + tied / 2).mean() / negatives.size
-    lowest = positives.argmin()
-    n_lowest = np.count_nonzero(positives == positives[lowest])  # tied fixations at the lowest value
-    above = negatives.size - below[lowest] - tied[lowest]
-    fp_last = (above + tied[lowest] * n_lowest / (n_lowest + 1)) / negatives.size
-    return float(mann_whitney + fp_last / (2 * positives.size))
+    form is computed with ties counted by their expectation under MATLAB's random jitter."""
+    out = np.empty(len(smaps))
+    for i, (smap, fix) in enumerate(zip(smaps, fixated, strict=True)):
+        positives, negatives = smap[fix], smap[~fix]
+        below, tied = _below_tied(positives, negatives)
+        mann_whitney = (below + tied / 2).mean() / negatives.size
+        lowest = positives.argmin()
+        n_lowest = np.count_nonzero(positives == positives[lowest])  # tied fixations at the lowest value
+        above = negatives.size - below[lowest] - tied[lowest]
+        fp_last = (above + tied[lowest] * n_lowest / (n_lowest + 1)) / negatives.size
+        out[i] = mann_whitney + fp_last / (2 * positives.size)
+    return out
 
 
 def _auc_sampled(positives: np.ndarray, negatives: np.ndarray, step: float) -> float:
@@ -133,74 +234,165 @@ def _auc_sampled(positives: np.ndarray, negatives: np.ndarray, step: float) -> f
     return float(_trapezoid(fp, np.broadcast_to(tp, fp.shape)).mean())
 
 
+def _auc_borji(scaled: np.ndarray, fixated: np.ndarray, n_splits: int, step: float, rng: Rng) -> np.ndarray:
+    """``scaled``: the saliency maps min-max scaled."""
+    out = np.empty(len(scaled))
+    for i, (smap, fix) in enumerate(zip(scaled, fixated, strict=True)):
+        positives = smap[fix]
+        picks = _generator(rng).integers(0, smap.size, size=(positives.size, n_splits))
+        out[i] = _auc_sampled(positives, smap.ravel()[picks], step)
+    return out
+
+
+def _auc_shuffled(smaps: np.ndarray, fixated: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``weights``: one map, or one per saliency map, of how often each pixel is an other image's fixation."""
+    shared = np.flatnonzero(weights[0]) if len(weights) == 1 else None
+    out = np.empty(len(smaps))
+    for i, (smap, fix) in enumerate(zip(smaps, fixated, strict=True)):
+        counts = (weights[0] if shared is not None else weights[i]).ravel()
+        where = shared if shared is not None else np.flatnonzero(counts)
+        out[i] = rank_auc(smap[fix], smap.ravel()[where], counts[where])
+    return out
+
+
+def _nss(zscored: np.ndarray, fixated: np.ndarray) -> np.ndarray:
+    return (zscored * fixated).sum(axis=(-2, -1)) / fixated.sum(axis=(-2, -1))
+
+
+def _cc(zscored: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    pixels = targets.shape[-2] * targets.shape[-1]
+    return (zscored * _z_score(targets)).sum(axis=(-2, -1)) / (pixels - 1)
+
+
+def _sim(scaled: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``scaled``: the saliency maps min-max scaled."""
+    targets = _min_max(targets)
+    targets /= targets.sum(axis=(-2, -1), keepdims=True)
+    return np.minimum(scaled / scaled.sum(axis=(-2, -1), keepdims=True), targets).sum(axis=(-2, -1))
+
+
+def _kl(smaps: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    p = smaps - np.minimum(smaps.min(axis=(-2, -1), keepdims=True), 0.0)
+    total = p.sum(axis=(-2, -1), keepdims=True)
+    p /= np.where(total > 0, total, 1.0)
+    p[np.broadcast_to(total == 0, p.shape)] = 1.0 / (smaps.shape[-2] * smaps.shape[-1])
+    q = targets / targets.sum(axis=(-2, -1), keepdims=True)
+    out = np.zeros(len(q))
+    for i, (p_map, q_map) in enumerate(zip(p, q, strict=True)):  # only where q > 0: 0 · log(eps) is 0
+        where = q_map > 0
+        mass = q_map[where]
+        out[i] = (mass * np.log(EPS + mass / (p_map[where] + EPS))).sum()
+    return out
+
+
+def auc_judd(saliency: np.ndarray, fixations: np.ndarray) -> float:
+    """How well saliency ranks fixated pixels above all other pixels (ROC area; 1 best, 0.5 chance).
+
+    See :func:`_auc_judd` for the closed form of MATLAB's curve."""
+    fixated = _fixated(fixations)
+    return float(_auc_judd(_resized(saliency, fixated.shape)[None], fixated[None])[0])
+
+
 def auc_borji(
     saliency: np.ndarray, fixations: np.ndarray, *, n_splits: int = 100, step: float = 0.1, rng: Rng = 0
 ) -> float:
     """How well saliency separates fixated from uniformly random pixels (ROC area; 1 best, 0.5 chance)."""
     fixated = _fixated(fixations)
-    smap = _min_max(_resized(saliency, fixated.shape))
-    positives = smap[fixated]
-    picks = np.random.default_rng(rng).integers(0, smap.size, size=(positives.size, n_splits))
-    return _auc_sampled(positives, smap.ravel()[picks], step)
+    scaled = _min_max(_resized(saliency, fixated.shape)[None])
+    return float(_auc_borji(scaled, fixated[None], n_splits, step, rng)[0])
 
 
-def auc_shuffled(
-    saliency: np.ndarray,
-    fixations: np.ndarray,
-    other_fixations: np.ndarray,
-    *,
-    n_splits: int = 100,
-    step: float = 0.1,
-    rng: Rng = 0,
-) -> float:
+def auc_shuffled(saliency: np.ndarray, fixations: np.ndarray, other_fixations: np.ndarray) -> float:
     """How well saliency separates fixated pixels from other images' fixations (sAUC; 1 best, 0.5 chance).
 
-    Penalises a centre bias: ``other_fixations`` is the union of fixations on other images, same size.
-    """
+    Penalises a centre bias. ``other_fixations`` (same size) says how often each pixel was fixated on other
+    images (a count map keeps duplicates; a boolean or 0/255 map counts each marked pixel once). Exact: see
+    the module docstring."""
     fixated = _fixated(fixations)
-    if np.shape(other_fixations) != fixated.shape:
-        raise CamError(
-            f"The other fixation map has shape {np.shape(other_fixations)}, "
-            f"but the fixation map has shape {fixated.shape}."
-        )
-    others = np.flatnonzero(_as_map(other_fixations, "other fixation map") > 0)
-    if others.size == 0:
-        raise CamError("The other fixation map has no fixated pixel (no value > 0).")
-    smap = _min_max(_resized(saliency, fixated.shape))
-    positives = smap[fixated]
-    count = min(positives.size, others.size)
-    picks = np.random.default_rng(rng).permuted(np.tile(others, (n_splits, 1)), axis=1)[:, :count]
-    return _auc_sampled(positives, smap.ravel()[picks.T], step)
+    weights = _weights(other_fixations, fixated.shape)
+    return float(_auc_shuffled(_resized(saliency, fixated.shape)[None], fixated[None], weights)[0])
 
 
 def nss(saliency: np.ndarray, fixations: np.ndarray) -> float:
     """Mean z-scored saliency at fixated pixels (normalized scanpath saliency; higher better, 0 chance)."""
     fixated = _fixated(fixations)
-    return float(_z_score(_resized(saliency, fixated.shape))[fixated].mean())
+    return float(_nss(_z_score(_resized(saliency, fixated.shape)[None]), fixated[None])[0])
 
 
 def cc(saliency: np.ndarray, density: np.ndarray) -> float:
     """Pearson correlation of saliency and fixation density (-1..1; 1 best, 0 unrelated)."""
     gt = _ground_truth(density, "fixation density")
-    return float((_z_score(_resized(saliency, gt.shape)) * _z_score(gt)).sum() / (gt.size - 1))
+    return float(_cc(_z_score(_resized(saliency, gt.shape)[None]), gt[None])[0])
 
 
 def sim(saliency: np.ndarray, density: np.ndarray) -> float:
     """Histogram intersection of saliency and density as distributions (0..1; 1 best: identical)."""
     gt = _ground_truth(density, "fixation density")
-    smap = _min_max(_resized(saliency, gt.shape))
-    target = _min_max(gt)
-    return float(np.minimum(smap / smap.sum(), target / target.sum()).sum())
+    return float(_sim(_min_max(_resized(saliency, gt.shape)[None]), gt[None])[0])
 
 
 def kl(saliency: np.ndarray, density: np.ndarray) -> float:
     """KL divergence of saliency from the fixation density, information lost (>= 0; lower better)."""
     gt = _ground_truth(density, "fixation density")
-    smap = _resized(saliency, gt.shape)
-    smap = smap - min(smap.min(), 0.0)
-    p = smap / smap.sum() if smap.any() else np.full_like(smap, 1.0 / smap.size)
-    q = gt / gt.sum()
-    return float((q * np.log(EPS + q / (p + EPS))).sum())
+    return float(_kl(_resized(saliency, gt.shape)[None], gt[None])[0])
+
+
+def _wanted(metrics: Iterable[str] | None, negatives: bool) -> list[str]:
+    wanted = list(METRICS) + (["sAUC"] if negatives else [])
+    if metrics is not None:
+        wanted = list(metrics)
+        unknown = sorted(set(wanted) - set(ALL_METRICS))
+        if unknown:
+            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {list(ALL_METRICS)}.")
+        if "sAUC" in wanted and not negatives:
+            raise CamError("The sAUC metric needs other_fixations (fixations on other images).")
+    return wanted
+
+
+def score_maps(
+    saliency: np.ndarray,
+    fixations: np.ndarray,
+    *,
+    density: np.ndarray | None = None,
+    metrics: Iterable[str] | None = None,
+    other_fixations: np.ndarray | None = None,
+    rng: Rng = 0,
+) -> dict[str, np.ndarray]:
+    """:func:`score` of a stack: ``saliency``, ``fixations`` (and ``density``) are ``[N, H, W]`` of one size;
+    ``other_fixations`` is one ``[H, W]`` count map for all N maps or ``[N, H, W]``. Returns float64 ``[N]``
+    per metric, each equal to scoring the maps one by one."""
+    wanted = _wanted(metrics, other_fixations is not None)
+    fixated = _fixated(fixations, ndim=3)
+    smaps = _as_maps(saliency, "saliency maps", 3)
+    if smaps.shape != fixated.shape:
+        raise CamError(f"The saliency maps have shape {smaps.shape}, but the fixation maps have shape "
+                       f"{fixated.shape}; stack maps of one size.")
+    if density is not None and np.shape(density) != fixated.shape:
+        raise CamError(f"The fixation density has shape {np.shape(density)}, "
+                       f"but the fixation map has shape {fixated.shape}.")
+    targets = np.empty((0, 1, 1))
+    if any(name in _DISTRIBUTION for name in wanted):
+        source = fixated if density is None else density
+        targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
+    weights = np.empty((0, 1, 1)) if other_fixations is None else _weights(other_fixations, fixated.shape)
+    shared: dict[str, np.ndarray] = {}  # the z-scored and the min-max scaled maps, each made once
+
+    def zscored() -> np.ndarray:
+        return shared["z"] if "z" in shared else shared.setdefault("z", _z_score(smaps))
+
+    def scaled() -> np.ndarray:
+        return shared["s"] if "s" in shared else shared.setdefault("s", _min_max(smaps))
+
+    compute = {
+        "AUC_Judd": lambda: _auc_judd(smaps, fixated),
+        "AUC_Borji": lambda: _auc_borji(scaled(), fixated, 100, 0.1, rng),
+        "sAUC": lambda: _auc_shuffled(smaps, fixated, weights),
+        "NSS": lambda: _nss(zscored(), fixated),
+        "CC": lambda: _cc(zscored(), targets),
+        "SIM": lambda: _sim(scaled(), targets),
+        "KL": lambda: _kl(smaps, targets),
+    }
+    return {name: compute[name]() for name in wanted}
 
 
 def score(
@@ -215,32 +407,20 @@ def score(
     """The MIT benchmark metrics of one saliency map against human gaze, by name (see the module docstring).
 
     ``metrics`` restricts which are computed (default: all of :data:`METRICS`, plus ``sAUC`` when
-    ``other_fixations`` is given); ``rng`` seeds the random negatives of AUC_Borji and sAUC.
+    ``other_fixations`` is given); ``rng`` seeds the random negatives of AUC_Borji.
     """
-    wanted = list(METRICS) + (["sAUC"] if other_fixations is not None else [])
-    if metrics is not None:
-        wanted = list(metrics)
-        unknown = sorted(set(wanted) - {*METRICS, "sAUC"})
-        if unknown:
-            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {[*METRICS, 'sAUC']}.")
-        if "sAUC" in wanted and other_fixations is None:
-            raise CamError("The sAUC metric needs other_fixations (fixations on other images).")
+    wanted = _wanted(metrics, other_fixations is not None)
     if density is not None and np.shape(density) != np.shape(fixations):
         raise CamError(
             f"The fixation density has shape {np.shape(density)}, "
             f"but the fixation map has shape {np.shape(fixations)}."
         )
-    target = fixations if density is None else density
-    compute = {
-        "AUC_Judd": lambda: auc_judd(saliency, fixations),
-        "AUC_Borji": lambda: auc_borji(saliency, fixations, rng=rng),
-        "sAUC": lambda: auc_shuffled(saliency, fixations, other_fixations, rng=rng),
-        "NSS": lambda: nss(saliency, fixations),
-        "CC": lambda: cc(saliency, target),
-        "SIM": lambda: sim(saliency, target),
-        "KL": lambda: kl(saliency, target),
-    }
-    return {name: compute[name]() for name in wanted}
+    fixated = _fixated(fixations)
+    smap = _resized(saliency, fixated.shape)
+    others = None if other_fixations is None else _weights(other_fixations, fixated.shape)
+    scores = score_maps(smap[None], fixated[None], density=None if density is None else np.asarray(density)[None],
+                        metrics=wanted, other_fixations=others, rng=rng)
+    return {name: float(values[0]) for name, values in scores.items()}
 
 
 def clip_saliency(heatmaps: np.ndarray) -> np.ndarray:

@@ -8,9 +8,10 @@ from *how*, a :data:`Target` names the class without knowing the CAM method:
 - :class:`ClassIndex`: one fixed class.
 
 User input (``--target-class 3``, ``"arm wrestling"``, ``gt``) becomes a Target through
-:func:`parse_target`; :meth:`Target.resolve` turns it into a class index for one input. ``key`` is the
-form written into sidecars and batch keys (``"predicted"``, ``"gt"`` or the index), so files written
-before this type existed still match.
+:func:`parse_target` (before the model's classes are known, e.g. a batch's options, :func:`read_target`
+keeps a name as a :class:`ClassName` that :func:`parse_target` resolves later); :meth:`Target.resolve`
+turns it into a class index for one input. ``key`` is the form written into sidecars and batch keys
+(``"predicted"``, ``"gt"`` or the index), so files written before this type existed still match.
 """
 
 from __future__ import annotations
@@ -85,6 +86,53 @@ PREDICTED = Predicted()
 GROUND_TRUTH = GroundTruth()
 
 
+@dataclass(frozen=True)
+class ClassName:
+    """One fixed class, by the name a user gave, before the model's classes are known (a batch's options):
+    :func:`parse_target` turns it into a :class:`ClassIndex` (case-insensitive)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"class {self.name!r}"
+
+
+TargetChoice = Target | ClassName  # what a user may ask for before a model is loaded
+
+
+def read_target(value: TargetChoice | int | str | None, *, ground_truth: bool = False) -> TargetChoice:
+    """What a user asked for, without the model's classes: None or ``"predicted"`` is :data:`PREDICTED`,
+    ``"gt"`` (when ``ground_truth`` is allowed) :data:`GROUND_TRUTH`, an index or digit string a
+    :class:`ClassIndex` (range checked later), any other text a :class:`ClassName`. Unlike
+    :func:`parse_target`, the keywords win over a class that happens to be called so (pass its index)."""
+    if isinstance(value, Predicted | GroundTruth | ClassIndex | ClassName):
+        return value
+    if value is None:
+        return PREDICTED
+    if isinstance(value, bool):
+        raise CamError(f"{value!r} is not a class; pass a class index or name.")
+    if isinstance(value, int):
+        return ClassIndex(value)
+    text = str(value).strip()
+    if not text or text.lower() in PREDICTED_WORDS:
+        return PREDICTED
+    if ground_truth and text.lower() in GROUND_TRUTH_WORDS:
+        return GROUND_TRUTH
+    if text.lstrip("-").isdigit():
+        return ClassIndex(int(text))
+    return ClassName(text)
+
+
+def choice_text(target: TargetChoice) -> str | None:
+    """The word that :func:`read_target` reads back as ``target`` (None for the predicted class), e.g. for
+    ``--target-class`` or a JSON file."""
+    if isinstance(target, Predicted):
+        return None
+    if isinstance(target, ClassName):
+        return target.name
+    return str(target.key)
+
+
 def _checked(index: int, classes: Sequence[str]) -> int:
     if not 0 <= index < len(classes):
         raise CamError(f"Class {index} is out of range; the model has {len(classes)} classes "
@@ -92,7 +140,7 @@ def _checked(index: int, classes: Sequence[str]) -> int:
     return index
 
 
-def parse_target(value: Target | int | str | None, classes: Sequence[str], *,
+def parse_target(value: TargetChoice | int | str | None, classes: Sequence[str], *,
                  ground_truth: bool = False) -> Target:
     """A :data:`Target` from what a user gave: None or ``"predicted"`` (the predicted class), an index, a
     digit string, a class name (case-insensitive), or, when ``ground_truth`` is allowed, ``"gt"``.
@@ -106,6 +154,8 @@ def parse_target(value: Target | int | str | None, classes: Sequence[str], *,
     if isinstance(value, ClassIndex):
         _checked(value.index, classes)
         return value
+    if isinstance(value, ClassName):
+        value = value.name
     if value is None:
         return PREDICTED
     if isinstance(value, bool):

@@ -6,11 +6,14 @@ import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mmengine.config import Config
 
+from core import access
 from core.errors import CamError, first_line
+from core.geometry import Box, Windows
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".gif")
 _VIDEO_INIT = ("DecordInit", "PyAVInit", "OpenCVInit", "PIMSInit")
@@ -42,17 +45,34 @@ class ClipInputs:
     data: dict
     frames: np.ndarray  # uint8 [V, T, H, W, 3], RGB, the model's input frames
     frame_indices: np.ndarray  # int64 [V, T], 0-based source frame of each input frame
-    source_size: tuple[int, int]  # (width, height) of the source video
-    crop_box: tuple[float, float, float, float]  # (x0, y0, x1, y1) window the views cover together, source pixels
+    windows: Windows  # where each view lies in the source video
     fps: float | None
     notes: list[str] = field(default_factory=list)
-    view_boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # each view's window
-    view_flips: list[bool] = field(default_factory=list)  # views shown mirrored left-right (TenCrop)
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """(width, height) of the source video."""
+        return self.windows.source_size
+
+    @property
+    def crop_box(self) -> Box:
+        """(x0, y0, x1, y1) window the views cover together, in source pixels."""
+        return self.windows.crop_box
+
+    @property
+    def view_boxes(self) -> list[Box]:
+        """Each view's window."""
+        return list(self.windows.boxes)
+
+    @property
+    def view_flips(self) -> list[bool]:
+        """Views shown mirrored left-right (TenCrop)."""
+        return list(self.windows.flips)
 
 
 def rawframes_template(cfg: Config | None) -> tuple[str, int]:
     """File name template and first index of rawframes, from the config's test dataset."""
-    dataset = {}
+    dataset: dict[str, Any] = {}
     if cfg is not None and "test_dataloader" in cfg:
         dataset = cfg.test_dataloader.get("dataset", {}) or {}
     return dataset.get("filename_tmpl", "img_{:05}.jpg"), int(dataset.get("start_index", 1))
@@ -68,7 +88,7 @@ def _count_rawframes(folder: Path, template: str, start_index: int) -> int:
 
 
 def _check_path(video: str | Path) -> Path:
-    path = Path(video)
+    path = access.check(video, "Video")
     if not path.exists():
         raise CamError(f"Video {path} does not exist; pass a video file or a rawframes folder.")
     if path.is_file() and path.stat().st_size == 0:
@@ -87,10 +107,21 @@ def is_rawframes(folder: str | Path, cfg: Config | None = None) -> bool:
         return False
 
 
+def find_videos(folder: str | Path) -> list[Path]:
+    """Video files and rawframes folders directly inside ``folder``, by name."""
+    folder = access.check(Path(folder).expanduser(), "Folder")
+    if not folder.is_dir():
+        raise CamError(f"Folder {folder} does not exist; pick a folder that holds videos.")
+    found = [p for p in folder.iterdir()
+             if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and is_rawframes(p))]
+    return sorted(found, key=lambda p: p.name.lower())
+
+
 def video_reader(path: str | Path):
     """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded."""
     import decord
 
+    access.check(path, "Video")
     try:
         reader = decord.VideoReader(str(path), num_threads=1)
     except Exception as err:  # decord raises its own error types for broken files
@@ -144,6 +175,43 @@ def probe_video(video: str | Path, cfg: Config | None = None) -> VideoInfo:
     return VideoInfo(str(path), frames, fps, width, height)
 
 
+def config_pipeline(cfg: Config) -> list[dict]:
+    """The config's ``test_pipeline`` (else ``test_dataloader.dataset.pipeline``), checked to be a list of
+    steps that each name their ``type``."""
+    pipeline = cfg.get("test_pipeline")
+    if pipeline is None:
+        dataset = (cfg.get("test_dataloader") or {}).get("dataset")
+        pipeline = dataset.get("pipeline") if isinstance(dataset, dict) else None
+    if not pipeline or not isinstance(pipeline, list | tuple):
+        raise CamError("The config has no test_pipeline (the list of transforms that turns a video into the "
+                       "model's inputs); add one, e.g. from a config of the same model that has it.")
+    for index, op in enumerate(pipeline):
+        if not isinstance(op, dict) or not isinstance(op.get("type"), str):
+            raise CamError(f"The config's test_pipeline[{index}] is {repr(op)[:80]}, not a "
+                           "transform with a `type`; fix that step of the config's test_pipeline.")
+    return list(pipeline)
+
+
+def _build_transforms(cfg: Config, ops: list[dict]) -> list:
+    """The transforms of ``ops``, or a CamError naming the step of the config's test_pipeline that is wrong."""
+    from mmengine.dataset import Compose
+
+    steps = config_pipeline(cfg)
+    transforms = []
+    for op in ops:
+        where = f"test_pipeline[{steps.index(op)}]" if op in steps else "test_pipeline"
+        try:
+            transforms.extend(Compose([op]).transforms)
+        except KeyError as err:
+            raise CamError(f"The config's {where} has type {op['type']!r}, which MMAction2 does not know as a "
+                           "transform; fix that step of the config's test_pipeline.") from err
+        except Exception as err:  # transforms check their arguments with TypeError, ValueError, assert …
+            raise CamError(f"The config's {where} ({op['type']}) is invalid ({type(err).__name__}: "
+                           f"{first_line(err)}); fix that step of the config's test_pipeline (or set it with "
+                           "--cfg-options).") from err
+    return transforms
+
+
 def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False,
                   array: bool = False) -> tuple[list[dict], list[str]]:
     """The config's test pipeline adapted to the input: decode ops swapped between video and
@@ -151,8 +219,7 @@ def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False
     ``views="center"``."""
     if views not in ("center", "all"):
         raise CamError(f"views must be 'center' or 'all', not {views!r}.")
-    pipeline = cfg.get("test_pipeline") or cfg.test_dataloader.dataset.pipeline
-    pipeline = [dict(copy.deepcopy(op)) for op in pipeline]
+    pipeline = [dict(copy.deepcopy(op)) for op in config_pipeline(cfg)]
     notes = []
     types = [op["type"] for op in pipeline]
     if array:
@@ -176,7 +243,7 @@ def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False
 def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "center") -> ClipInputs:
     """Run ``video`` (a file, a folder of rawframes, or uint8 RGB frames ``[T, H, W, 3]``)
     through the config's test pipeline."""
-    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
 
     init_default_scope(cfg.get("default_scope", "mmaction"))
@@ -184,18 +251,19 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
         if video.ndim != 4 or video.shape[-1] != 3 or len(video) == 0:
             raise CamError(f"Frames must be a uint8 RGB array [T, H, W, 3], not shape {video.shape}.")
         ops, notes = test_pipeline(cfg, views=views, array=True)
-        results = dict(array=video, total_frames=len(video), label=-1, start_index=0, modality="RGB")
-        path = "<array>"
+        results: dict[str, Any] = dict(array=video, total_frames=len(video), label=-1, start_index=0,
+                                       modality="RGB")
+        path: str | Path = "<array>"
     else:
-        path = _check_path(video)
-        ops, notes = test_pipeline(cfg, views=views, rawframes=path.is_dir())
-        if path.is_dir():
+        path = folder = _check_path(video)
+        ops, notes = test_pipeline(cfg, views=views, rawframes=folder.is_dir())
+        if folder.is_dir():
             template, start = rawframes_template(cfg)
-            results = dict(frame_dir=str(path), total_frames=_count_rawframes(path, template, start),
+            results = dict(frame_dir=str(folder), total_frames=_count_rawframes(folder, template, start),
                            label=-1, start_index=start, filename_tmpl=template, modality="RGB")
         else:
             results = dict(filename=str(path), label=-1, start_index=0, modality="RGB")
-    transforms = Compose(ops).transforms
+    transforms = _build_transforms(cfg, ops)
     if not transforms or type(transforms[-1]).__name__ != "PackActionInputs":
         raise CamError("The config's test pipeline does not end with PackActionInputs; "
                        "pass an MMAction2 1.x recognition config.")
@@ -209,26 +277,21 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
         except Exception as err:  # decoders and transforms raise many types on bad input
             if step.endswith(("Init", "Decode")):
                 raise CamError(f"Video {path} could not be read ({step}: {first_line(err)}); "
-                               "is it a valid video file or rawframes folder?") from None
+                               "is it a valid video file or rawframes folder?") from err
             raise CamError(f"The config's test pipeline failed at {step} on {path} "
-                           f"({type(err).__name__}: {first_line(err)}); check the config's test_pipeline.") from None
+                           f"({type(err).__name__}: {first_line(err)}); check the config's test_pipeline.") from err
     start_index = results.get("start_index", 0)
     frames, frame_indices = _frames_and_indices(results)
     packed = transforms[-1](dict(results))
     height, width = results["original_shape"]
     view_boxes, view_flips = _view_windows(results, multi_crop, len(frames))
-    x0, y0 = min(b[0] for b in view_boxes), min(b[1] for b in view_boxes)
-    x1, y1 = max(b[2] for b in view_boxes), max(b[3] for b in view_boxes)
     return ClipInputs(
         data=pseudo_collate([packed]),
         frames=frames,
         frame_indices=frame_indices - start_index,
-        source_size=(int(width), int(height)),
-        crop_box=(x0, y0, x1, y1),
+        windows=Windows((int(width), int(height)), tuple(view_boxes), tuple(view_flips)),
         fps=float(results["avg_fps"]) if results.get("avg_fps") else None,
         notes=notes,
-        view_boxes=view_boxes,
-        view_flips=view_flips,
     )
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from core.errors import CamError, run_command
+from core.outputs import check_apart, check_output_file
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -77,23 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_output(path: str | None, suffixes: tuple[str, ...], what: str) -> None:
-    if path is None:
-        return
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise CamError(f"{what} {out} must end in {' or '.join(suffixes)}.")
-    if not out.parent.is_dir():
-        raise CamError(f"{what} {out} cannot be written: folder {out.parent} does not exist.")
+def check_outputs(args: argparse.Namespace) -> None:
+    """The output paths are files of the right kind in existing folders, and none of them is an input."""
+    from core.export import sidecar_path
+
+    check_output_file(args.out_filename, (".mp4", ".gif"), "--out-filename")
+    check_output_file(args.file_url, (".txt",), "--file-url")
+    outputs = [args.out_filename]
+    if args.file_url:
+        txt = Path(args.file_url)
+        outputs += [txt, sidecar_path(txt), txt.with_suffix(".npz") if args.npz else None]
+    check_apart(outputs, [args.video, args.config, args.checkpoint, args.label_map],
+                "pick another --out-filename or --file-url")
 
 
 def run(args: argparse.Namespace, progress=print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
     import core
-    from core.overlay import colormap_lut, overlay, resize_frames, write_video
+    from core.overlay import colormap_lut, resize_frames, write_video
 
-    _check_output(args.out_filename, (".mp4", ".gif"), "--out-filename")
-    _check_output(args.file_url, (".txt",), "--file-url")
+    check_outputs(args)
     video = Path(args.video)
     if args.use_frames and video.is_file():
         raise CamError(f"{video} is a video file, not a rawframes directory; drop --use-frames.")
@@ -112,11 +116,16 @@ def run(args: argparse.Namespace, progress=print) -> int:
         core.write_result(args.file_url, result, npz=args.npz)
         progress(f"wrote {args.file_url} and {Path(args.file_url).with_suffix('.json')}")
     if args.out_filename:
-        blended = overlay(result.frames, result.heatmaps, alpha=args.alpha, colormap=args.colormap)
-        frames = resize_frames(blended.reshape(-1, *blended.shape[-3:]), args.target_resolution,
-                               args.resize_algorithm)
+        # the app's geometry: frames shown with the source video's proportions (a squashed crop is unsquashed)
+        blended = result.display_overlays(alpha=args.alpha, colormap=args.colormap)
+        frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)
         write_video(frames, args.out_filename, fps=args.fps)
         progress(f"wrote {args.out_filename}")
+    if not args.file_url and not args.out_filename:
+        for index, label, prob in result.topk(5):
+            print(f"{prob:8.4f}  {index:>5}  {label}{'  <- explained' if index == result.target_class else ''}")
+        progress("nothing written: add --file-url OUT.txt for the heatmaps (txt, json sidecar) and/or "
+                 "--out-filename OUT.mp4 for the overlay video")
     return 0
 
 

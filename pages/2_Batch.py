@@ -2,31 +2,49 @@
 
 The batch runs in a background thread of the server (``core.batch.job``), one per output folder, so
 the page stays responsive, can stop it, and finds it again when reopened. An output folder whose
-``.batch.json`` lists more videos than are done holds an interrupted batch: **Resume** finishes it.
-Rows open in the explorer's result viewer from their files on disk (npz + sidecar); the frames are
-decoded again from the video, nothing is recomputed. The model is picked as on the main page.
+``.batch.json`` lists more videos than are done holds an interrupted batch: **Resume** finishes it with
+the model picked on this page (never the model, trust or folder the file names: every recorded value it
+overrides is listed and must be confirmed). Rows open in the explorer's result viewer from their files on
+disk (npz + sidecar); the frames are cut again from the source video through the recorded windows:
+nothing is recomputed and no config runs. The model is picked as on the main page.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
-from core.batch import BatchOptions, read_summary
-from core.batch.job import BatchProgress, BatchRequest, job_for, read_manifest, start_job
-from core.batch.store import SUMMARY_FIELDS, read_outputs
+from core.batch import BatchOptions, ModelFiles, read_summary
+from core.batch.job import BatchProgress, BatchRequest, job_for, read_manifest, resume_request, start_job
+from core.batch.store import SUMMARY_FIELDS, is_locked, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
 from core.methods import METHODS
-from pages.ui import pickers
+from core.result import ExplainResult
+from core.target import GROUND_TRUTH, PREDICTED, TargetChoice, read_target
+from pages.ui import pickers, tables
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
+from pages.ui.text import control, for_page
 from pages.ui.viewer import COLORMAPS, show_view
 
-st.set_page_config(page_title="Batch · Grad-CAM explorer", page_icon="🗂️", layout="wide")
+setup_page("Batch", "🗂️", controls={  # what core's sentences call --flags, as this page names them
+    **pickers.MODEL_CONTROLS,
+    "--video-root": control("Video root (for list files)", "on this page"),
+    "--use-frames": control("Also take rawframes folders", "on this page"),
+    "--out folders": "output folders",
+    "--out folder": control("Output folder", ""),
+    "--out": control("Output folder", "on this page"),
+    "--target gt": control("Target class: Ground truth", "under Options"),
+    "--target-layer-name": control("Target layer", "under Options"),
+    "--workers": control("Decoding threads", "under Options"),
+})
 
 TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds")]
+TARGET_KINDS = ("Predicted", "Ground truth", "Class")  # radio labels; pick_target maps them to Targets
 
 
 def _text(label: str, key: str, **kwargs) -> str | None:
@@ -34,12 +52,23 @@ def _text(label: str, key: str, **kwargs) -> str | None:
     return value.strip() or None
 
 
-def pick_options() -> tuple[BatchOptions, int]:
-    """What to explain and write, and the number of decoding threads."""
-    layer = _text("Target layer", "batch_layer", placeholder="default: last backbone stage")
-    kind = st.radio("Target class", ("Predicted", "Ground truth", "Class"), horizontal=True, key="batch_target",
+def pick_target() -> TargetChoice | None:
+    """The target the radio names (None while "Class" has no class typed)."""
+    kind = st.radio("Target class", TARGET_KINDS, horizontal=True, key="batch_target",
                     help="Ground truth needs an annotation file (path label) as the input.")
-    target = {"Predicted": None, "Ground truth": "gt"}.get(kind) or _text("Class index or name", "batch_class")
+    if kind == "Predicted":
+        return PREDICTED
+    if kind == "Ground truth":
+        return GROUND_TRUTH
+    text = _text("Class index or name", "batch_class")
+    return None if text is None else read_target(text)
+
+
+def pick_options() -> tuple[BatchOptions | None, int]:
+    """What to explain and write (None until a class is given when "Class" is picked), and the number of
+    decoding threads."""
+    layer = _text("Target layer", "batch_layer", placeholder="default: last backbone stage")
+    target = pick_target()
     method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m,
                           key="batch_method")
     views = st.radio("Views", ("center", "all"), horizontal=True, key="batch_views")
@@ -48,13 +77,24 @@ def pick_options() -> tuple[BatchOptions, int]:
     colormap = st.selectbox("Colormap", COLORMAPS, key="batch_colormap")
     force = st.checkbox("Recompute videos that are done", key="batch_force")
     workers = int(st.number_input("Decoding threads", 1, 16, 1, key="batch_workers"))
+    if target is None:
+        return None, workers
     options = BatchOptions(target_layer=layer, target=target, method=method, views=views, overlay=write_overlay,
                            alpha=alpha, colormap=colormap, force=force)
     return options, workers
 
 
 def _table(rows: list[dict]) -> None:
-    st.dataframe([{c: row.get(c) for c in TABLE_COLUMNS} for row in rows], hide_index=True, width="stretch")
+    """The summary rows; the name and error columns are as wide as their longest value (up to a cap), so long
+    video names show whole, and the name stays in view while scrolling sideways."""
+    shown = [{c: row.get(c) for c in TABLE_COLUMNS} for row in rows]
+    names, errors = [r["name"] for r in shown], [r["error"] for r in shown]
+    columns = {
+        "name": tables.text_column("name", names, "The video's outputs under the output folder (name.txt, "
+                                                  "name.json, name.npz)", pinned=True),
+        "error": tables.text_column("error", errors, "Why a video failed", cap=480),
+    }
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=columns)
 
 
 def _counts(rows: list[dict]) -> tuple[int, int]:
@@ -96,28 +136,63 @@ def _start(request: BatchRequest) -> None:
     st.rerun()
 
 
+def interrupted(manifest: dict | None, rows: list[dict]) -> bool:
+    """The folder's recorded batch ended before every video was done (killed, stopped, failed to start)."""
+    if manifest is None:
+        return False
+    if "finished" in manifest:  # written by runs that mark their end
+        return manifest["finished"] is None
+    ok, failed = _counts(rows)
+    return ok + failed < manifest["videos"]
+
+
+def resume(manifest: dict, rows: list[dict], model: ModelFiles | None, out: str) -> BatchRequest | None:
+    """The interrupted batch's note and Resume button: it runs with this page's model and output folder
+    (see :func:`core.batch.job.resume_request`); every recorded value that differs must be confirmed."""
+    recorded: BatchRequest = manifest["request"]
+    ok, failed = _counts(rows)
+    st.warning(f"This folder holds an interrupted batch: {ok + failed} of {manifest['videos']} videos have results"
+               f"{f' ({failed} failed)' if failed else ''}.")
+    if model is None:
+        st.info(f"To resume it, pick its model in the sidebar (it used config `{recorded.config}` and checkpoint "
+                f"`{recorded.checkpoint or 'none'}`); the page never loads a model named by a file in the folder.")
+        st.button("Resume", type="primary", key="batch_resume", icon=":material/play_arrow:", disabled=True)
+        return None
+    request, differences = resume_request(recorded, model, out)
+    confirmed = True
+    if differences:
+        st.markdown("Resuming uses this page's settings where they differ from the recorded batch "
+                    "(videos done with other settings are explained again):\n"
+                    + "\n".join(f"- {d}" for d in differences))
+        confirmed = st.checkbox("Resume with this page's settings", key="batch_resume_confirm")
+    if st.button("Resume", type="primary", key="batch_resume", icon=":material/play_arrow:", disabled=not confirmed,
+                 help=None if confirmed else "Confirm the differences above first."):
+        _start(request)
+    return request
+
+
 @st.cache_data(show_spinner="Reading the files and decoding the frames…", max_entries=8)
-def _saved(out: str, name: str, stamp: int, cfg_options: dict | None):
-    return read_outputs(out, name, cfg_options=cfg_options)
+def _saved(out: str, name: str, stamp: int) -> ExplainResult:
+    return read_outputs(out, name)
 
 
-def show_row(out: str, name: str, cfg_options: dict | None, options: BatchOptions) -> None:
-    """One finished video in the explorer's result viewer, from its files (npz + sidecar)."""
+def show_row(out: str, name: str, options: BatchOptions) -> None:
+    """One finished video in the explorer's result viewer, from its files (npz + sidecar; no config runs)."""
     with shown_as_error() as box:
-        saved = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns, cfg_options)
+        result = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns)
     if box.failed:
         return
-    meta = saved.meta
-    st.subheader(f"{name}: {meta['target_label']}")
-    st.caption(f"Explained class {meta['target_class']} ({meta['target_label']}) · predicted "
-               f"{meta['predicted_label']} · layer {meta['layer']} · "
-               f"{METHODS[meta['method']].label if meta['method'] in METHODS else meta['method']} · "
-               f"views {meta['views']} · video {meta['video']}")
-    if saved.note:
-        st.info(saved.note)
-    stem = file_stem(meta["video"], meta.get("checkpoint"), meta["layer"], meta["target_label"], meta["method"])
+    method = METHODS[result.method].label if result.method in METHODS else result.method
+    st.subheader(f"{name}: {result.target_label}")
+    st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted "
+               f"{result.predicted_label} · layer {result.layer} · {method} · views {result.views} · "
+               f"video {result.video}")
+    for note in result.file_notes:
+        st.info(for_page(note))
+    stem = file_stem(result.video, result.checkpoint, result.layer, result.target_label, result.method)
+    seconds = result.extra.get("batch", {}).get("seconds") if isinstance(result.extra.get("batch"), dict) else None
     with shown_as_error():
-        show_view(saved.view(stem), f"batch-{abs(hash((out, name, meta.get('batch', {}).get('seconds'))))}",
+        show_view(replace(result, name=stem), f"batch-{abs(hash((out, name, seconds)))}",
                   alpha=options.alpha, colormap=options.colormap)
 
 
@@ -128,16 +203,18 @@ def main() -> None:
                "videos. The same batch from a terminal: `python -m core.batch` (command below).")
     with st.sidebar:
         st.header("Model")
-        model = pickers.pick_model()
+        spec = pickers.pick_model()
+    model = None if spec is None else ModelFiles(spec.config, spec.checkpoint, spec.device, spec.label_map,
+                                                 trust_checkpoint=spec.trust_checkpoint)
     left, right = st.columns(2, gap="large")
     with left:
-        source = _text("Input folder, video or list file", "batch_input",
+        source = pickers.path_input("Input folder, video or list file", "batch_input",
                        help="Folders are scanned recursively; a .txt lists one path per line or is an MMAction2 "
                             "annotation file (path label).")
-        video_root = _text("Video root (for list files)", "batch_video_root",
+        video_root = pickers.path_input("Video root (for list files)", "batch_video_root",
                            help="Folder the list's relative paths start from (default: the list's folder).")
-        use_frames = st.checkbox("Also take rawframes folders (img_*.jpg)", key="batch_use_frames")
-        out = _text("Output folder", "batch_out")
+        use_frames = st.checkbox("Also take rawframes folders (`img_*.jpg`)", key="batch_use_frames")
+        out = pickers.path_input("Output folder", "batch_out")
     with right, st.expander("Options", expanded=False):
         options, workers = pick_options()
     if out is None:
@@ -152,26 +229,28 @@ def main() -> None:
         st.error(job.progress().error)
     manifest, rows = read_manifest(out), read_summary(out)
     request = None
-    if model is not None and source is not None:
+    if model is not None and source is not None and options is not None and not pickers.refused("batch_video_root"):
         request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=[source], out=out,
                                options=options, device=model.device, label_map=model.label_map,
                                trust_checkpoint=model.trust_checkpoint, use_frames=use_frames,
                                video_root=video_root, workers=workers)
-    ok, failed = _counts(rows)
-    if manifest is not None and ok + failed < manifest["videos"]:
-        st.warning(f"This folder holds an interrupted batch: {ok + failed} of {manifest['videos']} videos done"
-                   f"{f' ({failed} failed)' if failed else ''}.")
-        if st.button("Resume", type="primary", key="batch_resume", icon=":material/play_arrow:"):
-            _start(manifest["request"])
-    if st.button("Start", type="primary" if manifest is None else "secondary", key="batch_start",
-                 disabled=request is None, icon=":material/play_arrow:",
-                 help=None if request is not None else "Choose a model and an input first."):
+    resumed = None
+    if is_locked(out):
+        st.info("Another process (e.g. `python -m core.batch` in a terminal) is writing to this folder; its "
+                "summary below fills as it goes (rerun the page to refresh).")
+    elif manifest is not None and interrupted(manifest, rows):
+        resumed = resume(manifest, rows, model, out)
+    missing = ("Choose a model and an input first." if model is None or source is None
+               else "Type the class to explain (Options), or pick Predicted." if options is None else None)
+    if st.button("Start", type="primary", key="batch_start", disabled=request is None,
+                 icon=":material/play_arrow:", help=missing) and request is not None:
         _start(request)
-    shown = manifest["request"] if manifest is not None else request
+    shown = resumed or request or (manifest["request"] if manifest is not None else None)
     if shown is not None:
         st.code(shown.command(), language="bash")
     if not rows:
         return
+    ok, failed = _counts(rows)
     st.markdown(f"**Summary** · {ok} explained · {failed} failed · `{Path(out) / 'summary.csv'}`")
     _table(rows)
     names = [r["name"] for r in rows if r.get("status") == "ok"]
@@ -179,7 +258,7 @@ def main() -> None:
         name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
                             placeholder="Pick an explained video")
         if name is not None:
-            show_row(out, name, manifest["request"].cfg_options if manifest else None, options)
+            show_row(out, name, options or BatchOptions())
 
 
 main()

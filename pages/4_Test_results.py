@@ -1,13 +1,17 @@
-"""Test results: the predictions MMAction2's ``tools/test.py --dump`` wrote, scored and browsable, and any
-sample opened in the explorer (its ground truth or its prediction explained).
+"""Test results: the predictions MMAction2's ``tools/test.py --dump`` wrote, scored and browsable; any sample opened
+in the explorer (its ground truth or its prediction explained), and all mistakes sent to a batch run.
 
-All computing happens in ``core.dumps`` (a safe reader: the pickle is never given to ``pickle.load``);
-this page reads widgets, calls it (cached), and draws the result. **Explain** hands the sample over to
-the explorer (``pages.ui.pickers.hand_over``).
+All computing happens in ``core.dumps`` (a safe reader: the pickle is never given to ``pickle.load``) and
+``core.runs`` (which checkpoint made the dump); this page reads widgets, calls them (cached), and draws the
+result. **Explain** hands the sample over to the explorer (``pages.ui.pickers.hand_over``); **Explain all
+mistakes** starts ``core.batch`` jobs through its public API (``core.batch.job``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +20,35 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dumps
-from core.files import save_uploads
-from pages.ui import cache, pickers
+from core.batch.job import BatchRequest, job_for, start_job
+from core.demo import CONFIG as DEMO_CONFIG
+from core.errors import CamError
+from core.model import read_label_map
+from core.runs import dump_origin
+from core.target import GROUND_TRUTH, PREDICTED, target_of_key
+from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
+from pages.ui.page import setup_page
 
-st.set_page_config(page_title="Test results · Grad-CAM explorer", page_icon="📊", layout="wide")
+setup_page("Test results", "📊")
 
-SOURCES = ("Paths", "Upload")
+SOURCES = {"paths": "Paths", "upload": "Upload"}
 ANY = -1  # filter sentinel: any class
-SHOW = ("All", "Wrong", "Right")
+SHOW = {"all": ("All", None), "wrong": ("Wrong", False), "right": ("Right", True)}  # value: (label, correct)
+ORDERS = {dumps.Order.SAMPLE: "sample order", dumps.Order.SCORE_ASCENDING: "score, lowest first",
+          dumps.Order.SCORE_DESCENDING: "score, highest first"}
+TARGETS = {GROUND_TRUTH.key: "the ground truth", PREDICTED.key: "the prediction"}  # core.target keys
+BATCH_TARGETS = {"gt": ("the ground truth", [GROUND_TRUTH]), "predicted": ("the prediction", [PREDICTED]),
+                 "both": ("both", [GROUND_TRUTH, PREDICTED])}
+BATCH_SAMPLES = {"wrong": "the misclassified samples", "shown": "the samples in the table"}
 MAX_PICK = 1000  # samples listed in the Explain picker
+BATCHES = "dump_batches"  # session-state key: output folders of the batches started here
+st_log = logging.getLogger("mmaction_cam.app")
 
 
 @st.cache_data(show_spinner="Reading the test results…", max_entries=8)
 def _report(results: str, config: str | None, ann_file: str | None, video_root: str | None, label_map: str | None,
-            _stamps: tuple) -> dumps.DumpReport:
+            stamps: tuple) -> dumps.DumpReport:
     return dumps.open_dump(results, config=config, ann_file=ann_file, video_root=video_root, label_map=label_map)
 
 
@@ -41,47 +59,97 @@ def report_of(results: str, config: str | None, ann_file: str | None, video_root
     return _report(results, config, ann_file, video_root, label_map, stamps)
 
 
-def _uploaded(label: str, types: list[str], key: str, **kwargs) -> str | None:
-    """An uploaded file saved under its own name (the path), or None."""
-    upload = st.file_uploader(label, type=types, key=key, **kwargs)
-    if upload is None:
-        return None
+def _uploaded(label: str, types: list[str], key: str, check) -> str | None:
+    """An uploaded file's path in this session's upload folder, or None (refused files are deleted)."""
+    paths = pickers.upload_input(label, types, key, check=lambda paths: check(paths[0]))
+    return str(paths[0]) if paths else None
+
+
+def _is_demo(spec: pickers.ModelSpec) -> bool:
+    return Path(spec.config).resolve() == DEMO_CONFIG.resolve()
+
+
+def origin_of(results: str) -> dumps.DumpSource | None:
+    """Which checkpoint made the dump, when it can be told (the record beside it, or the test.py log)."""
     with shown_as_error() as box:
-        folder = save_uploads([(upload.name, upload.getvalue())])
-    return None if box.failed else str(folder / Path(upload.name).name)
+        origin = dump_origin(results)
+    return None if box.failed else origin
 
 
-def inputs() -> tuple[dict, pickers.ModelSpec | None]:
-    """The dump and its test set (paths for ``core.dumps.open_dump``), and the model to explain samples with."""
+def _use_origin(origin: dumps.DumpSource, config: str | None) -> None:
+    pickers.preset_model_paths(origin.config or config or "", origin.checkpoint)
+
+
+def _remember(results: str, spec: pickers.ModelSpec) -> None:
+    try:
+        dumps.record_source(results, checkpoint=spec.checkpoint or "", config=spec.config,
+                            recorded_by="the Test results page")
+    except CamError as err:
+        st.session_state["dump_remember_error"] = str(err)
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def model_section(results: str | None, test_config: str | None) -> tuple[pickers.ModelSpec | None,
+                                                                          dumps.DumpSource | None]:
+    """The model to explain samples with, and the checkpoint that made the dump (offered, and remembered)."""
+    st.header("Model (to explain samples)")
+    origin = origin_of(results) if results else None
+    if origin is not None:
+        st.caption(f"These results were made by **{Path(origin.checkpoint).name}** (recorded by "
+                   f"{origin.recorded_by or 'hand'}).")
+        st.button("Use the checkpoint that made them", key="dump_use_origin", on_click=_use_origin,
+                  args=(origin, test_config), icon=":material/link:",
+                  help=f"Checkpoint {origin.checkpoint}, config {origin.config or test_config or '(none recorded)'}")
+    spec = pickers.pick_model()
+    if results and spec is not None and spec.checkpoint and not (origin and _same_file(spec.checkpoint,
+                                                                                     origin.checkpoint)):
+        label = ("Remember: these results come from this checkpoint" if origin is None
+                 else "Record this checkpoint instead")
+        st.button(label, key="dump_remember", on_click=_remember,
+                  args=(results, spec), icon=":material/bookmark:",
+                  help=f"Writes {dumps.source_file(results).name} beside the results, so the next time the right "
+                       "checkpoint is offered.")
+    if error := st.session_state.pop("dump_remember_error", None):
+        st.error(error)
+    return spec, origin
+
+
+def inputs() -> tuple[dict, pickers.ModelSpec | None, dumps.DumpSource | None]:
+    """The dump and its test set (paths for ``core.dumps.open_dump``), the model to explain samples with, and the
+    checkpoint that made the dump (when it can be told)."""
     with st.sidebar:
         st.header("Results")
-        source = st.radio("Files", SOURCES, horizontal=True, key="dump_source")
-        if source == SOURCES[0]:
+        source = st.radio("Files", tuple(SOURCES), format_func=SOURCES.get, horizontal=True, key="dump_source")
+        if source == "paths":
             results = pickers.path_input("Results pickle", "dump_path", placeholder="work_dirs/…/results.pkl",
                                          help="Written by MMAction2's tools/test.py CONFIG CHECKPOINT --dump FILE "
-                                              "(0.x --out files work too, with the annotation file).")
+                                              "(or python -m core.mm test; 0.x --out files work too, with the "
+                                              "annotation file).")
         else:
-            results = _uploaded("Results pickle", ["pkl", "pickle"], "dump_upload")
+            results = _uploaded("Results pickle", ["pkl", "pickle"], "dump_upload", dumps.load_dump)
         st.header("Test set")
         config = pickers.path_input("Config (.py)", "dump_config",
                                     help="Its test_dataloader gives the annotation file, the video folder and the "
                                          "class names. Empty: the model's config below (unless the built-in demo).")
-        if source == SOURCES[0]:
+        if source == "paths":
             ann_file = pickers.path_input("Annotation file", "dump_ann", help="Sample i of the dump is its line i; "
                                           "by default the config's test ann_file.")
             label_map = pickers.path_input("Label map (one class a line)", "dump_label_map")
         else:
-            ann_file = _uploaded("Annotation file", ["txt"], "dump_ann_upload")
-            label_map = _uploaded("Label map (one class a line)", ["txt"], "dump_labels_upload")
+            ann_file = _uploaded("Annotation file", ["txt"], "dump_ann_upload", dumps.read_annotations)
+            label_map = _uploaded("Label map (one class a line)", ["txt"], "dump_labels_upload", read_label_map)
         video_root = pickers.path_input("Video folder", "dump_video_root",
                                         help="The folder the annotation paths are relative to; by default the "
                                              "config's data_prefix.")
-        st.header("Model (to explain samples)")
-        spec = pickers.pick_model()
-    if config is None and spec is not None and st.session_state.get("model_source") != pickers.MODEL_SOURCES[0]:
+        spec, origin = model_section(results, config)
+    if config is None and spec is not None and not _is_demo(spec):
         config = spec.config
     label_map = label_map or (spec.label_map if spec is not None else None)
-    return dict(results=results, config=config, ann_file=ann_file, video_root=video_root, label_map=label_map), spec
+    files = dict(results=results, config=config, ann_file=ann_file, video_root=video_root, label_map=label_map)
+    return files, spec, origin
 
 
 def accuracies(report: dumps.DumpReport) -> None:
@@ -95,22 +163,41 @@ def accuracies(report: dumps.DumpReport) -> None:
                    help="The mean class accuracy over the classes that have test samples.")
 
 
-def _shown_classes(report: dumps.DumpReport) -> np.ndarray:
-    """Classes with test samples or predictions (the rest would be empty rows and columns)."""
-    return np.union1d(report.gt, report.pred)
+def names_key(report: dumps.DumpReport) -> str:
+    """Identifies the class names shown: widgets whose labels carry them are keyed by it, because Streamlit keeps
+    a keyed selectbox's old label text in the browser when only its labels change (``class_0`` after a config
+    with names was given)."""
+    return hashlib.sha1("\n".join(report.classes).encode()).hexdigest()[:10]
+
+
+def cell_of(point: dict, shown: list[int]) -> tuple[int, int] | None:
+    """(ground truth, prediction) of a clicked confusion-matrix cell. The browser sends the point's position
+    (``x`` column, ``y`` row) and its ``customdata`` as a dict ``{"0": .., "1": ..}`` (AppTest: a list)."""
+    try:
+        column, row = int(round(float(point["x"]))), int(round(float(point["y"])))
+    except (KeyError, TypeError, ValueError):
+        data = point.get("customdata")
+        values = list(data.values()) if isinstance(data, dict) else data
+        if not isinstance(values, (list, tuple)) or len(values) < 2:
+            return None
+        return int(values[0]), int(values[1])
+    if not (0 <= row < len(shown) and 0 <= column < len(shown)):
+        return None
+    return shown[row], shown[column]
 
 
 def _cell_clicked() -> None:
     """A click on the confusion matrix filters the sample table to that cell."""
-    points = st.session_state["dump_confusion"]["selection"]["points"]
-    if points and points[0].get("customdata"):
-        gt, pred = points[0]["customdata"][:2]
-        st.session_state.update(dump_gt=int(gt), dump_pred=int(pred), dump_show=SHOW[0])
+    points = (st.session_state.get("dump_confusion") or {}).get("selection", {}).get("points") or []
+    cell = cell_of(points[0], st.session_state.get("dump_shown", [])) if points else None
+    if cell is not None:
+        st.session_state.update(dump_gt=cell[0], dump_pred=cell[1], dump_show="all")
 
 
 def confusion(report: dumps.DumpReport) -> None:
-    shown = _shown_classes(report)
-    counts = report.confusion[np.ix_(shown, shown)]
+    shown = report.occurring
+    st.session_state["dump_shown"] = shown.tolist()
+    counts = report.confusion_over(shown)
     normalise = st.toggle("Share of each ground-truth class", key="dump_normalise")
     totals = counts.sum(axis=1, keepdims=True)
     z = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0) if normalise else counts
@@ -121,9 +208,9 @@ def confusion(report: dumps.DumpReport) -> None:
                                hoverinfo="skip", colorbar=dict(thickness=10),
                                texttemplate=("%{z:.0%}" if normalise else "%{z}") if small else None))
     fig.add_trace(go.Scatter(  # clickable cells: Plotly heatmaps cannot be selected, points can
-        x=cols, y=rows, mode="markers", showlegend=False,
+        x=cols.tolist(), y=rows.tolist(), mode="markers", showlegend=False,
         marker=dict(symbol="square", size=max(4, min(28, 560 // max(1, len(shown)))), color="rgba(0,0,0,0)"),
-        customdata=np.stack([shown[rows], shown[cols], counts[rows, cols]], axis=1) if rows.size else None,
+        customdata=[[int(shown[r]), int(shown[c]), int(counts[r, c])] for r, c in zip(rows, cols, strict=True)],
         text=[f"{names[r]} → {names[c]}" for r, c in zip(rows, cols, strict=True)],
         hovertemplate="%{text}: %{customdata[2]} samples<extra>click to list them</extra>"))
     ticks = dict(tickmode="array", tickvals=list(range(len(shown))), ticktext=names, automargin=True,
@@ -157,12 +244,26 @@ def per_class(report: dumps.DumpReport) -> None:
                                        for p in pairs]), hide_index=True)
 
 
-def _class_filter(label: str, key: str, report: dumps.DumpReport, options: np.ndarray, column) -> int | None:
-    values = [ANY, *options.tolist()]
-    if st.session_state.get(key) not in values:
-        st.session_state.pop(key, None)
-    chosen = column.selectbox(label, values, key=key,
-                              format_func=lambda c: "Any" if c == ANY else f"{c}: {report.classes[c]}")
+def _named_choice(column, label: str, role: str, options: list, report: dumps.DumpReport, format_func,
+                  **kwargs):
+    """A selectbox whose labels carry class names. Its widget key includes :func:`names_key` (so the browser
+    shows the current names); its value is kept under ``role`` (set by clicks and row picks, kept across
+    renamings)."""
+    key = f"{role}@{names_key(report)}"
+    state = st.session_state
+    if state.get(role) in options and state.get(key) != state[role]:
+        state[key] = state[role]
+    elif key in state and state[key] not in options:
+        del state[key]
+    value = column.selectbox(label, options, key=key, format_func=format_func,
+                             on_change=lambda: state.__setitem__(role, state[key]), **kwargs)
+    state[role] = value
+    return value
+
+
+def _class_filter(label: str, role: str, report: dumps.DumpReport, options: np.ndarray, column) -> int | None:
+    chosen = _named_choice(column, label, role, [ANY, *options.tolist()], report,
+                           lambda c: "Any" if c == ANY else f"{c}: {report.classes[c]}")
     return None if chosen == ANY else chosen
 
 
@@ -179,10 +280,9 @@ def samples(report: dumps.DumpReport) -> list[dumps.Sample]:
     cols = st.columns([3, 3, 2, 2])
     gt = _class_filter("Ground truth", "dump_gt", report, np.unique(report.gt), cols[0])
     pred = _class_filter("Prediction", "dump_pred", report, np.unique(report.pred), cols[1])
-    show = cols[2].radio("Show", SHOW, key="dump_show", horizontal=True)
-    order = cols[3].selectbox("Order", dumps.ORDERS, key="dump_order")
-    chosen = dumps.filter_samples(report.samples(), gt=gt, pred=pred,
-                                  correct={"All": None, "Wrong": False, "Right": True}[show], order=order)
+    show = cols[2].radio("Show", tuple(SHOW), format_func=lambda v: SHOW[v][0], key="dump_show", horizontal=True)
+    order = cols[3].selectbox("Order", tuple(ORDERS), format_func=ORDERS.get, key="dump_order")
+    chosen = dumps.filter_samples(report.samples(), gt=gt, pred=pred, correct=SHOW[show][1], order=order)
     st.caption(f"{len(chosen)} of {len(report.gt)} samples. Click a confusion-matrix cell to list its samples, "
                "a row to pick it for Explain.")
     st.session_state["dump_rows"] = [s.index for s in chosen]
@@ -194,7 +294,8 @@ def samples(report: dumps.DumpReport) -> list[dumps.Sample]:
                           "right": [s.correct for s in chosen]})
     st.dataframe(table, hide_index=True, key="dump_table", on_select=_row_picked, selection_mode="single-row",
                  column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0,
-                                                                         format="%.3f")})
+                                                                         format="%.3f"),
+                                "video": tables.text_column("video", table["video"], "The sample's video")})
     return chosen
 
 
@@ -205,37 +306,137 @@ def _sample_label(report: dumps.DumpReport, sample: dumps.Sample) -> str:
             f"({sample.score:.2f}) {mark}")
 
 
-def explain(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.ModelSpec | None) -> None:
+def _origin_warning(spec: pickers.ModelSpec | None, origin: dumps.DumpSource | None) -> str | None:
+    """Why the explorer may contradict the dump: another checkpoint than the one that made it."""
+    if spec is None or origin is None:
+        return None
+    if not _same_file(spec.checkpoint, origin.checkpoint):
+        picked = Path(spec.checkpoint).name if spec.checkpoint else "no checkpoint (random weights)"
+        return (f"the model picked ({picked}) is not the checkpoint that made these results "
+                f"({Path(origin.checkpoint).name})")
+    if origin.changed:
+        return f"{Path(origin.checkpoint).name} changed since it made these results"
+    return None
+
+
+def explain(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.ModelSpec | None,
+            origin: dumps.DumpSource | None) -> None:
     st.subheader("Explain a sample")
     if not chosen:
         st.info("No sample matches the filters.")
         return
     by_index = {s.index: s for s in chosen[:MAX_PICK]}
-    if st.session_state.get("dump_sample") not in by_index:
-        st.session_state.pop("dump_sample", None)
     cols = st.columns([5, 3, 2], vertical_alignment="bottom")
-    index = cols[0].selectbox(f"Sample (first {MAX_PICK} shown)" if len(chosen) > MAX_PICK else "Sample",
-                              list(by_index), key="dump_sample",
-                              format_func=lambda i: _sample_label(report, by_index[i]))
-    target = cols[1].radio("Explain", dumps.TARGETS, key="dump_target", horizontal=True,
-                           format_func={"ground truth": "the ground truth", "prediction": "the prediction"}.get)
+    index = _named_choice(cols[0], f"Sample (first {MAX_PICK} shown)" if len(chosen) > MAX_PICK else "Sample",
+                          "dump_sample", list(by_index), report, lambda i: _sample_label(report, by_index[i]))
+    target = cols[1].radio("Explain", tuple(TARGETS), key="dump_target", horizontal=True, format_func=TARGETS.get)
     clicked = cols[2].button("Explain in the explorer", type="primary", key="dump_explain",
                              icon=":material/travel_explore:", disabled=spec is None)
+    why = _origin_warning(spec, origin)
     if spec is None:
         st.caption("Pick the model (config and checkpoint) in the sidebar to explain samples.")
-    if clicked:
+    elif why:
+        st.warning(f"Explanations may contradict the dump: {why}. Use the checkpoint that made them (sidebar).",
+                   icon=":material/warning:")
+    if clicked and spec is not None:
+        sample = by_index[index]
+        expected = {"class": sample.pred_label, "label": report.classes[sample.pred_label],
+                    "source": f"The test dump (sample #{sample.index})", "why": why}
         with shown_as_error():
-            chosen_target = dumps.explain_target(report, index, target)
-            pickers.hand_over(spec, chosen_target.video, chosen_target.target_class)
+            chosen_target = dumps.explain_target(report, index, target_of_key(target))
+            pickers.hand_over(spec, chosen_target.video, chosen_target.target_class, expected=expected)
+
+
+# --------------------------------------------------------------------------- Explain all mistakes (core.batch)
+
+
+def _default_out(results: str) -> str:
+    path = Path(results)
+    return str(path.with_name(f"{path.stem}_explained"))
+
+
+def _start_batches(requests: list[BatchRequest]) -> None:
+    """Start the first batch now and each next one when the previous ends (one model at a time: both targets
+    share the CPU or GPU, and the page may be closed meanwhile)."""
+    first, rest = start_job(requests[0]), requests[1:]
+    st.session_state[BATCHES] = [r.out for r in requests]
+    if rest:
+        def in_turn() -> None:
+            first.join()
+            for request in rest:
+                try:
+                    start_job(request).join()
+                except CamError as err:  # e.g. another batch already writes there: shown as not started
+                    st_log.error("batch on %s not started: %s", request.out, err)
+        threading.Thread(target=in_turn, name="test-results batches", daemon=True).start()
+
+
+def _open_batch_page(out: str, listed: str) -> None:
+    st.session_state.update(batch_out=out, batch_input=listed)
+
+
+def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.ModelSpec | None, results: str) -> None:
+    """One button that explains the misclassified samples (or the table's) in a background batch run."""
+    st.subheader("Explain many samples")
+    wrong = [s for s in report.samples() if not s.correct]
+    cols = st.columns([3, 3, 2])
+    which = cols[0].radio("Samples", tuple(BATCH_SAMPLES), key="dump_batch_samples", horizontal=True,
+                          format_func=lambda v: f"{BATCH_SAMPLES[v]} ({len(wrong if v == 'wrong' else chosen)})")
+    targets = cols[1].radio("Explain", tuple(BATCH_TARGETS), key="dump_batch_target", horizontal=True,
+                            format_func=lambda v: BATCH_TARGETS[v][0],
+                            help="The ground truth from the annotations, the model's prediction, or both (into "
+                                 "ground_truth/ and prediction/).")
+    views = cols[2].radio("Views", ("center", "all"), key="dump_batch_views", horizontal=True,
+                          format_func={"center": "Center crop", "all": "All views"}.get,
+                          help="All views explains every test view of the config (as tools/test.py scores them).")
+    out = pickers.path_input("Output folder", "dump_batch_out", default=_default_out(results),
+                             help="The batch writes heatmaps (txt, json, npz) and summary.csv here, with the list "
+                                  "of samples (samples.txt); an existing batch there resumes.")
+    picked = wrong if which == "wrong" else chosen
+    label = "Explain all mistakes" if which == "wrong" else f"Explain the {len(picked)} samples shown"
+    running = [o for o in st.session_state.get(BATCHES, []) if (job := job_for(o)) is not None and job.running]
+    clicked = st.button(label, type="primary", key="dump_batch_start", icon=":material/dynamic_feed:",
+                        disabled=spec is None or not picked or out is None or bool(running),
+                        help=None if spec is not None else "Pick the model in the sidebar first.")
+    if clicked and spec is not None and out is not None:
+        with shown_as_error():
+            requests = dumps.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
+                                            checkpoint=spec.checkpoint, device=spec.device, label_map=spec.label_map,
+                                            trust_checkpoint=spec.trust_checkpoint, views=views)
+            _start_batches(requests)
+    if st.session_state.get(BATCHES):
+        progress()
+
+
+@st.fragment(run_every=1.0)
+def progress() -> None:
+    """The batches started here, refreshed every second; each opens on the Batch page."""
+    for out in st.session_state.get(BATCHES, []):
+        job = job_for(out)
+        if job is None:
+            st.progress(0.0, text=f"{Path(out).name}: waiting for the batch before it")
+            continue
+        state = job.progress()
+        text = (f"{Path(out).name}: {state.done}/{state.total} · {state.ok} explained · {state.failed} failed"
+                + (f" · about {state.eta:.0f} s left" if state.eta is not None and job.running else "")
+                + f" · {state.phase}")
+        st.progress(state.fraction, text=text)
+        if state.error:
+            st.error(state.error)
+        if not job.running and state.phase in ("finished", "stopped"):
+            if st.button(f"Open {Path(out).name} on the Batch page", key=f"dump_batch_open_{out}",
+                         on_click=_open_batch_page, args=(out, job.request.inputs[0])):
+                st.switch_page("pages/2_Batch.py")
 
 
 def main() -> None:
     st.title("Test results")
-    files, spec = inputs()
+    files, spec, origin = inputs()
     if not files["results"]:
-        st.info("Give the results pickle of MMAction2's `tools/test.py CONFIG CHECKPOINT --dump results.pkl` in the "
-                "sidebar, with the config (or the annotation file and a label map) to name the samples and classes. "
-                "`python -m core.dumps` prints the same report on the command line.")
+        st.info("Give the results pickle of MMAction2's `tools/test.py CONFIG CHECKPOINT --dump results.pkl` (or "
+                "`python -m core.mm test …`) in the sidebar, with the config (or the annotation file and a label "
+                "map) to name the samples and classes. `python -m core.dumps` prints the same report on the "
+                "command line.")
         return
     with shown_as_error() as box:
         report = report_of(**files)
@@ -244,13 +445,16 @@ def main() -> None:
     kind = "probabilities" if report.holds_probabilities else "raw scores (a softmax gives each sample's score)"
     st.caption(f"{len(report.gt)} samples · {len(report.classes)} classes · "
                f"{'0.x' if report.legacy else '1.x'} dump holding {kind}"
-               + (f" · test set from {files['config']}" if files["config"] else ""))
+               + (f" · test set from {files['config']}" if files["config"] else "")
+               + (f" · made by {Path(origin.checkpoint).name}" if origin else ""))
     accuracies(report)
-    confusion(report)
+    with shown_as_error():
+        confusion(report)
     per_class(report)
     st.subheader("Samples")
     chosen = samples(report)
-    explain(report, chosen, spec)
+    explain(report, chosen, spec, origin)
+    batch(report, chosen, spec, files["results"])
 
 
 main()

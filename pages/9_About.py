@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="About · Grad-CAM explorer", page_icon="❔", layout="wide")
+from pages.ui.page import setup_page
+
+setup_page("About", "❔")
 st.title("About the Grad-CAM explorer")
 st.markdown("""
 The explorer shows **where and when** an MMAction2 video recognizer looks when it decides on a class,
@@ -25,9 +27,10 @@ with Grad-CAM (and the other CAM methods in `core.methods`).
 ### Reading the result
 - **Overlay video**: the heatmaps over the frames the model saw, at the pace of the stretch of video they sample.
 - **Frame view**: heatmap and overlay of one frame; drag the slider or press ▶ (all in the browser, no
-  waiting). Above the slider: the frame's index in the source video and its time. The camera icon in its
-  toolbar saves the view as PNG; *Frame view (png)* under the video saves any frame you pick.
-- **Activation per frame**: the mean and the max of each heatmap: *when* the model looks.
+  waiting). Above the slider: the frame's index in the source video and its time. **Frame view (png)**
+  under the video saves the frame the player shows (heatmap and overlay, labelled); the camera icon in
+  the view's toolbar saves the view as it is on screen.
+- **Activation per frame**: the mean and the max of each heatmap: _when_ the model looks.
 - **Saliency**: all heatmaps summed and divided by their number.
 - **Top-5 predictions**: the explained class in orange.
 
@@ -43,11 +46,21 @@ Heatmaps are normalised to [0, 1] per clip (view), so compare shapes, not absolu
 File names are made of the video, checkpoint, layer and class names.
 
 ### The other pages
+- **Training runs**: a `work_dirs/NAME/` folder's loss and accuracy curves, which epoch each checkpoint holds and
+  which is best, and its test results with the checkpoint that made each (`python -m core.mm train|test` runs
+  MMAction2's own `tools/train.py` and `tools/test.py` here).
 - **Batch**: explain a whole folder, list or annotation file with one model load; resumable, with a
   `summary.csv` (same as `python -m core.batch`).
-- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM, KL) where the model looked.
-- **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them.
-- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two.
+- **Gaze comparison**: score saliency against human gaze maps (AUC, NSS, CC, SIM: higher is better; KL: lower
+  is better) where the model looked, frame by frame in a player with the per-frame scores under it, and per class
+  for a batch. Give a fixation density (or tick the blur): without one CC, SIM and KL say little.
+- **Test results**: read a `tools/test.py --dump` pickle, find the wrong predictions, and explain them
+  (one, or all of them in a batch).
+- **Heatmap files**: reopen txt files (ours or legacy), scrub them, compare two of the same video; legacy
+  files (no sidecar) can be placed over the video you give.
+- **Study**: compare several batch runs with human gaze and two baselines: every saliency metric (sAUC
+  included), bootstrap CIs, Holm-corrected Wilcoxon tests, one video frame by frame, report and figures
+  (same as `python -m core.study`).
 
 ### Same thing on the command line
 `python -m core.vis_cam CONFIG CHECKPOINT VIDEO --file-url out.txt --out-filename out.mp4`

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from batch_support import batch_fixtures, make_clips
 from conftest import ROOT
 
 from core.batch import read_summary
 from core.batch.job import job_for
+from core.target import ClassName
 
 PAGE = str(ROOT / "pages" / "2_Batch.py")
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
@@ -77,10 +80,16 @@ def test_stop_then_reopen_and_resume(model, tmp_path):
     progress = job.progress()
     assert progress.phase == "stopped" and progress.ok < 8
 
-    reopened = AppTest.from_file(PAGE, default_timeout=60)  # a new session on the same folder, no model picked
+    reopened = AppTest.from_file(PAGE, default_timeout=60)  # a new session on the same folder, its model not picked
     reopened.run()
     reopened.text_input(key="batch_out").input(str(out)).run()
     assert any("interrupted batch" in w.value for w in reopened.warning)
+    # the page never loads the model a file names: with no model (or the built-in demo's) Resume waits
+    assert reopened.button(key="batch_resume").disabled
+    assert str(model[0]) in " ".join(e.value for e in [*reopened.info, *reopened.markdown])
+    reopened = page(model, videos, out)  # the same model picked: nothing differs, Resume at once
+    assert "batch_resume_confirm" not in [c.key for c in reopened.checkbox]
+    assert not reopened.button(key="batch_resume").disabled
     reopened.button(key="batch_resume").click().run()
     wait_for(out)
     assert job_for(out).progress().phase == "finished"
@@ -88,3 +97,47 @@ def test_stop_then_reopen_and_resume(model, tmp_path):
     reopened.run()
     assert not reopened.warning and not errors(reopened)
     assert len(reopened.dataframe[0].value) == 8
+
+
+def test_resume_takes_model_trust_folder_and_ray_from_the_page_not_the_file(model, clips, tmp_path):
+    out = tmp_path / "copied"
+    out.mkdir()
+    request = {"config": "/elsewhere/evil.py", "checkpoint": "/elsewhere/evil.pth", "inputs": [str(clips)],
+               "out": "/elsewhere/out", "options": {"target": "b", "method": "gradcam"}, "device": "auto",
+               "label_map": None, "cfg_options": None, "trust_checkpoint": True, "use_frames": False,
+               "video_root": None, "workers": None, "ray": "ray://10.9.8.7:10001"}
+    (out / ".batch.json").write_text(json.dumps({"request": request, "videos": 5, "started": 0, "command": "x"}))
+    app = page(model, clips, out)
+    differences = "".join(m.value for m in app.markdown)
+    for named in ("checkpoint: recorded /elsewhere/evil.pth", "config: recorded /elsewhere/evil.py",
+                  f"output folder: recorded /elsewhere/out, now {out}", "Ray: recorded ray://10.9.8.7:10001"):
+        assert named in differences
+    assert app.button(key="batch_resume").disabled
+    app.checkbox(key="batch_resume_confirm").check().run()
+    app.button(key="batch_resume").click().run()
+    job = job_for(out)
+    wait_for(out)
+    ran = job.request
+    assert (ran.config, ran.checkpoint, ran.out, ran.ray, ran.trust_checkpoint) == \
+        (str(model[0]), str(model[1]), str(out), None, False)
+    assert ran.inputs == [str(clips)] and ran.options.target == ClassName("b")  # what to explain: from the file
+    assert job.progress().phase == "finished" and len(read_summary(out)) == 5
+    assert {json.loads(p.read_text())["target_class"] for p in out.rglob("clip*.json")} == {1}
+
+
+def test_start_is_primary_and_long_names_show_whole(model, tmp_path):
+    videos = tmp_path / "videos"
+    make_clips(videos, 1, broken=False)
+    long_name = "abseiling/a_rather_long_video_name_from_a_real_dataset_000417_000427"
+    (videos / "abseiling").mkdir()
+    (videos / "clip0.mp4").rename(videos / f"{long_name}.mp4")
+    out = tmp_path / "out"
+    app = page(model, videos, out)
+    assert app.button(key="batch_start").proto.type == "primary"
+    app.button(key="batch_start").click().run()
+    wait_for(out)
+    app.run()
+    assert app.button(key="batch_start").proto.type == "primary"
+    columns = json.loads(app.dataframe[0].proto.columns)
+    name = next(c for k, c in columns.items() if "name" in k)
+    assert name["width"] >= 8 * len(long_name) and name["pinned"] and "double-click" in name["help"]

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from real_configs import ARCHS, small_config
 
 import core
-from core.cam import class_scores
 from core.demo import demo_paths, write_clip
 from core.evaluate import cli, faithfulness, frame_importance, random_heatmaps, sanity_check, summary_columns
 from core.evaluate.perturb import baseline_of, clip_of, counts_of, ranks_of, view_inputs
+from core.model import class_scores
 from core.synthetic import make_clip
 
 torchcam_metrics = pytest.importorskip("torchcam.metrics", reason="torchcam 0.5 (a test oracle) is not installed")
@@ -227,6 +227,21 @@ def test_frame_importance_matches_captum(tiny3d, tiny2d):
         np.testing.assert_array_equal(ours.frame_indices, result.frame_indices)
 
 
+def test_a_result_read_back_from_its_files_rebuilds_the_same_input(tiny3d, tmp_path):
+    """A result from files (or a batch) keeps no model input: it is rebuilt from its video and scores the same."""
+    handle, result = tiny3d
+    core.write_result(tmp_path / "clip_cam.txt", result, npz=True)
+    again = core.read_result(tmp_path / "clip_cam.txt")
+    assert again.inputs is None and result.inputs is not None
+    kept, rebuilt = (faithfulness(handle, r, steps=4, random=False) for r in (result, again))
+    np.testing.assert_allclose(rebuilt.deletion, kept.deletion, atol=1e-6)
+    np.testing.assert_allclose(rebuilt.insertion, kept.insertion, atol=1e-6)
+    assert rebuilt.average_drop == pytest.approx(kept.average_drop, abs=1e-6)
+    shifted = replace(again, frame_indices=again.frame_indices + 1)
+    with pytest.raises(core.CamError, match="no longer gives the frames"):
+        faithfulness(handle, shifted, steps=4)
+
+
 def test_baselines_match_their_definitions(tiny3d):
     from scipy.ndimage import gaussian_filter
 
@@ -315,13 +330,16 @@ def test_bad_input_is_one_sentence(tiny3d):
         with pytest.raises(core.CamError, match=words):
             faithfulness(handle, result, **options)
     with pytest.raises(core.CamError, match="every view needs a map"):
-        faithfulness(handle, replace(result, heatmaps=result.heatmaps[:2]))
+        faithfulness(handle, replace(result, heatmaps=result.heatmaps[:2], frames=None, frame_indices=None,
+                                     windows=None))
     flat = result.heatmaps.copy()
     flat[4] = 0.0
     with pytest.raises(core.CamError, match="View 5 has no map"):
         frame_importance(handle, replace(result, heatmaps=flat))
     with pytest.raises(core.CamError, match="in memory"):
-        faithfulness(handle, replace(result, video="<array>"))
+        faithfulness(handle, replace(result, video="<array>", inputs=None))  # frames explained without a file
+    with pytest.raises(core.CamError, match="which class"):
+        faithfulness(handle, replace(result, target_class=None))
 
 
 def _cli(capsys, *args):

@@ -170,7 +170,9 @@ def test_corrupt_upload_is_one_error_and_the_app_recovers(ready):
     assert not app.exception
     (error,) = _errors(app)
     assert "could not be decoded" in error and "Traceback" not in error
-    assert app.button(key="run_gradcam").disabled
+    assert not any(b.key == "run_gradcam" and not b.disabled for b in app.button)
+    uploads = app.session_state["mmcam_upload_folder"].path
+    assert not [p for p in uploads.rglob("*") if p.is_file()]  # a refused upload is deleted at once
     app.radio(key="video_source").set_value(source).run()
     _run(app)
     assert not _errors(app) and app.subheader[0].value.startswith("Explained: ")
@@ -216,7 +218,7 @@ def test_missing_config_and_absent_gpu_are_one_error_each(app, tmp_path):
     app.radio(key="video_source").set_value("Path").run()
     app.text_input(key="video_path").input(str(shared_file("demo.mp4"))).run()
     app.radio(key="model_source").set_value("Config and checkpoint paths").run()
-    app.text_input(key="config_path").input("/no/such/config.py").run()
+    app.text_input(key="config_path").input(str(tmp_path / "no_such_config.py")).run()
     (error,) = _errors(app)
     assert "does not exist" in error
     assert app.button(key="run_gradcam").disabled

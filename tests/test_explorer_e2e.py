@@ -7,6 +7,7 @@ Needs Debian's Chromium at /usr/bin/chromium (``apt-get install chromium``); ski
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -40,16 +41,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A headless Streamlit server on a free port; always stopped, its stderr kept for checks."""
+@contextlib.contextmanager
+def streamlit_server(tmp_path: Path, address: str = "127.0.0.1", **env: str):
+    """``streamlit run explorer.py`` on a free port (listening on ``address``), with ``env`` added; always
+    stopped. Yields its URL (on 127.0.0.1) and the path of its stderr."""
     port = _free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     stderr_path = tmp_path / "streamlit.stderr"
-    env = dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads"))
+    env = dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads"), **env)
     with open(stderr_path, "wb") as stderr, open(tmp_path / "streamlit.stdout", "wb") as stdout:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
+             "--server.port", str(port), "--server.address", address],
             cwd=ROOT, stdout=stdout, stderr=stderr, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -74,6 +77,24 @@ def server(tmp_path):
             proc.wait()
 
 
+@pytest.fixture
+def server(tmp_path):
+    """A headless Streamlit server on localhost; its stderr kept for checks."""
+    with streamlit_server(tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def chromium_page():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            yield browser.new_page(viewport={"width": 1500, "height": 2400}, accept_downloads=True)
+        finally:
+            browser.close()
+
+
 CURRENT_FRAME = ".js-plotly-plot .slider-container .slider-group .slider-label"  # the slider's current value
 
 
@@ -84,48 +105,42 @@ def _current_frame(page) -> str:
 def test_run_scrub_play_and_download_in_chromium(server, tmp_path):
     url, stderr_path = server
     failed_requests = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 2400}, accept_downloads=True)
-            page.on("requestfailed", lambda request: failed_requests.append(request.url))
-            page.goto(url)
-            page.get_by_role("button", name="Run Grad-CAM").click(timeout=90_000)
-            page.wait_for_selector(".js-plotly-plot .slider-container", timeout=180_000)
-            page.wait_for_selector("video", timeout=60_000)
+    with chromium_page() as page:
+        page.on("requestfailed", lambda request: failed_requests.append(request.url))
+        page.goto(url)
+        page.get_by_role("button", name="Run Grad-CAM").click(timeout=90_000)
+        page.wait_for_selector(".js-plotly-plot .slider-container", timeout=180_000)
+        page.wait_for_selector("video", timeout=60_000)
 
-            duration = page.eval_on_selector("video", """v => new Promise(done => {
-                if (v.readyState >= 1) done(v.duration);
-                else v.addEventListener('loadedmetadata', () => done(v.duration));
-                setTimeout(() => done(-1), 20000); })""")
-            assert duration > 0, "the overlay video did not load in the browser"
+        duration = page.eval_on_selector("video", """v => new Promise(done => {
+            if (v.readyState >= 1) done(v.duration);
+            else v.addEventListener('loadedmetadata', () => done(v.duration));
+            setTimeout(() => done(-1), 20000); })""")
+        assert duration > 0, "the overlay video did not load in the browser"
 
-            before = _current_frame(page)
-            match = re.match(r"Frame 1/(\d+) · source frame (\d+) · ([\d.]+) s", before)
-            assert match, before
-            num_frames = int(match.group(1))
-            assert num_frames >= 2
-            rail = page.locator(".js-plotly-plot .slider-rail-rect").first.bounding_box()
-            y = rail["y"] + rail["height"] / 2
-            page.mouse.move(rail["x"] + 2, y)
-            page.mouse.down()
-            page.mouse.move(rail["x"] + rail["width"] * 0.5, y, steps=5)
-            page.mouse.move(rail["x"] + rail["width"] - 2, y, steps=5)
-            page.mouse.up()
-            page.wait_for_function(f"""() => !document.querySelector('{CURRENT_FRAME}')
-                .textContent.startsWith('Frame 1/')""", timeout=10_000)
-            after = _current_frame(page)
-            assert after.startswith(f"Frame {num_frames}/{num_frames} · source frame "), after
+        before = _current_frame(page)
+        match = re.match(r"Frame 1/(\d+) · source frame (\d+) · ([\d.]+) s", before)
+        assert match, before
+        num_frames = int(match.group(1))
+        assert num_frames >= 2
+        rail = page.locator(".js-plotly-plot .slider-rail-rect").first.bounding_box()
+        y = rail["y"] + rail["height"] / 2
+        page.mouse.move(rail["x"] + 2, y)
+        page.mouse.down()
+        page.mouse.move(rail["x"] + rail["width"] * 0.5, y, steps=5)
+        page.mouse.move(rail["x"] + rail["width"] - 2, y, steps=5)
+        page.mouse.up()
+        page.wait_for_function(f"""() => !document.querySelector('{CURRENT_FRAME}')
+            .textContent.startsWith('Frame 1/')""", timeout=10_000)
+        after = _current_frame(page)
+        assert after.startswith(f"Frame {num_frames}/{num_frames} · source frame "), after
 
-            with page.expect_download(timeout=30_000) as download_info:
-                page.get_by_role("button", name="Heatmaps (txt)").click()
-            download = download_info.value
-            txt = tmp_path / download.suggested_filename
-            download.save_as(txt)
-            page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
-        finally:
-            browser.close()
+        with page.expect_download(timeout=30_000) as download_info:
+            page.get_by_role("button", name="Heatmaps (txt)").click()
+        download = download_info.value
+        txt = tmp_path / download.suggested_filename
+        download.save_as(txt)
+        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
 
     assert txt.name.startswith(Path(demo.demo_paths()["video"]).stem + "_") and txt.suffix == ".txt"
     assert "backbone" in txt.name
@@ -135,3 +150,26 @@ def test_run_scrub_play_and_download_in_chromium(server, tmp_path):
     log = stderr_path.read_text()
     for bad in ("Traceback", "torch.classes", "__path__._path", "Error"):
         assert bad not in log, log
+
+
+def test_shared_server_asks_for_the_password_in_chromium(tmp_path):
+    """Served beyond loopback: nothing without MMCAM_PASSWORD; with it, the password form first, then the app."""
+    with streamlit_server(tmp_path / "none", "0.0.0.0") as (url, _), chromium_page() as page:
+        page.goto(url)
+        page.get_by_text("it serves no page without a password").wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Run Grad-CAM").count() == 0
+    with streamlit_server(tmp_path / "set", "0.0.0.0", MMCAM_PASSWORD="correct horse battery") as (url, log), \
+            chromium_page() as page:
+        page.goto(url)
+        field = page.get_by_label("Password", exact=True)
+        field.wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Run Grad-CAM").count() == 0
+        field.fill("correct horse")
+        page.get_by_role("button", name="Open").click()
+        page.get_by_text("Wrong password.").wait_for(timeout=30_000)
+        field.fill("correct horse battery")
+        page.get_by_role("button", name="Open").click()
+        page.get_by_role("button", name="Run Grad-CAM").wait_for(timeout=90_000)
+        page.reload()  # a new browser session asks again
+        page.get_by_label("Password", exact=True).wait_for(timeout=60_000)
+    assert "Traceback" not in log.read_text()

@@ -61,6 +61,15 @@ def test_reader_errors(text, message, tmp_path):
         read_heatmap_txt(tmp_path / "bad.txt")
 
 
+@pytest.mark.parametrize("rows", ["0.1 0.2 0.3\n0.4\n", "[[0.1 0.2 0.3]\n [0.4]]\n", "0.1, 0.2, 0.3\n0.4\n"])
+def test_ragged_rows_are_refused_with_frame_and_row(rows, tmp_path):
+    """One row a value longer and the next one shorter: as many values as a 2x2 frame, never shifted into one."""
+    text = f"Frame 0 - Heatmap values:\n0.1 0.2\n0.3 0.4\nFrame 1 - Heatmap values:\n{rows}"
+    (tmp_path / "ragged.txt").write_text(text)
+    with pytest.raises(core.CamError, match="Frame 1 has rows of different lengths: row 2 has 1 value and row 1 has 3"):
+        read_heatmap_txt(tmp_path / "ragged.txt")
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(core.CamError, match="does not exist"):
         write_heatmap_txt(tmp_path / "missing" / "cam.txt", np.zeros((1, 2, 2)))

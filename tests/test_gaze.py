@@ -11,6 +11,7 @@ import sys
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 from gaze_data import SOURCE, fixations_from, make_clip_gaze, make_frame_gaze, make_wide, u8
@@ -137,15 +138,54 @@ def test_cli_json_for_one_txt(clip_gaze):
     assert json.loads(done.stdout) == {"clip": pytest.approx(expected.clip), "frames": []}
 
 
-def test_all_views_refused(clip_gaze, capsys):
+def test_all_views_scored_view_by_view(clip_gaze, frame_gaze, tmp_path, capsys):
+    """ThreeCrop x 2 clips: each crop is scored in its own window (its two clips together), the clip score is
+    the mean over the crops, and each crop's scores are reported (JSON views, CSV view column)."""
+    from core.export import write_heatmap_txt
     from core.vis_cam import main
 
     wide = clip_gaze
-    config, video = wide / "model" / "tiny_cfg.py", wide / "wide.mp4"
-    assert main([str(config), str(wide / "tiny.pth"), str(video), "--file-url", str(wide / "views.txt"),
-                 "--device", "cpu", "--all-views"]) == 0
+    txt = tmp_path / "views.txt"
+    assert main([str(wide / "model" / "tiny_cfg.py"), str(wide / "tiny.pth"), str(wide / "wide.mp4"), "--file-url",
+                 str(txt), "--device", "cpu", "--all-views"]) == 0
     capsys.readouterr()
-    assert "center view" in _error(capsys, wide / "views.txt", wide / "fix.png")
+    heat = gaze.read_heatmaps(txt)
+    groups = heat.windows.groups()
+    assert heat.heatmaps.shape[:2] == (6, 8) and [views for _, views in groups] == [[0, 1], [2, 3], [4, 5]]
+    side = json.loads(txt.with_suffix(".json").read_text())
+    assert [list(box) for box, _ in groups] == side["view_boxes"][::2]  # each crop's window is recorded
+    for crop, (box, views) in enumerate(groups):  # gaze made from one crop's own saliency, where it looked
+        density = u8(heatmap_to_source(clip_saliency(heat.heatmaps[views]), SOURCE, box)[0])
+        cv2.imwrite(str(tmp_path / f"dens{crop}.png"), density)
+        cv2.imwrite(str(tmp_path / f"fix{crop}.png"), fixations_from(density))
+        result = gaze.score_file(txt, tmp_path / f"fix{crop}.png", tmp_path / f"dens{crop}.png")
+        per_view = [view["clip"]["CC"] for view in result.views]
+        assert len(per_view) == 3 and per_view[crop] > 0.99 and np.argmax(per_view) == crop
+        assert result.windows == [box for box, _ in groups] and result.views[crop]["heatmap_views"] == views
+        for metric, value in result.clip.items():
+            assert value == pytest.approx(np.mean([view["clip"][metric] for view in result.views]))
+    # a view the model saw mirrored is flipped back before it is placed in its window
+    flipped = tmp_path / "flipped.txt"
+    maps = heat.heatmaps.copy()
+    maps[0] = maps[0][..., ::-1]
+    write_heatmap_txt(flipped, maps)
+    flipped.with_suffix(".json").write_text(json.dumps({**side, "view_flips": [True] + [False] * 5}))
+    again = gaze.score_file(flipped, tmp_path / "fix0.png", tmp_path / "dens0.png")
+    assert again.clip == pytest.approx(gaze.score_file(txt, tmp_path / "fix0.png", tmp_path / "dens0.png").clip)
+    flipped.with_suffix(".json").write_text(json.dumps(side))  # the same heatmaps taken unmirrored score lower
+    assert gaze.score_file(flipped, tmp_path / "fix0.png", tmp_path / "dens0.png").views[0]["clip"]["CC"] < \
+        again.views[0]["clip"]["CC"] - 0.05
+    # per-frame gaze: per-frame scores averaged over the crops that saw the frame, and each crop's own
+    per_frame = gaze.score_file(txt, wide / "fix_frames")
+    seen = sorted(set(heat.frame_indices.ravel().tolist()))
+    assert [row["frame"] for row in per_frame.frames] == seen
+    assert all([row["frame"] for row in view["frames"]] == seen for view in per_frame.views)
+    rows = gaze.csv_rows([per_frame])
+    assert [(row["view"], row["frame"]) for row in rows][:2] == [("", ""), ("", seen[0])]
+    assert sum(1 for row in rows if row["view"] == 2 and row["frame"] == "") == 1
+    assert gaze.main([str(txt), str(wide / "fix.png"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [view["view"] for view in printed["views"]] == [1, 2, 3] and set(printed["clip"]) == set(gaze.METRICS)
 
 
 def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
@@ -154,7 +194,7 @@ def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
         (batch / label).mkdir(parents=True, exist_ok=True)
         shutil.copy(clip_gaze / "wide.txt", batch / label / f"{name}.txt")
         meta = json.loads((clip_gaze / "wide.json").read_text())
-        meta.update(video=f"/videos/{name}.mp4", batch={"gt_label": label})
+        meta.update(video=f"/videos/{name}.mp4", batch={"gt_label": label, "gt_class": ("walk", "run").index(label)})
         (batch / label / f"{name}.json").write_text(json.dumps(meta))
     (batch / "summary.csv").write_text("video,name\n")
     (batch / "notes.txt").write_text("not a heatmap\n")
@@ -165,14 +205,23 @@ def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "nogaze" in captured.err and "skipped" in captured.err
-    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    text = (tmp_path / "scores.csv").read_text()
+    notes = [line for line in text.splitlines() if line.startswith("#")]
+    assert notes == [f"# {note}" for note in gaze.header_notes(gaze.score_path(batch, fixations)[0])]
+    assert "↓ lower is better: KL" in notes[0] and "against the fixation points themselves" in notes[1]
+    assert list(pd.read_csv(tmp_path / "scores.csv", comment="#").columns)[-len(gaze.METRICS):] == list(gaze.METRICS)
+    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
     clips = {row["video"]: row for row in rows if row["frame"] == ""}
     assert set(clips) == {"wide", "other"} and clips["wide"]["class"] == "walk" and clips["other"]["class"] == "run"
     assert [int(row["frame"]) for row in rows if row["video"] == "other" and row["frame"]] == \
         [*range(0, 15, 2), *range(49, 64, 2)]
     alone = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png").clip
     assert {m: float(clips["wide"][m]) for m in gaze.METRICS} == pytest.approx(alone)
-    assert "AUC_Judd" in captured.out.splitlines()[0] and len(captured.out.splitlines()) == 3
+    table = captured.out.splitlines()
+    assert table[0].split() == ["video", *" ".join(gaze.metric_title(m) for m in gaze.METRICS).split()]
+    assert table[0].split()[-2:] == ["KL", "↓"] and table[0].split()[1:3] == ["AUC_Judd", "↑"]
+    assert [line.split()[0] for line in table[1:3]] == ["other", "wide"]
+    assert table[4].startswith("Per class") and [line.split()[0] for line in table[6:8]] == ["walk", "run"]
 
 
 def _error(capsys, *argv) -> str:
@@ -203,3 +252,70 @@ def test_cli_errors_are_one_line(clip_gaze, tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({**meta, "shape": [1, 8, 64, 64]}))
     assert "do not belong together" in _error(capsys, tmp_path / "bad.txt", clip_gaze / "fix.png")
     assert not list(tmp_path.glob("*.csv")) and not list(tmp_path.glob(".*part*"))
+
+
+def test_cli_says_which_way_metrics_improve_and_what_fixations_alone_mean(clip_gaze, capsys):
+    """The table, its footer and --help label every metric with its direction; CC, SIM and KL against the
+    fixation points alone come with the warning and the way out (--density, --blur); --blur makes the density
+    exactly as python -m core.gaze.fixations does, and then the warning goes."""
+    txt, fix = clip_gaze / "wide.txt", clip_gaze / "fix.png"
+    assert gaze.main([str(txt), str(fix)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[-2:] == ["KL", "↓"] and gaze.FIXATIONS_ONLY in out
+    assert "↑ higher is better: AUC_Judd, AUC_Borji, NSS, CC, SIM; ↓ lower is better: KL." in out
+    assert "--density" in gaze.FIXATIONS_ONLY and "--blur" in gaze.FIXATIONS_ONLY
+    assert gaze.main([str(txt), str(fix), "--blur"]) == 0
+    blurred_out = capsys.readouterr().out
+    assert gaze.FIXATIONS_ONLY not in blurred_out
+    assert gaze.main([str(txt), str(fix), "--density", str(clip_gaze / "dens.png")]) == 0
+    assert gaze.FIXATIONS_ONLY not in capsys.readouterr().out
+    help_text = gaze.build_parser().format_help()
+    assert "KL (lower is better)" in help_text and "↓ lower is better: KL" in help_text and "--blur" in help_text
+
+
+def test_blur_is_the_fixation_makers_density(clip_gaze, frame_gaze):
+    """--blur: each fixation map convolved with the fixation maker's Gaussian (σ = width / 30 unless given),
+    scored like a density given as a file; CC and SIM rise from near 0, the location metrics stay."""
+    from core.gaze.fixations import default_sigma, density_map
+
+    folder, _ = frame_gaze
+    fix = gaze.read_gaze(folder / "fix_frames", fixations=True)
+    made = gaze.blurred(fix)
+    for frame, mask in fix.frames.items():
+        assert np.array_equal(made.frames[frame], density_map(mask.astype(np.float64), default_sigma(426)))
+    assert np.array_equal(gaze.blurred(fix, 5.0).at(3), density_map(fix.at(3).astype(np.float64), 5.0))
+    plain = gaze.score_file(clip_gaze / "wide.txt", folder / "fix_frames")
+    blurred = gaze.score_file(clip_gaze / "wide.txt", folder / "fix_frames", blur="auto")
+    made_folder = clip_gaze / "made_density"
+    made_folder.mkdir(exist_ok=True)
+    for frame, image in made.frames.items():
+        cv2.imwrite(str(made_folder / f"frame_{frame + 1:04d}.png"), image.astype(np.uint8))
+    as_files = gaze.score_file(clip_gaze / "wide.txt", folder / "fix_frames", made_folder)
+    assert blurred.clip == pytest.approx(as_files.clip)
+    assert len(blurred.frames) == len(as_files.frames) == 16
+    assert all(row == pytest.approx(other) for row, other in zip(blurred.frames, as_files.frames, strict=True))
+    assert plain.against_fixations and not blurred.against_fixations
+    assert blurred.clip["CC"] > plain.clip["CC"] + 0.3 and blurred.clip["NSS"] == plain.clip["NSS"]
+    with pytest.raises(core.CamError, match="positive σ"):
+        gaze.blurred(fix, -1)
+
+
+def test_class_summary_in_label_order(clip_gaze, tmp_path):
+    """Mean and (population) std per class over its videos, classes ordered by their index in the label map
+    (the ground truth's for a batch, else the explained class), unknown indices last by name."""
+    import dataclasses
+
+    base = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png")
+
+    def scored(label: str | None, index: int | None, nss: float) -> gaze.GazeScores:
+        batch = {"gt_label": label, "gt_class": index} if label else {}
+        result = dataclasses.replace(base.result, extra={"batch": batch} if batch else {}, target_label="x",
+                                     target_class=7)
+        return dataclasses.replace(base, result=result, clip={**base.clip, "NSS": nss})
+
+    results = [scored("zebra", 0, 1.0), scored("apple", 2, 3.0), scored("apple", 2, 5.0), scored("mango", None, 0.5),
+               scored("zebra", 0, 2.0), scored(None, None, 9.0)]
+    rows = gaze.class_summary(results)
+    assert [(r["class"], r["n"]) for r in rows] == [("zebra", 2), ("apple", 2), ("x", 1), ("mango", 1)]
+    assert rows[1]["NSS"] == 4.0 and rows[1]["NSS std"] == 1.0 and rows[0]["NSS"] == 1.5
+    assert gaze.summary_cells(rows[1])["NSS ↑"] == "4.000 ± 1.000"

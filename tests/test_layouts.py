@@ -11,7 +11,7 @@ from real_configs import small_config
 import core
 from core.cam import Captured, capture, heatmaps_of
 from core.errors import CamError
-from core.reshape import Geometry, to_feature_map
+from core.reshape import BackboneInput, to_feature_map
 from core.tin import tin_shift
 from core.video import build_inputs
 
@@ -19,8 +19,8 @@ torch.manual_seed(0)
 GRID = torch.randn(2, 5, 4, 3, 6)  # [B, C, T', h, w]: a 4-frame 48x96 input seen through 16-pixel patches
 
 
-def geometry(**kw) -> Geometry:
-    return Geometry(**{**dict(batch=2, frames=8, height=48, width=96, temporal_patch=2), **kw})
+def geometry(**kw) -> BackboneInput:
+    return BackboneInput(**{**dict(batch=2, frames=8, height=48, width=96, temporal_patch=2), **kw})
 
 
 def test_channels_first_maps_pass_through_untouched():

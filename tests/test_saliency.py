@@ -1,4 +1,5 @@
-"""Saliency metrics against pysaliency (CC, NSS, SIM, KL) and hand-written reference loops (the AUCs)."""
+"""Saliency metrics against pysaliency (CC, NSS, SIM, KL), scikit-learn (sAUC) and hand-written reference loops
+(AUC_Judd, AUC_Borji); stacks scored at once equal the maps scored one by one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 import core  # noqa: F401
 from core.errors import CamError
 from core.saliency import (
+    ALL_METRICS,
+    BETTER,
     METRICS,
     auc_borji,
     auc_judd,
@@ -19,11 +22,15 @@ from core.saliency import (
     clip_saliency,
     kl,
     nss,
+    rank_auc,
     score,
+    score_maps,
     sim,
 )
 
 pysaliency_metrics = pytest.importorskip("pysaliency.metrics")
+roc_auc_score = pytest.importorskip("sklearn.metrics").roc_auc_score
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed trapz (numpy>=1.26 allowed)
 
 H, W = 64, 80
 
@@ -53,7 +60,7 @@ def _matlab_auc_judd(smap: np.ndarray, fixated: np.ndarray) -> float:
     for i, thresh in enumerate(sorted(positives, reverse=True), start=1):
         tp.append(i / n_fix)
         fp.append((np.sum(s >= thresh) - i) / (n_pix - n_fix))
-    return float(np.trapezoid(tp + [1.0], fp + [1.0]))
+    return float(_trapezoid(tp + [1.0], fp + [1.0]))
 
 
 def _matlab_auc_sampled(smap: np.ndarray, positives: np.ndarray, negatives: np.ndarray, step=0.1) -> float:
@@ -64,7 +71,7 @@ def _matlab_auc_sampled(smap: np.ndarray, positives: np.ndarray, negatives: np.n
         threshes = [k * step for k in range(int(np.floor(top / step + 1e-9)), -1, -1)]
         tp = [0.0] + [np.mean(positives >= t) for t in threshes] + [1.0]
         fp = [0.0] + [np.mean(split >= t) for t in threshes] + [1.0]
-        aucs.append(np.trapezoid(tp, fp))
+        aucs.append(_trapezoid(tp, fp))
     return float(np.mean(aucs))
 
 
@@ -171,7 +178,65 @@ def test_shuffled_auc_discounts_a_centre_bias() -> None:
     centre = np.exp(-(((yy - H / 2) / (0.2 * H)) ** 2 + ((xx - W / 2) / (0.2 * W)) ** 2))
     assert auc_judd(centre, fixated) > 0.85
     assert auc_shuffled(centre, fixated, others) == pytest.approx(0.5, abs=0.08)
-    assert auc_shuffled(centre, fixated, others, rng=1) == auc_shuffled(centre, fixated, others, rng=1)
+
+
+@pytest.mark.parametrize("levels", [None, 6, 200])  # continuous; 6 values (ties, few positives); 200 (sorted path)
+def test_shuffled_auc_equals_sklearn_on_the_two_sets_duplicates_kept(levels) -> None:
+    rng = np.random.default_rng(5)
+    smap = rng.random((H, W))
+    if levels is not None:
+        smap = np.floor(smap * levels) / levels
+    fixated = _fixations(rng, 150, spread=0.15)
+    counts = np.zeros((H, W), np.int64)  # other images' fixations, some pixels fixated several times
+    np.add.at(counts, (rng.integers(0, H, 900), rng.integers(0, W, 900)), 1)
+    assert counts.max() > 1
+    positives = smap[fixated]
+    negatives = np.repeat(smap.ravel(), counts.ravel())
+    expected = roc_auc_score(np.r_[np.ones(positives.size), np.zeros(negatives.size)], np.r_[positives, negatives])
+    assert auc_shuffled(smap, fixated, counts) == pytest.approx(expected, abs=1e-12)
+    assert rank_auc(positives, negatives) == pytest.approx(expected, abs=1e-12)
+    assert auc_shuffled(smap, fixated, counts > 0) != pytest.approx(expected, abs=1e-6)  # duplicates matter
+    image = (counts > 0).astype(np.uint8) * 255  # a 0/255 map counts each marked pixel once
+    assert auc_shuffled(smap, fixated, image) == pytest.approx(auc_shuffled(smap, fixated, counts > 0), abs=1e-12)
+    assert auc_shuffled(np.zeros((H, W)), fixated, counts) == 0.5
+
+
+def test_exact_shuffled_auc_is_what_the_matlab_sampling_estimates(scene) -> None:
+    """MATLAB's AUC_shuffled: 100 random draws of as many negatives as fixations, a ROC at thresholds 0.1 apart."""
+    rng = np.random.default_rng(6)
+    smap, fixated = scene["good"], scene["fixated"]
+    others = _fixations(rng, 500, spread=0.2)
+    normalised = (smap - smap.min()) / (smap.max() - smap.min())
+    positives, pool = normalised[fixated], normalised[others]
+    draws = np.stack([rng.permutation(pool)[: positives.size] for _ in range(100)], axis=1)
+    sampled = _matlab_auc_sampled(normalised, positives, draws)
+    assert auc_shuffled(smap, fixated, others) == pytest.approx(sampled, abs=0.02)
+
+
+def test_stack_scores_equal_one_map_at_a_time(scene) -> None:
+    rng = np.random.default_rng(7)
+    count = 5
+    smaps = np.stack([scene["good"], scene["inverted"], scene["random"], np.zeros((H, W)),
+                      rng.random((H, W)) ** 4])
+    fixated = np.stack([_fixations(rng, n, spread=0.15) for n in (1, 12, 60, 20, 300)])
+    densities = np.stack([_density(f) for f in fixated])
+    counts = rng.integers(0, 3, (H, W))
+    stacked = score_maps(smaps, fixated, density=densities, metrics=ALL_METRICS, other_fixations=counts)
+    assert list(stacked) == list(ALL_METRICS) and all(v.shape == (count,) for v in stacked.values())
+    for i in range(count):
+        one = score(smaps[i], fixated[i], density=densities[i], metrics=ALL_METRICS, other_fixations=counts)
+        assert {k: v[i] for k, v in stacked.items()} == pytest.approx(one, abs=1e-12)
+    per_map = np.stack([counts, counts.T[:H, :W] if W <= H else np.roll(counts, 3, axis=1)] * 2 + [counts])
+    alone = score_maps(smaps, fixated, metrics=["sAUC"], other_fixations=per_map)["sAUC"]
+    assert alone[1] == pytest.approx(auc_shuffled(smaps[1], fixated[1], per_map[1]), abs=1e-12)
+    no_density = score_maps(smaps, fixated, metrics=["CC"])["CC"]  # the fixation maps stand in
+    assert no_density[0] == pytest.approx(cc(smaps[0], fixated[0]), abs=1e-12)
+
+
+def test_every_metric_says_which_way_is_better() -> None:
+    assert set(BETTER) == set(ALL_METRICS) and set(METRICS) < set(ALL_METRICS)
+    assert {m for m, way in BETTER.items() if way == "lower"} == {"KL"}
+    assert set(BETTER.values()) == {"higher", "lower"}
 
 
 def test_score_keys_0_255_images_and_the_metrics_filter(scene) -> None:
@@ -214,6 +279,11 @@ def test_constant_saliency_scores_as_chance(scene) -> None:
         (lambda s, f: score(s, f, metrics=["AUC"]), "Unknown"),
         (lambda s, f: score(s, f, metrics=["sAUC"]), "other_fixations"),
         (lambda s, f: auc_shuffled(s, f, f[:10]), "shape"),
+        (lambda s, f: auc_shuffled(s, f, -f.astype(int)), "negative"),
+        (lambda s, f: auc_shuffled(s, f, np.zeros_like(f)), "no fixated pixel"),
+        (lambda s, f: score_maps(s, f[None]), "3-D"),
+        (lambda s, f: score_maps(s[None][:, :10], f[None]), "one size"),
+        (lambda s, f: score_maps(np.stack([s, s]), np.stack([f, 0 * f])), "map 1 \\(0-based\\)"),
     ],
 )
 def test_bad_input_raises_one_clear_cam_error(scene, call, message) -> None:

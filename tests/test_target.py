@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from core.errors import CamError
-from core.target import GROUND_TRUTH, PREDICTED, ClassIndex, GroundTruth, Predicted, parse_target, target_of_key
+from core.target import (
+    GROUND_TRUTH,
+    PREDICTED,
+    ClassIndex,
+    ClassName,
+    GroundTruth,
+    Predicted,
+    choice_text,
+    parse_target,
+    read_target,
+    target_of_key,
+)
 
 CLASSES = ["arm wrestling", "gt", "abseiling"]
 
@@ -52,3 +63,23 @@ def test_keys_round_trip_as_sidecars_record_them():
     assert (PREDICTED.key, GROUND_TRUTH.key, ClassIndex(4).key) == ("predicted", "gt", 4)
     with pytest.raises(CamError):
         target_of_key("best")
+
+
+@pytest.mark.parametrize(("text", "ground_truth", "expected"), [
+    (None, True, PREDICTED), ("", True, PREDICTED), ("predicted", True, PREDICTED), ("gt", True, GROUND_TRUTH),
+    ("Ground Truth", True, GROUND_TRUTH), ("gt", False, ClassName("gt")), ("3", True, ClassIndex(3)),
+    (3, True, ClassIndex(3)), ("arm wrestling", True, ClassName("arm wrestling")),
+    (ClassName("x"), True, ClassName("x")),
+])
+def test_read_target_types_user_words_before_the_classes_are_known(text, ground_truth, expected):
+    target = read_target(text, ground_truth=ground_truth)
+    assert target == expected
+    assert read_target(choice_text(target), ground_truth=ground_truth) == target  # the word reads back the same
+
+
+def test_class_names_resolve_once_the_classes_are_known():
+    assert parse_target(ClassName("ABSEILING"), CLASSES) == ClassIndex(2)
+    with pytest.raises(CamError, match="Unknown class 'zebra'"):
+        parse_target(ClassName("zebra"), CLASSES)
+    with pytest.raises(CamError):
+        read_target(True)

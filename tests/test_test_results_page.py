@@ -5,11 +5,15 @@ the sample's video with the dump's model, explaining the chosen class."""
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 import streamlit as st
+import torch
 from conftest import ROOT, plotly_array
 from dump_data import make_real_dump
+from mm_data import trained_project
 from streamlit.testing.v1 import AppTest
 
 from core import dumps
@@ -35,6 +39,12 @@ def _opened(real_dump) -> AppTest:
     app.text_input(key="dump_config").input(str(real_dump["config"])).run()
     assert not app.exception and not app.main.error, [e.value for e in app.main.error]
     return app
+
+
+def _select(app: AppTest, label: str):
+    """The selectbox with this label (its key carries the class names, see the page's names_key)."""
+    (box,) = [b for b in app.selectbox if b.label == label]
+    return box
 
 
 def test_empty_page_says_what_to_give():
@@ -63,17 +73,17 @@ def test_accuracies_confusion_and_filters(real_dump):
 
     table = app.dataframe[-1].value
     assert table["sample"].tolist() == list(range(len(report.gt)))
-    app.radio(key="dump_show").set_value("Wrong").run()
+    app.radio(key="dump_show").set_value("wrong").run()
     table = app.dataframe[-1].value
     wrong = [s.index for s in report.samples() if not s.correct]
     assert table["sample"].tolist() == wrong and not table["right"].any()
-    app.selectbox(key="dump_gt").set_value(1).run()
+    _select(app, "Ground truth").set_value(1).run()
     table = app.dataframe[-1].value
     assert table["sample"].tolist() == [i for i in wrong if report.gt[i] == 1]
     assert set(table["ground truth"]) == {report.classes[1]}
-    app.selectbox(key="dump_gt").set_value(-1).run()
-    app.radio(key="dump_show").set_value("All").run()
-    app.selectbox(key="dump_order").set_value("score, lowest first").run()
+    _select(app, "Ground truth").set_value(-1).run()
+    app.radio(key="dump_show").set_value("all").run()
+    app.selectbox(key="dump_order").set_value(dumps.Order.SCORE_ASCENDING).run()
     scores = app.dataframe[-1].value["score"].tolist()
     assert scores == sorted(scores) and len(scores) == len(report.gt)
 
@@ -94,12 +104,12 @@ def test_explain_opens_the_explorer_on_the_sample(real_dump):
     assert app.button(key="dump_explain").disabled  # no model given yet
     app.text_input(key="config_path").input(str(real_dump["config"])).run()
     app.text_input(key="checkpoint_path").input(str(real_dump["checkpoint"])).run()
-    app.radio(key="dump_show").set_value("Wrong").run()
+    app.radio(key="dump_show").set_value("wrong").run()
     report = dumps.read_dump(real_dump["dump"], real_dump["ann"], real_dump["root"])
     # test.mp4's samples are all predicted class 3, which no sample has
     sample = next(s for s in report.samples() if not s.correct and s.pred_label == 3)
-    app.selectbox(key="dump_sample").set_value(sample.index).run()
-    app.radio(key="dump_target").set_value("ground truth").run()
+    _select(app, "Sample").set_value(sample.index).run()
+    app.radio(key="dump_target").set_value("gt").run()
     app.button(key="dump_explain").click().run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Grad-CAM explorer"  # the explorer, with the sample handed over
@@ -111,3 +121,153 @@ def test_explain_opens_the_explorer_on_the_sample(real_dump):
     # it explained at once: the ground truth of a wrongly predicted sample
     assert app.subheader[0].value == f"Explained: {report.classes[sample.gt_label]}"
     assert any(f"predicted: {report.classes[sample.pred_label]}" in c.value for c in app.caption)
+
+
+# --------------------------------------------------------------------------- on a run trained with core.mm (issue 18)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> dict:
+    return trained_project(tmp_path_factory)
+
+
+def _sidebar_text(app: AppTest) -> str:
+    return " ".join(c.value for c in app.sidebar.caption)
+
+
+def test_class_names_follow_the_config_given_after_the_pickle(project):
+    app = _page()
+    app.text_input(key="dump_path").input(str(project["dump"])).run()
+    unnamed = _select(app, "Sample")
+    assert "class_0" in unnamed.options[0]  # no config yet: the dump alone names no classes
+    app.text_input(key="dump_config").input(str(project["config"])).run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    named = _select(app, "Sample")
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    assert named.options[0] == _label(report, 0) and "class_" not in " ".join(named.options)
+    assert named.key != unnamed.key  # a new widget identity: the browser drops the old label text
+    table = app.dataframe[-1].value
+    assert set(table["ground truth"]) <= set(report.classes)
+    assert all(o == "Any" or o.split(": ", 1)[1] in report.classes for o in _select(app, "Ground truth").options)
+
+
+def _label(report: dumps.DumpReport, index: int) -> str:
+    sample = report.samples()[index]
+    mark = "✓" if sample.correct else "✗"
+    return (f"#{index} {Path(sample.video).name}: {report.classes[sample.gt_label]} → "
+            f"{report.classes[sample.pred_label]} ({sample.score:.2f}) {mark}")
+
+
+def _opened_project(project, dump: Path | None = None) -> AppTest:
+    app = _page()
+    app.text_input(key="dump_path").input(str(dump or project["dump"])).run()
+    app.text_input(key="dump_config").input(str(project["config"])).run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    return app
+
+
+def _biased_checkpoint(project, folder: Path, cls: int) -> Path:
+    """epoch_2.pth with the head's bias for ``cls`` raised: it predicts ``cls`` for every video."""
+    checkpoint = torch.load(project["checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint["state_dict"]["cls_head.fc_cls.bias"][cls] += 100.0
+    path = folder / "biased.pth"
+    torch.save({"state_dict": checkpoint["state_dict"], "meta": {}}, path)
+    return path
+
+
+def test_the_dumps_checkpoint_is_offered_and_a_mismatch_warned(project, tmp_path):
+    app = _opened_project(project)
+    assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" in _sidebar_text(app)
+    app.button(key="dump_use_origin").click().run()
+    assert app.radio(key="model_source").value == "Config and checkpoint paths"
+    assert app.text_input(key="checkpoint_path").value == str(project["checkpoint"])
+    assert app.text_input(key="config_path").value == str(project["config"])
+    assert not app.main.warning and not app.button(key="dump_explain").disabled
+    other = _biased_checkpoint(project, tmp_path, 0)
+    app.text_input(key="checkpoint_path").input(str(other)).run()
+    (warning,) = app.main.warning
+    assert "biased.pth" in warning.value and "epoch_2.pth" in warning.value
+
+
+def test_explain_warns_when_the_explorer_contradicts_the_dump(project, tmp_path):
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    forced = next(c for c in range(4) if c != report.pred[0])
+    biased = _biased_checkpoint(project, tmp_path, forced)
+    for checkpoint, warned in ((project["checkpoint"], False), (biased, True)):
+        app = _opened_project(project)
+        app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+        app.text_input(key="config_path").input(str(project["config"])).run()
+        app.text_input(key="checkpoint_path").input(str(checkpoint)).run()
+        _select(app, "Sample").set_value(0).run()
+        app.radio(key="dump_target").set_value("predicted").run()
+        app.button(key="dump_explain").click().run()
+        assert not app.exception, app.exception
+        assert app.title[0].value == "Grad-CAM explorer" and not app.error, [e.value for e in app.error]
+        assert app.subheader[0].value == f"Explained: {report.classes[report.pred[0]]}"  # the dump's prediction
+        warnings = [w.value for w in app.main.warning]
+        if warned:
+            (text,) = warnings
+            assert text.startswith(f"The test dump (sample #0) predicted {report.classes[report.pred[0]]} for this "
+                                   f"video, but this model predicts {report.classes[forced]} here.")
+            assert "not the checkpoint that made these results (epoch_2.pth)" in text
+        else:
+            assert warnings == []  # the checkpoint that made the dump predicts what the dump says
+
+
+def test_remember_which_checkpoint_made_a_dump(project, tmp_path):
+    dump = tmp_path / "results.pkl"  # a copy: no record beside it, no test.py log
+    dump.write_bytes(project["dump"].read_bytes())
+    app = _opened_project(project, dump)
+    assert "made by" not in _sidebar_text(app)
+    app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    app.text_input(key="config_path").input(str(project["config"])).run()
+    app.text_input(key="checkpoint_path").input(str(project["checkpoint"])).run()
+    app.button(key="dump_remember").click().run()
+    source = dumps.read_source(dump)
+    assert source.checkpoint == str(project["checkpoint"]) and source.recorded_by == "the Test results page"
+    assert "made by **epoch_2.pth** (recorded by the Test results page)" in _sidebar_text(app)
+    assert all(b.key != "dump_remember" for b in app.button)  # remembered: the record is offered instead
+
+
+@pytest.mark.parametrize("target", ["gt", "both"])
+def test_explain_all_mistakes_runs_a_batch(project, tmp_path, target):
+    from core.batch import read_summary
+    from core.batch.job import job_for
+
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    wrong = [s for s in report.samples() if not s.correct]
+    assert wrong, "the two-epoch model should make mistakes on the test clips"
+    app = _opened_project(project)
+    app.button(key="dump_use_origin").click().run()
+    out = tmp_path / "explained"
+    app.text_input(key="dump_batch_out").input(str(out)).run()
+    app.radio(key="dump_batch_target").set_value(target).run()
+    start = app.button(key="dump_batch_start")
+    assert start.label == "Explain all mistakes" and not start.disabled
+    start.click().run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    folders = [out] if target == "gt" else [out / "ground_truth", out / "prediction"]
+    assert job_for(folders[-1]) is None or target == "gt"  # one batch at a time: the second waits
+    for folder in folders:
+        deadline = time.monotonic() + 300
+        while job_for(folder) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        job = job_for(folder)
+        assert job is not None, folder
+        job.join(300)
+        assert job.progress().phase == "finished", job.progress().error
+    listed = (out / "samples.txt").read_text().splitlines()
+    assert listed == [f"{Path(s.video).name} {s.gt_label}" for s in wrong]  # relative to the videos' folder
+    for folder, key in zip(folders, ["gt", "predicted"], strict=False):
+        rows = sorted(read_summary(folder), key=lambda r: r["name"])  # test_N: sample order
+        assert [r["name"] for r in rows] == [Path(s.video).stem for s in wrong]
+        assert all(r["status"] == "ok" for r in rows)
+        assert [int(r["gt_class"]) for r in rows] == [s.gt_label for s in wrong]
+        expected = [s.gt_label for s in wrong] if key == "gt" else [s.pred_label for s in wrong]
+        assert [int(r["target_class"]) for r in rows] == expected  # the checkpoint that made the dump agrees
+    app.run()  # the finished batches, each opening on the Batch page
+    (opener, *_) = [b for b in app.button if b.key.startswith("dump_batch_open_")]
+    opener.click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Batch" and app.text_input(key="batch_out").value == str(folders[0])
+    assert any(m.value.startswith(f"**Summary** · {len(wrong)} explained · 0 failed") for m in app.markdown)

@@ -53,6 +53,32 @@ def test_gif_with_target_resolution(model_files, rawframes_dir, tmp_path, capsys
     assert gif.size == (100, 100) and gif.n_frames == 16
 
 
+def test_outputs_never_overwrite_an_input(model_files, demo_mp4, tmp_path, capsys, monkeypatch):
+    config, ckpt = model_files
+    video = tmp_path / "a.mp4"
+    video.write_bytes(demo_mp4.read_bytes())
+    (tmp_path / "labels.txt").write_text("\n".join("abcde") + "\n")
+    (tmp_path / "link.mp4").symlink_to(video)
+    original = video.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    cases = [  # (extra arguments, the output that would overwrite an input)
+        (["--out-filename", video], video),
+        (["--out-filename", "./sub/../a.mp4"], "./sub/../a.mp4"),  # another spelling of the same file
+        (["--out-filename", tmp_path / "link.mp4"], tmp_path / "link.mp4"),  # a link to it
+        (["--file-url", tmp_path / "labels.txt", "--label-map", tmp_path / "labels.txt"], tmp_path / "labels.txt"),
+    ]
+    (tmp_path / "sub").mkdir()
+    for extra, output in cases:
+        code, err = run_cli(capsys, config, ckpt, video, "--device", "cpu", *extra)
+        lines = [line for line in err.splitlines() if not line.startswith("[vis_cam]")]
+        assert code == 2 and len(lines) == 1 and "would overwrite an input" in lines[0], err
+        assert str(output) in lines[0]
+    assert video.read_bytes() == original
+    code, err = run_cli(capsys, config, ckpt, tmp_path / "link.mp4", "--device", "cpu", "--file-url",
+                        tmp_path / "link.txt")  # a sidecar beside a linked input is fine
+    assert code == 0, err
+
+
 def write_bad_inputs(tmp_path, config, ckpt):
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "corrupt.mp4").write_bytes(os.urandom(4096))

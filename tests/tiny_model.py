@@ -80,16 +80,18 @@ def train_with_runner(config: Path, work_dir: Path) -> Path:
 CLASSES = list("abcde")
 
 
-def make_model(folder: Path) -> tuple[Path, Path]:
-    """The tiny config in ``folder`` (annotations list demo.mp4 and test.mp4) and a checkpoint of its random
-    weights (seed 1) naming the classes a-e: ``(config, checkpoint)``."""
+def make_model(folder: Path, videos: list[Path] | None = None) -> tuple[Path, Path]:
+    """The tiny config in ``folder`` (annotations list ``videos``, default demo.mp4 and test.mp4) and a
+    checkpoint of its random weights (seed 1) naming the classes a-e: ``(config, checkpoint)``."""
     import torch
     from conftest import shared_file
 
     import core
 
-    demo = shared_file("demo.mp4")
-    config = write_tiny_config(folder, [demo, demo.with_name("test.mp4")])
+    if videos is None:
+        demo = shared_file("demo.mp4")
+        videos = [demo, demo.with_name("test.mp4")]
+    config = write_tiny_config(folder, videos)
     handle = core.load_model(config, device="cpu", seed=1)
     torch.save({"state_dict": handle.model.state_dict(), "meta": {"dataset_meta": {"classes": CLASSES}}},
                folder / "tiny.pth")

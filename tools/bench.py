@@ -201,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
     parser.add_argument("--evaluate", nargs="*", default=None, choices=list(EVALUATE_CASES), metavar="MODEL",
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
+    parser.add_argument("--study", action="store_true",
+                        help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     args = parser.parse_args(argv)
+    if args.study:
+        return study_table()
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
@@ -259,7 +263,7 @@ def _evaluate_setup(case: str, device: str):
     import torch
 
     import core as api
-    from core.evaluate.perturb import clip_of, view_inputs
+    from core.evaluate.perturb import view_inputs
 
     if case == "demo":
         from core.demo import demo_paths
@@ -271,7 +275,7 @@ def _evaluate_setup(case: str, device: str):
         handle = api.load_model(_config(case), device=device)
         video, layer = _video(), CASES[case][1]
     result = api.explain(handle, video, target_layer=layer)
-    x = view_inputs(handle, clip_of(handle, result))[0]
+    x = view_inputs(handle, result.inputs)[0]
     return handle, result.target_class, x, torch.from_numpy(result.heatmaps[0]).to(x.device)
 
 
@@ -357,6 +361,24 @@ def evaluate_table(cases: list[str], device: str, repeat: int, *, steps: int = 2
               f"{t['evaluate'] / t['plain']:>10.2f} {c['evaluate'] / c['plain']:>8.2f} "
               f"{mem[0]:>8.0f} {mem[1]:>8.0f} {mem[2]:>8.0f} {mem[1] / mem[0]:>8.2f}", flush=True)
     print("goals: eval/plain <= 1.2; memory follows the batch size, not the steps (mem 2s/s ~ 1)")
+
+
+def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224) -> int:
+    """Seconds for a study of synthetic batch folders and per-frame gaze (tools.study_bench)."""
+    import os
+    import tempfile
+
+    from tools.study_bench import study_figure
+
+    with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
+        fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
+    print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
+          f"{'ms/map':>7} {'outputs s':>9}  (CPU cores: {os.cpu_count()}, load average "
+          f"{os.getloadavg()[0]:.1f})")
+    print(f"{'crop, 7 metrics':<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
+          f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")
+    print("goal: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.errors import run_command
 from core.vis_cam import add_explain_options, parse_cfg_options
@@ -39,29 +40,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="run on Ray: no ADDRESS starts a local instance; auto, HOST:PORT (on a cluster node) or "
                              "ray://HOST:PORT (Ray Client, needs ray[client]) joins a cluster")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages, only errors")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar or messages (not even the decoders'), only errors")
     return parser
 
 
-def _absolute(path: str | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().absolute())
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute())
+
+
+def _optional(path: str | None) -> str | None:
+    return None if path is None else _absolute(path)
 
 
 def request_of(args: argparse.Namespace):
     """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
     ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
     from core.batch.job import BatchRequest
-    from core.batch.run import BatchOptions
+    from core.batch.spec import BatchOptions
+    from core.target import read_target
 
-    options = BatchOptions(target_layer=args.target_layer_name, target=args.target_class, method=args.method,
+    target = read_target(args.target_class, ground_truth=True)
+    options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
                            views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
                            colormap=args.colormap, fps=args.fps, force=args.force)
     checkpoint = None if args.checkpoint.lower() == "none" else _absolute(args.checkpoint)
     return BatchRequest(config=_absolute(args.config), checkpoint=checkpoint,
                         inputs=[_absolute(i) for i in args.inputs], out=_absolute(args.out), options=options,
-                        device=args.device, label_map=_absolute(args.label_map),
+                        device=args.device, label_map=_optional(args.label_map),
                         cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint,
-                        use_frames=args.use_frames, video_root=_absolute(args.video_root), workers=args.workers,
+                        use_frames=args.use_frames, video_root=_optional(args.video_root), workers=args.workers,
                         ray=args.ray)
 
 
@@ -69,7 +77,8 @@ class _Progress:
     """A tqdm bar on stderr that starts counting time at the first video actually explained."""
 
     def __init__(self, quiet: bool) -> None:
-        self.total, self.quiet, self.skipped, self.failed, self.bar = 0, quiet, 0, 0, None
+        self.total, self.quiet, self.skipped, self.failed = 0, quiet, 0, 0
+        self.bar: Any = None  # a tqdm bar once the first video starts
 
     def set_total(self, tasks: list) -> None:
         self.total = len(tasks)
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace):
 
     progress = _Progress(args.quiet)
     try:
-        return execute(request_of(args), progress, on_tasks=progress.set_total)
+        return execute(request_of(args), progress, on_tasks=progress.set_total, quiet=args.quiet)
     finally:
         progress.close()
 

@@ -1,5 +1,5 @@
-"""The batch spread over a Ray cluster: actors that each hold one loaded model explain the videos, and
-the driver writes their results with the same :class:`~core.batch.run.BatchWriter` as a local run.
+"""The Ray executor: actors that each hold one loaded model explain the videos, and the driver
+(:func:`~core.batch.run.drive`) writes their outcomes exactly as for a local run.
 
 One actor per GPU (``num_gpus=1``) when the cluster has GPUs, else ``workers`` CPU actors. Each actor
 takes two videos at a time, so decoding the next overlaps explaining the current one. Actors restart
@@ -19,26 +19,18 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import core
-from core.batch.run import (
-    BatchOptions,
-    BatchReport,
-    BatchWriter,
-    EventHandler,
-    check_outputs_apart,
-    check_targets,
-    decode,
-    explain_clip,
-    prepare_output,
-    resolve_spec,
-)
-from core.batch.store import batch_key, locked
+from core.batch.run import Opened, drive
+from core.batch.spec import BatchOptions, Explained, Failed, ModelFiles, Outcome, decode, explain_clip, resolve_spec
 from core.batch.tasks import BatchTask
+from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
 from core.export import atomic_path
 from core.model import load_config
@@ -71,8 +63,7 @@ def _unpack(packed: dict, folder: str) -> str:
 class Explainer:
     """A Ray actor's state: one loaded model and the resolved batch settings."""
 
-    def __init__(self, cfg, files: dict, device: str, trust_checkpoint: bool, options: BatchOptions,
-                 driver_node: str) -> None:
+    def __init__(self, model: ModelFiles, cfg, files: dict, options: BatchOptions, driver_node: str) -> None:
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
@@ -89,8 +80,8 @@ class Explainer:
                         tmp.write_bytes(data)
                 path = str(target)
             paths[role] = path
-        self.handle = core.load_model(cfg, paths["checkpoint"], device, label_map=paths["label_map"],
-                                      trust_checkpoint=trust_checkpoint)
+        self.handle = core.load_model(cfg, paths["checkpoint"], model.device, label_map=paths["label_map"],
+                                      trust_checkpoint=model.trust_checkpoint)
         self.spec = resolve_spec(self.handle, options)
         self.overlay = options.overlay
         self.lock = threading.Lock()  # one explanation at a time; decoding runs beside it
@@ -99,12 +90,12 @@ class Explainer:
         return {"spec": self.spec, "node": self.node, "local": self.local, "pid": os.getpid(),
                 "device": str(self.handle.device)}
 
-    def explain(self, task: BatchTask, packed: dict | None) -> tuple:
-        """``("ok", result, seconds, decode_seconds)`` or ``("failed", reason, seconds, None)``."""
+    def explain(self, task: BatchTask, packed: dict | None) -> Outcome:
+        """The video's outcome (a failure is an outcome too, never an exception)."""
         folder = tempfile.mkdtemp(dir=self.scratch) if packed is not None else None
         start = time.perf_counter()
         try:
-            source = task if packed is None else replace(task, video=_unpack(packed, folder))
+            source = task if packed is None or folder is None else replace(task, video=_unpack(packed, folder))
             clip, decode_seconds = decode(self.handle.cfg, source, self.spec.views)
             with self.lock:
                 start = time.perf_counter()
@@ -112,9 +103,9 @@ class Explainer:
                 seconds = time.perf_counter() - start
             if not self.overlay:  # the driver needs the frames only to draw overlays
                 result.frames = np.empty((0,), np.uint8)
-            return "ok", result, seconds, decode_seconds
+            return Explained(task, result, seconds, decode_seconds)
         except Exception as err:  # reported as the video's failed row
-            return "failed", describe_error(err), time.perf_counter() - start, None
+            return Failed(task, describe_error(err), time.perf_counter() - start)
         finally:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -133,8 +124,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     # the workers import this very copy of `core` (uploaded to the cluster), whatever their working folder
-    options = dict(log_to_driver=False, logging_level=logging.ERROR,
-                   runtime_env={"py_modules": [str(Path(core.__file__).parent)]})
+    options: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR,
+                                   runtime_env={"py_modules": [str(Path(core.__file__).parent)]})
     if address in (None, "", "local"):
         ray.init(include_dashboard=False, **options)
         return True
@@ -186,6 +177,113 @@ def _raise_start_error(err: Exception) -> None:
     raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from None
 
 
+class RayExecutor:
+    """Videos explained by Ray actors (see the module's docstring). ``address``: None or "local" starts a
+    local Ray, else the cluster to join; ``workers``: CPU actors when the cluster has no GPUs."""
+
+    def __init__(self, model: ModelFiles, *, address: str | None = None, workers: int | None = None) -> None:
+        self.model, self.address, self.workers = model, address, workers
+        self.files: tuple[str | None, ...] = (model.config, model.checkpoint, model.label_map)
+        self.actors: list = []
+        self.local: list[bool] = []
+        self.started = False
+
+    def open(self, options: BatchOptions) -> Opened:
+        import ray
+
+        model = self.model
+        cfg = load_config(model.config, model.cfg_options)
+        for what, path in (("Checkpoint", model.checkpoint), ("Label map", model.label_map)):
+            if path is not None and not Path(path).is_file():
+                raise CamError(f"{what} {path} does not exist.")
+        self.started = connect(self.address)
+        count, resources, actor_device = _actor_options(model.device, self.workers)
+        # a Ray Client driver (ray://) shares no disk with the cluster; elsewhere only other nodes need bytes
+        client = str(self.address or "").startswith("ray://")
+        ship = client or sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        files = {role: (None if path is None else str(path),
+                        ray.put(Path(path).read_bytes()) if path is not None and ship else None)
+                 for role, path in (("checkpoint", model.checkpoint), ("label_map", model.label_map))}
+        self.actors = _start_actors(count, resources, (replace(model, device=actor_device), cfg, files, options,
+                                                       _driver_node(client)), self.started)
+        try:
+            info = ray.get([a.describe.remote() for a in self.actors])
+        except ray.exceptions.RayError as err:
+            _raise_start_error(err)
+        self.local = [i["local"] for i in info]
+        return Opened(info[0]["spec"], model.config, cfg, model.checkpoint)
+
+    def outcomes(self, todo: list[BatchTask], started: Callable[[BatchTask], None],
+                 stop: threading.Event | None) -> Iterator[Outcome]:
+        """Keep every actor busy with two videos until ``todo`` is done or ``stop`` is set."""
+        import ray
+
+        actors, queue = self.actors, collections.deque(todo)
+        running: dict = {}  # ref -> (task, actor index)
+        load = [0] * len(actors)
+        alive = [True] * len(actors)
+        probes: dict = {}  # ping ref -> actor index, for an actor that lost a call
+        deaths: collections.Counter = collections.Counter()
+        while True:
+            stopping = stop is not None and stop.is_set()
+            while queue and not stopping:
+                free = [i for i in range(len(actors)) if alive[i] and i not in probes.values()
+                        and load[i] < IN_FLIGHT_PER_ACTOR]
+                if not free:
+                    break
+                index = min(free, key=load.__getitem__)
+                task = queue.popleft()
+                try:
+                    packed = None if self.local[index] else _pack(task.video)
+                except OSError as err:  # a listed video that is missing or unreadable here
+                    yield Failed(task, f"{task.video} could not be read ({describe_error(err)})")
+                    continue
+                ref = actors[index].explain.remote(task, packed)
+                running[ref], load[index] = (task, index), load[index] + 1
+                started(task)
+            if not running and not probes:
+                if queue and not stopping:
+                    raise CamError("Every Ray worker died; rerun the same command to finish the remaining videos.")
+                return
+            ready, _ = ray.wait([*running, *probes], num_returns=1)
+            ref = ready[0]
+            if ref in probes:
+                index = probes.pop(ref)
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError:
+                    alive[index] = False
+                continue
+            task, index = running.pop(ref)
+            load[index] -= 1
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayActorError as err:  # the worker died more often than Ray retries
+                deaths[task.name] += 1
+                if deaths[task.name] < 2:
+                    queue.appendleft(task)
+                else:
+                    yield Failed(task, f"its Ray worker died while explaining it ({describe_error(err)})")
+                probes[actors[index].ping.remote()] = index
+                continue
+            if isinstance(outcome, Explained):  # the files name the driver's paths, not a worker's copies
+                result = replace(outcome.result, config=str(self.model.config), checkpoint=self.model.checkpoint)
+                outcome = replace(outcome, result=result)
+            yield outcome
+
+    def close(self) -> None:
+        if not self.actors and not self.started:
+            return
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
+        self.actors = []
+        if self.started:
+            ray.shutdown()
+            self.started = False
+
+
 def run_batch_ray(
     config: str | Path,
     checkpoint: str | Path | None,
@@ -203,103 +301,8 @@ def run_batch_ray(
     stop: threading.Event | None = None,
     manifest: dict | None = None,
 ) -> BatchReport:
-    """:func:`~core.batch.run.run_batch` on Ray actors; same files, same resume, same report."""
-    import ray
-
-    options = options or BatchOptions()
-    options.check()
-    check_outputs_apart(tasks, Path(out_dir), options.overlay)
-    cfg = load_config(config, cfg_options)
-    for what, path in (("Checkpoint", checkpoint), ("Label map", label_map)):
-        if path is not None and not Path(path).is_file():
-            raise CamError(f"{what} {path} does not exist.")
-    started = connect(address)
-    actors: list = []
-    try:
-        count, resources, actor_device = _actor_options(device, workers)
-        # a Ray Client driver (ray://) shares no disk with the cluster; elsewhere only other nodes need bytes
-        client = str(address or "").startswith("ray://")
-        ship = client or sum(1 for node in ray.nodes() if node.get("Alive")) > 1
-        files = {role: (None if path is None else str(path),
-                        ray.put(Path(path).read_bytes()) if path is not None and ship else None)
-                 for role, path in (("checkpoint", checkpoint), ("label_map", label_map))}
-        driver_node = _driver_node(client)
-        actors = _start_actors(count, resources, (cfg, files, actor_device, trust_checkpoint, options, driver_node),
-                               started)
-        try:
-            info = ray.get([a.describe.remote() for a in actors])
-        except ray.exceptions.RayError as err:
-            _raise_start_error(err)
-        spec = info[0]["spec"]
-        check_targets(tasks, spec)
-        key = batch_key(config=config, cfg=cfg, checkpoint=checkpoint, layer=spec.layer, method=spec.method,
-                        target=spec.target, views=spec.views, classes=spec.classes)
-        out = prepare_output(out_dir)
-        with locked(out):
-            writer = BatchWriter(out, tasks, key, options, on_event, manifest)
-            try:
-                todo = collections.deque(writer.pending())
-                stopped = _feed(actors, [i["local"] for i in info], todo, writer, config, checkpoint, stop)
-            finally:
-                writer.close()
-            return writer.finish(stopped)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-        if started:
-            ray.shutdown()
-
-
-def _feed(actors: list, local: list[bool], todo: collections.deque, writer: BatchWriter, config, checkpoint,
-          stop: threading.Event | None) -> bool:
-    """Keep every actor busy with two videos until ``todo`` is empty; returns True when stopped."""
-    import ray
-
-    running: dict = {}  # ref -> (task, actor index)
-    load = [0] * len(actors)
-    alive = [True] * len(actors)
-    probes: dict = {}  # ping ref -> actor index, for an actor that lost a call
-    deaths: collections.Counter = collections.Counter()
-    stopped = False
-    while True:
-        stopped = stopped or bool(stop is not None and stop.is_set())
-        while todo and not stopped:
-            free = [i for i in range(len(actors)) if alive[i] and i not in probes.values()
-                    and load[i] < IN_FLIGHT_PER_ACTOR]
-            if not free:
-                break
-            index = min(free, key=load.__getitem__)
-            task = todo.popleft()
-            ref = actors[index].explain.remote(task, None if local[index] else _pack(task.video))
-            running[ref], load[index] = (task, index), load[index] + 1
-            writer.start(task)
-        if not running and not probes:
-            if todo and not stopped:
-                raise CamError("Every Ray worker died; rerun the same command to finish the remaining videos.")
-            return stopped
-        ready, _ = ray.wait([*running, *probes], num_returns=1)
-        ref = ready[0]
-        if ref in probes:
-            index = probes.pop(ref)
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayError:
-                alive[index] = False
-            continue
-        task, index = running.pop(ref)
-        load[index] -= 1
-        try:
-            status, value, seconds, decode_seconds = ray.get(ref)
-        except ray.exceptions.RayActorError as err:  # the worker died more often than Ray retries
-            deaths[task.name] += 1
-            if deaths[task.name] < 2:
-                todo.appendleft(task)
-            else:
-                writer.fail(task, f"its Ray worker died while explaining it ({describe_error(err)})")
-            probes[actors[index].ping.remote()] = index
-            continue
-        if status == "failed":
-            writer.fail(task, value, seconds)
-            continue
-        result = replace(value, config=str(config), checkpoint=None if checkpoint is None else str(checkpoint))
-        writer.save(task, result, seconds=seconds, decode_seconds=decode_seconds)  # written while actors go on
+    """:func:`~core.batch.run.drive` with a :class:`RayExecutor`: the same files, resume and report as a local run."""
+    model = ModelFiles(str(config), None if checkpoint is None else str(checkpoint), device,
+                       None if label_map is None else str(label_map), cfg_options, trust_checkpoint)
+    return drive(RayExecutor(model, address=address, workers=workers), tasks, out_dir, options,
+                 on_event=on_event, stop=stop, manifest=manifest)

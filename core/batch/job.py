@@ -3,7 +3,12 @@
 The command line executes a :class:`BatchRequest` in the foreground; the explorer's Batch page starts a
 :class:`BatchJob` (a thread with its own model) and polls :meth:`BatchJob.progress`. Jobs are kept per
 output folder for the life of the process, so a reopened page finds a running batch again, and the
-``.batch.json`` of an interrupted one tells how to resume it.
+``.batch.json`` of an interrupted one tells which videos and settings to resume.
+
+A ``.batch.json`` is data from a folder, not an instruction: :func:`resume_request` takes what runs
+code (the config, the checkpoint and whether to trust it, the label map, the output folder, the Ray
+address) from the caller and only the videos and explanation settings from the file, and names every
+recorded value it overrides; ``trust_checkpoint`` is never read back from a file.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.batch.run import BatchOptions, BatchReport, EventHandler
+from core.batch.spec import BatchOptions, ModelFiles
 from core.batch.store import MANIFEST_NAME
+from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
+from core.target import choice_text, read_target
 
 
 @dataclass
@@ -32,7 +39,7 @@ class BatchRequest:
     device: str = "auto"
     label_map: str | None = None
     cfg_options: dict | None = None
-    trust_checkpoint: bool = False
+    trust_checkpoint: bool = False  # the operator's choice; never read back from .batch.json
     use_frames: bool = False
     video_root: str | None = None
     workers: int | None = None  # local: decoding threads; Ray: CPU actors
@@ -45,7 +52,7 @@ class BatchRequest:
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
                  "--force": o.force, "--trust-checkpoint": self.trust_checkpoint}
         values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
-                  "--target-class": o.target, "--label-map": self.label_map,
+                  "--target-class": choice_text(o.target), "--label-map": self.label_map,
                   "--method": None if o.method == default.method else o.method,
                   "--device": None if self.device == "auto" else self.device,
                   "--alpha": None if o.alpha == default.alpha else o.alpha,
@@ -61,13 +68,26 @@ class BatchRequest:
             words += ["--ray"] + ([] if self.ray == "local" else [self.ray])
         return shlex.join(words)
 
+    @property
+    def model(self) -> ModelFiles:
+        return ModelFiles(self.config, self.checkpoint, self.device, self.label_map, self.cfg_options,
+                          self.trust_checkpoint)
+
     def to_json(self) -> dict:
-        return asdict(self)
+        payload = asdict(self)
+        payload["options"]["target"] = choice_text(self.options.target)
+        return payload
 
     @classmethod
     def from_json(cls, payload: dict) -> BatchRequest:
+        """A request read back from ``.batch.json``: ``trust_checkpoint`` is always False (a file never
+        decides to unpickle anything); the target is read as the command line reads it."""
         payload = dict(payload)
-        payload["options"] = BatchOptions(**payload.get("options", {}))
+        options = dict(payload.get("options", {}))
+        options["target"] = read_target(options.get("target"), ground_truth=True)
+        payload["options"] = BatchOptions(**{k: v for k, v in options.items()
+                                             if k in BatchOptions.__dataclass_fields__})
+        payload["trust_checkpoint"] = False
         return cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
 
 
@@ -87,42 +107,67 @@ def manifest_of(request: BatchRequest, total: int) -> dict:
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
-    """The ``.batch.json`` of an output folder (``request`` as a :class:`BatchRequest`), or None."""
+    """The ``.batch.json`` of an output folder (``request`` as a :class:`BatchRequest`), or None.
+    ``finished`` is the time the run ended with every video done, None while it runs or after it was
+    stopped or killed (absent in files written before it existed)."""
     try:
         payload = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
         payload["request"] = BatchRequest.from_json(payload["request"])
-    except (OSError, ValueError, KeyError, TypeError):
+        payload["videos"] = int(payload["videos"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return payload
 
 
+def resume_request(recorded: BatchRequest, model: ModelFiles, out: str,
+                   ray: str | None = None) -> tuple[BatchRequest, list[str]]:
+    """The request that finishes a recorded batch with the caller's ``model`` (config, checkpoint, trust,
+    label map, device), output folder and Ray address; only the videos and the explanation settings come
+    from the record. Returns it with one sentence per recorded value it overrides (config, checkpoint,
+    label map, output folder, Ray address), for the user to confirm."""
+    request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=list(recorded.inputs), out=out,
+                           options=recorded.options, device=model.device, label_map=model.label_map,
+                           cfg_options=recorded.cfg_options, trust_checkpoint=model.trust_checkpoint,
+                           use_frames=recorded.use_frames, video_root=recorded.video_root,
+                           workers=recorded.workers if ray == recorded.ray else None, ray=ray)
+    differences = []
+    for what, was, now in (("config", recorded.config, model.config),
+                           ("checkpoint", recorded.checkpoint, model.checkpoint),
+                           ("label map", recorded.label_map, model.label_map)):
+        if _spelled(was) != _spelled(now):
+            differences.append(f"{what}: recorded {was or 'none'}, now {now or 'none'}")
+    if _spelled(recorded.out) != _spelled(out):
+        differences.append(f"output folder: recorded {recorded.out}, now {out}")
+    if recorded.ray != ray:
+        differences.append(f"Ray: recorded {recorded.ray or 'none (local)'}, now {ray or 'none (local)'}")
+    return request, differences
+
+
+def _spelled(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().absolute())
+
+
 def execute(request: BatchRequest, on_event: EventHandler | None = None,
-            stop: threading.Event | None = None, on_tasks=None) -> BatchReport:
-    """Run a request in this thread (local or on Ray); ``on_tasks(tasks)`` hears the video list first."""
-    import core
-    from core.batch.run import run_batch
+            stop: threading.Event | None = None, on_tasks=None, *, quiet: bool = False) -> BatchReport:
+    """Run a request in this thread (local or on Ray); ``on_tasks(tasks)`` hears the video list first;
+    ``quiet`` keeps decoders' native messages off stderr."""
+    from core.batch.run import Executor, LocalExecutor, drive
     from core.batch.tasks import collect_tasks
 
-    request.options.check()
     if request.workers is not None and request.workers < 1:
         raise CamError(f"--workers must be at least 1, not {request.workers}.")
     tasks = collect_tasks(request.inputs, use_frames=request.use_frames, video_root=request.video_root)
     if on_tasks is not None:
         on_tasks(tasks)
-    manifest = manifest_of(request, len(tasks))
+    executor: Executor
     if request.ray is not None:
-        from core.batch.cluster import run_batch_ray
+        from core.batch.cluster import RayExecutor
 
-        return run_batch_ray(request.config, request.checkpoint, tasks, request.out, request.options,
-                             address=request.ray, workers=request.workers, device=request.device,
-                             label_map=request.label_map, cfg_options=request.cfg_options,
-                             trust_checkpoint=request.trust_checkpoint, on_event=on_event, stop=stop,
-                             manifest=manifest)
-    handle = core.load_model(request.config, request.checkpoint, request.device, label_map=request.label_map,
-                             cfg_options=request.cfg_options, trust_checkpoint=request.trust_checkpoint)
-    workers = request.workers or (2 if handle.device.type == "cuda" else 1)  # a GPU outpaces one decoder
-    return run_batch(handle, tasks, request.out, request.options, decode_workers=workers,
-                     on_event=on_event, stop=stop, manifest=manifest)
+        executor = RayExecutor(request.model, address=request.ray, workers=request.workers)
+    else:
+        executor = LocalExecutor(request.model, decode_workers=request.workers, quiet=quiet)
+    return drive(executor, tasks, request.out, request.options, on_event=on_event, stop=stop,
+                 manifest=manifest_of(request, len(tasks)))
 
 
 @dataclass
@@ -205,11 +250,12 @@ class BatchJob:
                     state.phase = "running"
                 return
             setattr(state, kind, getattr(state, kind) + 1)  # ok / failed / skipped
-            state.rows.append(row)
+            if row is not None:
+                state.rows.append(row)
 
     def _run(self) -> None:
         try:
-            self.report = execute(self.request, self._on_event, self._stop, self._on_tasks)
+            self.report = execute(self.request, self._on_event, self._stop, self._on_tasks, quiet=True)
             phase, error = ("stopped" if self.report.stopped else "finished"), None
         except CamError as err:
             phase, error = "error", str(err)

@@ -4,6 +4,8 @@ Every file is written to a temporary name and renamed into place; the JSON sidec
 carries a ``batch_key`` (model, layer, method, target, views, and the video file's size and mtime).
 A video is done when its sidecar holds the current key and its other files exist, so a run killed at
 any moment loses at most the videos in flight, and a rerun skips exactly the finished ones.
+``summary.csv`` is rebuilt from the sidecars on disk whenever a run starts, so it never lacks a result
+whose files are there (not even after ``kill -9`` of a ``--force`` run).
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ from pathlib import Path
 import numpy as np
 from mmengine.config import Config
 
+from core.batch.spec import BatchSpec
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult
 from core.errors import CamError
-from core.export import atomic_path, sidecar, write_result
+from core.export import atomic_path, write_result
 from core.overlay import overlay, write_video
+from core.sidecar import to_sidecar
 
 SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
 SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
                   "predicted_label", "gt_class", "gt_label", "frames", "seconds", "decode_seconds", "error")
 _PARTIAL_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")  # atomic_path's temporary names
-_LOCK_NAME = ".batch.lock"
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,10 @@ def fingerprint(path: str | Path) -> list[int]:
     return [int(size), int(stat.st_mtime_ns)]
 
 
-def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None, layer: str, method: str,
-              target: int | str, views: str, classes: list[str]) -> dict:
+def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None, spec: BatchSpec) -> dict:
     """What determines a video's outputs apart from the video itself: the config (its path and a hash
     of its merged content, ``--cfg-options`` included), the checkpoint's path, size and mtime, the
-    layer, method, target (an index, ``"predicted"`` or ``"gt"``), views and class names."""
+    layer, method, target (its ``key``: an index, ``"predicted"`` or ``"gt"``), views and class names."""
     merged = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
     ckpt = None
     if checkpoint is not None:
@@ -78,11 +80,11 @@ def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None,
     key = {
         "config": {"path": str(Path(config).resolve()), "sha1": hashlib.sha1(merged.encode()).hexdigest()},
         "checkpoint": ckpt,
-        "layer": layer,
-        "method": method,
-        "target": target,
-        "views": views,
-        "classes_sha1": hashlib.sha1("\n".join(classes).encode()).hexdigest(),
+        "layer": spec.layer,
+        "method": spec.method,
+        "target": spec.target.key,
+        "views": spec.views,
+        "classes_sha1": hashlib.sha1("\n".join(spec.classes).encode()).hexdigest(),
     }
     return json.loads(json.dumps(key))  # the form it takes once read back from a sidecar
 
@@ -92,15 +94,30 @@ def video_key(key: dict, task: BatchTask) -> dict:
     return {**key, "video": fingerprint(task.video)}
 
 
-def done_sidecar(outputs: Outputs, key: dict) -> dict | None:
-    """The sidecar of a finished video (matching ``key`` and with all its files), else None."""
+def read_sidecar(outputs: Outputs) -> dict | None:
+    """The sidecar of a video whose results are on disk (sidecar, txt and npz), whatever run wrote it."""
     try:
         payload = json.loads(outputs.json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(payload, dict) or payload.get("batch_key") != key:
+    if not isinstance(payload, dict) or not (outputs.txt.is_file() and outputs.npz.is_file()):
         return None
-    return payload if all(p.is_file() for p in outputs.all()) else None
+    try:  # a sidecar that cannot make a summary row (edited, foreign) is not a result
+        result_row(BatchTask("", ""), payload)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return payload
+
+
+def is_done(payload: dict, outputs: Outputs, key: dict) -> bool:
+    """A sidecar marks its video done when it holds ``key`` and every file of ``outputs`` exists."""
+    return payload.get("batch_key") == key and all(p.is_file() for p in outputs.all())
+
+
+def done_sidecar(outputs: Outputs, key: dict) -> dict | None:
+    """The sidecar of a finished video (matching ``key`` and with all its files), else None."""
+    payload = read_sidecar(outputs)
+    return payload if payload is not None and is_done(payload, outputs, key) else None
 
 
 def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: dict,
@@ -113,32 +130,40 @@ def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: 
         blended = overlay(result.frames, result.heatmaps, **options)
         write_video(blended.reshape(-1, *blended.shape[-3:]), outputs.mp4, fps=fps)
     write_result(outputs.txt, result, npz=True, batch_key=key, batch=batch)
-    return sidecar(result, batch_key=key, batch=batch)
+    return to_sidecar(result, batch_key=key, batch=batch)
 
 
 def result_row(task: BatchTask, payload: dict) -> dict:
-    """The summary row of a finished video, from its sidecar."""
-    batch = payload.get("batch", {})
+    """The summary row of a finished video, from its sidecar: the one place a result becomes a row (a new
+    summary column is a new key here, its value written into the sidecar's ``batch`` part)."""
+    batch = payload.get("batch") or {}
     shape = payload.get("shape", [0, 0])
     return {
         "video": task.video, "name": task.name, "status": "ok",
-        "target_class": payload["target_class"], "target_label": payload["target_label"],
+        "target_class": payload.get("target_class"), "target_label": payload.get("target_label"),
         "score": round(float(batch.get("score", float("nan"))), 6),
-        "predicted_class": payload["predicted_class"], "predicted_label": payload["predicted_label"],
+        "predicted_class": payload.get("predicted_class"), "predicted_label": payload.get("predicted_label"),
         "gt_class": batch.get("gt_class"), "gt_label": batch.get("gt_label"),
-        "frames": int(np.prod(shape[:-2])) if len(shape) > 2 else 0,
+        "frames": int(np.prod(shape[:-2])) if isinstance(shape, list) and len(shape) > 2 else 0,
         "seconds": batch.get("seconds"), "decode_seconds": batch.get("decode_seconds"), "error": "",
     }
 
 
-def failed_row(task: BatchTask, error: str, seconds: float | None = None) -> dict:
+def class_label(classes: list[str], index: int | None) -> str | None:
+    """The name of class ``index`` (None when there is none or it is out of range)."""
+    return classes[index] if index is not None and 0 <= index < len(classes) else None
+
+
+def failed_row(task: BatchTask, error: str, seconds: float | None = None, classes: list[str] | None = None) -> dict:
     return {"video": task.video, "name": task.name, "status": "failed", "gt_class": task.gt_class,
+            "gt_label": class_label(classes or [], task.gt_class),
             "seconds": None if seconds is None else round(seconds, 3), "error": error}
 
 
 class Summary:
-    """``summary.csv``: one row per finished video, in input order, rewritten (atomically) at most once
-    every ``interval`` seconds while rows come in (a rewrite costs O(rows)), and on :meth:`write`."""
+    """``summary.csv``: one row per video, this run's in input order, then rows of earlier runs into the
+    same folder whose results are still on disk; rewritten (atomically) at most once every ``interval``
+    seconds while rows come in (a rewrite costs O(rows)), and on :meth:`write`."""
 
     def __init__(self, out_dir: str | Path, tasks: list[BatchTask], interval: float = 1.0) -> None:
         self.path = Path(out_dir) / SUMMARY_NAME
@@ -152,7 +177,7 @@ class Summary:
             self.write()
 
     def sorted_rows(self) -> list[dict]:
-        return sorted(self.rows.values(), key=lambda row: self.order.get(row["name"], len(self.order)))
+        return sorted(self.rows.values(), key=lambda row: (self.order.get(row["name"], len(self.order)), row["name"]))
 
     def write(self) -> None:
         buffer = io.StringIO()
@@ -162,6 +187,30 @@ class Summary:
         with atomic_path(self.path) as tmp:
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
         self.written = time.monotonic()
+
+
+def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str, dict]) -> list[dict]:
+    """Summary rows of what is in ``out_dir`` before a run, kept until the run replaces them: a row per
+    task whose results are there (``sidecars``, by name), a row per other batch result found under the
+    folder (earlier runs over other inputs), and the previous summary.csv's failed rows of the tasks."""
+    out = Path(out_dir)
+    names = {task.name for task in tasks}
+    rows = [result_row(task, sidecars[task.name]) for task in tasks if task.name in sidecars]
+    for path in sorted(out.rglob("*.json")):
+        relative = path.relative_to(out)
+        name = relative.with_suffix("").as_posix()
+        if name in names or any(part.startswith(".") for part in relative.parts):
+            continue
+        payload = read_sidecar(output_paths(out, BatchTask("", name)))
+        if payload is not None and "batch_key" in payload:
+            rows.append(result_row(BatchTask(str(payload.get("video", "")), name), payload))
+    try:
+        previous = read_summary(out)
+    except (csv.Error, ValueError):  # not a summary this code wrote: nothing to keep from it
+        previous = []
+    rows += [{k: (v or None) for k, v in row.items()} for row in previous
+             if row.get("status") == "failed" and row.get("name") in names and row["name"] not in sidecars]
+    return rows
 
 
 def read_summary(out_dir: str | Path) -> list[dict]:
@@ -184,71 +233,51 @@ def remove_partials(out_dir: str | Path) -> int:
     return count
 
 
+def _lock_folder(out_dir: str | Path) -> int | None:
+    """An open descriptor of ``out_dir`` holding its exclusive lock, or None when another process holds it.
+
+    The lock is on the folder itself (``flock`` of a directory descriptor), not on a file in it: a lock
+    file deleted on release lets a waiting process lock the old file while a third creates a new one."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 @contextlib.contextmanager
 def locked(out_dir: str | Path) -> Iterator[None]:
     """Hold the output folder for one run; a second run on it fails at once (the lock dies with its process)."""
-    path = Path(out_dir) / _LOCK_NAME
-    handle = open(path, "a+")  # noqa: SIM115 (held for the whole run)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise CamError(f"Another batch is writing to {out_dir}; wait for it to end or pick another --out.") from None
+    fd = _lock_folder(out_dir)
+    if fd is None:
+        raise CamError(f"Another batch is writing to {out_dir}; wait for it to end or pick another --out.")
     try:
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        handle.close()
+        os.close(fd)  # closing the last descriptor releases the lock
 
 
-@dataclass
-class SavedResult:
-    """One finished video read back from its files (no model needed)."""
-
-    heatmaps: np.ndarray  # float32 [V, T, H, W]
-    frame_indices: np.ndarray  # int64 [V, T]
-    scores: np.ndarray
-    probs: np.ndarray
-    target_class: int
-    meta: dict  # the sidecar
-    frames: np.ndarray | None = None  # uint8 [V, T, H, W, 3], decoded again from the video when it is there
-    note: str | None = None  # why frames are missing
-
-    def view(self, name: str = "heatmaps"):
-        """The :class:`~core.views.CamView` the explorer's viewer draws (class names known from the sidecar)."""
-        from core.views import CamView
-
-        return CamView.from_sidecar(self.meta, self.heatmaps, frames=self.frames, frame_indices=self.frame_indices,
-                                    scores=self.scores, probs=self.probs, target_class=self.target_class, name=name)
+def is_locked(out_dir: str | Path) -> bool:
+    """True while a run (in any process) holds ``out_dir``."""
+    try:
+        fd = _lock_folder(out_dir)
+    except OSError:  # not a folder (yet)
+        return False
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
 
 
-def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True, cfg_options: dict | None = None
-                 ) -> SavedResult:
-    """The npz and sidecar of ``name`` under ``out_dir``; with ``frames``, the model's input frames are
-    decoded again from the source video (the config's test pipeline, no model), so overlays can be drawn."""
-    from core.heatmap_files import read_npz
+def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True) -> ExplainResult:
+    """The finished result of ``name`` under ``out_dir``, read from its files (:func:`core.heatmap_files.read_result`:
+    no config or model runs); with ``frames``, the model's windows of the source video's frames for overlays,
+    or a note in ``file_notes`` saying why there are none."""
+    from core.heatmap_files import read_result
 
     paths = output_paths(out_dir, BatchTask("", name))
     if not paths.json.is_file() or not paths.npz.is_file():
         raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")
-    meta = json.loads(paths.json.read_text(encoding="utf-8"))
-    data = read_npz(paths.npz)
-    saved = SavedResult(data["heatmaps"], data["frame_indices"], data["scores"], data["probs"],
-                        int(data["target_class"]), meta)
-    if frames:
-        saved.frames, saved.note = _decode_frames(meta, saved, cfg_options)
-    return saved
-
-
-def _decode_frames(meta: dict, saved: SavedResult, cfg_options: dict | None) -> tuple[np.ndarray | None, str | None]:
-    from core.model import load_config
-    from core.video import build_inputs
-
-    try:
-        clip = build_inputs(load_config(meta["config"], cfg_options), meta["video"], views=meta.get("views", "center"))
-    except (CamError, KeyError, OSError) as err:
-        return None, f"the frames could not be decoded again ({err}); showing the heatmaps alone"
-    if clip.frames.shape[:4] != saved.heatmaps.shape or not np.array_equal(clip.frame_indices, saved.frame_indices):
-        return None, "the video or its config changed since the batch; showing the heatmaps alone"
-    return clip.frames, None
+    return read_result(paths.json, frames=frames)

@@ -3,14 +3,19 @@
 An input is a video file, a folder (scanned recursively for videos, or for rawframes clips with
 ``use_frames``), or a list file: plain (one path per line) or an MMAction2 annotation file
 (``path label`` for videos, ``path total_frames label`` for rawframes), whose labels are kept as
-ground truth. Each video's outputs mirror its path relative to its input under the output folder.
+ground truth (lines are parsed by :mod:`core.annotations`). Each video's outputs mirror its path
+relative to its input under the output folder. A listed video that does not exist is still a task (it
+becomes a ``failed`` row, as a corrupt one does), unless none of the list's videos exists: then the list
+or ``--video-root`` is wrong and the batch refuses to start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from core.annotations import ListEntry, read_list
 from core.errors import CamError
 from core.video import VIDEO_EXTENSIONS, is_rawframes
 
@@ -24,6 +29,7 @@ class BatchTask:
     video: str  # video file or rawframes folder, as found
     name: str  # "/"-separated output path under the output folder, without suffix
     gt_class: int | None = None  # ground-truth label from an annotation file
+    origin: str | None = None  # where a listed video was named ("val.txt line 3"), for messages
 
 
 def _is_video(path: Path) -> bool:
@@ -51,16 +57,6 @@ def _scan_folder(folder: Path, use_frames: bool) -> list[BatchTask]:
     return tasks
 
 
-def _parse_list_line(line: str) -> tuple[str, int | None, bool]:
-    """``(path, label, is_rawframes)`` of one line of a list or annotation file."""
-    parts = line.split()
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].lstrip("-").isdigit():
-        return parts[0], int(parts[2]), True
-    if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-        return parts[0], int(parts[1]), False
-    return line.strip(), None, False
-
-
 def _relative_name(entry: str, path: Path, root: Path) -> PurePosixPath:
     """Where a listed video's outputs go: its listed relative path (never above the output folder)."""
     if Path(entry).is_absolute():
@@ -74,25 +70,27 @@ def _relative_name(entry: str, path: Path, root: Path) -> PurePosixPath:
 
 def _read_list(list_file: Path, video_root: Path | None) -> list[BatchTask]:
     root = video_root if video_root is not None else list_file.parent
-    tasks = []
-    for number, line in enumerate(list_file.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        entry, label, rawframes = _parse_list_line(line)
-        path = Path(entry) if Path(entry).is_absolute() else root / entry
-        if not path.exists():
-            hint = "check --video-root" if video_root else "pass --video-root, the folder its paths start from"
-            raise CamError(f"{list_file} line {number}: {path} does not exist; {hint}.")
-        relative = _relative_name(entry, path, root)
-        name = str(relative) if rawframes or path.is_dir() else _stem(relative)
-        tasks.append(BatchTask(str(path), name, label))
-    if not tasks:
+    entries: list[tuple[ListEntry, Path]] = []
+    for entry in read_list(list_file):
+        path = Path(entry.path) if Path(entry.path).is_absolute() else root / entry.path
+        entries.append((entry, path))
+    if not entries:
         raise CamError(f"List file {list_file} names no videos.")
+    if not any(path.exists() for _, path in entries):
+        entry, path = entries[0]
+        hint = "check --video-root" if video_root else "pass --video-root, the folder its paths start from"
+        others = ", nor does any other video it lists" if len(entries) > 1 else ""
+        raise CamError(f"{list_file} line {entry.line}: {path} does not exist{others}; {hint}.")
+    tasks = []
+    for entry, path in entries:
+        relative = _relative_name(entry.path, path, root)
+        name = str(relative) if entry.rawframes or path.is_dir() else _stem(relative)
+        tasks.append(BatchTask(str(path), name, entry.label, f"{list_file.name} line {entry.line}"))
     return tasks
 
 
 def collect_tasks(
-    inputs: list[str | Path], *, use_frames: bool = False, video_root: str | Path | None = None
+    inputs: Sequence[str | Path], *, use_frames: bool = False, video_root: str | Path | None = None
 ) -> list[BatchTask]:
     """The videos named by ``inputs`` (files, folders, list or annotation files), in input order.
 

@@ -97,8 +97,9 @@ def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
         frame_importance=dict(frames.to_dict(), agreement=frames.agreement()))
     if args.sanity:
         with _bar("sanity check", args.quiet) as progress:
-            sanity = sanity_check(handle, args.video, target_layer=result.layer, target=result.target_class,
-                                  method=result.method, seed=args.seed, views=views, progress=progress)
+            sanity = sanity_check(handle, result.inputs or args.video, target_layer=result.layer,
+                                  target=result.target_class, method=result.method, seed=args.seed, views=views,
+                                  progress=progress)
         check = sanity.verdict()
         out["sanity"] = dict(sanity.to_dict(), verdict=check.text, supported=check.supported)
     return plain(out)

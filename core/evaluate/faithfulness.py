@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.cam import ExplainResult, capture, heatmaps_of
+from core.cam import capture, heatmaps_of
 from core.evaluate.perturb import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BLUR_SIGMA,
@@ -43,9 +43,11 @@ from core.evaluate.perturb import (
     heatmaps_tensor,
     ranks_of,
     score_all,
+    target_of,
     view_inputs,
 )
 from core.model import ModelHandle
+from core.result import ExplainResult
 from core.video import ClipInputs
 
 SUMMARY_COLUMNS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "average_drop")
@@ -256,6 +258,7 @@ def faithfulness(
     (``blur_sigma`` pixels) or ``static``. Perturbed inputs are scored ``batch_size`` at a time;
     ``progress(done, total)`` hears the forwards."""
     check_options(steps=steps, baseline=baseline, blur_sigma=blur_sigma, batch_size=batch_size)
+    target = target_of(result)
     clip = clip_of(model, result)
     inputs = view_inputs(model, clip)
     heatmaps = heatmaps_tensor(result, inputs)
@@ -265,7 +268,7 @@ def faithfulness(
     total = num_views * forwards_per_view(steps, positions, random=random) + int(random)
     noise = None
     if random:
-        noise = random_heatmaps(model, clip, result.layer, result.target_class, seed)
+        noise = random_heatmaps(model, clip, result.layer, target, seed)
         if progress is not None:
             progress(1, total)
     plain, curves = [], []
@@ -274,7 +277,7 @@ def faithfulness(
         rankings = [ranks_of(heatmap)] + ([ranks_of(noise[view])] if noise is not None else [])
         done = int(random) + view * forwards_per_view(steps, positions, random=random)
         scores, view_curves = _view_scores(
-            model, x, baseline_of(x, baseline, blur_sigma), rankings, counts, result.target_class,
+            model, x, baseline_of(x, baseline, blur_sigma), rankings, counts, target,
             masked=x * heatmap.unsqueeze(0), batch_size=batch_size, progress=progress, done=done, total=total)
         plain.append(scores.numpy())
         curves.append(view_curves)
@@ -285,7 +288,7 @@ def faithfulness(
         fractions=fractions, deletion=mean[0], insertion=mean[1], deletion_auc=auc(fractions, mean[0]),
         insertion_auc=auc(fractions, mean[1]),
         average_drop=float(np.mean(np.maximum(0.0, y - o) / y)), increase_in_confidence=float(np.mean(o > y)),
-        score=float(y.mean()), masked_score=float(o.mean()), target_class=result.target_class,
+        score=float(y.mean()), masked_score=float(o.mean()), target_class=target,
         target_label=result.target_label, method=result.method, layer=result.layer, baseline=baseline,
         steps=steps, views=num_views, blur_sigma=blur_sigma if baseline == "blur" else None, seed=seed)
     if random:
@@ -306,6 +309,7 @@ def frame_importance(
     """For every view and input frame ``t``: ``y − score(x with frame t replaced by the baseline)``, and the
     map's mass ``m[t].sum() / m.sum()`` (``T + 1`` forwards per view)."""
     check_options(baseline=baseline, blur_sigma=blur_sigma, batch_size=batch_size)
+    target = target_of(result)
     clip = clip_of(model, result)
     inputs = view_inputs(model, clip)
     heatmaps = heatmaps_tensor(result, inputs)
@@ -320,14 +324,14 @@ def frame_importance(
             if index > 0:
                 out[:, index - 1] = base[:, index - 1]
 
-        probs = score_all(model, num_frames + 1, fill, x, result.target_class, batch_size=batch_size,
+        probs = score_all(model, num_frames + 1, fill, x, target, batch_size=batch_size,
                           progress=progress, done=view * (num_frames + 1), total=num_views * (num_frames + 1))
         heatmap = heatmaps[view].double()
         drops.append((probs[0] - probs[1:]).numpy())
         masses.append((heatmap.sum(dim=(1, 2)) / heatmap.sum()).float().cpu().numpy())
         scores.append(float(probs[0]))
     return FrameImportance(drop=np.stack(drops), mass=np.stack(masses), score=np.asarray(scores, np.float32),
-                           frame_indices=np.asarray(result.frame_indices), target_class=result.target_class,
+                           frame_indices=np.asarray(result.frame_indices), target_class=target,
                            baseline=baseline, blur_sigma=blur_sigma if baseline == "blur" else None)
 
 

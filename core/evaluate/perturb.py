@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.cam import ExplainResult, class_scores
 from core.errors import CamError
-from core.model import ModelHandle
+from core.model import ModelHandle, class_scores
+from core.result import ExplainResult
 from core.video import ClipInputs, build_inputs
 
 BASELINES = ("zeros", "blur", "static")
@@ -45,11 +45,11 @@ def check_options(*, steps: int | None = None, baseline: str = "zeros", blur_sig
 
 
 def clip_of(handle: ModelHandle, result: ExplainResult) -> ClipInputs:
-    """The inputs ``result`` explained: the ones it keeps (``result.inputs``) when it has them, else rebuilt
-    from its video by the same test pipeline (checked to give the same frames)."""
-    clip = getattr(result, "inputs", None)  # kept by results that carry their ClipInputs
-    if clip is not None:
-        return clip
+    """The inputs ``result`` explained: the ones it keeps (``result.inputs``, set by :func:`core.explain`), else
+    (a result read from files or written by a batch) rebuilt from its video by the same test pipeline and checked
+    to give the same frames."""
+    if result.inputs is not None:
+        return result.inputs
     if result.video == "<array>":
         raise CamError("This result was explained from frames in memory, so its model input cannot be rebuilt; "
                        "explain a video file or rawframes folder to evaluate it.")
@@ -149,6 +149,14 @@ def baseline_of(x: torch.Tensor, baseline: str = "zeros", blur_sigma: float = DE
         if baseline == "blur":
             return gaussian_blur(x, blur_sigma)
         return x.mean(dim=1, keepdim=True).expand_as(x).contiguous()
+
+
+def target_of(result: ExplainResult) -> int:
+    """The class ``result`` explained (CamError when it does not record one: a legacy txt without sidecar)."""
+    if result.target_class is None:
+        raise CamError("This result does not record which class it explained (a heatmap txt without its json "
+                       "sidecar), so its score cannot be measured; explain the video again.")
+    return int(result.target_class)
 
 
 def heatmaps_tensor(result: ExplainResult, inputs: torch.Tensor) -> torch.Tensor:

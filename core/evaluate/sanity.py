@@ -36,9 +36,11 @@ from torch import nn
 
 from core.cam import explain_inputs, resolve_layer
 from core.evaluate.faithfulness import Verdict, plain
+from core.evaluate.perturb import target_of
 from core.model import ModelHandle
+from core.result import ExplainResult
 from core.target import Target
-from core.video import build_inputs
+from core.video import ClipInputs, build_inputs
 
 THRESHOLD = 0.5
 """A map whose |rho| with the original stays at or above this after a randomisation step is still tied to it (an
@@ -190,7 +192,7 @@ def reinitialise(modules: list[nn.Module], parameters: list[nn.Parameter], seed:
 
 def sanity_check(
     model: ModelHandle,
-    video: str | Path | np.ndarray,
+    video: str | Path | np.ndarray | ClipInputs,
     *,
     target_layer: str | None = None,
     target: Target | int | str | None = None,
@@ -201,21 +203,25 @@ def sanity_check(
 ) -> SanityCheck:
     """Cascading model-parameter randomisation and the random-logit check on ``video`` (see the module
     docstring): the step names, rho, |rho| and the maps. ``model`` itself is left exactly as it was (the
-    work happens on a deep copy); ``progress(done, total)`` hears each explanation."""
-    clip = build_inputs(model.cfg, video, views=views)
+    work happens on a deep copy); ``progress(done, total)`` hears each explanation. ``video`` may be the inputs an
+    explanation kept (``result.inputs``), which are then not built again (``views`` is ignored)."""
+    clip = video if isinstance(video, ClipInputs) else build_inputs(model.cfg, video, views=views)
     layer = resolve_layer(model, target_layer)  # resolved on the shared handle, whose layer list is cached
     work = replace(model, model=copy.deepcopy(model.model))
+    work._probe = model._probe  # the copy has the same shapes: no second probe forward
     units, own = randomisation_units(work.model)
     backbone: nn.Module = cast(nn.Module, work.model.backbone)
     heads = [(name, module) for name in ("cls_head", "neck") if (module := getattr(work.model, name, None)) is not None
              and any(True for _ in module.parameters())]
 
-    def explain(target_class: Target | int | str | None) -> dict:
-        return explain_inputs(work, clip, target_layer=layer, target=target_class, method=method)
+    def explain(target_class: Target | int | str | None) -> np.ndarray:
+        return explain_inputs(work, clip, target_layer=layer, target=target_class, method=method).heatmaps
 
-    first: dict = {}
-    units = _execution_order(units, lambda: first.update(explain(target)))
-    target_class = first["target_class"]
+    explained: list[ExplainResult] = []  # the original explanation, made while the units' order is recorded
+    units = _execution_order(units, lambda: explained.append(
+        explain_inputs(work, clip, target_layer=layer, target=target, method=method)))
+    first = explained[0]
+    target_class = target_of(first)
     steps: list[tuple[str, list[nn.Module], list[nn.Parameter]]] = [(n, [m], []) for n, m in heads]
     steps += [(n, [m], []) for n, m in reversed(units)]
     if own:
@@ -227,22 +233,22 @@ def sanity_check(
     if model.num_classes > 1:
         others = [c for c in range(model.num_classes) if c != target_class]
         random_class = int(others[np.random.default_rng(seed).integers(len(others))])
-        random_map = explain(random_class)["heatmaps"]
-        random_rho = _map_rho(first["heatmaps"], random_map)
+        random_map = explain(random_class)
+        random_rho = _map_rho(first.heatmaps, random_map)
     if progress is not None:
         progress(2, total)
     names, maps, rhos = [], [], []
     for index, (name, modules, parameters) in enumerate(steps):
         reinitialise(modules, parameters, seed + index)
-        heatmaps = explain(target_class)["heatmaps"]
+        heatmaps = explain(target_class)
         names.append(name)
         maps.append(heatmaps)
-        rhos.append(_map_rho(first["heatmaps"], heatmaps))
+        rhos.append(_map_rho(first.heatmaps, heatmaps))
         if progress is not None:
             progress(3 + index, total)
     return SanityCheck(
         steps=names, rho=np.asarray([r for r, _ in rhos]), abs_rho=np.asarray([a for _, a in rhos]),
-        maps=np.stack(maps), original=first["heatmaps"], target_class=int(target_class), layer=layer, method=method,
+        maps=np.stack(maps), original=first.heatmaps, target_class=target_class, layer=layer, method=method,
         seed=seed, random_class=random_class, random_logit_rho=random_rho[0], random_logit_abs_rho=random_rho[1],
         random_logit_map=random_map)
 

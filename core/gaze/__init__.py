@@ -1,6 +1,6 @@
 """Grad-CAM heatmaps scored against human gaze: gaze inputs, frame matching, clip and per-frame scores, CLI.
 
-``python -m core.gaze HEATMAPS FIXATIONS [--density D] [--region crop|frame] [--json] [--out CSV]``
+``python -m core.gaze HEATMAPS FIXATIONS [--density D | --blur [SIGMA]] [--region crop|frame] [--json] [--out CSV]``
 
 Gaze inputs (fixations, and optionally a fixation density) are one map for the whole clip (an image,
 ``.npy``), or one per frame: a folder of images whose names carry the frame number (``0001.png``,
@@ -18,30 +18,49 @@ score per frame the model saw (its heatmaps, averaged when several views show th
 (default) scores in the model's window at heatmap resolution (gaze cut and resized, fixations moved point
 by point); ``region="frame"`` scores over the whole gaze frame, the heatmap placed in its window, zero
 elsewhere. A txt without sidecar is taken to cover the whole gaze frame, with unknown frames.
+
+Metrics improve upwards except KL (:data:`core.saliency.BETTER`; :func:`metric_title`, :func:`directions`).
+CC, SIM and KL compare with the density; without one they are computed against the fixation map itself and
+say little (:data:`FIXATIONS_ONLY` says so wherever they are shown); ``blur`` (``--blur``) makes the density
+from the fixations as :mod:`core.gaze.fixations` does. A batch's clip scores are summarised per class
+(:func:`class_summary`, classes in label order). :func:`frame_pictures` draws the comparison frame by frame.
+
+Views that looked at different windows (``--all-views`` with ThreeCrop or TenCrop) are scored each where it
+looked: the heatmaps of each window (its clips, mirrored views flipped back) make that view's saliency, scored
+as above in its window; the clip and per-frame scores are the means over the views, and each view's own
+scores are reported too (``views`` in the JSON, the ``view`` column of the CSV).
 """
 
 from core.gaze.cli import build_parser, main, run
-from core.gaze.images import comparison_images, shown_frame, video_frame
-from core.gaze.inputs import GazeMaps, HeatmapFile, frame_number, read_gaze, read_heatmaps
+from core.gaze.images import comparison_images, frame_pictures, shown_frame, video_frame
+from core.gaze.inputs import GazeMaps, blurred, frame_number, read_gaze, read_heatmaps
 from core.gaze.scores import (
     CSV_FIELDS,
+    FIXATIONS_ONLY,
     REGIONS,
     GazeScores,
-    compare,
+    GazeSource,
+    class_summary,
     csv_rows,
     csv_text,
+    directions,
     find_heatmap_files,
     gaze_entry,
+    header_notes,
+    metric_title,
     score_batch,
     score_file,
     score_path,
+    score_result,
+    summary_cells,
     write_csv,
 )
 from core.saliency import METRICS
 
 __all__ = [
-    "CSV_FIELDS", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "HeatmapFile", "build_parser", "compare",
-    "comparison_images", "csv_rows", "csv_text", "find_heatmap_files", "frame_number", "gaze_entry", "main",
-    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "score_path", "shown_frame", "video_frame",
-    "write_csv",
+    "CSV_FIELDS", "FIXATIONS_ONLY", "METRICS", "REGIONS", "GazeMaps", "GazeScores", "GazeSource", "blurred",
+    "build_parser", "class_summary", "comparison_images", "csv_rows", "csv_text", "directions",
+    "find_heatmap_files", "frame_number", "frame_pictures", "gaze_entry", "header_notes", "main", "metric_title",
+    "read_gaze", "read_heatmaps", "run", "score_batch", "score_file", "score_path", "score_result", "shown_frame",
+    "summary_cells", "video_frame", "write_csv",
 ]

@@ -1,5 +1,5 @@
 """Gaze inputs (one map per clip, or per frame: a folder of numbered images or a video) and heatmap files
-with their sidecar's geometry."""
+read as results (:func:`core.heatmap_files.read_result`, with their windows)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
-from core.export import sidecar_path
-from core.heatmap_files import HeatmapFile, read_heatmap_file
+from core.heatmap_files import read_result
+from core.result import ExplainResult
 from core.video import VIDEO_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".npy")
@@ -168,15 +168,41 @@ def read_gaze(path: str | Path, *, fixations: bool = True, frames: Collection[in
     raise CamError(f"Gaze input {path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}) nor a video.")
 
 
-def read_heatmaps(txt: str | Path) -> HeatmapFile:
-    """A heatmap txt and its JSON sidecar, checked against each other and against gaze scoring's needs."""
-    heat = read_heatmap_file(txt)
-    if heat.crop_box is None:
-        heat.notes.append(f"{txt} has no sidecar {sidecar_path(txt).name}: its heatmaps are taken to cover the "
-                          "whole gaze frame")
-    if heat.meta.get("views") == "all" and heat.repeats_frames:
-        raise CamError(f"{txt} holds several crops of the same frames (--all-views), and gaze is scored in one "
-                       "window per frame; explain with the center view to compare with gaze.")
+def blurred(fixations: GazeMaps, sigma: float | str = "auto") -> GazeMaps:
+    """A density made from fixation maps the way ``python -m core.gaze.fixations`` makes one: each map (the
+    clip's, or each frame's) convolved with a Gaussian of ``sigma`` gaze-map pixels (``"auto"``: the width / 30,
+    :func:`core.gaze.fixations.default_sigma`), zero outside the frame, peak scaled to 255
+    (:func:`core.gaze.fixations.density_map`)."""
+    from core.gaze.fixations import default_sigma, density_map
+
+    if not fixations.binary:
+        raise CamError("Only fixation maps can be blurred into a density.")
+    width = fixations.size[0]
+    value = default_sigma(width) if sigma == "auto" else float(sigma)
+    if not np.isfinite(value) or value <= 0:
+        raise CamError(f"The blur must be a positive σ in gaze-map pixels (or auto: width / 30), not {sigma}.")
+
+    def blur(mask: np.ndarray) -> np.ndarray:
+        return density_map(mask.astype(np.float64), value).astype(np.float64)
+
+    note = (f"the density is the fixations blurred with a Gaussian of σ = {value:.1f} gaze-map pixels"
+            + (" (width / 30)" if sigma == "auto" else ""))
+    if fixations.image is not None:
+        return GazeMaps(f"{fixations.source} (blurred)", False, image=blur(fixations.image), notes=[note])
+    return GazeMaps(f"{fixations.source} (blurred)", False,
+                    frames={frame: blur(mask) for frame, mask in fixations.frames.items()}, notes=[note])
+
+
+def read_heatmaps(txt: str | Path) -> ExplainResult:
+    """A heatmap txt (or its sidecar or npz) read as a result without frames, checked against gaze scoring's
+    needs: its ``file_notes`` say what gaze scoring will assume."""
+    heat = read_result(txt, frames=False)
+    if heat.windows is None and heat.views == "all" and not heat.legacy:
+        raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar predates "
+                       "per-view windows, so where each view looked is unknown; explain the video again.")
+    if heat.windows is None:
+        heat.file_notes.append(f"{Path(txt).name} records no window (no sidecar, or one without source_size and "
+                               "crop_box): its heatmaps are taken to cover the whole gaze frame")
     return heat
 
 

@@ -1,101 +1,223 @@
-"""Heatmaps scored against gaze: clip and per-frame scores, batch folders, CSV rows."""
+"""Heatmaps scored against gaze: clip and per-frame scores, batch folders, per-class summaries, CSV rows."""
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core.errors import CamError
-from core.export import atomic_path, sidecar_path
-from core.gaze.inputs import GazeMaps, HeatmapFile, frame_list, read_gaze, read_heatmaps
-from core.geometry import Box, gaze_to_crop, heatmap_to_source, scale_box
-from core.saliency import clip_saliency, score
+from core.export import atomic_path, is_heatmap_text, sidecar_path
+from core.gaze.inputs import GazeMaps, blurred, frame_list, read_gaze, read_heatmaps
+from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
+from core.result import ExplainResult
+from core.saliency import BETTER, clip_saliency, score
 
 REGIONS = ("crop", "frame")
-_LEGACY_HEADER = re.compile(r"^\s*Frame\s+\d+\s*-\s*Heatmap values", re.MULTILINE)
+DISTRIBUTION_METRICS = ("CC", "SIM", "KL")  # compared with the density, else with the fixation map itself
+
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+
+def metric_title(metric: str) -> str:
+    """``KL ↓``: a metric's name with the way it improves (:data:`core.saliency.BETTER`)."""
+    return f"{metric} {ARROWS[BETTER[metric]]}" if metric in BETTER else metric
+
+
+def directions(metrics: Iterable[str]) -> str:
+    """``↑ higher is better: AUC_Judd, NSS; ↓ lower is better: KL`` for ``metrics``."""
+    metrics = list(metrics)
+    parts = []
+    for way in ("higher", "lower"):
+        names = [m for m in metrics if BETTER.get(m) == way]
+        if names:
+            parts.append(f"{ARROWS[way]} {way} is better: {', '.join(names)}")
+    return "; ".join(parts)
+
+
+FIXATIONS_ONLY = ("CC, SIM and KL were computed against the fixation points themselves (no density): a few "
+                  "fixated pixels against a smooth heatmap give CC and SIM near 0 and a large KL whatever the "
+                  "heatmap, so they say little about it and cannot be compared with published scores (the MIT "
+                  "benchmark computes them against a fixation density). Give a density (--density), or blur the "
+                  "fixations into one (--blur: a Gaussian of σ = width / 30, as python -m core.gaze.fixations "
+                  "makes its densities).")
+"""What every place that shows CC, SIM or KL scored without a density says about them."""
+
+
+@dataclass(frozen=True)
+class GazeSource:
+    """Where a video's gaze is read from, and how: the fixation maps, an optional density, the number of the
+    first frame in gaze folders (None: found), and ``blur``, which makes the density from the fixations when
+    none is given (σ in gaze-map pixels, ``"auto"`` for width / 30, None for none)."""
+
+    fixations: str
+    density: str | None = None
+    start_index: int | None = None
+    blur: float | str | None = None
+
+    def read(self, frames: set[int] | None) -> tuple[GazeMaps, GazeMaps | None]:
+        """The fixation maps and the density (read, blurred, or None) of ``frames`` (None: all)."""
+        fixations = read_gaze(self.fixations, fixations=True, frames=frames, start_index=self.start_index)
+        if self.density is not None:
+            return fixations, read_gaze(self.density, fixations=False, frames=frames, start_index=self.start_index)
+        return fixations, None if self.blur is None else blurred(fixations, self.blur)
 
 
 @dataclass
 class GazeScores:
-    """Saliency metrics of one heatmap file against gaze, and the maps they were computed on."""
+    """Saliency metrics of one result against gaze, and the maps they were computed on.
 
-    name: str
-    txt: str
-    meta: dict
+    A result whose views looked at different windows (ThreeCrop, TenCrop) is scored view by view, each where
+    it looked; ``clip`` and ``frames`` are then the means over the views, and ``views`` holds each view's own
+    scores (empty for one window).
+    """
+
+    result: ExplainResult  # the heatmaps, read without frames
     region: str
     clip: dict[str, float]
     frames: list[dict]  # [{"frame": i, metric: value, ...}] for per-frame gaze
-    crop_box: Box  # the model's window in gaze-map pixels
+    crop_box: Box  # the window(s) the model saw together, in gaze-map pixels
     gaze_size: tuple[int, int]  # (width, height) of the gaze maps
-    saliency: np.ndarray  # the clip saliency in the gaze frame (zero outside the window)
+    saliency: np.ndarray  # the clip saliency in the gaze frame (zero outside the windows)
     fixations: np.ndarray  # the clip's fixations in the gaze frame (boolean)
     density: np.ndarray | None  # the clip's density in the gaze frame
     notes: list[str] = field(default_factory=list)
+    windows: list[Box] = field(default_factory=list)  # each scored view's window in gaze-map pixels
+    views: list[dict] = field(default_factory=list)  # per view: view, window, heatmap_views, clip, frames
+    txt: str = ""  # the heatmap file scored
+    source: GazeSource | None = None  # where the gaze was read (per-frame pictures read it again)
+
+    @property
+    def against_fixations(self) -> bool:
+        """Whether CC, SIM and KL (those computed) were scored against the fixation map, for want of a density."""
+        return self.density is None and any(m in self.clip for m in DISTRIBUTION_METRICS)
+
+    @property
+    def name(self) -> str:
+        """The video's stem (the txt's when no video is recorded)."""
+        return self.result.video_stem
 
     @property
     def label(self) -> str:
         """The class to group by: the ground truth of a batch, else the explained class."""
-        batch = self.meta.get("batch") or {}
-        return str(batch.get("gt_label") or self.meta.get("target_label") or "")
+        batch = self.result.extra.get("batch")
+        gt = batch.get("gt_label") if isinstance(batch, dict) else None
+        return str(gt or self.result.target_label or "")
+
+    @property
+    def label_index(self) -> int | None:
+        """The index of :attr:`label` in the model's classes (None when unknown): what orders classes."""
+        batch = self.result.extra.get("batch")
+        if isinstance(batch, dict) and batch.get("gt_label"):
+            gt = batch.get("gt_class")
+            return gt if isinstance(gt, int) and not isinstance(gt, bool) else None
+        return self.result.target_class if self.result.target_label else None
 
     def to_json(self) -> dict:
-        return {"clip": self.clip, "frames": self.frames}
+        out: dict = {"clip": self.clip, "frames": self.frames}
+        if self.views:
+            out["views"] = self.views
+        return out
 
 
-def _window(heat: HeatmapFile, gaze_size: tuple[int, int], notes: list[str]) -> Box:
-    """The model's window in gaze-map pixels."""
-    if heat.source_size is None or heat.crop_box is None:
-        return 0.0, 0.0, float(gaze_size[0]), float(gaze_size[1])
-    source = heat.source_size
+def gaze_windows(heat: ExplainResult, gaze_size: tuple[int, int], notes: list[str]) -> Windows:
+    """Each view's window in gaze-map pixels (the whole gaze frame when the result records none)."""
+    if heat.windows is None:
+        return Windows.single(gaze_size, (0.0, 0.0, float(gaze_size[0]), float(gaze_size[1])), heat.num_views)
+    source = heat.windows.source_size
     if tuple(gaze_size) == tuple(source):
-        return heat.crop_box
+        return heat.windows
     if abs(gaze_size[0] * source[1] - gaze_size[1] * source[0]) > 0.01 * source[0] * gaze_size[1]:
         raise CamError(f"The gaze maps are {gaze_size[0]}×{gaze_size[1]} but the video is {source[0]}×{source[1]}; "
                        "gaze maps must show the whole video frame (same aspect ratio).")
     notes.append(f"gaze maps are {gaze_size[0]}×{gaze_size[1]}, the video {source[0]}×{source[1]}: window scaled")
-    return scale_box(heat.crop_box, source, gaze_size)
+    return heat.windows.scaled(gaze_size)
 
 
 def _scorable(fixations: np.ndarray, density: np.ndarray | None) -> bool:
     return bool(fixations.any() and not fixations.all() and (density is None or density.min() < density.max()))
 
 
-def compare(heat: HeatmapFile, fixations: GazeMaps, density: GazeMaps | None = None, *, region: str = "crop",
-            metrics: Iterable[str] | None = None) -> GazeScores:
-    """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring)."""
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    return {metric: float(np.mean([s[metric] for s in scores])) for metric in scores[0]}
+
+
+@dataclass
+class WindowView:
+    """Heatmap views that looked at one window, mirrored back where the model saw them mirrored."""
+
+    number: int  # 1-based, in first-view order
+    box: Box  # in gaze-map pixels
+    views: list[int]
+    heatmaps: np.ndarray  # [V', T, H, W]
+    frame_indices: np.ndarray  # [V', T]
+
+
+def window_views(heat: ExplainResult, windows: Windows) -> list[WindowView]:
+    """The heatmap views grouped by the window they saw, mirrored views flipped back."""
+    found = []
+    for number, (box, views) in enumerate(windows.groups(), start=1):
+        maps = np.stack([heat.heatmaps[v][..., ::-1] if windows.flips[v] else heat.heatmaps[v] for v in views])
+        found.append(WindowView(number, box, views, maps, np.asarray(heat.frame_indices)[views]))
+    return found
+
+
+def placed_saliency(views: list[WindowView], gaze_size: tuple[int, int], frame: int | None = None) -> np.ndarray:
+    """The saliency in the gaze frame (float32, zero outside the windows): the clip's (``frame`` None) or that
+    source frame's (the mean of the heatmaps that show it), each view's placed in its window and averaged
+    where windows overlap."""
+    placed = []
+    for view in views:
+        if frame is None:
+            saliency = clip_saliency(view.heatmaps)
+        else:
+            shows = view.frame_indices == frame
+            if not shows.any():
+                continue
+            saliency = view.heatmaps[shows].mean(axis=0)
+        placed.append(heatmap_to_source(saliency, gaze_size, view.box))
+    if not placed:
+        return np.zeros((gaze_size[1], gaze_size[0]), np.float32)
+    coverage = np.sum([mask for _, mask in placed], axis=0)
+    return np.divide(np.sum([m for m, _ in placed], axis=0), coverage, where=coverage > 0,
+                     out=np.zeros(coverage.shape, np.float64)).astype(np.float32)
+
+
+def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
+                 region: str = "crop", metrics: Iterable[str] | None = None) -> GazeScores:
+    """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
+    views that looked at different windows each where they looked."""
     if region not in REGIONS:
         raise CamError(f"region must be 'crop' or 'frame', not {region!r}.")
     if not fixations.binary or (density is not None and density.binary):
         raise CamError("Pass fixation maps as fixations and a density as density.")
-    notes = [*heat.notes, *fixations.notes, *(density.notes if density else [])]
+    notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
     gaze_size = fixations.size
     if density is not None and density.size != gaze_size:
         raise CamError(f"The density is {density.size[0]}×{density.size[1]} but the fixation maps are "
                        f"{gaze_size[0]}×{gaze_size[1]}; they must have the same size.")
-    box = _window(heat, gaze_size, notes)
-    seen = sorted({int(f) for f in heat.frame_indices.ravel()}) if heat.frame_indices is not None else None
+    windows = gaze_windows(heat, gaze_size, notes)
+    seen = [] if heat.legacy else sorted({int(f) for f in np.ravel(heat.frame_indices)})
     per_frame = fixations.per_frame or (density is not None and density.per_frame)
-    if per_frame and seen is None:
+    if per_frame and heat.legacy:
         seen = sorted(set(fixations.frames) | set(density.frames if density else ()))
         notes.append("the txt has no sidecar, so its frames are unknown: the clip is scored against the gaze "
                      "of all frames and no per-frame scores are given")
-    available = [f for f in seen or []
-                 if fixations.at(f) is not None and (density is None or density.at(f) is not None)]
+    available = [f for f in seen if fixations.at(f) is not None and (density is None or density.at(f) is not None)]
     if per_frame and not available:
-        raise CamError(f"None of the {len(seen)} frames the model saw (source frames {seen[0]}–{seen[-1]}, 0-based) "
-                       f"has a gaze map in {fixations.source}; check the frame numbers (--start-index).")
+        raise CamError(f"None of the {len(seen)} frames the model saw (source frames {seen[0]}–{seen[-1]}, "
+                       f"0-based) has a gaze map in {fixations.source}; check the frame numbers (--start-index).")
     if per_frame and len(available) < len(seen):
         notes.append(f"{len(seen) - len(available)} of the {len(seen)} frames the model saw have no gaze map; "
                      "they are left out")
     heat_shape = heat.heatmaps.shape[-2:]
 
-    def scored(saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None) -> tuple | None:
+    def scored(saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None, box: Box) -> tuple | None:
         if region == "crop":
             fix = gaze_to_crop(fix, box, heat_shape, binary=True)
             dens = None if dens is None else gaze_to_crop(dens, box, heat_shape, binary=False)
@@ -105,39 +227,73 @@ def compare(heat: HeatmapFile, fixations: GazeMaps, density: GazeMaps | None = N
 
     clip_fix = fixations.combined(available)
     clip_dens = None if density is None else density.combined(available)
-    saliency = clip_saliency(heat.heatmaps)
-    maps = scored(saliency, clip_fix, clip_dens)
-    if maps is None:
+    views = window_views(heat, windows)
+    per_view: list[dict[str, Any]] = []
+    unscored = []
+    for view in views:
+        saliency = clip_saliency(view.heatmaps)
+        maps = scored(saliency, clip_fix, clip_dens, view.box)
+        if maps is None:
+            unscored.append(view.number)
+            continue
+        rows, empty = [], []
+        if per_frame and not heat.legacy:
+            for frame in available:
+                if not (view.frame_indices == frame).any():
+                    continue
+                mean = view.heatmaps[view.frame_indices == frame].mean(axis=0)
+                frame_fix = fixations.at(frame)
+                frame_maps = None if frame_fix is None else \
+                    scored(mean, frame_fix, None if density is None else density.at(frame), view.box)
+                if frame_maps is None:
+                    empty.append(frame)
+                    continue
+                rows.append({"frame": frame, **score(*frame_maps[:2], density=frame_maps[2], metrics=metrics)})
+        if empty:
+            where = " in the window" if region == "crop" else ""
+            label = f"view {view.number}: " if len(views) > 1 else ""
+            notes.append(f"{label}frames {frame_list(empty)} have no fixation to score{where}; "
+                         "they are left out of the per-frame scores")
+        per_view.append({"view": view.number, "window": [round(v, 3) for v in view.box],
+                         "heatmap_views": view.views,
+                         "clip": score(maps[0], maps[1], density=maps[2], metrics=metrics), "frames": rows})
+    if not per_view:
         where = "inside the window the model saw (use --region frame)" if region == "crop" else "in the frame"
-        raise CamError(f"The gaze of {heat.name} has no fixated pixel {where}, or only fixated pixels, "
+        raise CamError(f"The gaze of {heat.video_stem} has no fixated pixel {where}, or only fixated pixels, "
                        "or a constant density; there is nothing to score.")
-    clip = score(maps[0], maps[1], density=maps[2], metrics=metrics)
-    rows, empty = [], []
-    if per_frame and heat.frame_indices is not None:
-        for frame in available:
-            mean = heat.heatmaps[heat.frame_indices == frame].mean(axis=0)
-            frame_maps = scored(mean, fixations.at(frame), None if density is None else density.at(frame))
-            if frame_maps is None:
-                empty.append(frame)
-                continue
-            rows.append({"frame": frame, **score(*frame_maps[:2], density=frame_maps[2], metrics=metrics)})
-    if empty:
-        where = " in the window" if region == "crop" else ""
-        notes.append(f"frames {frame_list(empty)} have no fixation to score{where}; "
-                     "they are left out of the per-frame scores")
-    source_saliency = maps[0] if region == "frame" else heatmap_to_source(saliency, gaze_size, box)[0]
-    return GazeScores(heat.name, heat.txt, heat.meta, region, clip, rows, box, gaze_size, source_saliency,
-                      np.asarray(clip_fix, dtype=bool), clip_dens, notes)
+    if unscored:
+        notes.append(f"views {frame_list(unscored)} have no fixation to score in their window (or only fixated "
+                     "pixels); they are left out of the average")
+    clip = _mean_scores([entry["clip"] for entry in per_view])
+    frames = []
+    for frame in sorted({row["frame"] for entry in per_view for row in entry["frames"]}):
+        found = [row for entry in per_view for row in entry["frames"] if row["frame"] == frame]
+        frames.append({"frame": frame, **_mean_scores([{k: v for k, v in r.items() if k != "frame"} for r in found])})
+    return GazeScores(heat, region, clip, frames, windows.crop_box, gaze_size, placed_saliency(views, gaze_size),
+                      np.asarray(clip_fix, dtype=bool), clip_dens, notes, [view.box for view in views],
+                      per_view if len(views) > 1 else [])
 
 
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
-               start_index: int | None = None, metrics: Iterable[str] | None = None) -> GazeScores:
-    """Read one heatmap txt (+ sidecar) and its gaze inputs, and :func:`compare` them."""
-    heat = read_heatmaps(txt)
-    frames = None if heat.frame_indices is None else {int(f) for f in heat.frame_indices.ravel()}
-    fix = read_gaze(fixations, fixations=True, frames=frames, start_index=start_index)
-    dens = None if density is None else read_gaze(density, fixations=False, frames=frames, start_index=start_index)
-    return compare(heat, fix, dens, region=region, metrics=metrics)
+               start_index: int | None = None, metrics: Iterable[str] | None = None,
+               blur: float | str | None = None) -> GazeScores:
+    """Read one heatmap txt (+ sidecar) and its gaze inputs (:class:`GazeSource`), and :func:`score_result`
+    them."""
+    source = GazeSource(str(fixations), None if density is None else str(density), start_index, blur)
+    return _scored(txt, read_heatmaps(txt), source, region, metrics)
+
+
+def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: str,
+            metrics: Iterable[str] | None) -> GazeScores:
+    fix, dens = source.read(_seen(heat))
+    scores = score_result(heat, fix, dens, region=region, metrics=metrics)
+    scores.txt, scores.source = str(txt), source
+    return scores
+
+
+def _seen(heat: ExplainResult) -> set[int] | None:
+    """The source frames the model saw (None for a file without frame indices)."""
+    return None if heat.legacy else {int(f) for f in np.ravel(heat.frame_indices)}
 
 
 def find_heatmap_files(folder: str | Path) -> list[Path]:
@@ -151,7 +307,7 @@ def find_heatmap_files(folder: str | Path) -> list[Path]:
             found.append(txt)
         else:
             with open(txt, encoding="utf-8", errors="replace") as handle:
-                if _LEGACY_HEADER.match(handle.read(200)):
+                if is_heatmap_text(handle.read(200)):
                     found.append(txt)
     return found
 
@@ -166,8 +322,8 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 
 
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-                region: str = "crop", start_index: int | None = None,
-                metrics: Iterable[str] | None = None) -> tuple[list[GazeScores], list[str]]:
+                region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+                blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
     (videos without gaze are skipped)."""
@@ -183,7 +339,7 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
     results, notes = [], []
     for txt in files:
         heat = read_heatmaps(txt)
-        names = dict.fromkeys([heat.name, txt.stem])
+        names = dict.fromkeys([heat.video_stem, txt.stem])
         fix = next((e for n in names if (e := gaze_entry(fixations, n)) is not None), None)
         if fix is None:
             notes.append(f"{txt}: no gaze entry named {' or '.join(names)} in {fixations}; skipped")
@@ -193,59 +349,106 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
             dens = next((e for n in names if (e := gaze_entry(density, n)) is not None), None)
             if dens is None:
                 notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
-        frames = None if heat.frame_indices is None else {int(f) for f in heat.frame_indices.ravel()}
-        maps = read_gaze(fix, fixations=True, frames=frames, start_index=start_index)
-        dens_maps = None if dens is None else read_gaze(dens, fixations=False, frames=frames, start_index=start_index)
-        results.append(compare(heat, maps, dens_maps, region=region, metrics=metrics))
+        source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
+        results.append(_scored(txt, heat, source, region, metrics))
     if not results:
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
     return results, notes
 
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-               region: str = "crop", start_index: int | None = None,
-               metrics: Iterable[str] | None = None) -> tuple[list[GazeScores], list[str]]:
+               region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+               blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once)."""
     path = Path(heatmaps)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics)
+                                     metrics=metrics, blur=blur)
     elif path.is_file():
         results, notes = [score_file(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics)], []
+                                     metrics=metrics, blur=blur)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
     return results, list(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
 
 
-CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "frame")
+CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "view", "frame")
 
 
 def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
-    """One row per clip (``frame`` empty), then one per scored frame."""
+    """One row per clip (``view`` and ``frame`` empty), then one per scored frame; for results scored view
+    by view, then each view's clip row and frame rows (``view`` set)."""
     rows = []
     for result in results:
         base = {"video": result.name, "txt": result.txt, "class": result.label,
-                "target_label": result.meta.get("target_label", ""),
-                "predicted_label": result.meta.get("predicted_label", ""), "region": result.region}
-        rows.append({**base, "frame": "", **result.clip})
-        rows.extend({**base, **row} for row in result.frames)
+                "target_label": result.result.target_label, "predicted_label": result.result.predicted_label,
+                "region": result.region}
+        rows.append({**base, "view": "", "frame": "", **result.clip})
+        rows.extend({**base, "view": "", **row} for row in result.frames)
+        for view in result.views:
+            rows.append({**base, "view": view["view"], "frame": "", **view["clip"]})
+            rows.extend({**base, "view": view["view"], **row} for row in view["frames"])
     return rows
 
 
-def csv_text(rows: list[dict]) -> str:
-    """Score rows as CSV text; metric columns follow :data:`CSV_FIELDS`."""
+def header_notes(results: Iterable[GazeScores]) -> list[str]:
+    """What the lines above a score table say: which way each metric improves, and, when CC, SIM and KL
+    were scored against fixation points, :data:`FIXATIONS_ONLY`."""
+    results = list(results)
+    metrics = list(dict.fromkeys(m for r in results for m in r.clip))
+    notes = [f"Metrics (MIT saliency benchmark; Bylinskii et al., TPAMI 2019): {directions(metrics)}."]
+    if any(r.against_fixations for r in results):
+        notes.append(FIXATIONS_ONLY)
+    return notes
+
+
+def csv_text(rows: list[dict], notes: Iterable[str] = ()) -> str:
+    """Score rows as CSV text; metric columns follow :data:`CSV_FIELDS`. ``notes`` (:func:`header_notes`)
+    come first, each on a line that starts with ``#`` (read with ``pandas.read_csv(path, comment="#")``,
+    R's ``read.csv(path, comment.char="#")``)."""
     metrics = list(dict.fromkeys(k for row in rows for k in row if k not in CSV_FIELDS))
     buffer = io.StringIO()
+    for note in notes:
+        buffer.write(f"# {note}\n")
     writer = csv.DictWriter(buffer, [*CSV_FIELDS, *metrics], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
 
 
-def write_csv(path: str | Path, rows: list[dict]) -> Path:
-    """Write score rows as CSV (atomically)."""
+def write_csv(path: str | Path, rows: list[dict], notes: Iterable[str] = ()) -> Path:
+    """Write score rows as CSV (atomically), ``notes`` above them (:func:`csv_text`)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(csv_text(rows), encoding="utf-8")
+        tmp.write_text(csv_text(rows, notes), encoding="utf-8")
     return Path(path)
+
+
+def class_summary(results: Iterable[GazeScores]) -> list[dict]:
+    """Per class, the mean and std (population, ddof 0) of each metric's clip score over its videos:
+    ``[{"class": label, "n": videos, metric: mean, f"{metric} std": std, ...}]``, classes in label order
+    (their index among the model's classes; unknown indices last, by name)."""
+    groups: dict[str, list[GazeScores]] = {}
+    for result in results:
+        groups.setdefault(result.label, []).append(result)
+
+    def order(label: str) -> tuple:
+        indices = [r.label_index for r in groups[label] if r.label_index is not None]
+        return (not indices, min(indices) if indices else 0, label)
+
+    rows = []
+    for label in sorted(groups, key=order):
+        members = groups[label]
+        row: dict[str, Any] = {"class": label, "n": len(members)}
+        for metric in members[0].clip:
+            values = np.array([r.clip[metric] for r in members if metric in r.clip], np.float64)
+            row[metric], row[f"{metric} std"] = float(values.mean()), float(values.std())
+        rows.append(row)
+    return rows
+
+
+def summary_cells(row: dict, digits: int = 3) -> dict[str, str]:
+    """A :func:`class_summary` row as text cells: class, n, then ``mean ± std`` under each metric's title."""
+    metrics = [k for k in row if k not in ("class", "n") and not k.endswith(" std")]
+    return {"class": row["class"] or "(none)", "n": str(row["n"]),
+            **{metric_title(m): f"{row[m]:.{digits}f} ± {row[f'{m} std']:.{digits}f}" for m in metrics}}

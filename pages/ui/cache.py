@@ -1,7 +1,8 @@
 """Cached calls into ``core``: a model loads once per (config, checkpoint, device, label map), a result
 is computed once per (model, video, layer, target, method, views).
 
-Keys hold file modification times, so a re-trained checkpoint or an edited video is picked up.
+Keys hold each file's modification time and size (``stamps``, an argument Streamlit hashes: it leaves
+``_``-prefixed ones out of the key), so a re-trained checkpoint or an edited video is picked up.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import NamedTuple
 import streamlit as st
 
 import core
+from core import access
 from core.cam import ExplainResult
 from core.layers import LayerInfo
 from core.model import ModelHandle
 
 
-def content_stamp(path: str | Path | None) -> tuple[float, int] | None:
+def content_stamp(path: str | Path | None) -> tuple[int, int] | None:
     """(mtime, size) of a file or folder, which identifies its content for the caches; None when absent."""
     if not path:
         return None
@@ -26,7 +28,7 @@ def content_stamp(path: str | Path | None) -> tuple[float, int] | None:
         stat = Path(path).stat()
     except OSError:
         return None
-    return (stat.st_mtime, stat.st_size)
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 class ModelSpec(NamedTuple):
@@ -61,9 +63,10 @@ class LoadedModel(NamedTuple):
 
 
 @st.cache_resource(show_spinner=False, max_entries=3)
-def _load(spec: ModelSpec, _stamps: tuple) -> LoadedModel:
+def _load(spec: ModelSpec, stamps: tuple) -> LoadedModel:
+    trust = spec.trust_checkpoint and access.operator_trusts_checkpoints()  # never a visitor's choice alone
     handle = core.load_model(spec.config, spec.checkpoint or None, spec.device, label_map=spec.label_map or None,
-                             trust_checkpoint=spec.trust_checkpoint)
+                             trust_checkpoint=trust)
     return LoadedModel(handle, threading.Lock())
 
 
@@ -82,7 +85,7 @@ def model(spec: ModelSpec) -> ModelHandle:
 
 
 @st.cache_data(show_spinner=False, max_entries=3)
-def _layers(spec: ModelSpec, _stamps: tuple) -> list[LayerInfo]:
+def _layers(spec: ModelSpec, stamps: tuple) -> list[LayerInfo]:
     loaded = _loaded(spec)
     with loaded.lock:  # the first listing probes the shared model with hooks
         return core.list_layers(loaded.handle)
@@ -117,7 +120,7 @@ class RunKey(NamedTuple):
 
 
 @st.cache_data(show_spinner=False, max_entries=12)
-def _explain(key: RunKey, _stamps: tuple) -> ExplainResult:
+def _explain(key: RunKey, stamps: tuple) -> ExplainResult:
     loaded = _loaded(key.model)
     with loaded.lock:
         return core.explain(loaded.handle, key.video.path, target_layer=key.layer, target=key.target,

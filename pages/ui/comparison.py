@@ -13,14 +13,14 @@ from plotly.subplots import make_subplots
 
 from core.compare import Comparison
 from core.overlay import colorize, overlay
-from core.views import CamView
+from core.result import ExplainResult
 from pages.ui.viewer import add_player, colorscale
 
 DIVERGING = "RdBu_r"  # A − B: red where A is higher, blue where B is
 
 
-def _panel(view: CamView, maps: np.ndarray, index: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
-    """uint8 ``[N, H, W, 3]``: the overlay on the view's frames when it has them, else the colored heatmap."""
+def _panel(view: ExplainResult, maps: np.ndarray, index: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]``: the overlay on the result's frames when it has them, else the colored heatmap."""
     frames = view.flat_frames()
     if frames is not None and frames.shape[1:3] == maps.shape[1:]:
         return overlay(frames[index], maps, alpha=alpha, colormap=colormap)
@@ -32,8 +32,8 @@ def difference_images(difference: np.ndarray) -> np.ndarray:
     return (colorize((np.clip(difference, -1, 1) + 1) / 2, DIVERGING) * 255).astype(np.uint8)
 
 
-def comparison_figure(cmp: Comparison, a: CamView, b: CamView, names: tuple[str, str], *, alpha: float = 0.5,
-                      colormap: str = "viridis") -> go.Figure:
+def comparison_figure(cmp: Comparison, a: ExplainResult, b: ExplainResult, names: tuple[str, str], *,
+                      alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
     """A | B | A − B for every paired frame, one slider and a play button moving all three."""
     panels = [_panel(a, cmp.a, cmp.a_index, alpha, colormap), _panel(b, cmp.b, cmp.b_index, alpha, colormap),
               difference_images(cmp.difference)]
@@ -67,8 +67,10 @@ def curves_figure(cmp: Comparison) -> go.Figure:
     return fig
 
 
-def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "viridis") -> go.Figure:
-    """The two clip saliency maps (mean over the paired frames) and their difference."""
+def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "viridis", *,
+                    pixel_aspect: float = 1.0) -> go.Figure:
+    """The two clip saliency maps (mean over the paired frames) and their difference, each with the source
+    video's proportions (``pixel_aspect``: width / height of a heatmap pixel there, as the frame view uses)."""
     sal_a, sal_b = cmp.a.mean(axis=0), cmp.b.mean(axis=0)
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06,
                         subplot_titles=(f"Saliency {names[0]}", f"Saliency {names[1]}", "Difference"))
@@ -79,8 +81,8 @@ def saliency_figure(cmp: Comparison, names: tuple[str, str], colormap: str = "vi
         fig.add_trace(go.Heatmap(z=z, colorscale=scale, zmin=low, zmax=high, showscale=x is not None,
                                  colorbar=dict(x=x, len=0.8, thickness=10) if x is not None else None,
                                  hovertemplate="x %{x}, y %{y}: %{z:.3f}<extra></extra>"), row=1, col=col)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", showticklabels=False,
-                         row=1, col=col)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / pixel_aspect,
+                         showticklabels=False, constrain="domain", row=1, col=col)
         fig.update_xaxes(showticklabels=False, constrain="domain", row=1, col=col)
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
     return fig

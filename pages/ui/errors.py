@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import streamlit as st
 
+from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints
 from core.errors import CamError, describe_error
+from pages.ui.text import for_page
 
 log = logging.getLogger("mmaction_cam.app")
 
@@ -15,11 +18,14 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
     """Context manager: a ``CamError`` becomes its sentence in ``st.error``; any other exception
     becomes one line too (its traceback goes to the terminal's log, never to the page).
 
-    ``box.failed`` tells the caller whether the block was cut short.
+    ``box.failed`` tells the caller whether the block was cut short, ``box.message`` what was shown.
+    ``controls`` maps command-line flags the sentence may name to the page's own controls
+    (:func:`pages.ui.text.for_page`).
     """
 
-    def __init__(self, container=None, prefix: str = "") -> None:
-        self.container, self.prefix, self.failed = container, prefix, False
+    def __init__(self, container=None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
+        self.container, self.prefix, self.failed, self.message = container, prefix, False, ""
+        self.controls = controls
 
     def __enter__(self) -> shown_as_error:
         return self
@@ -30,9 +36,24 @@ class shown_as_error:  # noqa: N801  (used like a function: ``with shown_as_erro
         self.failed = True
         target = self.container or st
         if isinstance(error, CamError):
-            target.error(self.prefix + str(error), icon=":material/error:")
+            self.message = self.prefix + page_message(error, self.controls)
         else:
             log.error("unexpected error", exc_info=(kind, error, _traceback))
-            target.error(f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal).",
-                         icon=":material/error:")
+            self.message = f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal)."
+        target.error(self.message, icon=":material/error:")
         return True
+
+
+def page_message(error: CamError, controls: Mapping[str, str] | None = None) -> str:
+    """An error's sentence as a page says it: a file refused for want of trust gets the page's advice
+    (the tick in the sidebar, or the operator's variable), not the command line's flag; other flags are
+    named by the page's ``controls`` (:func:`pages.ui.text.for_page`), and Markdown's ``*`` is escaped."""
+    if not isinstance(error, TrustRequired):
+        return for_page(str(error), controls)
+    if operator_trusts_checkpoints():
+        from pages.ui.pickers import TRUST_LABEL
+
+        return for_page(f"{error.reason}; if you made it yourself, tick “{TRUST_LABEL}” under “Class names, "
+                        "device, trust” in the sidebar.")
+    return for_page(f"{error.reason}; whoever starts this server can allow such files with {TRUST_ENV}=1 "
+                    "(only for files they made).")

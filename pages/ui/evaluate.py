@@ -23,7 +23,7 @@ import core
 from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, Faithfulness, FrameImportance, SanityCheck, Verdict
 from core.methods import METHODS
 from core.overlay import colorize
-from core.views import CamView
+from core.result import ExplainResult
 from pages.ui import cache
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import add_player, timeline_figure
@@ -89,7 +89,7 @@ def sanity_of(key: cache.RunKey, stamps: tuple, seed: int = 0) -> SanityCheck:
     loaded = cache.loaded(key.model)
     slot, progress = _progress_slot("Sanity check: explanations")
     with loaded.lock:  # the copy is taken from the shared model
-        check = core.sanity_check(loaded.handle, key.video.path, target_layer=result.layer,
+        check = core.sanity_check(loaded.handle, result.inputs or key.video.path, target_layer=result.layer,
                                   target=result.target_class, method=key.method, seed=seed, views=key.views,
                                   progress=progress)
     slot.empty()
@@ -144,7 +144,7 @@ def curves_figure(scores: Faithfulness) -> go.Figure:
     return fig
 
 
-def importance_figure(view: CamView, importance: FrameImportance) -> go.Figure:
+def importance_figure(view: ExplainResult, importance: FrameImportance) -> go.Figure:
     """The activation-per-frame timeline with, under it on the same time axis, each frame's importance (score
     drop without the frame) as bars and the map's mass in the frame as a line."""
     timeline = timeline_figure(view)
@@ -196,7 +196,7 @@ def sanity_figure(check: SanityCheck) -> go.Figure:
     return fig
 
 
-def maps_figure(columns: list[tuple[str, np.ndarray]], view: CamView, *, colormap: str) -> go.Figure:
+def maps_figure(columns: list[tuple[str, np.ndarray]], view: ExplainResult, *, colormap: str) -> go.Figure:
     """Maps ``[V, T, H, W]`` side by side, one frame slider for all of them, client-side
     (:func:`pages.ui.viewer.add_player`)."""
     flat = [heatmaps.reshape(-1, *heatmaps.shape[-2:]) for _, heatmaps in columns]
@@ -240,7 +240,7 @@ def compare_table(rows: list[dict]) -> tuple:
     return shown.style.apply(mark, axis=None), config
 
 
-def _faithfulness_part(key: cache.RunKey, stamps: tuple, view: CamView, options: Options) -> None:
+def _faithfulness_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options: Options) -> None:
     with _working(("faithfulness", key, options), "Measuring faithfulness…", "Faithfulness measured"):
         scores = faithfulness_of(key, stamps, options)
         importance = frame_importance_of(key, stamps, options.baseline, options.blur_sigma)
@@ -270,7 +270,7 @@ def _faithfulness_part(key: cache.RunKey, stamps: tuple, view: CamView, options:
                   "— the map's weight over time does not follow what the model needs."))
 
 
-def _sanity_part(key: cache.RunKey, stamps: tuple, view: CamView, colormap: str) -> None:
+def _sanity_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, colormap: str) -> None:
     with _working(("sanity", key), "Randomising the model step by step and explaining again…",
                   "Sanity check done"):
         check = sanity_of(key, stamps)
@@ -285,7 +285,7 @@ def _sanity_part(key: cache.RunKey, stamps: tuple, view: CamView, colormap: str)
                "weights they should explain show the input's structure rather than the model (Adebayo et al. 2018).")
 
 
-def _compare_part(key: cache.RunKey, stamps: tuple, view: CamView, options: Options, colormap: str) -> None:
+def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options: Options, colormap: str) -> None:
     rows, columns = [], []
     with _working(("compare", key, options), "Explaining with every method and measuring each…",
                   "Methods compared") as note:
@@ -323,7 +323,7 @@ def _best_caption(rows: list[dict], options: Options) -> str:
             "ranking is drawn at the layer's grid, so every method is judged against the same chance).")
 
 
-def show_evaluate(key: cache.RunKey, view: CamView, *, colormap: str = "viridis") -> None:
+def show_evaluate(key: cache.RunKey, view: ExplainResult, *, colormap: str = "viridis") -> None:
     """The Evaluate part for the shown explanation ``key`` (its result drawn as ``view``)."""
     st.divider()
     st.subheader("Evaluate: can the map be trusted?")

@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
 
+import core
+from core import access
 from core.errors import CamError
-from core.files import Run, find_runs, find_videos, save_upload
 from core.layers import LayerInfo
 from core.methods import METHODS
-from core.video import VIDEO_EXTENSIONS
+from core.runs import Run, find_runs
+from core.video import VIDEO_EXTENSIONS, find_videos
+from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
+from pages.ui.text import control
 from pages.ui.viewer import COLORMAPS
 
 MODEL_SOURCES = ("Built-in demo", "Training runs in a folder", "Config and checkpoint paths")
 VIDEO_SOURCES = ("Demo clip", "Upload", "Path", "Browse a folder")
 DEVICES = {"auto": "Auto", "cuda": "CUDA", "cpu": "CPU"}
+_UNDER_MODEL = "under “Class names, device, trust” in the sidebar"
+MODEL_CONTROLS = {  # what core's sentences call --flags, as the model picker names them
+    "--device cpu": control("Device: CPU", _UNDER_MODEL),
+    "--device": control("Device", _UNDER_MODEL),
+    "--label-map": control("Label map (txt, one class per line)", _UNDER_MODEL),
+}
+EXPLORER_CONTROLS = {**MODEL_CONTROLS, "--target-layer-name": control("…or type a layer path"),
+                     "--target-class": control("Target class"), "--method": control("CAM method")}
 HANDOFF = "explorer_handoff"  # session-state key: what another page asks the explorer to open (read once)
 _HANDOFF_TARGET = "handoff_target"
+_HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
 
 
 def _demo_module():
@@ -52,22 +66,91 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text else None
 
 
-def _path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
-    """A text input whose value survives while it is hidden (another source picked, another page visited)."""
+def path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
+    """A text input for a path: its value survives while it is hidden (another source picked, another
+    page visited), and a path outside the allowed folders is refused with one sentence (None returned).
+    Every page takes paths through this field (or :func:`paths_input`)."""
     kept = f"kept:{key}"
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(kept, default)
     value = st.text_input(label, key=key, **kwargs)
     st.session_state[kept] = value
-    return _optional(value)
+    path = _optional(value)
+    allowed = checked(path) if path is not None else None
+    st.session_state[f"refused:{key}"] = path is not None and allowed is None
+    return allowed
 
 
-def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True) -> None:
+def first_folder() -> str:
+    """Where folder fields start: the first allowed folder (by default the one the server started in)."""
+    roots = access.current() or access.configured_roots()
+    return str(roots.folders[0]) if roots.folders else str(Path.cwd())
+
+
+def refused(*keys: str) -> bool:
+    """Whether any of these :func:`path_input` fields holds a path that was refused (not merely empty)."""
+    return any(st.session_state.get(f"refused:{key}", False) for key in keys)
+
+
+def paths_input(label: str, key: str, **kwargs) -> list[str]:
+    """A text area of paths, one a line; lines outside the allowed folders are refused, one sentence each."""
+    text = st.text_area(label, key=key, **kwargs)
+    paths = (checked(line.strip()) for line in text.splitlines() if line.strip())
+    return [path for path in paths if path is not None]
+
+
+def checked(path: str) -> str | None:
+    """``path`` when this page may open it (``core.access``), else None after one ``st.error``."""
+    roots = access.current() or access.configured_roots()
+    try:
+        roots.check(path)
+    except CamError as err:
+        st.error(str(err), icon=":material/block:")
+        return None
+    return path
+
+
+def upload_input(label: str, types: list[str], key: str, *, multiple: bool = False,
+                 check: Callable[[list[Path]], object] | None = None, **kwargs) -> list[Path]:
+    """Uploaded files saved in this session's own folder (under one sanitised name each), or [].
+
+    ``check(paths)`` reads them as the page will; when it (or saving) refuses them they are deleted at
+    once and its sentence is shown. Each upload is saved and checked once, not on every rerun.
+    """
+    uploads = st.file_uploader(label, type=types, key=key, accept_multiple_files=multiple, **kwargs)
+    uploads = [u for u in (uploads if isinstance(uploads, list) else [uploads]) if u is not None]
+    if not uploads:
+        return []
+    done = st.session_state.setdefault("saved_uploads", {})  # file ids -> paths, or the refusal's sentence
+    ids = (key, *(u.file_id for u in uploads))
+    if ids not in done:
+        folder = page.upload_folder()
+        with shown_as_error() as box:
+            paths = folder.save(((u.name, u.getvalue()) for u in uploads), suffixes=[f".{t}" for t in types])
+            try:
+                if check is not None:
+                    check(paths)
+            except BaseException:
+                folder.discard(paths)
+                raise
+        done[ids] = box.message if box.failed else paths
+        if box.failed:
+            return []
+    if isinstance(done[ids], str):
+        st.error(done[ids], icon=":material/error:")
+        return []
+    return done[ids]
+
+
+def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True,
+              views: str | None = None, expected: dict | None = None) -> None:
     """Open the explorer with this model, video and target class (``None``: the predicted one) preset,
-    and explain at once when ``run``. Call it from another page; it does not return (``st.switch_page``)."""
+    and explain at once when ``run``. ``views`` presets the Views choice; ``expected`` (``class``, ``label``,
+    ``source``, ``why``: what another page knows the prediction should be) makes the explorer warn when the
+    explanation predicts another class. Call it from another page; it does not return (``st.switch_page``)."""
     st.session_state[HANDOFF] = {"config": spec.config, "checkpoint": spec.checkpoint, "label_map": spec.label_map,
                                  "device": spec.device, "trust": spec.trust_checkpoint, "video": str(video),
-                                 "target": target, "run": run}
+                                 "target": target, "run": run, "views": views, "expected": expected}
     st.switch_page("explorer.py")
 
 
@@ -87,12 +170,43 @@ def take_handoff() -> bool:
                        ("label_map", handoff.get("label_map")), ("video_path", handoff["video"])):
         st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
     st.session_state["device"] = handoff.get("device") or "auto"
-    st.session_state["trust_checkpoint"] = bool(handoff.get("trust"))
+    st.session_state["trust_checkpoint"] = bool(handoff.get("trust")) and access.operator_trusts_checkpoints()
     st.session_state[_HANDOFF_TARGET] = handoff.get("target")
+    if handoff.get("views"):
+        st.session_state["views"] = handoff["views"]
+    st.session_state[_HANDOFF_EXPECTED] = ({**handoff["expected"], "config": handoff["config"],
+                                           "checkpoint": handoff.get("checkpoint"), "video": handoff["video"]}
+                                          if handoff.get("expected") else None)
     return bool(handoff.get("run"))
 
 
-path_input = _path_input  # for other pages: a path field that keeps its value across pages
+def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, label: str, views: str) -> str | None:
+    """A warning when a result of the handed-over model and video predicts another class than the page that
+    handed it over expected (e.g. the test dump's prediction); None when it agrees or nothing was expected."""
+    expected = st.session_state.get(_HANDOFF_EXPECTED)
+    if (not expected or expected["config"] != spec.config or expected["checkpoint"] != spec.checkpoint
+            or expected["video"] != video or predicted == expected["class"]):
+        return None
+    causes = [expected["why"]] if expected.get("why") else []
+    if views != "all":
+        causes.append("this explanation saw the center view only while tools/test.py averages all the config's "
+                      "test views (Views: All views)")
+    return (f"{expected.get('source', 'The other page')} predicted {expected['label']} for this video, but this "
+            f"model predicts {label} here." + (f" Likely causes: {'; '.join(causes)}." if causes else ""))
+
+
+def preset_path(key: str, value: str | None) -> None:
+    """Set a :func:`path_input` field (shown now or later, on any page) to ``value``; call it from a callback
+    or before the field is drawn."""
+    st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
+
+
+def preset_model_paths(config: str, checkpoint: str | None) -> None:
+    """Pick a model by config and checkpoint paths in :func:`pick_model` (e.g. the checkpoint that made a
+    test dump); call it from a callback or before the picker is drawn."""
+    st.session_state["model_source"] = MODEL_SOURCES[2]
+    preset_path("config_path", config)
+    preset_path("checkpoint_path", checkpoint)
 
 
 def pick_model() -> ModelSpec | None:
@@ -107,40 +221,60 @@ def pick_model() -> ModelSpec | None:
         config, checkpoint = paths["config"], paths["checkpoint"]
         st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
     elif source == MODEL_SOURCES[1]:
-        root = _path_input("Folder with your work_dirs", "runs_root", str(Path.cwd())) or "."
+        root = path_input("Folder with your work_dirs", "runs_root", first_folder())
+        if root is None:
+            return None
         with shown_as_error() as box:
             runs = find_runs(root)
         if box.failed:
             return None
         if not runs:
-            st.info("No MMAction2 runs here: a run is a folder (e.g. work_dirs/NAME/) holding best_*.pth, "
-                    "epoch_*.pth or last_checkpoint beside its dumped config.")
+            st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
+                    "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
             return None
         run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="training_run")
         chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
                               format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
         if run.config is None:
-            st.error(f"Run {run.name} has no dumped config (*.py); use config and checkpoint paths instead.")
+            st.error(f"Run {run.name} has no dumped config (`*.py`); use config and checkpoint paths instead.")
             return None
         config, checkpoint = str(run.config), str(chosen)
         st.caption(f"Config: {run.config.name}")
     else:
-        config = _path_input("Config (.py)", "config_path", placeholder="configs/…/my_config.py")
-        checkpoint = _path_input("Checkpoint (.pth)", "checkpoint_path",
+        config = path_input("Config (.py)", "config_path", placeholder="configs/…/my_config.py")
+        checkpoint = path_input("Checkpoint (.pth)", "checkpoint_path",
                                  help="Leave empty to explain randomly initialised weights.")
+        if refused("config_path", "checkpoint_path"):
+            return None
         if config is None:
             st.info("Enter the path of an MMAction2 config.")
             return None
         if checkpoint is None:
             st.warning("No checkpoint: the model has random weights.")
     with st.expander("Class names, device, trust"):
-        label_map = _path_input("Label map (txt, one class per line)", "label_map",
+        label_map = path_input("Label map (txt, one class per line)", "label_map",
                                 help="Optional; by default the names stored in the checkpoint.")
         device = st.radio("Device", tuple(DEVICES), format_func=DEVICES.get, horizontal=True, key="device")
-        trust = st.checkbox("Trust this checkpoint", key="trust_checkpoint",
-                            help="Allow checkpoints that hold arbitrary pickled objects. Such files can run code: "
-                                 "only tick this for checkpoints you made yourself.")
+        trust = _trust()
+    if refused("label_map"):
+        return None
     return ModelSpec(config, checkpoint, device, label_map, trust)
+
+
+TRUST_LABEL = "Trust this checkpoint and config"
+
+
+def _trust() -> bool:
+    """The visitor's "trust" tick, offered only when the operator allowed full unpickling for this server."""
+    if not access.operator_trusts_checkpoints():
+        st.caption("Checkpoints holding arbitrary pickled objects and configs importing other packages' code "
+                   "are refused (they could run code). Whoever starts the server can allow them: "
+                   f"`{access.TRUST_ENV}=1 streamlit run explorer.py`.")
+        return False
+    return st.checkbox(TRUST_LABEL, key="trust_checkpoint",
+                       help="Allow a checkpoint that holds arbitrary pickled objects, and a config whose "
+                            "custom_imports name modules outside MMAction2. Both can run code: only tick this for "
+                            "files you made yourself.")
 
 
 def pick_video(demo_video: str | None) -> VideoRef | None:
@@ -154,21 +288,18 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
                 return None
         return VideoRef.of(demo_video)
     if source == VIDEO_SOURCES[1]:
-        upload = st.file_uploader("Video file", type=[ext[1:] for ext in VIDEO_EXTENSIONS], key="video_upload")
-        if upload is None:
+        uploaded = upload_input("Video file", [ext[1:] for ext in VIDEO_EXTENSIONS], "video_upload",
+                                check=lambda paths: core.probe_video(paths[0]))
+        if not uploaded:
             return None
-        saved = st.session_state.setdefault("saved_uploads", {})  # hash a (large) upload once, not every rerun
-        if upload.file_id not in saved:
-            with shown_as_error() as box:
-                saved[upload.file_id] = save_upload(upload.getvalue(), upload.name)
-            if box.failed:
-                return None
-        path = saved[upload.file_id]
-        return VideoRef.of(path, name=upload.name, stamp=path.stem)
+        path = uploaded[0]  # <session folder>/<content digest>/<sanitised name>
+        return VideoRef.of(path, stamp=path.parent.name)
     if source == VIDEO_SOURCES[2]:
-        path = _path_input("Video file or rawframes folder", "video_path")
+        path = path_input("Video file or rawframes folder", "video_path")
         return VideoRef.of(path) if path else None
-    folder = _path_input("Folder", "video_folder", str(Path.cwd())) or "."
+    folder = path_input("Folder", "video_folder", first_folder())
+    if folder is None:
+        return None
     with shown_as_error() as box:
         videos = find_videos(folder)
     if box.failed:

@@ -1,15 +1,16 @@
 """The result viewer: overlay video beside a scrubbable frame view, the activation timeline, the
 clip's saliency map, top-k predictions and the downloads.
 
-It draws a :class:`core.views.CamView` (plain arrays), so a heatmap file read back without its
-video is shown by the same code; parts that need frames or predictions are left out without them.
+It draws a :class:`core.result.ExplainResult`, made by the model or read back from files (without its
+video or its npz), by the same code; parts that need frames or predictions are left out without them.
 Scrubbing is client-side: the frame view is one Plotly figure with an animation frame per heatmap
-frame and a slider, so moving it never reruns the script.
+frame and a slider, so moving it never reruns the script. The frame it shows is the one frame position of
+the view: a small script in the page (:func:`player_frame`) reads the slider's position in the browser and
+hands it to Python once the slider rests, and the PNG download takes that frame.
 
 A page that has only a heatmap file::
 
-    view = CamView(core.read_heatmap_txt(path), fps=fps, frame_indices=indices, name=Path(path).stem)
-    show_view(view, key=f"file-{digest}")
+    show_view(core.read_result(path), key=f"file-{digest}")
 """
 
 from __future__ import annotations
@@ -24,9 +25,44 @@ from plotly.subplots import make_subplots
 
 from core.downloads import Download, frame_png, overlay_mp4, result_files
 from core.overlay import colorize, colormap_lut, overlay
-from core.views import CamView
+from core.result import ExplainResult
 
 COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
+
+# Streamlit sends back what a Plotly chart selects, never where its slider stands; this component (plain
+# JavaScript in the page, no iframe) reads the slider's ``active`` step of the chart keyed ``data.chart`` and
+# reports it as its ``frame`` state once it has rested for ``data.rest`` ms, so playing or dragging costs no
+# rerun until it stops.
+_FRAME_JS = """
+export default function (component) {
+  const { data, setStateValue } = component;
+  let reported = data.frame, seen = null, since = 0;
+  const active = () => {
+    const plot = document.querySelector(`.st-key-${data.chart} .js-plotly-plot`);
+    const sliders = plot && plot.layout && plot.layout.sliders;
+    return sliders && sliders.length ? (sliders[0].active || 0) : null;
+  };
+  const timer = setInterval(() => {
+    const now = active();
+    if (now === null) return;
+    if (now !== seen) { seen = now; since = Date.now(); return; }
+    if (now !== reported && Date.now() - since >= data.rest) { reported = now; setStateValue("frame", now); }
+  }, 80);
+  return () => clearInterval(timer);
+}
+"""
+_frame_reader = st.components.v2.component("mmcam.player_frame", js=_FRAME_JS)
+
+
+def player_frame(chart_key: str, key: str, rest_ms: int = 250) -> int:
+    """The step the client-side player of the chart keyed ``chart_key`` shows (0 until the browser says):
+    the one frame position that downloads of "this frame" follow."""
+    current = st.session_state.get(key)
+    known = int(current["frame"]) if current and current.get("frame") is not None else 0
+    result = _frame_reader(key=key, data={"chart": chart_key, "rest": rest_ms, "frame": known},
+                           default={"frame": known}, on_frame_change=lambda: None, height=0)
+    value = result.get("frame") if result is not None else None
+    return int(value) if value is not None else known
 
 
 def colorscale(colormap: str, steps: int = 17) -> list[list]:
@@ -45,10 +81,12 @@ def _data_uri(image: np.ndarray) -> str:
 
 
 def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: float, fps: float,
-               slider_x: float) -> None:
+               slider_x: float, slider_y: float = 0.0, moving=None) -> None:
     """Make ``fig`` scrub and play ``len(labels)`` steps: step ``i`` shows ``pictures(i)`` (uint8 RGB images of
-    one size, one per subplot column) as layout images swapped client-side, without a redraw; the slider's
-    current value shows ``labels[i]``, the play button runs at ``fps``. The slider starts at ``slider_x``."""
+    one size, one per subplot column of the first row) as layout images swapped client-side, without a
+    redraw; the slider's current value shows ``labels[i]``, the play button runs at ``fps``. The slider starts
+    at ``slider_x`` and hangs below ``slider_y`` (paper coordinates). ``moving(i)``, when given, returns
+    ``(trace indices, traces)``: data that step ``i`` also sets (a marker on curves under the pictures)."""
     first = pictures(0)
     height, width = first[0].shape[:2]
 
@@ -63,16 +101,22 @@ def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: flo
         fig.update_yaxes(range=[height, 0], showticklabels=False, showgrid=False, zeroline=False,
                          scaleanchor=f"x{col if col > 1 else ''}", scaleratio=1 / pixel_aspect,
                          constrain="domain", row=1, col=col)
-    fig.frames = [go.Frame(name=str(i), layout=dict(images=images(i))) for i in range(len(labels))]
+    def frame(i: int) -> go.Frame:
+        if moving is None:
+            return go.Frame(name=str(i), layout=dict(images=images(i)))
+        traces, data = moving(i)
+        return go.Frame(name=str(i), layout=dict(images=images(i)), data=data, traces=traces)
+
+    fig.frames = [frame(i) for i in range(len(labels))]
     still = dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))
     steps = [dict(method="animate", label=label, args=[[str(i)], still]) for i, label in enumerate(labels)]
     fig.update_layout(
         images=fig.frames[0].layout.images,
-        sliders=[dict(active=0, steps=steps, x=slider_x, len=1 - slider_x, y=0, pad=dict(t=30, b=0), ticklen=4,
+        sliders=[dict(active=0, steps=steps, x=slider_x, len=1 - slider_x, y=slider_y, pad=dict(t=30, b=0), ticklen=4,
                       transition=dict(duration=0),
                       currentvalue=dict(xanchor="right", font=dict(size=13, color="#31333f")),
                       font=dict(color="rgba(0,0,0,0)"))],  # tick labels hidden: the current value says it all
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", showactive=False, x=0, y=slider_y, xanchor="left", yanchor="top",
                           pad=dict(t=36, r=0), direction="left",
                           buttons=[dict(label="▶", method="animate",
                                         args=[None, dict(frame=dict(duration=round(1000 / fps), redraw=False),
@@ -81,11 +125,11 @@ def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: flo
     )
 
 
-def _frame_title(view: CamView, index: int) -> str:
+def _frame_title(view: ExplainResult, index: int) -> str:
     return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
 
 
-def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
+def frame_figure(view: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
     """Heatmap (and overlay, with frames) of every frame as animation frames, with a slider and play button.
 
     Each frame swaps two layout images (JPEG data URIs), which Plotly does without a redraw: a few
@@ -111,11 +155,14 @@ def frame_figure(view: CamView, *, alpha: float = 0.5, colormap: str = "viridis"
     return fig
 
 
-def timeline_figure(view: CamView) -> go.Figure:
+def timeline_figure(view: ExplainResult) -> go.Figure:
     """Mean and max activation per heatmap frame: when the model looks."""
     curves = view.timeline()
     times = view.times()
-    if view.num_views == 1:
+    if view.legacy:  # frames known by their position in the file only (or placed on a video by assumption)
+        placed = view.windows is not None
+        x, title = view.source_frames(), "source frame (assumed)" if placed else "position in the file"
+    elif view.num_views == 1:
         x, title = (times, "time in the video (s)") if times is not None else (view.source_frames(), "source frame")
     else:
         x, title = np.arange(1, view.num_frames + 1), "heatmap frame (views one after another)"
@@ -131,7 +178,7 @@ def timeline_figure(view: CamView) -> go.Figure:
     return fig
 
 
-def saliency_figure(view: CamView, colormap: str = "viridis") -> go.Figure:
+def saliency_figure(view: ExplainResult, colormap: str = "viridis") -> go.Figure:
     """The clip's saliency map (heatmaps summed over frames / number of frames)."""
     saliency = view.saliency()
     fig = go.Figure(go.Heatmap(z=saliency, colorscale=colorscale(colormap), zmin=0,
@@ -142,7 +189,7 @@ def saliency_figure(view: CamView, colormap: str = "viridis") -> go.Figure:
     return fig
 
 
-def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
+def topk_figure(view: ExplainResult, k: int = 5) -> go.Figure | None:
     """Top-k class probabilities, the explained class highlighted."""
     top = view.topk(k)
     if not top:
@@ -157,7 +204,7 @@ def topk_figure(view: CamView, k: int = 5) -> go.Figure | None:
 
 
 @st.cache_data(show_spinner="Rendering the overlay video and the figures…", max_entries=16)
-def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
+def _rendered(key: str, _view: ExplainResult, alpha: float, colormap: str) -> dict:
     """Figures, overlay video and files of a view (``key`` identifies the view's content)."""
     video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
     return dict(frames=frame_figure(_view, alpha=alpha, colormap=colormap), timeline=timeline_figure(_view),
@@ -165,7 +212,7 @@ def _rendered(key: str, _view: CamView, alpha: float, colormap: str) -> dict:
                 files=result_files(_view, alpha=alpha, colormap=colormap, overlay_video=video))
 
 
-def render(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
+def render(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
     """Everything :func:`show_view` draws, rendered once per (view, alpha, colormap)."""
     return _rendered(key, view, alpha, colormap)
 
@@ -175,7 +222,7 @@ def _download(file: Download, key: str) -> None:
                        on_click="ignore", icon=":material/download:", width="stretch")
 
 
-def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> None:
+def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> None:
     """Draw a view: overlay video | frame view with scrubber, timeline, saliency, top-k, downloads.
 
     ``key`` must change whenever the view's content does (it keys the rendering cache and widgets).
@@ -188,7 +235,7 @@ def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "v
             st.video(parts["video"], format="video/mp4", loop=True, autoplay=True, muted=True)
             st.caption(f"{view.num_frames} heatmap frames at {view.playback_fps():.1f} fps "
                        "(the pace of the stretch of video they sample).")
-        else:
+        elif not view.file_notes:  # a file read back says itself why its video is missing
             st.info("No video frames for these heatmaps: the heatmaps are shown alone.")
         _png_download(view, key, alpha, colormap)
     with right:
@@ -208,15 +255,10 @@ def show_view(view: CamView, key: str, *, alpha: float = 0.5, colormap: str = "v
 
 
 @st.fragment
-def _png_download(view: CamView, key: str, alpha: float, colormap: str) -> None:
-    """PNG of one frame view (a fragment: picking the frame reruns only this)."""
-    peak = int(np.argmax(view.timeline()["mean"]))
-    if view.num_frames > 1:
-        index = st.slider("Frame for the PNG", 1, view.num_frames, peak + 1, key=f"{key}-png-frame",
-                          help="The camera icon in the frame view's toolbar saves the frame shown there.") - 1
-    else:
-        index = 0
-    st.caption(view.frame_label(index))
+def _png_download(view: ExplainResult, key: str, alpha: float, colormap: str) -> None:
+    """PNG of the frame the frame view shows (a fragment: when its slider rests, only this reruns)."""
+    index = min(player_frame(f"{key}-frames", f"{key}-shown"), view.num_frames - 1)
+    st.caption(f"PNG of the frame the player shows: {_frame_title(view, index)}")
     st.download_button("Frame view (png)", lambda: frame_png(view, index, alpha=alpha, colormap=colormap),
                        file_name=f"{view.name}_frame{index + 1:03d}.png", mime="image/png", key=f"{key}-png",
                        on_click="ignore", icon=":material/image:", width="stretch")

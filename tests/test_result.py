@@ -1,4 +1,4 @@
-"""core.views and core.downloads on a real explanation (tiny ResNet3d, real video): what the viewer
+"""core.result and core.downloads on a real explanation (tiny ResNet3d, real video): what the viewer
 draws and every downloaded file, read back with independent readers (core's txt reader, json, numpy,
 PyAV, PIL)."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -17,8 +18,9 @@ from tiny_model import write_tiny_config
 import core
 from core.downloads import file_stem, frame_png, npz_bytes, overlay_mp4, result_files
 from core.errors import CamError
-from core.export import sidecar
-from core.views import CamView
+from core.geometry import Windows
+from core.result import ExplainResult
+from core.sidecar import to_sidecar
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def result(tmp_path_factory):
 
 
 def test_view_from_result_matches_the_result(result):
-    view = CamView.from_result(result, name="clip")
+    view = replace(result, name="clip")
     num_views, num_frames = result.heatmaps.shape[:2]
     assert num_views == 2 and view.num_frames == num_views * num_frames
     assert np.array_equal(view.source_frames(), result.frame_indices.reshape(-1))
@@ -54,14 +56,14 @@ def test_view_from_result_matches_the_result(result):
 
 def test_downloads_read_back(result, tmp_path):
     name = file_stem(result.video, result.checkpoint, result.layer, result.target_label)
-    view = CamView.from_result(result, name=name)
+    view = replace(result, name=name)
     files = {f.file_name: f for f in result_files(view, alpha=0.5, colormap="viridis")}
     assert sorted(files) == sorted(f"{name}{ext}" for ext in (".txt", ".json", ".npz", "_overlay.mp4"))
     txt = tmp_path / "heatmaps.txt"
     txt.write_bytes(files[f"{name}.txt"].data)
     assert files[f"{name}.txt"].data.decode().count("Heatmap values:") == view.num_frames
     assert np.allclose(core.read_heatmap_txt(txt), view.flat_heatmaps(), atol=5e-7)
-    assert json.loads(files[f"{name}.json"].data) == json.loads(json.dumps(sidecar(result)))
+    assert json.loads(files[f"{name}.json"].data) == json.loads(json.dumps(to_sidecar(result)))
     arrays = np.load(io.BytesIO(files[f"{name}.npz"].data))
     assert np.array_equal(arrays["heatmaps"], result.heatmaps)
     assert np.array_equal(arrays["frame_indices"], result.frame_indices)
@@ -78,7 +80,7 @@ def test_downloads_read_back(result, tmp_path):
 
 
 def test_frame_png_shows_heatmap_and_overlay(result):
-    view = CamView.from_result(result)
+    view = result
     image = Image.open(io.BytesIO(frame_png(view, 5, min_height=200)))
     width, height = view.display_size()
     scale = int(np.ceil(200 / height))
@@ -88,26 +90,27 @@ def test_frame_png_shows_heatmap_and_overlay(result):
 
 
 def test_pixel_aspect_follows_the_crop_box(result):
-    view = CamView.from_result(result)
+    view = result
     x0, y0, x1, y1 = result.crop_box
     height, width = result.heatmaps.shape[-2:]
     assert view.pixel_aspect == pytest.approx(((x1 - x0) / width) / ((y1 - y0) / height))
-    wide = CamView(np.zeros((4, 10, 20), np.float32), pixel_aspect=1.5)
-    tall = CamView(np.zeros((4, 10, 20), np.float32), pixel_aspect=0.5)
+    wide = ExplainResult(np.zeros((4, 10, 20), np.float32), windows=Windows.single((60, 20), (0, 0, 60, 20)))
+    tall = ExplainResult(np.zeros((4, 10, 20), np.float32), windows=Windows.single((20, 20), (0, 0, 20, 20)))
+    assert wide.pixel_aspect == pytest.approx(1.5) and tall.pixel_aspect == pytest.approx(0.5)
     assert wide.display_size() == (30, 10) and tall.display_size() == (20, 20)
 
 
 def test_view_of_a_heatmap_file_without_frames(result, tmp_path):
     path = core.write_heatmap_txt(tmp_path / "old.txt", result.heatmaps)
-    view = CamView(core.read_heatmap_txt(path), name="old")
+    view = ExplainResult(core.read_heatmap_txt(path), name="old", legacy=True)
     assert view.heatmaps.shape == (1, result.heatmaps.shape[0] * result.heatmaps.shape[1], *result.heatmaps.shape[2:])
     assert view.frames is None and view.overlays() is None and overlay_mp4(view) is None
-    assert view.times() is None and view.topk() == [] and view.frame_label(3) == "source frame 3"
-    assert [f.file_name for f in result_files(view)] == ["old.txt", "old.json", "old.npz"]
+    assert view.times() is None and view.topk() == [] and view.frame_label(3) == "position 3 in the file"
+    assert [f.file_name for f in result_files(view)] == ["old.txt", "old.npz"]  # no sidecar: its frames are unknown
     assert set(np.load(io.BytesIO(npz_bytes(view)))) == {"heatmaps", "frame_indices"}
     assert Image.open(io.BytesIO(frame_png(view, 0))).size[1] > view.heatmaps.shape[2]
     with pytest.raises(CamError, match="do not match"):
-        CamView(result.heatmaps, frames=result.frames[:, :3])
+        ExplainResult(result.heatmaps, frames=result.frames[:, :3])
 
 
 def test_file_stem():

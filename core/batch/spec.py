@@ -1,0 +1,133 @@
+"""What a batch explains and what an executor hands back for each video.
+
+:class:`BatchOptions` is what the user asked for (before any model is loaded), :class:`BatchSpec` the
+same resolved against a loaded model (the layer's canonical name, the method, a :data:`~core.target.Target`
+whose ``key`` goes into batch keys and sidecars). Executors, local or on Ray, explain a video with
+:func:`decode` and :func:`explain_clip` and report an :data:`Outcome`: :class:`Explained` or :class:`Failed`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.batch.tasks import BatchTask
+from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
+from core.errors import CamError
+from core.methods import get_method
+from core.model import ModelHandle
+from core.overlay import colormap_lut
+from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
+from core.video import ClipInputs, build_inputs
+
+
+@dataclass
+class BatchOptions:
+    """How to explain each video and what to write."""
+
+    target_layer: str | None = None
+    target: TargetChoice = PREDICTED  # a class by index or name, the predicted class, or the ground truth
+    method: str = "gradcam"
+    views: str = "center"
+    overlay: bool = False  # also write the H.264 overlay mp4
+    alpha: float = 0.5
+    colormap: str = "viridis"
+    fps: float = 5.0
+    force: bool = False  # recompute finished videos too
+
+    def check(self) -> None:
+        """Fail on a bad option before any model is loaded."""
+        get_method(self.method)
+        colormap_lut(self.colormap)
+        if not 0 <= self.alpha <= 1:
+            raise CamError(f"--alpha must be between 0 and 1, not {self.alpha}.")
+        if self.views not in ("center", "all"):
+            raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
+        if not self.fps > 0:
+            raise CamError(f"--fps must be above 0, not {self.fps}.")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where the model comes from: what a local executor or each Ray actor loads."""
+
+    config: str
+    checkpoint: str | None = None
+    device: str = "auto"
+    label_map: str | None = None
+    cfg_options: dict | None = None
+    trust_checkpoint: bool = False  # allow full unpickling: the operator's choice, never a file's
+
+    def load(self) -> ModelHandle:
+        from core.model import load_model
+
+        return load_model(self.config, self.checkpoint, self.device, label_map=self.label_map,
+                          cfg_options=self.cfg_options, trust_checkpoint=self.trust_checkpoint)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """The resolved explanation settings (the same on every worker)."""
+
+    layer: str
+    method: str
+    target: Target  # its ``key`` ("predicted", "gt" or the index) is what batch keys record
+    views: str
+    classes: list[str] = field(default_factory=list)
+
+
+def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
+    """Resolve the layer, method and target against the loaded model (CamError when one is wrong)."""
+    layer = resolve_layer(handle, options.target_layer)
+    method = get_method(options.method).name
+    target = parse_target(options.target, handle.classes, ground_truth=True)
+    return BatchSpec(layer, method, target, options.views, list(handle.classes))
+
+
+def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
+    """Ground-truth labels must exist for ``--target gt`` and fit the model's classes."""
+    for task in tasks:
+        if isinstance(spec.target, GroundTruth) and task.gt_class is None:
+            raise CamError(f"--target gt needs ground-truth labels, but {task.video} has none; "
+                           "pass an annotation file (path label).")
+        if task.gt_class is not None and not 0 <= task.gt_class < len(spec.classes):
+            raise CamError(f"The label {task.gt_class} of {task.video} is out of range; the model has "
+                           f"{len(spec.classes)} classes.")
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A video explained: its result and how long decoding and explaining took."""
+
+    task: BatchTask
+    result: ExplainResult
+    seconds: float
+    decode_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A video that could not be explained, and why (one line for the summary)."""
+
+    task: BatchTask
+    reason: str
+    seconds: float | None = None
+
+
+Outcome = Explained | Failed
+
+
+def decode(cfg, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
+    """Model inputs of a task and the seconds they took."""
+    start = time.perf_counter()
+    if task.origin is not None and not Path(task.video).exists():
+        raise CamError(f"{task.video} does not exist ({task.origin}); check the list or --video-root.")
+    return build_inputs(cfg, task.video, views=views), time.perf_counter() - start
+
+
+def explain_clip(handle: ModelHandle, clip: ClipInputs, task: BatchTask, spec: BatchSpec) -> ExplainResult:
+    """The explanation of one decoded video under ``spec``."""
+    out = explain_inputs(handle, clip, target_layer=spec.layer, target=spec.target, method=spec.method,
+                         gt=task.gt_class)
+    return make_result(handle, clip, out, video=task.video, views=spec.views)

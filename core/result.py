@@ -1,0 +1,246 @@
+"""One explanation of one video: heatmaps and everything known about them, made by the model or read from files.
+
+:func:`core.explain` returns an :class:`ExplainResult` with every field filled in;
+:func:`core.heatmap_files.read_result` reads one back from its files, where some facts may be unknown: the
+frames (the source video is not here), the scores (no npz beside the txt), the class names, the windows and
+the frame indices (a legacy txt without sidecar). The viewer, the downloads, the comparison of two results
+and gaze scoring take both alike. :mod:`core.sidecar` writes it as JSON and reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.errors import CamError
+from core.geometry import Box, Windows
+
+if TYPE_CHECKING:
+    from core.video import ClipInputs
+
+_OUTPUT_KEYS = ("heatmaps", "scores", "probs", "target_class", "layer", "method")  # explain_inputs' former dict
+
+
+def _as_views(array: np.ndarray, pixel_dims: int, what: str) -> np.ndarray:
+    """``[T, ...]`` → ``[1, T, ...]``; ``[V, T, ...]`` unchanged."""
+    if array.ndim == pixel_dims + 1:
+        return array[None]
+    if array.ndim != pixel_dims + 2:
+        raise CamError(f"{what} must have {pixel_dims + 1} or {pixel_dims + 2} dimensions, not shape {array.shape}.")
+    return array
+
+
+@dataclass
+class ExplainResult:
+    """Heatmaps of one video, with everything needed to show, export, compare and map them back.
+
+    Fields after ``notes`` other than ``extra`` are not written to the sidecar: ``name`` (the file-name stem of
+    downloads), ``legacy``, ``file_notes`` (what reading the files noticed) and ``inputs`` (the
+    :class:`~core.video.ClipInputs` the model explained, as :func:`core.explain` and
+    :func:`core.cam.explain_inputs` return it; None when read from files or written by a batch). ``extra``
+    holds the sidecar's other fields (a batch's ``batch`` and ``batch_key``...) so that a result read back is
+    written back as it was.
+    """
+
+    heatmaps: np.ndarray  # float32 [V, T, H, W] (or [T, H, W]), in [0, 1] when made here, at the input resolution
+    frames: np.ndarray | None = None  # uint8 [V, T, H, W, 3] RGB, the model's input frames; None when unknown
+    frame_indices: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.int64))  # int64 [V, T]:
+    # the 0-based source frame of each heatmap frame (given empty: their positions 0..T-1)
+    scores: np.ndarray | None = None  # float32 [C], pre-softmax class scores averaged over views
+    probs: np.ndarray | None = None  # float32 [C], class probabilities as the config's test_cfg averages them
+    target_class: int | None = None
+    target_label: str = ""
+    layer: str = ""
+    method: str = ""
+    classes: list[str] = field(default_factory=list)
+    video: str = ""
+    config: str = ""
+    checkpoint: str | None = None
+    views: str = "center"
+    windows: Windows | None = None  # where each view lies in the source video; None when unknown
+    fps: float | None = None  # of the source video
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    name: str = "heatmaps"
+    legacy: bool = False  # frame indices unknown (a txt without sidecar): heatmap frames are numbered by position
+    file_notes: list[str] = field(default_factory=list)
+    inputs: ClipInputs | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.heatmaps = _as_views(np.asarray(self.heatmaps, np.float32), 2, "Heatmaps")
+        if self.frames is not None and np.size(self.frames) == 0:  # e.g. a Ray worker sends no frames back
+            self.frames = None
+        if self.frames is not None:
+            self.frames = _as_views(np.asarray(self.frames), 3, "Frames")
+            if self.frames.shape[:4] != self.heatmaps.shape:
+                raise CamError(f"Frames {self.frames.shape[:4]} and heatmaps {self.heatmaps.shape} do not match.")
+        num_views, num_frames = self.heatmaps.shape[:2]
+        if self.frame_indices is None or np.size(self.frame_indices) == 0:
+            self.frame_indices = np.tile(np.arange(num_frames, dtype=np.int64), (num_views, 1))
+        indices = np.asarray(self.frame_indices, np.int64)
+        if indices.size != num_views * num_frames:
+            raise CamError(f"{indices.size} frame indices do not fit heatmaps of shape {self.heatmaps.shape}.")
+        self.frame_indices = indices.reshape(num_views, num_frames)
+        if self.windows is not None and self.windows.num_views != num_views:
+            raise CamError(f"{self.windows.num_views} view windows do not fit {num_views} views of heatmaps.")
+
+    def __getitem__(self, key: str) -> Any:
+        """``result["heatmaps"]`` etc.: what :func:`core.cam.explain_inputs` returned when it returned a dict."""
+        if key not in _OUTPUT_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    # -- the window geometry, readable as before --
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """(width, height) of the source video; (0, 0) when unknown."""
+        return self.windows.source_size if self.windows is not None else (0, 0)
+
+    @property
+    def crop_box(self) -> Box:
+        """The window (x0, y0, x1, y1) the views cover together, in source pixels; zeros when unknown."""
+        return self.windows.crop_box if self.windows is not None else (0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def view_boxes(self) -> list[Box]:
+        """Each view's window (empty when unknown)."""
+        return list(self.windows.boxes) if self.windows is not None else []
+
+    @property
+    def view_flips(self) -> list[bool]:
+        """Views the model saw mirrored (TenCrop)."""
+        return list(self.windows.flips) if self.windows is not None else []
+
+    # -- predictions --
+
+    @property
+    def predicted_class(self) -> int | None:
+        """The argmax of the scores (the sidecar's record when the scores were not saved; None when unknown)."""
+        if self.scores is not None:
+            return int(np.argmax(self.scores))
+        recorded = self.extra.get("predicted_class")
+        return recorded if isinstance(recorded, int) else None
+
+    @property
+    def predicted_label(self) -> str:
+        predicted = self.predicted_class
+        if predicted is not None and predicted < len(self.classes):
+            return self.classes[predicted]
+        return str(self.extra.get("predicted_label") or "")
+
+    def topk(self, k: int = 5) -> list[tuple[int, str, float]]:
+        """The k most probable classes as (index, name, probability); empty without probabilities."""
+        if self.probs is None:
+            return []
+        names = self.classes if len(self.classes) == len(self.probs) else [f"class_{i}" for i in range(len(self.probs))]
+        order = np.argsort(-self.probs)[:k]
+        return [(int(i), names[i], float(self.probs[i])) for i in order]
+
+    @property
+    def video_stem(self) -> str:
+        """The source video's stem (``name`` when no video file is recorded): what gaze folders are matched by."""
+        if self.video and not self.video.startswith("<"):
+            return Path(self.video).stem
+        return self.name
+
+    # -- heatmap frames: views one after another, as in the txt file --
+
+    @property
+    def num_views(self) -> int:
+        return int(self.heatmaps.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        """Heatmap frames over all views."""
+        return int(self.heatmaps.shape[0] * self.heatmaps.shape[1])
+
+    def flat_heatmaps(self) -> np.ndarray:
+        """``[V*T, H, W]``, views one after another (the txt file's order)."""
+        return self.heatmaps.reshape(-1, *self.heatmaps.shape[-2:])
+
+    def flat_frames(self) -> np.ndarray | None:
+        return None if self.frames is None else self.frames.reshape(-1, *self.frames.shape[-3:])
+
+    def source_frames(self) -> np.ndarray:
+        """0-based source frame index of each of the ``V*T`` heatmap frames (positions for a legacy file)."""
+        return self.frame_indices.reshape(-1)
+
+    def saliency(self) -> np.ndarray:
+        """The clip's saliency map: heatmaps summed over frames (and views) / their number."""
+        return self.flat_heatmaps().mean(axis=0)
+
+    def times(self) -> np.ndarray | None:
+        """Time (s) in the source video of each heatmap frame; None without a frame rate."""
+        return self.source_frames() / self.fps if self.fps and not self.legacy else None
+
+    def frame_label(self, index: int) -> str:
+        """``view 2 · source frame 45 · 1.50 s`` for heatmap frame ``index`` (of ``V*T``); for a legacy file
+        ``position 3 in the file`` (the txt's ``Frame 3`` block), with the source frame it was placed on
+        marked ``assumed`` (:func:`core.heatmap_files.place_legacy`)."""
+        if self.legacy:
+            placed = self.windows is not None
+            return f"position {index} in the file" + \
+                (f" · source frame {int(self.source_frames()[index])} (assumed)" if placed else "")
+        parts = [f"view {index // self.heatmaps.shape[1] + 1}"] if self.num_views > 1 else []
+        parts.append(f"source frame {int(self.source_frames()[index])}")
+        times = self.times()
+        if times is not None:
+            parts.append(f"{times[index]:.2f} s")
+        return " · ".join(parts)
+
+    def timeline(self) -> dict[str, np.ndarray]:
+        """Mean and max activation of each heatmap frame: when the model looks."""
+        flat = self.flat_heatmaps()
+        return {"mean": flat.mean(axis=(1, 2)), "max": flat.max(axis=(1, 2))}
+
+    # -- what the viewer draws --
+
+    @property
+    def pixel_aspect(self) -> float:
+        """Width / height of a heatmap pixel in the source video (1: square, or unknown)."""
+        return self.windows.pixel_aspect(self.heatmaps.shape) if self.windows is not None else 1.0
+
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) that shows the frames with the source video's proportions (never smaller)."""
+        height, width = self.heatmaps.shape[-2:]
+        aspect = self.pixel_aspect
+        if abs(aspect - 1) < 0.01:
+            return int(width), int(height)
+        if aspect > 1:
+            return round(width * aspect), int(height)
+        return int(width), round(height / aspect)
+
+    def overlays(self, alpha: float = 0.5, colormap: str = "viridis", select: slice = slice(None)) -> np.ndarray | None:
+        """Blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
+        from core.overlay import overlay
+
+        frames = self.flat_frames()
+        if frames is None:
+            return None
+        return overlay(frames[select], self.flat_heatmaps()[select], alpha=alpha, colormap=colormap)
+
+    def display_overlays(self, alpha: float = 0.5, colormap: str = "viridis",
+                         select: slice = slice(None)) -> np.ndarray | None:
+        """:meth:`overlays` resized to :meth:`display_size` (what videos and images show)."""
+        from core.overlay import resize_frames
+
+        blended = self.overlays(alpha, colormap, select)
+        size = self.display_size()
+        if blended is None or size == blended.shape[1:3][::-1]:
+            return blended
+        return resize_frames(blended, size)
+
+    def playback_fps(self, default: float = 5.0) -> float:
+        """Frame rate at which the heatmap frames last as long as the stretch of video they sample."""
+        if not self.fps or self.legacy:
+            return default
+        indices = self.source_frames()[: self.heatmaps.shape[1]]
+        if len(indices) < 2:
+            return default
+        step = float(np.median(np.diff(np.sort(indices)))) or 1.0
+        span = (float(indices.max() - indices.min()) + step) / self.fps
+        return float(np.clip(len(indices) / span, 1.0, 30.0))

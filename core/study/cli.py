@@ -1,0 +1,102 @@
+"""``python -m core.study --run NAME=BATCH_DIR [--run …] --gaze GAZE_DIR [--density DENSITY_DIR]
+[--region crop|frame] [--baselines center,others] [--out DIR] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from core.errors import CamError, run_command
+from core.saliency import BETTER
+from core.study.inputs import BASELINES, parse_run
+from core.study.report import check_out, write_outputs
+from core.study.result import StudyResult, compute
+from core.study.scoring import REGIONS, StudySpec
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors become a CamError, so the command prints one ``error:`` line and exits 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CamError(f"{message} (see --help).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core.study",
+                     description="Compare runs (batch output folders) with human gaze: every saliency metric, "
+                                 "baselines, bootstrap CIs, Holm-corrected Wilcoxon tests, report and figures.")
+    parser.add_argument("--run", action="append", required=True, metavar="NAME=BATCH_DIR",
+                        help="a run to compare: its name and the --out folder of python -m core.batch (repeat)")
+    parser.add_argument("--gaze", required=True, help="folder with one fixation entry per video, named like it")
+    parser.add_argument("--density", default=None, help="folder with one density entry per video (optional)")
+    parser.add_argument("--region", default="crop", choices=REGIONS,
+                        help="score in the window each model saw (crop, default) or over the whole frame")
+    parser.add_argument("--baselines", default=",".join(BASELINES),
+                        help="comma-separated baselines to score like runs: center, others (default both; "
+                             "'none' for neither)")
+    parser.add_argument("--start-index", type=int, default=None,
+                        help="frame number of the first video frame in per-frame gaze folders (default: 0 when "
+                             "a frame numbered 0 exists, else 1)")
+    parser.add_argument("--out", default=None, help="folder for scores.csv, summary.csv, tests.csv, report.md, "
+                                                    "figures")
+    parser.add_argument("--json", action="store_true", help="print the summary and the tests as JSON")
+    return parser
+
+
+def spec_from(args: argparse.Namespace) -> StudySpec:
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
+    return StudySpec(tuple(parse_run(r) for r in args.run), Path(args.gaze),
+                     None if args.density is None else Path(args.density), args.region, baselines,
+                     args.start_index)
+
+
+def table(result: StudyResult) -> str:
+    """Mean ± std per run and metric, the best in brackets, marks against it."""
+    metrics = result.metrics
+    lines = ["\t".join(["run", "n", *(f"{m} ({BETTER[m]} better)" for m in metrics)])]
+    for run in result.runs:
+        cells = [run, str(result.stat(run, metrics[0])["n"]) if metrics else "0"]
+        for metric in metrics:
+            stat = result.stat(run, metric)
+            text = "–" if not math.isfinite(stat["mean"]) else f"{stat['mean']:.4f}±{stat['std']:.4f}"
+            text = f"[{text}]" if result.best(metric) == run else text
+            cells.append(text + result.mark(run, metric))
+        lines.append("\t".join(cells))
+    lines.append("[best]; * ** ***: differs from the best at Holm-corrected p < .05 .01 .001 (Wilcoxon)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def action() -> int:
+        args = build_parser().parse_args(argv)
+        spec = spec_from(args)
+        if args.out is not None:
+            check_out(args.out)
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        bars: list = []  # made at the first step, so bad input prints its one error line alone
+
+        def progress(done: int, total: int, message: str) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, unit="step", file=sys.stderr, leave=False))
+            bars[0].set_description(message[:40])
+            bars[0].update(done - bars[0].n)
+
+        try:
+            result = compute(spec, progress)
+        finally:
+            for bar in bars:
+                bar.close()
+        for note in result.scores.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if args.out is not None:
+            written = write_outputs(result, args.out)
+            print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
+        print(json.dumps(result.to_json(), indent=2, allow_nan=False, default=str) if args.json
+              else table(result))
+        return 0
+
+    return run_command(action)

@@ -1,0 +1,161 @@
+"""One video of a study, frame by frame: the gaze, and every run's heatmap over the source frame with the gaze.
+
+All panels show the whole gaze frame (the runs' heatmaps placed in the window each model saw, the window
+outlined), so the runs are compared on the same pixels. A run that did not see a frame shows the nearest
+frame it saw, labelled "held from frame k".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import CamError
+from core.gaze import read_gaze
+from core.geometry import heatmap_to_source
+from core.overlay import overlay
+from core.study.inputs import find_gaze, gaze_window, read_clip
+from core.study.result import StudyResult
+from core.video import read_frames
+
+FIXATION_COLOUR = (255, 40, 40)
+WINDOW_COLOUR = (255, 255, 255)
+
+
+@dataclass
+class VideoPictures:
+    """``panels[p]`` at ``frames[i]`` is ``images[i][p]`` (uint8 RGB, one size); ``fps`` the video's rate."""
+
+    video: str
+    frames: list[int | None]  # source frames (0-based); [None] when the gaze is one map per clip
+    panels: list[str]  # "gaze", then the runs
+    images: list[list[np.ndarray]]
+    fps: float | None
+    notes: list[str]
+
+
+def _dots(image: np.ndarray, fixations: np.ndarray, scale: float) -> np.ndarray:
+    radius = max(2, round(image.shape[1] / 110))
+    for y, x in zip(*np.nonzero(fixations), strict=True):
+        cv2.circle(image, (int((x + 0.5) * scale), int((y + 0.5) * scale)), radius, FIXATION_COLOUR, -1,
+                   lineType=cv2.LINE_AA)
+    return image
+
+
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    scale = max(0.35, image.shape[1] / 700)
+    cv2.putText(image, text, (4, image.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, (4, image.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return image
+
+
+def _background(video: str | None, frames: list[int | None], size: tuple[int, int]) -> dict:
+    """Source frames resized to ``size`` (w, h) by frame, grey where the video is not here."""
+    grey = np.full((size[1], size[0], 3), 96, np.uint8)
+    wanted = sorted(f for f in frames if f is not None)
+    if video and Path(video).is_file() and wanted:
+        try:
+            decoded = read_frames(video, wanted)
+            return {f: cv2.resize(image, size, interpolation=cv2.INTER_AREA) for f, image in zip(wanted, decoded,
+                                                                                                 strict=True)}
+        except CamError:
+            pass
+    return dict.fromkeys(frames, grey)
+
+
+def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis", alpha: float = 0.5,
+                   width: int = 320) -> VideoPictures:
+    """Every frame of ``video`` the runs saw: the gaze panel, then one panel per run, ``width`` pixels wide."""
+    spec, notes = result.spec, []
+    folders = dict(spec.runs)
+    clips = [(name, read_clip(txts[video], folders[name])) for name, txts in result.scores.sources.items()
+             if video in txts]
+    if not clips:
+        raise CamError(f"No run of the study has video {video}.")
+    entry = find_gaze(spec.gaze, video)
+    if entry is None:
+        raise CamError(f"{spec.gaze} has no gaze entry for {video}.")
+    seen = sorted({f for _, clip in clips for f in clip.seen or []})
+    fixations = read_gaze(entry, fixations=True, frames=set(seen) or None, start_index=spec.start_index)
+    density = None
+    if spec.density is not None and (dens_entry := find_gaze(spec.density, video)) is not None:
+        density = read_gaze(dens_entry, fixations=False, frames=set(seen) or None, start_index=spec.start_index)
+    frames: list[int | None] = [f for f in seen if fixations.at(f) is not None] if fixations.per_frame else [None]
+    if not frames:
+        frames = [None]
+    gaze_w, gaze_h = fixations.size
+    height = max(2, round(width * gaze_h / gaze_w))
+    scale = width / gaze_w
+    video_path = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
+    if video_path is None:
+        notes.append(f"the source video of {video} is not here: the pictures have a grey background")
+    backgrounds = _background(video_path, frames, (width, height))
+    placed = []
+    for name, clip in clips:
+        box = gaze_window(clip, (gaze_w, gaze_h), notes)
+        window = [round(v * scale) for v in box]
+        order = clip.seen or []
+        per_frame = {}
+        for frame in frames:
+            shown = frame
+            if frame is not None and order and frame not in order:
+                shown = order[int(np.argmin(np.abs(np.asarray(order) - frame)))]
+            if clip.frame_indices is None or shown is None:
+                heat = clip.heatmaps.reshape(-1, *clip.heatmaps.shape[-2:]).mean(axis=0)
+            else:
+                heat = clip.heatmaps[clip.frame_indices == shown].mean(axis=0)
+            source, mask = heatmap_to_source(heat, (gaze_w, gaze_h), box)
+            small = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+            inside = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+            per_frame[frame] = (small, inside, None if shown == frame else shown)
+        peak = max(float(v[0].max()) for v in per_frame.values()) or 1.0
+        placed.append((name, window, per_frame, peak))
+    images = []
+    for frame in frames:
+        fix = fixations.at(frame) if frame is not None else fixations.image
+        base = backgrounds[frame]
+        if density is not None and (dens := density.at(frame) if frame is not None else density.image) is not None:
+            small = cv2.resize(np.asarray(dens, np.float32), (width, height), interpolation=cv2.INTER_AREA)
+            gaze_panel = overlay(base, small / small.max() if small.max() > 0 else small, alpha=alpha,
+                                 colormap=colormap)
+        else:
+            gaze_panel = base.copy()
+        row = [_dots(gaze_panel, fix, scale) if fix is not None else gaze_panel]
+        for _, window, per_frame, peak in placed:
+            small, inside, held = per_frame[frame]
+            panel = base.copy()
+            panel[inside] = overlay(base[inside], small[inside] / peak, alpha=alpha, colormap=colormap)
+            panel[~inside] = (panel[~inside] * 0.45).astype(np.uint8)
+            cv2.rectangle(panel, (window[0], window[1]), (window[2] - 1, window[3] - 1), WINDOW_COLOUR, 1)
+            if fix is not None:
+                _dots(panel, fix, scale)
+            if held is not None:
+                _label(panel, f"held from frame {held}")
+            row.append(panel)
+        images.append(row)
+    fps = None
+    if clips and clips[0][1].frame_indices is not None:
+        fps = _fps(video_path)
+    return VideoPictures(video, frames, ["gaze", *(name for name, _ in clips)], images, fps, notes)
+
+
+def _fps(video: str | None) -> float | None:
+    if not video:
+        return None
+    try:
+        from core.video import probe_video
+
+        return probe_video(video).fps
+    except CamError:
+        return None
+
+
+def frame_curves(result: StudyResult, video: str) -> list[dict]:
+    """The per-frame score rows of ``video``, every run and baseline."""
+    return [row for row in result.scores.rows if row["video"] == video and row["frame"] != ""]
+
+

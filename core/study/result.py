@@ -1,0 +1,112 @@
+"""A study's result: the scores, their summary and the pairwise tests, and the tables built from them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+from core.saliency import ALL_METRICS, BETTER
+from core.study.scoring import Progress, StudyScores, StudySpec, run_study
+from core.study.stats import pairwise_tests, summarise
+
+SCORE_FIELDS = ("run", "video", "class", "frame", *ALL_METRICS)
+SUMMARY_FIELDS = ("run", "metric", "mean", "std", "n", "ci_low", "ci_high", "frame_pooled_mean", "better")
+TEST_FIELDS = ("metric", "run_a", "run_b", "n", "statistic", "p", "p_holm", "effect", "better")
+ALPHA = 0.05
+MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+
+
+@dataclass
+class StudyResult:
+    spec: StudySpec
+    scores: StudyScores
+    summary: list[dict]
+    tests: list[dict]
+
+    @property
+    def runs(self) -> list[str]:
+        return self.scores.runs
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics with at least one score (sAUC is empty when there are no other videos' fixations)."""
+        return [m for m in ALL_METRICS if any(row["n"] for row in self.summary if row["metric"] == m)]
+
+    def stat(self, run: str, metric: str) -> dict:
+        return next(row for row in self.summary if row["run"] == run and row["metric"] == metric)
+
+    def test(self, run_a: str, run_b: str, metric: str) -> dict | None:
+        for row in self.tests:
+            if row["metric"] == metric and {row["run_a"], row["run_b"]} == {run_a, run_b}:
+                return row
+        return None
+
+    def best(self, metric: str) -> str | None:
+        """The run (or baseline) with the best mean on ``metric``."""
+        means = [(self.stat(run, metric)["mean"], run) for run in self.runs]
+        means = [(mean, run) for mean, run in means if math.isfinite(mean)]
+        if not means:
+            return None
+        pick = max if BETTER[metric] == "higher" else min
+        return pick(means, key=lambda item: item[0])[1]
+
+    def mark(self, run: str, metric: str) -> str:
+        """``*``/``**``/``***`` when ``run`` differs from the metric's best at Holm-corrected p < .05/.01/.001."""
+        best = self.best(metric)
+        test = None if best is None or best == run else self.test(run, best, metric)
+        if test is None or not math.isfinite(test["p_holm"]):
+            return ""
+        return next((mark for limit, mark in MARKS if test["p_holm"] < limit), "")
+
+    def to_json(self) -> dict:
+        """Summary, tests and what was left out, NaN as null."""
+        return _json_safe({"summary": self.summary, "tests": self.tests, "better": {m: BETTER[m] for m in self.metrics},
+                "runs": self.runs, "baselines": self.scores.baselines, "videos": self.scores.videos,
+                "missing": self.scores.missing, "notes": self.scores.notes})
+
+
+def _json_safe(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def compute(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyResult:
+    """Score, summarise and test (see :mod:`core.study`); ``workers`` as :func:`~core.study.run_study`."""
+    scores = run_study(spec, progress, workers)
+    metrics = [m for m in ALL_METRICS if any(math.isfinite(row[m]) for row in scores.rows)]
+    return StudyResult(spec, scores, summarise(scores.rows, scores.runs, metrics),
+                       pairwise_tests(scores.rows, scores.runs, metrics))
+
+
+def _cell(value) -> object:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.10g}"
+    return "" if value is None else value
+
+
+def csv_text(rows: list[dict], fields: tuple[str, ...]) -> str:
+    """Rows as CSV text (NaN as an empty cell)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _cell(row.get(k)) for k in fields} for row in rows)
+    return buffer.getvalue()
+
+
+def scores_csv(result: StudyResult) -> str:
+    return csv_text(result.scores.rows, SCORE_FIELDS)
+
+
+def summary_csv(result: StudyResult) -> str:
+    return csv_text(result.summary, SUMMARY_FIELDS)
+
+
+def tests_csv(result: StudyResult) -> str:
+    return csv_text(result.tests, TEST_FIELDS)

@@ -1,0 +1,456 @@
+"""Every run and baseline scored on every video: maps brought to the scoring grid, then scored as stacks.
+
+Two passes over the videos. The first reads each video's gaze once (over the frames any run saw) and keeps
+what the other videos need from it: its fixated pixels and its clip density (the sAUC negatives and the
+``others`` baseline). The second reads each video's heatmap files and scores the clip and every frame of every
+run and baseline in one :func:`core.saliency.score_maps` call per run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.errors import CamError
+from core.gaze import GazeMaps, read_gaze
+from core.gaze.fixations import default_sigma
+from core.geometry import Box, gaze_to_crop, heatmap_to_source
+from core.saliency import ALL_METRICS, clip_saliency, score_maps
+from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
+
+REGIONS = ("crop", "frame")
+Progress = Callable[[int, int, str], None]
+_NUMBERED = re.compile(r"are numbered from (\d+) \(file")  # core.gaze's note on a folder's first frame number
+_KEEP_BYTES = 1 << 30  # gaze maps kept between the passes up to this much; beyond, read again
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What to compare: named runs (batch output folders), the gaze (and density) folder, how to score."""
+
+    runs: tuple[tuple[str, Path], ...]
+    gaze: Path
+    density: Path | None = None
+    region: str = "crop"
+    baselines: tuple[str, ...] = BASELINES
+    start_index: int | None = None
+
+
+@dataclass
+class VideoGaze:
+    """One video's gaze over the study's frames, and what the other videos need from it."""
+
+    name: str
+    fixations: Path
+    density: Path | None
+    frames: list[int] | None  # frames with gaze (per-frame gaze) that some run saw; None: one map per clip
+    size: tuple[int, int]  # (width, height) of the gaze maps
+    points: tuple[np.ndarray, np.ndarray]  # (x, y) of the clip's fixated pixels: the union over ``frames``
+    spread: np.ndarray  # float64 [h, w]: the clip density (else the fixations blurred), summing to 1
+    maps: tuple[GazeMaps, GazeMaps | None] | None = None  # kept from the first pass when small enough
+
+
+@dataclass
+class StudyScores:
+    """Score rows of every run and baseline, and what was left out and why."""
+
+    runs: list[str]  # the runs, then the baselines, in table order
+    baselines: list[str]
+    videos: list[str]  # videos scored (in some run, with gaze)
+    rows: list[dict]  # {run, video, class, frame ('' for the clip), metric: value, ...}
+    missing: dict[str, list[str]]  # run name -> its videos not in it; "gaze" -> videos without a gaze entry
+    notes: list[str]
+    classes: dict[str, str]  # video -> class
+    sources: dict[str, dict[str, str]]  # run -> video -> heatmap txt
+    windows: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # run -> video -> window (gaze px)
+
+
+def center_map(shape: tuple[int, int]) -> np.ndarray:
+    """The ``center`` baseline: a Gaussian centred on an ``(H, W)`` grid, σx = W/4, σy = H/4 (pixel centres)."""
+    height, width = shape
+    ys = (np.arange(height) + 0.5 - height / 2) / (height / 4)
+    xs = (np.arange(width) + 0.5 - width / 2) / (width / 4)
+    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+
+
+def _scaled_points(points: tuple[np.ndarray, np.ndarray], source: tuple[int, int],
+                   target: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates on a ``source`` (w, h) grid scaled to ``target``: floor(x·W/W'), floor(y·H/H')."""
+    xs, ys = points
+    return xs * target[0] // source[0], ys * target[1] // source[1]
+
+
+def _into_window(xs: np.ndarray, ys: np.ndarray, box: Box, shape: tuple[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Gaze pixels moved into a window's ``(H, W)`` grid by their centres, outside ones dropped (the rule of
+    :func:`core.geometry.gaze_to_crop` for fixations, here keeping duplicates)."""
+    x0, y0, x1, y1 = box
+    us = np.floor((xs + 0.5 - x0) * shape[1] / (x1 - x0)).astype(np.int64)
+    vs = np.floor((ys + 0.5 - y0) * shape[0] / (y1 - y0)).astype(np.int64)
+    inside = (us >= 0) & (us < shape[1]) & (vs >= 0) & (vs < shape[0])
+    return us[inside], vs[inside]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a video's maps are scored: an ``(H, W)`` grid over a window of the gaze frame (``crop``), or the
+    gaze frame itself."""
+
+    shape: tuple[int, int]
+    box: Box  # the window in gaze pixels
+    crop: bool
+
+
+class _VideoScorer:
+    """The maps of one video on the scoring grids, made once and shared by the runs that use the same grid."""
+
+    def __init__(self, gaze: VideoGaze, others: list[VideoGaze], maps: tuple[GazeMaps, GazeMaps | None]):
+        self.gaze, self.others = gaze, others
+        self.fixations, self.density = maps
+        self.cache: dict[tuple, object] = {}
+
+    def frames_of(self, seen: list[int] | None) -> list[int | None]:
+        """The gaze frames a clip is scored on: those of its frames that have gaze (the clip map alone
+        without per-frame gaze)."""
+        if self.gaze.frames is None:
+            return [None]
+        if seen is None:
+            return list(self.gaze.frames)
+        have = set(self.gaze.frames)
+        return [f for f in seen if f in have]
+
+    def _map(self, maps: GazeMaps, frame: int | None) -> np.ndarray:
+        found = maps.image if frame is None else maps.at(frame)
+        assert found is not None  # the study frames are those with gaze
+        return found
+
+    def gaze_on(self, grid: Grid) -> tuple[np.ndarray, np.ndarray | None, list[int | None]]:
+        """Fixations (bool) and densities of the study frames on ``grid``: ``[F, H, W]`` each, and the frames."""
+        key = ("gaze", grid)
+        if key not in self.cache:
+            frames = self.frames_of(None)
+            fix = [self._map(self.fixations, f) for f in frames]
+            dens = None if self.density is None else [self._map(self.density, f) for f in frames]
+            fix_stack = np.stack(fix)
+            dens_stack = None if dens is None else np.stack(dens).astype(np.float64)
+            if grid.crop:
+                fix_stack = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix])
+                if dens_stack is not None:
+                    dens_stack = gaze_to_crop(dens_stack, grid.box, grid.shape, binary=False)
+            self.cache[key] = (fix_stack.astype(bool), dens_stack, frames)
+        return self.cache[key]  # type: ignore[return-value]
+
+    def negatives(self, grid: Grid) -> np.ndarray | None:
+        """How often each grid pixel is fixated in the other videos (their clip fixations scaled to this
+        video's gaze frame, then, for a crop, moved into the window); None when there is none."""
+        key = ("negatives", grid)
+        if key not in self.cache:
+            size = self.gaze.size
+            xs, ys = [], []
+            for other in self.others:
+                sx, sy = _scaled_points(other.points, other.size, size)
+                xs.append(sx)
+                ys.append(sy)
+            x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
+            y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+            if grid.crop:
+                x, y = _into_window(x, y, grid.box, grid.shape)
+            counts = np.bincount(y * grid.shape[1] + x, minlength=grid.shape[0] * grid.shape[1])
+            self.cache[key] = counts.reshape(grid.shape) if counts.any() else None
+        return self.cache[key]  # type: ignore[return-value]
+
+    def others_map(self, grid: Grid) -> np.ndarray | None:
+        """The ``others`` baseline on ``grid``: the mean of the other videos' clip densities (each summing to 1,
+        at this video's gaze size)."""
+        key = ("others", grid)
+        if key not in self.cache:
+            width, height = self.gaze.size
+            total = np.zeros((height, width))
+            for other in self.others:
+                spread = other.spread
+                if spread.shape != (height, width):
+                    spread = cv2.resize(spread, (width, height), interpolation=cv2.INTER_AREA)
+                    spread = spread / spread.sum()
+                total += spread
+            mean = total / len(self.others) if self.others else None
+            if mean is not None and grid.crop:
+                mean = gaze_to_crop(mean, grid.box, grid.shape, binary=False)
+            self.cache[key] = mean
+        return self.cache[key]  # type: ignore[return-value]
+
+
+def _scorable(fix: np.ndarray, dens: np.ndarray | None) -> np.ndarray:
+    """Per map of ``[F, H, W]``: some pixel fixated, not all, and a density that is not constant."""
+    flat = fix.reshape(len(fix), -1)
+    ok = np.asarray(flat.any(axis=1) & ~flat.all(axis=1))
+    if dens is not None:
+        values = dens.reshape(len(dens), -1)
+        ok &= values.max(axis=1) > values.min(axis=1)
+    return ok
+
+
+@dataclass
+class _VideoResult:
+    """What scoring one video gives; merged into :class:`StudyScores` in video order."""
+
+    label: str
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    windows: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _add_notes(notes: list[str], more: list[str]) -> None:
+    notes.extend(note for note in more if note not in notes)
+
+
+class Study:
+    """Runs the study of a :class:`StudySpec` (see :func:`run_study`): videos are read and scored on a few
+    threads (numpy releases the GIL), results merged in video order on the calling thread, which is also the
+    one that reports progress."""
+
+    def __init__(self, spec: StudySpec, progress: Progress | None = None, workers: int | None = None):
+        if spec.region not in REGIONS:
+            raise CamError(f"--region must be crop or frame, not {spec.region!r}.")
+        unknown = [b for b in spec.baselines if b not in BASELINES]
+        if unknown:
+            raise CamError(f"Unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}.")
+        if not spec.runs:
+            raise CamError("Give at least one run (--run NAME=BATCH_DIR).")
+        names = [name for name, _ in spec.runs]
+        if len(set(names)) < len(names):
+            raise CamError(f"Run names must differ: {', '.join(names)}.")
+        for folder, what in ((spec.gaze, "--gaze"), (spec.density, "--density")):
+            if folder is not None and not Path(folder).is_dir():
+                raise CamError(f"{what} {folder} must be a folder with one gaze entry per video (named like it).")
+        self.spec, self.progress = spec, progress
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.workers = workers or min(4, cores)
+        self.runs: list[Run] = [find_run(name, folder) for name, folder in spec.runs]
+        self.notes: list[str] = []
+        self.numbering: Counter[int] = Counter()  # per-frame gaze folders by the number of their first frame
+
+    def _step(self, done: int, total: int, message: str) -> None:
+        if self.progress is not None:
+            self.progress(done, total, message)
+
+    def _videos(self) -> tuple[list[str], dict[str, list[str]]]:
+        """The videos to score (in some run, with gaze) and what is missing where."""
+        every = sorted(set().union(*(run.files for run in self.runs)))
+        without = [v for v in every if self._entry(v, self.spec.gaze) is None]
+        videos = [v for v in every if v not in without]
+        missing = {run.name: [v for v in videos if v not in run.files] for run in self.runs}
+        missing["gaze"] = without
+        if not videos:
+            raise CamError(f"No video of the runs has a gaze entry in {self.spec.gaze} (matched by video name).")
+        common = [v for v in videos if all(v in run.files for run in self.runs)]
+        if not common:
+            raise CamError("The runs have no video in common that has gaze; a study compares runs on the same "
+                           "videos (matched by the video's name).")
+        return videos, missing
+
+    def _entry(self, video: str, folder: Path) -> Path | None:
+        txt = next((run.files[video] for run in self.runs if video in run.files), None)
+        return find_gaze(folder, video, txt)
+
+    def _read_gaze(self, video: str, frames: set[int] | None
+                   ) -> tuple[GazeMaps, GazeMaps | None, list[str]]:
+        entry = self._entry(video, self.spec.gaze)
+        assert entry is not None
+        fixations = read_gaze(entry, fixations=True, frames=frames, start_index=self.spec.start_index)
+        density = None
+        if self.spec.density is not None:
+            dens_entry = self._entry(video, self.spec.density)
+            if dens_entry is None:
+                raise CamError(f"{self.spec.density} has no density for {video}; give every video a density "
+                               "or none.")
+            density = read_gaze(dens_entry, fixations=False, frames=frames, start_index=self.spec.start_index)
+            if density.size != fixations.size:
+                raise CamError(f"The density of {video} is {density.size[0]}×{density.size[1]} but its fixation "
+                               f"maps are {fixations.size[0]}×{fixations.size[1]}; they must have the same size.")
+        notes = [*fixations.notes, *(density.notes if density is not None else [])]
+        return fixations, density, notes
+
+    def _gaze_of(self, video: str) -> tuple[VideoGaze, tuple[GazeMaps, GazeMaps | None], list[str]]:
+        """First pass, one video: its gaze over the frames the runs saw, its fixated pixels and clip density."""
+        seen = [run.seen.get(video) for run in self.runs if video in run.files]
+        frames = None if any(s is None for s in seen) else {int(f) for s in seen for f in s or []}
+        fixations, density, notes = self._read_gaze(video, frames)
+        have = None
+        if fixations.per_frame or (density is not None and density.per_frame):
+            have = sorted(f for f in (frames if frames is not None else fixations.frames)
+                          if fixations.at(f) is not None and (density is None or density.at(f) is not None))
+            if not have:
+                raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
+                               f"{fixations.source}; check the frame numbers (--start-index).")
+        clip_fix = fixations.combined(have) if have is not None else fixations.image
+        assert clip_fix is not None
+        ys, xs = np.nonzero(clip_fix)
+        spread: np.ndarray
+        if density is not None:
+            spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
+        else:
+            spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
+                                      borderType=cv2.BORDER_CONSTANT)
+        if spread.sum() > 0:
+            spread = spread / spread.sum()
+        gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
+                         have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
+        return gaze, (fixations, density), notes
+
+    def _merge_gaze_notes(self, notes: list[str]) -> None:
+        for note in notes:
+            numbered = _NUMBERED.search(note)
+            if numbered:  # said once per first number at the end, not once per folder
+                self.numbering[int(numbered.group(1))] += 1
+            else:
+                _add_notes(self.notes, [note])
+
+    def run(self) -> StudyScores:
+        from concurrent.futures import ThreadPoolExecutor
+
+        videos, missing = self._videos()
+        total = 2 * len(videos)
+        for run in self.runs:
+            if missing[run.name]:
+                self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
+                                  f"with gaze: {', '.join(missing[run.name][:8])}"
+                                  + (" …" if len(missing[run.name]) > 8 else ""))
+        if missing["gaze"]:
+            self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
+                              f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
+        gazes: dict[str, VideoGaze] = {}
+        kept = 0
+        with ThreadPoolExecutor(self.workers) as pool:
+            each = pool.map if self.workers > 1 else map  # one worker: all on this thread
+            self._step(0, total, "reading the gaze")
+            for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
+                self._merge_gaze_notes(notes)
+                size = sum(m.nbytes for one in maps if one is not None
+                           for m in ([one.image] if one.image is not None else one.frames.values()))
+                if kept + size <= _KEEP_BYTES:  # else read again in the second pass
+                    gaze.maps, kept = maps, kept + size
+                gazes[gaze.name] = gaze
+                self._step(i + 1, total, f"read the gaze of {gaze.name}")
+            baselines = list(self.spec.baselines)
+            if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
+                baselines.remove("others")
+                self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
+            if len([g for g in gazes.values() if g.points[0].size]) < 2:
+                self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
+                                  "videos' fixations); it is left empty")
+            scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
+                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
+            results = each(lambda video: self._score_video(video, gazes, baselines), videos)
+            for i, (video, result) in enumerate(zip(videos, results, strict=True)):
+                gazes[video].maps = None  # scored: its maps are no longer needed
+                scores.rows += result.rows
+                scores.classes[video] = result.label
+                for name, path in result.sources.items():
+                    scores.sources[name][video] = path
+                    scores.windows[name][video] = result.windows[name]
+                _add_notes(self.notes, result.notes)
+                self._step(len(videos) + i + 1, total, f"scored {video}")
+        for start, count in sorted(self.numbering.items()):
+            self.notes.append(f"{count} per-frame gaze folder{'s are' if count > 1 else ' is'} numbered from {start} "
+                              f"(file {start} = the first frame, as found); use --start-index to change")
+        return scores
+
+    def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str]) -> _VideoResult:
+        gaze = gazes[video]
+        if gaze.maps is not None:
+            maps = gaze.maps
+        else:
+            fixations, density, _ = self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
+            maps = (fixations, density)
+        scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps)
+        clips = [(run, read_clip(run.files[video], run.folder)) for run in self.runs if video in run.files]
+        result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
+        first_grid = None
+        for run, clip in clips:
+            grid = self._grid(clip, gaze, result.notes)
+            first_grid = first_grid or grid
+            result.sources[run.name] = clip.path
+            result.windows[run.name] = [round(v, 3) for v in grid.box]
+            frames = scorer.frames_of(clip.seen)
+            if not frames:
+                result.notes.append(f"{run.name}, {video}: none of the frames it saw has gaze; not scored")
+                continue
+            saliency = self._saliency(clip, grid, gaze, frames)
+            self._score(run.name, video, scorer, grid, saliency, frames, result)
+        if self.spec.region == "crop" and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
+                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
+                                "pixels)")
+        assert first_grid is not None
+        for name in baselines:
+            frames = scorer.frames_of(None)
+            base = center_map(first_grid.shape) if name == "center" else scorer.others_map(first_grid)
+            if base is None:
+                continue
+            stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
+            self._score(name, video, scorer, first_grid, stack, frames, result)
+        return result
+
+    def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
+        box = gaze_window(clip, gaze.size, notes)
+        if self.spec.region == "crop":
+            return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)  # type: ignore[arg-type]
+        return Grid((gaze.size[1], gaze.size[0]), box, False)
+
+    def _saliency(self, clip: Clip, grid: Grid, gaze: VideoGaze, frames: list[int | None]) -> np.ndarray:
+        """``[1 + F, H, W]`` on the grid: the clip saliency, then each frame's heatmap (mean over views)
+        (only the clip's when the gaze is one map per clip)."""
+        maps = [clip_saliency(clip.heatmaps)]
+        if frames != [None] and clip.frame_indices is not None:
+            maps += [clip.heatmaps[clip.frame_indices == f].mean(axis=0) for f in frames]
+        if not grid.crop:
+            maps = [heatmap_to_source(m, gaze.size, grid.box)[0] for m in maps]
+        return np.stack(maps).astype(np.float64)
+
+    def _score(self, run: str, video: str, scorer: _VideoScorer, grid: Grid, saliency: np.ndarray,
+               frames: list[int | None], result: _VideoResult) -> None:
+        fix_all, dens_all, study_frames = scorer.gaze_on(grid)
+        rows = [study_frames.index(f) for f in frames]
+        fix, dens = fix_all[rows], None if dens_all is None else dens_all[rows]
+        clip_fix = np.asarray(fix.any(axis=0))[None]
+        clip_dens = None if dens is None else dens.mean(axis=0)[None]
+        per_frame = frames != [None] and len(saliency) > 1
+        fix = np.concatenate([clip_fix, fix]) if per_frame else clip_fix
+        dens = None if dens is None else (np.concatenate([clip_dens, dens]) if per_frame else clip_dens)
+        saliency = saliency[: len(fix)]
+        ok = _scorable(fix, dens)
+        if not ok[0]:
+            where = " inside the window the model saw (use --region frame)" if grid.crop else ""
+            result.notes.append(f"{run}, {video}: the gaze has no fixated pixel{where}, only fixated pixels, or a "
+                                "constant density; not scored")
+            return
+        if per_frame and not ok[1:].all():
+            empty = [f for f, good in zip(frames, ok[1:], strict=True) if not good]
+            result.notes.append(f"{run}, {video}: {len(empty)} of its {len(frames)} frames have no fixation to score"
+                                f"{' in the window' if grid.crop else ''}; they are left out of the per-frame scores")
+        negatives = scorer.negatives(grid)
+        metrics = [m for m in ALL_METRICS if m != "sAUC" or negatives is not None]
+        values = score_maps(saliency[ok], fix[ok], density=None if dens is None else dens[ok], metrics=metrics,
+                            other_fixations=negatives)
+        labels = ["", *frames[:len(fix) - 1]] if per_frame else [""]
+        kept = [label for label, good in zip(labels, ok, strict=True) if good]
+        for j, frame in enumerate(kept):
+            row: dict[str, object] = {"run": run, "video": video, "class": result.label, "frame": frame}
+            row.update({m: float(values[m][j]) if m in values else float("nan") for m in ALL_METRICS})
+            result.rows.append(row)
+
+
+def run_study(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyScores:
+    """Score every run and baseline of ``spec`` on every video (see :mod:`core.study`).
+
+    ``progress(done, total, message)`` is called, on the calling thread, as videos are read and scored;
+    ``workers`` threads do the work (default: the CPU cores, at most 4)."""
+    return Study(spec, progress, workers).run()

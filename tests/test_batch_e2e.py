@@ -1,0 +1,109 @@
+"""The Batch page in a real browser: a folder whose ``.batch.json`` names another model, trust and folder is
+resumed with the page's model only after the differences are confirmed (clicks in Chromium); Start is a
+primary button. Leaves ``batch.png`` (a screenshot) in the test's tmp dir.
+
+Needs Debian's Chromium at /usr/bin/chromium; skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from batch_support import make_clips
+from conftest import ROOT
+from tiny_model import make_model
+
+from core.batch import read_summary
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A headless Streamlit server on a free localhost port; always stopped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stderr_path = tmp_path / "streamlit.stderr"
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
+                                 "--server.port", str(port), "--server.address", "127.0.0.1"],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
+            time.sleep(0.3)
+        yield url, stderr_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _type(page, label: str, value: str) -> None:
+    box = page.get_by_role("textbox", name=label)
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_resume_after_confirming_what_differs_in_chromium(server, tmp_path):
+    url, stderr_path = server
+    config, checkpoint = make_model(tmp_path / "model")
+    videos = tmp_path / "videos"
+    make_clips(videos, 2, broken=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    recorded = {"config": "/elsewhere/evil.py", "checkpoint": "/elsewhere/evil.pth", "inputs": [str(videos)],
+                "out": "/elsewhere/out", "options": {"target": "b"}, "trust_checkpoint": True,
+                "ray": "ray://10.9.8.7:10001"}
+    (out / ".batch.json").write_text(json.dumps({"request": recorded, "videos": 2, "started": 0, "command": "x"}))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"{url}/Batch")
+            page.get_by_text("Config and checkpoint paths").click()
+            _type(page, "Config (.py)", str(config))
+            _type(page, "Checkpoint (.pth)", str(checkpoint))
+            _type(page, "Output folder", str(out))
+            page.get_by_text("checkpoint: recorded /elsewhere/evil.pth").wait_for(timeout=60_000)
+            resume = page.get_by_role("button", name="Resume")
+            assert resume.is_disabled()
+            start = page.get_by_role("button", name="Start", exact=True).first
+            assert start.get_attribute("data-testid") == "stBaseButton-primary"
+            page.get_by_text("Resume with this page's settings").click()
+            page.wait_for_function("""() => [...document.querySelectorAll('button')]
+                .some(b => b.textContent.includes('Resume') && !b.disabled)""", timeout=30_000)
+            resume.click()
+            page.get_by_text("Summary · 2 explained · 0 failed").wait_for(timeout=120_000)
+            page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+        finally:
+            browser.close()
+    rows = read_summary(out)  # the page's model explained class "b", the target the file recorded
+    assert [(r["status"], r["target_label"]) for r in rows] == [("ok", "b"), ("ok", "b")]
+    assert {json.loads(p.read_text())["checkpoint"] for p in out.rglob("clip*.json")} == {str(checkpoint)}
+    assert "Traceback" not in stderr_path.read_text()

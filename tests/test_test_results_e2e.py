@@ -1,0 +1,123 @@
+"""The Test results page in a real browser (Chromium through Playwright): what the browser sends differs from
+AppTest. A confusion-matrix click arrives with ``customdata`` as a dict (it crashed the page), and a keyed
+selectbox keeps its old label text when only the class names change (``class_0`` after the config was given).
+
+Needs Debian's Chromium at /usr/bin/chromium; skipped without it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from mm_data import trained_project
+
+from core import dumps
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> dict:
+    return trained_project(tmp_path_factory)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``streamlit run explorer.py`` headless on a free localhost port; always stopped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stderr_path = tmp_path / "streamlit.stderr"
+    with open(stderr_path, "wb") as stderr, open(tmp_path / "streamlit.stdout", "wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, stdout=stdout, stderr=stderr, env=dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads")))
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
+            time.sleep(0.3)
+        yield url, stderr_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _choice(page, label: str) -> str:
+    """The text a selectbox shows (its combobox input's value)."""
+    return page.get_by_role("combobox", name=label, exact=True).input_value()
+
+
+def _wait_choice(page, label: str, condition: str, timeout: int = 120_000) -> None:
+    """Wait until the selectbox's shown text ``v`` satisfies the JS ``condition``."""
+    page.wait_for_function(f"""() => {{ const e = document.querySelector('input[aria-label="{label}"]');
+                                         if (!e) return false; const v = e.value; return {condition}; }}""",
+                           timeout=timeout)
+
+
+def _type(page, label: str, text: str) -> None:
+    field = page.get_by_role("textbox", name=label, exact=True)
+    field.fill(text)
+    field.press("Enter")
+
+
+def test_names_and_a_cell_click_in_chromium(server, project, tmp_path):
+    url, stderr_path = server
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    shown = report.occurring
+    counts = report.confusion_over(shown)
+    rows, cols = np.nonzero(counts)
+    cell = next((i for i, (r, c) in enumerate(zip(rows, cols, strict=True)) if r != c), 0)
+    gt, pred = int(shown[rows[cell]]), int(shown[cols[cell]])
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2600})
+            page.goto(f"{url}/Test_results")
+            _type(page, "Results pickle", str(project["dump"]))  # the pickle first: classes unnamed
+            _wait_choice(page, "Sample", "v.startsWith('#0 ')")
+            assert "class_" in _choice(page, "Sample")
+            _type(page, "Config (.py)", str(project["config"]))  # then the config: names everywhere
+            _wait_choice(page, "Sample", "v.startsWith('#0 ') && !v.includes('class_')")
+            assert _choice(page, "Sample").startswith(f"#0 test_0.mp4: {report.classes[report.gt[0]]} → ")
+
+            point = page.locator(".js-plotly-plot .scatterlayer .point").nth(cell)
+            box = point.bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            expected = f"{int(counts[rows[cell], cols[cell]])} of {len(report.gt)} samples."
+            page.wait_for_function(f"() => document.body.innerText.includes({expected!r})", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "test_results.png"), full_page=True)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            assert _choice(page, "Ground truth") == f"{gt}: {report.classes[gt]}"
+            assert _choice(page, "Prediction") == f"{pred}: {report.classes[pred]}"
+            assert page.get_by_role("textbox", name="Results pickle", exact=True).input_value() == str(project["dump"])
+        finally:
+            browser.close()
+    assert "Traceback" not in stderr_path.read_text()
