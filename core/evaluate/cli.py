@@ -19,6 +19,17 @@ from core.errors import CamError, run_command
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
 
 
+def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
+    """``--steps``, ``--baseline`` and ``--blur-sigma`` of deletion and insertion (this CLI's and
+    ``python -m core.batch --evaluate``'s); checked by :func:`~core.evaluate.perturb.check_options`."""
+    parser.add_argument("--steps", type=int, default=20,
+                        help="intervals of the deletion and insertion curves (default 20)")
+    parser.add_argument("--baseline", default="zeros",
+                        help="what replaces removed pixels: zeros (the mean colour), blur or static (default zeros)")
+    parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
+                        help=f"Gaussian sigma in pixels of the blur baseline (default {DEFAULT_BLUR_SIGMA:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.vis_cam import add_explain_options
 
@@ -27,12 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="checkpoint file (.pth)")
     parser.add_argument("video", help="video file or rawframes directory")
     add_explain_options(parser)
-    parser.add_argument("--steps", type=int, default=20,
-                        help="points of the deletion and insertion curves (default 20)")
-    parser.add_argument("--baseline", default="zeros",
-                        help="what replaces removed pixels: zeros (the mean colour), blur or static (default zeros)")
-    parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
-                        help=f"Gaussian sigma in pixels of the blur baseline (default {DEFAULT_BLUR_SIGMA:g})")
+    add_faithfulness_options(parser)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"perturbed inputs per forward pass (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random ranking and of the sanity check")
