@@ -155,3 +155,23 @@ def test_batch_page_evaluates_and_shows_the_columns(model, clips, tmp_path):
     assert row["status"] == "ok" and row["deletion_auc"] != ""
     assert set(EVALUATION_FIELDS) <= set(app.dataframe[0].value.columns)
     assert float(app.dataframe[0].value["insertion_auc"][0]) == pytest.approx(float(row["insertion_auc"]))
+
+
+def test_ray_actors_evaluate_as_the_local_run(handle, model, clips, tmp_path):
+    """The Ray executor goes through the same explain_clip: its columns equal core.faithfulness up to the
+    one-thread summation order of the actors (BRIEF: ~1e-4)."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        code = main([*map(str, model), str(clips / "clip0.mp4"), "--out", str(tmp_path / "ray"), "--ray",
+                     "--workers", "1", "--device", "cpu", "--quiet", "--evaluate", "--steps", "3"])
+    finally:
+        if started:
+            ray.shutdown()
+    assert code == 0
+    [row] = read_summary(tmp_path / "ray")
+    expected = core.faithfulness(handle, core.explain(handle, clips / "clip0.mp4"), steps=3)
+    for column in EVALUATION_FIELDS:
+        assert float(row[column]) == pytest.approx(getattr(expected, column), abs=1e-3), column
