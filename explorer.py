@@ -15,6 +15,7 @@ import core  # (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
+from pages.ui.evaluate import show_evaluate
 from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
 
@@ -113,7 +114,9 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
                                                       result.views):
         st.warning(warning, icon=":material/warning:")
     alpha, colormap = _look()
-    show_view(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
+    view = _view_of(key, result)
+    show_view(view, _view_key(key), alpha=alpha, colormap=colormap)
+    show_evaluate(key, view, colormap=colormap)
 
 
 def main() -> None:

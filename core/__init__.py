@@ -10,6 +10,7 @@
 from core import _compat  # noqa: F401  (must run before anything imports mmaction)
 from core.cam import ExplainResult, explain, explain_inputs, list_layers, resolve_layer
 from core.errors import CamError
+from core.evaluate import Faithfulness, FrameImportance, SanityCheck, faithfulness, frame_importance, sanity_check
 from core.export import read_heatmap_txt, write_heatmap_txt, write_json, write_npz, write_result
 from core.geometry import Windows
 from core.heatmap_files import read_result
@@ -21,8 +22,9 @@ from core.sidecar import from_sidecar, to_sidecar
 from core.video import VideoInfo, build_inputs, probe_video
 
 __all__ = [
-    "METHODS", "CamError", "ExplainResult", "LayerInfo", "ModelHandle", "VideoInfo", "Windows", "build_inputs",
-    "colorize", "explain", "explain_inputs", "from_sidecar", "list_layers", "load_config", "load_model", "overlay",
-    "probe_video", "read_heatmap_txt", "read_label_map", "read_result", "resolve_layer", "to_sidecar",
+    "METHODS", "CamError", "ExplainResult", "Faithfulness", "FrameImportance", "LayerInfo", "ModelHandle",
+    "SanityCheck", "VideoInfo", "Windows", "build_inputs", "colorize", "explain", "explain_inputs", "faithfulness",
+    "frame_importance", "from_sidecar", "list_layers", "load_config", "load_model", "overlay", "probe_video",
+    "read_heatmap_txt", "read_label_map", "read_result", "resolve_layer", "sanity_check", "to_sidecar",
     "write_heatmap_txt", "write_json", "write_npz", "write_result", "write_video",
 ]

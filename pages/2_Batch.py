@@ -19,9 +19,10 @@ import streamlit as st
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.batch import BatchOptions, ModelFiles, read_summary
 from core.batch.job import BatchProgress, BatchRequest, job_for, read_manifest, resume_request, start_job
-from core.batch.store import SUMMARY_FIELDS, is_locked, read_outputs
+from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, is_locked, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
+from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA
 from core.methods import METHODS
 from core.result import ExplainResult
 from core.target import GROUND_TRUTH, PREDICTED, TargetChoice, read_target
@@ -41,6 +42,9 @@ setup_page("Batch", "🗂️", controls={  # what core's sentences call --flags,
     "--target gt": control("Target class: Ground truth", "under Options"),
     "--target-layer-name": control("Target layer", "under Options"),
     "--workers": control("Decoding threads", "under Options"),
+    "--steps": control("Steps", "under Options"),
+    "--baseline": control("Baseline", "under Options"),
+    "--blur-sigma": control("Blur σ (px)", "under Options"),
 })
 
 TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds")]
@@ -76,23 +80,39 @@ def pick_options() -> tuple[BatchOptions | None, int]:
     alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="batch_alpha")
     colormap = st.selectbox("Colormap", COLORMAPS, key="batch_colormap")
     force = st.checkbox("Recompute videos that are done", key="batch_force")
+    evaluate = st.checkbox("Evaluate faithfulness", key="batch_evaluate",
+                           help="Also measure each map: deletion and insertion AUCs against a random ranking and "
+                                "Average Drop (as the explorer's Evaluate part), five more summary columns. About "
+                                "4·steps more forward passes per view.")
+    cols = st.columns(3)
+    steps = int(cols[0].number_input("Steps", 1, 200, 20, key="batch_steps", disabled=not evaluate,
+                                     help="Intervals of the deletion and insertion curves."))
+    baseline = cols[1].selectbox("Baseline", BASELINES, key="batch_baseline", disabled=not evaluate,
+                                 help="What replaces removed pixels: zeros (the mean colour), blur, or static (each "
+                                      "pixel's mean over the clip: motion removed).")
+    sigma = float(cols[2].number_input("Blur σ (px)", 0.5, 50.0, DEFAULT_BLUR_SIGMA, 0.5, key="batch_sigma",
+                                       disabled=not evaluate or baseline != "blur"))
     workers = int(st.number_input("Decoding threads", 1, 16, 1, key="batch_workers"))
     if target is None:
         return None, workers
     options = BatchOptions(target_layer=layer, target=target, method=method, views=views, overlay=write_overlay,
-                           alpha=alpha, colormap=colormap, force=force)
+                           alpha=alpha, colormap=colormap, force=force, evaluate=evaluate, steps=steps,
+                           baseline=baseline, blur_sigma=sigma)
     return options, workers
 
 
 def _table(rows: list[dict]) -> None:
     """The summary rows; the name and error columns are as wide as their longest value (up to a cap), so long
     video names show whole, and the name stays in view while scrolling sideways."""
-    shown = [{c: row.get(c) for c in TABLE_COLUMNS} for row in rows]
+    evaluated = any(row.get(EVALUATION_FIELDS[0]) not in (None, "") for row in rows)
+    fields = [*TABLE_COLUMNS[:-1], *EVALUATION_FIELDS, TABLE_COLUMNS[-1]] if evaluated else TABLE_COLUMNS
+    shown = [{c: row.get(c) for c in fields} for row in rows]
     names, errors = [r["name"] for r in shown], [r["error"] for r in shown]
     columns = {
         "name": tables.text_column("name", names, "The video's outputs under the output folder (name.txt, "
                                                   "name.json, name.npz)", pinned=True),
-        "error": tables.text_column("error", errors, "Why a video failed", cap=480),
+        "error": tables.text_column("error", errors, "Why a video failed (or its map could not be evaluated)",
+                                    cap=480),
     }
     st.dataframe(shown, hide_index=True, width="stretch", column_config=columns)
 

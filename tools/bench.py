@@ -123,28 +123,34 @@ def _sync(device: str) -> None:
 
 
 def _peak_child(case: str, step: str, device: str, queue) -> None:
-    import ctypes
     import warnings
+
+    warnings.filterwarnings("ignore")
+    queue.put(_peak_of(_runner(case, step, device), device))
+
+
+def _peak_of(run, device: str, warm_up=None) -> float:
+    """Peak extra memory (MiB) of ``run()`` after a warm-up (``warm_up()``, else one ``run()``) (CUDA: max
+    allocated; CPU: the kernel's peak-RSS mark, reset after the warm-up, minus the RSS before the step)."""
+    import ctypes
 
     import torch
 
-    warnings.filterwarnings("ignore")
-    run = _runner(case, step, device)
+    warm_up = warm_up or run
     if device.startswith("cuda"):
-        run()
+        warm_up()
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
         run()
         torch.cuda.synchronize()
-        queue.put((torch.cuda.max_memory_allocated() - base) / 2**20)
-    else:  # reset the kernel's peak-RSS mark (VmHWM) after setup, then read it after the step
-        run()
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-        Path("/proc/self/clear_refs").write_text("5")
-        base = _status_kib("VmRSS")
-        run()
-        queue.put((_status_kib("VmHWM") - base) / 1024)
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    warm_up()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _status_kib("VmRSS")
+    run()
+    return (_status_kib("VmHWM") - base) / 1024
 
 
 def _status_kib(field: str) -> int:
@@ -186,12 +192,15 @@ def timings(case: str, device: str, repeat: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES),
+                        help="models of the main table (none: skip it)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--batch", type=int, default=0, metavar="N",
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
+    parser.add_argument("--evaluate", nargs="*", default=None, choices=list(EVALUATE_CASES), metavar="MODEL",
+                        help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     args = parser.parse_args(argv)
@@ -200,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
+    if args.evaluate is not None:
+        evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
+    if not args.cases:
+        return 0
     print(f"device: {device}   (times: median of {args.repeat}; memory: peak extra MiB per step; "
           f"'mmaction' is MMAction2's GradCAM, or a full-backward Grad-CAM for {', '.join(sorted(FULL_BACKWARD))})")
     header = (f"{'model':<20} {'infer s':>8} {'explain s':>9} {'mmaction s':>10} {'expl/inf':>8} "
@@ -240,6 +253,114 @@ def batch_table(cases: list[str], device: str, count: int) -> None:
         print(f"{CASES[case][3]:<20} {fig['batch_s_per_video']:>8.3f} {fig['explain_s_per_video']:>9.3f} "
               f"{fig['vis_cam_s_per_video']:>9.3f} {fig['ratio']:>10.2f} {fig['speedup']:>7.1f}x", flush=True)
     print("goals: batch/expl <= 1.1 (decoding hidden behind compute)")
+
+
+EVALUATE_CASES = {"demo": "demo (ResNet3d, 16x112²)", "i3d": CASES["i3d"][3]}
+
+
+def _evaluate_setup(case: str, device: str):
+    """(handle, target class, one view's normalised input x, its Grad-CAM map) for the evaluate row."""
+    import torch
+
+    import core as api
+    from core.evaluate.perturb import view_inputs
+
+    if case == "demo":
+        from core.demo import demo_paths
+
+        paths = demo_paths()
+        handle = api.load_model(paths["config"], paths["checkpoint"], device)
+        video, layer = paths["video"], None
+    else:
+        handle = api.load_model(_config(case), device=device)
+        video, layer = _video(), CASES[case][1]
+    result = api.explain(handle, video, target_layer=layer)
+    x = view_inputs(handle, result.inputs)[0]
+    return handle, result.target_class, x, torch.from_numpy(result.heatmaps[0]).to(x.device)
+
+
+def _evaluate_runners(case: str, device: str, steps: int, batch_size: int):
+    """Deletion + insertion of one map (``2·(K−1)`` forwards for K curve points: 40 for 20 steps) and the same
+    number of plain batched forwards of the same input, as zero-argument functions."""
+    from core.evaluate import deletion_insertion
+    from core.evaluate.perturb import counts_of, probabilities
+
+    handle, target, x, heatmap = _evaluate_setup(case, device)
+    count = 2 * (len(counts_of(heatmap.numel(), steps)) - 1)
+    batch = x.unsqueeze(0).expand(batch_size, *x.shape).contiguous()
+
+    def plain():
+        for start in range(0, count, batch_size):
+            probabilities(handle, batch[:min(batch_size, count - start)], target)
+
+    def evaluate():
+        deletion_insertion(handle, x, heatmap, target, steps=steps, batch_size=batch_size)
+
+    def warm_up():  # one batch of each size the runs use
+        for size in {batch_size, count % batch_size} - {0}:
+            probabilities(handle, batch[:size], target)
+
+    return plain, evaluate, count, warm_up
+
+
+def _evaluate_peak_child(case: str, device: str, steps: int, batch_size: int, queue) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    _, evaluate, _, warm_up = _evaluate_runners(case, device, steps, batch_size)
+    queue.put(_peak_of(evaluate, device, warm_up))
+
+
+def evaluate_peak(case: str, device: str, steps: int, batch_size: int) -> float:
+    """Peak extra memory (MiB) of one deletion + insertion in a fresh process."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_evaluate_peak_child, args=(case, device, steps, batch_size, queue))
+    proc.start()
+    value = queue.get()
+    proc.join()
+    return value
+
+
+def evaluate_table(cases: list[str], device: str, repeat: int, *, steps: int = 20, batch_size: int = 8,
+                   memory: bool = True) -> None:
+    """Deletion + insertion of a Grad-CAM map vs the same number of plain batched forwards of its input, timed
+    interleaved (median of ``repeat`` after a warm-up batch); peak memory at 20 and 40 steps and at half the batch."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    print(f"\nevaluate on {device}: deletion+insertion, {steps} steps, batch {batch_size}, vs as many plain "
+          "batched forwards (times: median, interleaved; cpu e/p: the same ratio in process CPU time, steadier on "
+          "a shared machine; memory: peak extra MiB)")
+    header = (f"{'model':<26} {'forwards':>8} {'plain s':>8} {'eval s':>8} {'eval/plain':>10} {'cpu e/p':>8} "
+              f"{'mem s' + str(steps):>8} {'mem s' + str(2 * steps):>8} {'mem b' + str(batch_size // 2):>8} "
+              f"{'mem 2s/s':>8}")
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        plain, evaluate, count, warm_up = _evaluate_runners(case, device, steps, batch_size)
+        runs = {"plain": plain, "evaluate": evaluate}
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        warm_up()
+        for _ in range(repeat):
+            for name, run in runs.items():
+                _sync(device)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                run()
+                _sync(device)
+                samples[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+        t = {name: statistics.median(values) for name, values in samples.items()}
+        c = {name: statistics.median(values) for name, values in cpu.items()}
+        mem = [float("nan")] * 3
+        if memory:
+            mem = [evaluate_peak(case, device, s, b) for s, b in ((steps, batch_size), (2 * steps, batch_size),
+                                                                    (steps, batch_size // 2))]
+        print(f"{EVALUATE_CASES[case]:<26} {count:>8} {t['plain']:>8.3f} {t['evaluate']:>8.3f} "
+              f"{t['evaluate'] / t['plain']:>10.2f} {c['evaluate'] / c['plain']:>8.2f} "
+              f"{mem[0]:>8.0f} {mem[1]:>8.0f} {mem[2]:>8.0f} {mem[1] / mem[0]:>8.2f}", flush=True)
+    print("goals: eval/plain <= 1.2; memory follows the batch size, not the steps (mem 2s/s ~ 1)")
 
 
 def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import run_command
+from core.evaluate.cli import add_faithfulness_options
 from core.vis_cam import add_explain_options, parse_cfg_options
 
 if TYPE_CHECKING:
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overlay", action="store_true", help="also write each video's H.264 overlay <name>.mp4")
     parser.add_argument("--fps", type=float, default=5.0, help="frame rate of the overlay videos")
     parser.add_argument("--force", action="store_true", help="recompute videos that are already done")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="also measure each map's faithfulness (python -m core.evaluate): deletion_auc, "
+                             "insertion_auc, random_deletion_auc, random_insertion_auc and average_drop "
+                             "columns in summary.csv")
+    add_faithfulness_options(parser)
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="Ray: CPU actors when the cluster has no GPUs (default: one per CPU); "
                              "local: decoding threads (default 1; 2 on a GPU)")
@@ -68,7 +74,8 @@ def request_of(args: argparse.Namespace) -> BatchRequest:
     target = read_target(args.target_class, ground_truth=True)
     options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
                            views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
-                           colormap=args.colormap, fps=args.fps, force=args.force)
+                           colormap=args.colormap, fps=args.fps, force=args.force, evaluate=args.evaluate,
+                           steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma)
     checkpoint = None if args.checkpoint.lower() == "none" else _absolute(args.checkpoint)
     return BatchRequest(config=_absolute(args.config), checkpoint=checkpoint,
                         inputs=[_absolute(i) for i in args.inputs], out=_absolute(args.out), options=options,

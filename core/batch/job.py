@@ -52,14 +52,18 @@ class BatchRequest:
         o, default = self.options, BatchOptions()
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
-                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint}
+                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate}
         values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
                   "--target-class": choice_text(o.target), "--label-map": self.label_map,
                   "--method": None if o.method == default.method else o.method,
                   "--device": None if self.device == "auto" else self.device,
                   "--alpha": None if o.alpha == default.alpha else o.alpha,
                   "--colormap": None if o.colormap == default.colormap else o.colormap,
-                  "--fps": None if o.fps == default.fps or not o.overlay else o.fps, "--workers": self.workers}
+                  "--fps": None if o.fps == default.fps or not o.overlay else o.fps, "--workers": self.workers,
+                  "--steps": None if o.steps == default.steps or not o.evaluate else o.steps,
+                  "--baseline": None if o.baseline == default.baseline or not o.evaluate else o.baseline,
+                  "--blur-sigma": None if o.blur_sigma == default.blur_sigma or not o.evaluate
+                  or o.baseline != "blur" else o.blur_sigma}
         words += [flag for flag, on in flags.items() if on]
         for flag, value in values.items():
             if value is not None:

@@ -4,18 +4,22 @@
 same resolved against a loaded model (the layer's canonical name, the method, a :data:`~core.target.Target`
 whose ``key`` goes into batch keys and sidecars). Executors, local or on Ray, explain a video with
 :func:`decode` and :func:`explain_clip` and report an :data:`Outcome`: :class:`Explained` or :class:`Failed`.
+With ``evaluate``, :func:`explain_clip` also measures the map's faithfulness (:class:`Evaluation`) on the
+model input it explained, while that input is at hand, and records it in the result's sidecar.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
-from core.errors import CamError
+from core.errors import CamError, first_line
+from core.evaluate.faithfulness import plain, summary_columns
+from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
 from core.methods import get_method
 from core.model import ModelHandle
 from core.overlay import colormap_lut
@@ -39,10 +43,15 @@ class BatchOptions:
     colormap: str = "viridis"
     fps: float = 5.0
     force: bool = False  # recompute finished videos too
+    evaluate: bool = False  # also measure each map's faithfulness: core.evaluate's columns in summary.csv
+    steps: int = 20  # of the deletion and insertion curves (with evaluate)
+    baseline: str = "zeros"  # what deletion/insertion put in place of removed pixels: zeros, blur or static
+    blur_sigma: float = DEFAULT_BLUR_SIGMA  # pixels, of the blur baseline
 
     def check(self) -> None:
         """Fail on a bad option before any model is loaded."""
         get_method(self.method)
+        check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
         colormap_lut(self.colormap)
         if not 0 <= self.alpha <= 1:
             raise CamError(f"--alpha must be between 0 and 1, not {self.alpha}.")
@@ -71,6 +80,43 @@ class ModelFiles:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """How ``--evaluate`` measures each map (:func:`core.evaluate.faithfulness`: deletion and insertion
+    against a random ranking drawn with ``seed``, Average Drop), as each sidecar's ``evaluation`` records it."""
+
+    steps: int = 20
+    baseline: str = "zeros"
+    blur_sigma: float | None = None  # of the blur baseline; None for the others
+    seed: int = 0
+
+    def settings(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def matches(self, recorded: Any) -> bool:
+        """``recorded`` (a sidecar's ``evaluation``) was measured with these settings."""
+        return isinstance(recorded, dict) and {k: recorded.get(k) for k in self.settings()} == self.settings()
+
+    def measure(self, handle: ModelHandle, result: ExplainResult) -> dict[str, Any]:
+        """The sidecar's ``evaluation`` of ``result`` (explained here, its ``inputs`` at hand): the settings,
+        :data:`~core.evaluate.faithfulness.SUMMARY_COLUMNS` and the seconds; a map that cannot be measured (a
+        constant map) gives the settings and the ``error`` instead, and the video stays explained."""
+        start = time.perf_counter()
+        try:
+            values = summary_columns(handle, result, steps=self.steps, baseline=self.baseline,
+                                     blur_sigma=self.blur_sigma or DEFAULT_BLUR_SIGMA, seed=self.seed)
+        except CamError as err:
+            return {**self.settings(), "error": first_line(err)}
+        return plain({**self.settings(), **values, "seconds": round(time.perf_counter() - start, 3)})
+
+
+def evaluation_of(options: BatchOptions) -> Evaluation | None:
+    """The :class:`Evaluation` that ``options`` ask for (None without ``evaluate``)."""
+    if not options.evaluate:
+        return None
+    return Evaluation(options.steps, options.baseline, options.blur_sigma if options.baseline == "blur" else None)
+
+
+@dataclass(frozen=True)
 class BatchSpec:
     """The resolved explanation settings (the same on every worker)."""
 
@@ -79,6 +125,7 @@ class BatchSpec:
     target: Target  # its ``key`` ("predicted", "gt" or the index) is what batch keys record
     views: str
     classes: list[str] = field(default_factory=list)
+    evaluation: Evaluation | None = None  # measure each map's faithfulness too (--evaluate)
 
 
 def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
@@ -86,7 +133,7 @@ def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     layer = resolve_layer(handle, options.target_layer)
     method = get_method(options.method).name
     target = parse_target(options.target, handle.classes, ground_truth=True)
-    return BatchSpec(layer, method, target, options.views, list(handle.classes))
+    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options))
 
 
 def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
@@ -131,7 +178,11 @@ def decode(cfg: Config, task: BatchTask, views: str) -> tuple[ClipInputs, float]
 
 
 def explain_clip(handle: ModelHandle, clip: ClipInputs, task: BatchTask, spec: BatchSpec) -> ExplainResult:
-    """The explanation of one decoded video under ``spec``."""
+    """The explanation of one decoded video under ``spec`` (with ``spec.evaluation``, its faithfulness measured on
+    ``clip`` and kept in ``extra["evaluation"]``, which the sidecar records)."""
     out = explain_inputs(handle, clip, target_layer=spec.layer, target=spec.target, method=spec.method,
                          gt=task.gt_class)
-    return make_result(handle, clip, out, video=task.video, views=spec.views)
+    result = make_result(handle, clip, out, video=task.video, views=spec.views)
+    if spec.evaluation is not None:
+        result = replace(result, extra={**result.extra, "evaluation": spec.evaluation.measure(handle, out)})
+    return result

@@ -5,7 +5,8 @@ carries a ``batch_key`` (model, layer, method, target, views, and the video file
 A video is done when its sidecar holds the current key and its other files exist, so a run killed at
 any moment loses at most the videos in flight, and a rerun skips exactly the finished ones.
 ``summary.csv`` is rebuilt from the sidecars on disk whenever a run starts, so it never lacks a result
-whose files are there (not even after ``kill -9`` of a ``--force`` run).
+whose files are there (not even after ``kill -9`` of a ``--force`` run). A sidecar's ``evaluation``
+(``--evaluate``) gives the row its :data:`EVALUATION_FIELDS`, so they survive a resume as the rest does.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.batch.spec import BatchSpec
 from core.batch.tasks import BatchTask
 from core.cam import ExplainResult
 from core.errors import CamError
+from core.evaluate.faithfulness import SUMMARY_COLUMNS
 from core.export import atomic_path, write_result
 from core.overlay import write_video
 from core.sidecar import to_sidecar
@@ -38,6 +40,8 @@ SUMMARY_NAME = "summary.csv"
 MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
 SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
                   "predicted_label", "gt_class", "gt_label", "frames", "seconds", "decode_seconds", "error")
+EVALUATION_FIELDS = SUMMARY_COLUMNS  # deletion_auc, insertion_auc, random_deletion_auc, random_insertion_auc,
+# average_drop: written (before ``error``) when the run evaluates or a row has them
 _PARTIAL_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")  # atomic_path's temporary names
 
 
@@ -141,7 +145,8 @@ def result_row(task: BatchTask, payload: dict) -> dict:
     summary column is a new key here, its value written into the sidecar's ``batch`` part)."""
     batch = payload.get("batch") or {}
     shape = payload.get("shape", [0, 0])
-    return {
+    evaluation = payload.get("evaluation") or {}
+    row = {
         "video": task.video, "name": task.name, "status": "ok",
         "target_class": payload.get("target_class"), "target_label": payload.get("target_label"),
         "score": round(float(batch.get("score", float("nan"))), 6),
@@ -150,6 +155,19 @@ def result_row(task: BatchTask, payload: dict) -> dict:
         "frames": int(np.prod(shape[:-2])) if isinstance(shape, list) and len(shape) > 2 else 0,
         "seconds": batch.get("seconds"), "decode_seconds": batch.get("decode_seconds"), "error": "",
     }
+    if evaluation:
+        row.update({name: _rounded(evaluation.get(name)) for name in EVALUATION_FIELDS})
+        if evaluation.get("error"):  # explained, but the map could not be measured (e.g. constant)
+            row["error"] = f"evaluate: {evaluation['error']}"
+    return row
+
+
+def _rounded(value: object) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float):
+        raise ValueError(f"not a number: {value!r}")  # a sidecar edited by hand is no result
+    return round(float(value), 6)
 
 
 def class_label(classes: list[str], index: int | None) -> str | None:
@@ -168,8 +186,10 @@ class Summary:
     same folder whose results are still on disk; rewritten (atomically) at most once every ``interval``
     seconds while rows come in (a rewrite costs O(rows)), and on :meth:`write`."""
 
-    def __init__(self, out_dir: str | Path, tasks: list[BatchTask], interval: float = 1.0) -> None:
+    def __init__(self, out_dir: str | Path, tasks: list[BatchTask], interval: float = 1.0, *,
+                 evaluate: bool = False) -> None:
         self.path = Path(out_dir) / SUMMARY_NAME
+        self.evaluate = evaluate  # write the evaluation columns even before a row has them
         self.order = {task.name: i for i, task in enumerate(tasks)}
         self.rows: dict[str, dict] = {}
         self.interval, self.written = interval, -float("inf")
@@ -182,9 +202,16 @@ class Summary:
     def sorted_rows(self) -> list[dict]:
         return sorted(self.rows.values(), key=lambda row: (self.order.get(row["name"], len(self.order)), row["name"]))
 
+    def fields(self) -> tuple[str, ...]:
+        """:data:`SUMMARY_FIELDS`, with :data:`EVALUATION_FIELDS` before ``error`` when the run evaluates or
+        any row (this run's or an earlier one's) has an evaluation."""
+        if self.evaluate or any(row.get(EVALUATION_FIELDS[0]) is not None for row in self.rows.values()):
+            return (*SUMMARY_FIELDS[:-1], *EVALUATION_FIELDS, SUMMARY_FIELDS[-1])
+        return SUMMARY_FIELDS
+
     def write(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buffer, self.fields(), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.sorted_rows())
         with atomic_path(self.path) as tmp:

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.batch.spec import BatchOptions, Explained, Failed, Outcome
+from core.batch.spec import BatchOptions, Explained, Failed, Outcome, evaluation_of
 from core.batch.store import (
     MANIFEST_NAME,
     Outputs,
@@ -80,7 +80,8 @@ class BatchWriter:
         self.out_dir, self.tasks, self.key, self.options = Path(out_dir), tasks, key, options
         self.classes, self.manifest = classes, manifest
         self.on_event = on_event or (lambda kind, task, row: None)
-        self.summary = Summary(out_dir, tasks)
+        self.evaluation = evaluation_of(options)
+        self.summary = Summary(out_dir, tasks, evaluate=self.evaluation is not None)
         self.report = BatchReport(rows=[])
         self._t0 = time.perf_counter()
         self._saver = ThreadPoolExecutor(1, thread_name_prefix="batch-write")
@@ -116,10 +117,13 @@ class BatchWriter:
         return todo
 
     def _done(self, task: BatchTask, payload: dict) -> bool:
-        """Its sidecar holds this run's key (the video unchanged) and every file it asks for is there."""
+        """Its sidecar holds this run's key (the video unchanged), every file it asks for is there, and with
+        ``--evaluate`` an evaluation with this run's settings (without, any evaluation it has is kept)."""
         try:
             key = video_key(self.key, task)
         except OSError:  # the video is gone: not done, it fails when it is explained
+            return False
+        if self.evaluation is not None and not self.evaluation.matches(payload.get("evaluation")):
             return False
         return is_done(payload, self.outputs(task), key)
 

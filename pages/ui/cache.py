@@ -74,6 +74,11 @@ def _loaded(spec: ModelSpec) -> LoadedModel:
     return _load(spec, spec.stamps())
 
 
+def loaded(spec: ModelSpec) -> LoadedModel:
+    """The loaded model with its lock (hold the lock while anything hooks or copies the shared model)."""
+    return _loaded(spec)
+
+
 def model(spec: ModelSpec) -> ModelHandle:
     """The loaded model (built once, then shared by every session and rerun)."""
     return _loaded(spec).handle

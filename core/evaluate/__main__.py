@@ -1,0 +1,5 @@
+import sys
+
+from core.evaluate.cli import main
+
+sys.exit(main())
