@@ -135,7 +135,7 @@ def test_batch_page_evaluates_and_shows_the_columns(model, clips, tmp_path):
     out = tmp_path / "out"
     app = AppTest.from_file(str(ROOT / "pages" / "2_Batch.py"), default_timeout=60)
     app.run()
-    app.radio(key="model_source").set_value("Config and checkpoint paths").run()
+    app.radio(key="model_source").set_value("paths").run()
     app.text_input(key="config_path").input(str(model[0]))
     app.text_input(key="checkpoint_path").input(str(model[1])).run()
     app.radio(key="device").set_value("cpu")
