@@ -51,7 +51,6 @@ export default function (component) {
   return () => clearInterval(timer);
 }
 """
-_frame_reader = st.components.v2.component("mmcam.player_frame", js=_FRAME_JS)
 
 
 def player_frame(chart_key: str, key: str, rest_ms: int = 250) -> int:
@@ -59,7 +58,10 @@ def player_frame(chart_key: str, key: str, rest_ms: int = 250) -> int:
     the one frame position that downloads of "this frame" follow."""
     current = st.session_state.get(key)
     known = int(current["frame"]) if current and current.get("frame") is not None else 0
-    result = _frame_reader(key=key, data={"chart": chart_key, "rest": rest_ms, "frame": known},
+    # Declared on every call, not once at import: the component registry belongs to the running Streamlit
+    # runtime (a new one per AppTest, and on Streamlit 1.63 it does not outlive it), not to this module.
+    reader = st.components.v2.component("mmcam.player_frame", js=_FRAME_JS)
+    result = reader(key=key, data={"chart": chart_key, "rest": rest_ms, "frame": known},
                            default={"frame": known}, on_frame_change=lambda: None, height=0)
     value = result.get("frame") if result is not None else None
     return int(value) if value is not None else known
