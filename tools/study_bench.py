@@ -35,8 +35,9 @@ def _targets(clip: int) -> np.ndarray:
 def make_inputs(root: Path, *, runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224,
                 observers: int = 15) -> dict:
     """Write the batch folders ``root/run{i}`` and the gaze ``root/fixations``, ``root/density``."""
-    from core.cam import ExplainResult
     from core.export import write_result
+    from core.geometry import Windows
+    from core.result import ExplainResult
 
     seen = np.arange(frames) * (FRAMES // frames)
     fixations, density = root / "fixations", root / "density"
@@ -52,11 +53,11 @@ def make_inputs(root: Path, *, runs: int = 3, clips: int = 50, frames: int = 16,
             heat = _blobs((size, size), centres, 20.0) + 0.2 * rng.random((frames, size, size))
             heat = (heat / heat.max()).astype(np.float32)[None]
             result = ExplainResult(
-                heatmaps=heat, frames=np.zeros((1, frames, 1, 1, 3), np.uint8), frame_indices=seen[None],
+                heatmaps=heat, frames=None, frame_indices=seen[None],
                 scores=np.zeros(2, np.float32), probs=np.full(2, 0.5, np.float32), target_class=0,
                 target_label="a", layer="backbone", method="gradcam", classes=["a", "b"],
-                video=f"/videos/clip{clip:03d}.mp4", config="bench.py", checkpoint=None, source_size=SOURCE,
-                crop_box=WINDOW, fps=25.0, view_boxes=[WINDOW], view_flips=[False])
+                video=f"/videos/clip{clip:03d}.mp4", config="bench.py", checkpoint=None,
+                windows=Windows.single(SOURCE, WINDOW), fps=25.0)
             write_result(folder / f"clip{clip:03d}.txt", result, npz=True,
                          batch={"gt_label": "ab"[clip % 2], "gt_class": clip % 2})
     for clip in range(clips):
