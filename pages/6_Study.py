@@ -110,7 +110,8 @@ def run_study(spec: StudySpec, key: tuple) -> bool:
         with shown_as_error() as box:
             result = compute(spec, progress)
         if box.failed:
-            status.update(label="The study could not run", state="error")
+            # expanded: the sentence that says what is wrong stays in view
+            status.update(label="The study could not run", state="error", expanded=True)
             return False
         status.update(label=f"Scored {len(result.scores.videos)} videos", state="complete", expanded=False)
     st.session_state[RESULT] = (key, result)
