@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -319,3 +320,27 @@ def test_class_summary_in_label_order(clip_gaze, tmp_path):
     assert [(r["class"], r["n"]) for r in rows] == [("zebra", 2), ("apple", 2), ("x", 1), ("mango", 1)]
     assert rows[1]["NSS"] == 4.0 and rows[1]["NSS std"] == 1.0 and rows[0]["NSS"] == 1.5
     assert gaze.summary_cells(rows[1])["NSS ↑"] == "4.000 ± 1.000"
+
+
+def test_a_batch_says_the_gaze_folders_numbering_once(clip_gaze, frame_gaze, tmp_path):
+    """Per-frame gaze folders numbered from 1: one note naming the folders, not one note per video."""
+    batch, fixations = tmp_path / "out", tmp_path / "gaze"
+    batch.mkdir()
+    names = [f"clip{i}" for i in range(5)]
+    for name in names:
+        shutil.copy(clip_gaze / "wide.txt", batch / f"{name}.txt")
+        meta = json.loads((clip_gaze / "wide.json").read_text())
+        meta.update(video=f"/videos/{name}.mp4")
+        (batch / f"{name}.json").write_text(json.dumps(meta))
+        shutil.copytree(clip_gaze / "fix_frames", fixations / name)
+    per_video = {note for name in names
+                 for note in gaze.score_file(batch / f"{name}.txt", fixations / name).notes if "numbered" in note}
+    assert len(per_video) == 5  # each folder's own note
+    results, notes = gaze.score_path(batch, fixations)
+    numbering = [note for note in notes if "numbered" in note]
+    assert len(results) == 5 and len(numbering) == 1
+    first = re.search(r"numbered from (\d+)", next(iter(per_video))).group(1)
+    assert numbering[0].startswith(f"gaze maps in 5 folders ({fixations / 'clip0'}, ") and \
+        f"numbered from {first} (file {first} = first frame)" in numbering[0]
+    assert [n for n in notes if "numbered" not in n] == list(dict.fromkeys(
+        n for r in results for n in r.notes if "numbered" not in n))  # the other notes as they were

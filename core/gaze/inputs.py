@@ -106,8 +106,7 @@ def _read_folder(folder: Path, *, fixations: bool, frames: Collection[int] | Non
     notes = []
     if start_index is None:
         start_index = 0 if 0 in numbered else 1
-        notes.append(f"gaze maps in {folder} are numbered from {start_index} (file {start_index} = first frame); "
-                     "use --start-index to change")
+        notes.append(numbering_note(str(folder), start_index))
     maps = {}
     for number, path in sorted(numbered.items()):
         index = number - start_index
@@ -211,3 +210,38 @@ def frame_list(frames: list[int]) -> str:
     shown = ", ".join(str(f) for f in frames[:8])
     return shown + (f" and {len(frames) - 8} more" if len(frames) > 8 else "")
 
+
+_NUMBERING = re.compile(r"^gaze maps in (.+) are numbered from (\d+) \(file \d+ = first frame\); use --start-index "
+                        r"to change$")
+
+
+def numbering_note(where: str, start_index: int) -> str:
+    """The note on how a gaze folder's files are numbered, when the number of its first frame was guessed."""
+    return (f"gaze maps in {where} are numbered from {start_index} (file {start_index} = first frame); "
+            "use --start-index to change")
+
+
+def merge_numbering_notes(notes: Iterable[str]) -> list[str]:
+    """``notes`` with the per-folder numbering notes of the same first number said once, naming the folders
+    (a batch of 50 videos gets one note, not 50), in the place of the first one; other notes unchanged."""
+    notes = list(notes)
+    folders: dict[int, list[str]] = {}
+    for note in notes:
+        found = _NUMBERING.match(note)
+        if found:
+            folders.setdefault(int(found.group(2)), []).append(found.group(1))
+    merged, said = [], set()
+    for note in notes:
+        found = _NUMBERING.match(note)
+        if not found:
+            merged.append(note)
+            continue
+        start = int(found.group(2))
+        if start in said:
+            continue
+        said.add(start)
+        names = folders[start]
+        where = names[0] if len(names) == 1 else (
+            f"{len(names)} folders ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})")
+        merged.append(numbering_note(where, start))
+    return merged

@@ -13,7 +13,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
-from core.gaze.inputs import GazeMaps, blurred, frame_list, read_gaze, read_heatmaps
+from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
 from core.saliency import BETTER, clip_saliency, score
@@ -405,7 +405,7 @@ def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path 
                                      metrics=metrics, blur=blur)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
-    return results, list(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
+    return results, merge_numbering_notes(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
 
 
 CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "view", "frame")
