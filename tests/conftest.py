@@ -113,3 +113,13 @@ def plotly_array(value, dtype=None) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
     return np.asarray(value, dtype=dtype)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``streamlit run explorer.py`` headless on a free localhost port (the browser tests'; :mod:`browser`),
+    always stopped; yields its URL and the path of its stderr."""
+    from browser import streamlit_server
+
+    with streamlit_server(tmp_path) as started:
+        yield started

@@ -8,59 +8,14 @@ Needs Debian's Chromium at /usr/bin/chromium; skipped without it.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-import pytest
 from batch_support import make_clips
-from conftest import ROOT
+from browser import CHROMIUM, E2E, sync_api
 from tiny_model import make_model
 
 from core.batch import read_summary
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A headless Streamlit server on a free localhost port; always stopped."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    stderr_path = tmp_path / "streamlit.stderr"
-    with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
-                                 "--server.port", str(port), "--server.address", "127.0.0.1"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
-            time.sleep(0.3)
-        yield url, stderr_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+pytestmark = E2E
 
 
 def _type(page, label: str, value: str) -> None:

@@ -4,13 +4,12 @@ Leaves ``evaluate.png`` (a screenshot) in the test's tmp dir. Skipped without Ch
 
 from __future__ import annotations
 
-import pytest
-from test_explorer_e2e import CHROMIUM, server, sync_api  # noqa: F401  (server: the shared Streamlit fixture)
+from browser import CHROMIUM, E2E, sync_api
 
-pytestmark = pytest.mark.e2e
+pytestmark = E2E
 
 
-def test_compare_methods_scrubs_six_maps_with_one_slider(server, tmp_path):  # noqa: F811
+def test_compare_methods_scrubs_six_maps_with_one_slider(server, tmp_path):
     url, stderr_path = server
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[

@@ -15,17 +15,12 @@ import io
 import re
 
 import numpy as np
-import pytest
+from browser import CURRENT_FRAME, E2E, chromium_page
 from gaze_data import make_frame_gaze, make_wide
-from test_explorer_e2e import CHROMIUM, CURRENT_FRAME, chromium_page, server  # noqa: F401  (the server fixture)
 
 import core
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = E2E
 PNG_CAPTION = "PNG of the frame the player shows: "
 
 
@@ -48,7 +43,7 @@ def _wait_caption(page, frame_title: str) -> None:
                            ".some(e => e.textContent === t)", arg=PNG_CAPTION + frame_title, timeout=20_000)
 
 
-def test_png_is_the_frame_the_player_shows_in_chromium(server, tmp_path):  # noqa: F811
+def test_png_is_the_frame_the_player_shows_in_chromium(server, tmp_path):
     from PIL import Image
 
     from core import demo
@@ -96,7 +91,7 @@ def test_png_is_the_frame_the_player_shows_in_chromium(server, tmp_path):  # noq
     assert "Traceback" not in stderr_path.read_text()
 
 
-def test_gaze_frames_scrub_with_their_scores_in_chromium(server, tmp_path):  # noqa: F811
+def test_gaze_frames_scrub_with_their_scores_in_chromium(server, tmp_path):
     url, stderr_path = server
     (tmp_path / "data").mkdir()
     folder = make_frame_gaze(make_wide(tmp_path / "data"))

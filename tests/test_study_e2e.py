@@ -7,15 +7,10 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
+from browser import CHROMIUM, CURRENT_FRAME, E2E, sync_api
 from study_data import SEEN, make_study
-from test_explorer_e2e import CHROMIUM, CURRENT_FRAME, server  # noqa: F401  (the server fixture)
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = E2E
 
 
 def _fill(page, label: str, value: str) -> None:
@@ -25,7 +20,7 @@ def _fill(page, label: str, value: str) -> None:
     page.wait_for_timeout(400)
 
 
-def test_study_page_runs_scrubs_and_downloads_in_chromium(server, tmp_path):  # noqa: F811
+def test_study_page_runs_scrubs_and_downloads_in_chromium(server, tmp_path):
     url, stderr_path = server
     data = make_study(tmp_path / "data", videos=6)
     with sync_api.sync_playwright() as playwright:

@@ -7,66 +7,19 @@ Needs Debian's Chromium at /usr/bin/chromium; skipped without it.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import ROOT
+from browser import CHROMIUM, E2E, sync_api
 from mm_data import trained_project
 
 from core import dumps
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = E2E
 
 
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> dict:
     return trained_project(tmp_path_factory)
-
-
-@pytest.fixture
-def server(tmp_path):
-    """``streamlit run explorer.py`` headless on a free localhost port; always stopped."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    stderr_path = tmp_path / "streamlit.stderr"
-    with open(stderr_path, "wb") as stderr, open(tmp_path / "streamlit.stdout", "wb") as stdout:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "explorer.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, stdout=stdout, stderr=stderr, env=dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads")))
-    try:
-        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
-            time.sleep(0.3)
-        yield url, stderr_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _choice(page, label: str) -> str:
