@@ -165,8 +165,9 @@ def load_config(config: str | Path | Config, cfg_options: dict | None = None, *,
 
     ``custom_imports`` outside MMAction2's packages are refused unless ``trust`` (importing runs code).
     """
-    if isinstance(config, Config):
+    if isinstance(config, Config):  # e.g. a batch's config shipped to Ray workers: its imports happen here too
         cfg = copy.deepcopy(config)
+        access.import_config_modules(cfg, cfg.filename or "(config object)", trust=trust)
     else:
         path = access.check(config, "Config")
         if not path.is_file():

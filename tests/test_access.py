@@ -156,6 +156,19 @@ def test_custom_imports_outside_mmaction_are_refused_before_importing(tmp_path, 
     assert marker.read_text() == "ran"
 
 
+def test_a_config_object_imports_its_modules_as_a_file_does(tmp_path, monkeypatch):
+    """A Config handed over in memory (a batch's config shipped to Ray workers) is checked and imported too."""
+    from mmengine.config import Config
+
+    marker = _marker_module(tmp_path, monkeypatch)
+    cfg = Config({"model": {"type": "Recognizer3D"}, "custom_imports": {"imports": ["mmcam_marker_mod"]}})
+    with pytest.raises(TrustRequired, match="imports mmcam_marker_mod through custom_imports"):
+        load_config(cfg)
+    assert not marker.exists()
+    load_config(cfg, trust=True)  # what a worker of a trusted batch does with the driver's config
+    assert marker.read_text() == "ran"
+
+
 def test_mmaction_custom_imports_need_no_trust(tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"model": {"type": "Recognizer3D"},

@@ -195,7 +195,7 @@ class RayExecutor:
         import ray
 
         model = self.model
-        cfg = load_config(model.config, model.cfg_options)
+        cfg = load_config(model.config, model.cfg_options, trust=model.trust_checkpoint)
         for what, path in (("Checkpoint", model.checkpoint), ("Label map", model.label_map)):
             if path is not None and not Path(path).is_file():
                 raise CamError(f"{what} {path} does not exist.")
