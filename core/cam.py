@@ -7,7 +7,7 @@ gradients are ever computed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,20 +243,6 @@ def explain(
     clip = build_inputs(handle.cfg, video, views=views)
     return explain_inputs(handle, clip, target_layer=target_layer, target=target, method=method, gt=gt, video=video,
                           views=views)
-
-
-def make_result(
-    handle: ModelHandle,
-    clip: ClipInputs,
-    out: ExplainResult,
-    *,
-    video: str | Path | np.ndarray,
-    views: str = "center",
-) -> ExplainResult:
-    """``out`` (what :func:`explain_inputs` made of ``clip``) with the video and views it came from recorded,
-    as the batch assembles results: without ``inputs``, since batch results are written (and sent back by Ray
-    workers, which drop even the frames when no overlay is drawn), never explained again."""
-    return replace(out, video=_video_name(video), views=views, inputs=None)
 
 
 def _video_name(video: str | Path | np.ndarray | None) -> str:

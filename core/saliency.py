@@ -159,7 +159,7 @@ def _z_score(smaps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Trapezoid-rule area under y(x) along the last axis (MATLAB's ``trapz``)."""
     return (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1]) / 2).sum(axis=-1)
 
@@ -231,7 +231,7 @@ def _auc_sampled(positives: np.ndarray, negatives: np.ndarray, step: float) -> f
     n_splits = negatives.shape[1]
     tp = np.concatenate([np.zeros(1), tp, np.ones(1)])
     fp = np.concatenate([np.zeros((1, n_splits)), fp, np.ones((1, n_splits))]).T  # [splits, K + 2]
-    return float(_trapezoid(fp, np.broadcast_to(tp, fp.shape)).mean())
+    return float(trapezoid(fp, np.broadcast_to(tp, fp.shape)).mean())
 
 
 def _auc_borji(scaled: np.ndarray, fixated: np.ndarray, n_splits: int, step: float, rng: Rng) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.batch.tasks import BatchTask
-from core.cam import ExplainResult, explain_inputs, make_result, resolve_layer
+from core.cam import ExplainResult, explain_inputs, resolve_layer
 from core.errors import CamError, first_line
 from core.evaluate.faithfulness import plain, summary_columns
 from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
@@ -181,8 +181,7 @@ def explain_clip(handle: ModelHandle, clip: ClipInputs, task: BatchTask, spec: B
     """The explanation of one decoded video under ``spec`` (with ``spec.evaluation``, its faithfulness measured on
     ``clip`` and kept in ``extra["evaluation"]``, which the sidecar records)."""
     out = explain_inputs(handle, clip, target_layer=spec.layer, target=spec.target, method=spec.method,
-                         gt=task.gt_class)
-    result = make_result(handle, clip, out, video=task.video, views=spec.views)
-    if spec.evaluation is not None:
-        result = replace(result, extra={**result.extra, "evaluation": spec.evaluation.measure(handle, out)})
-    return result
+                         gt=task.gt_class, video=task.video, views=spec.views)
+    extra = out.extra if spec.evaluation is None else {**out.extra, "evaluation": spec.evaluation.measure(handle, out)}
+    # without its inputs: batch results are written (and sent back by Ray workers), never explained again
+    return replace(out, extra=extra, inputs=None)

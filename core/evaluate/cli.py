@@ -12,10 +12,9 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from core.errors import CamError, run_command
+from core.errors import run_command
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
 
 
@@ -74,15 +73,11 @@ def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
     import core
     from core.evaluate import faithfulness, frame_importance, sanity_check
     from core.evaluate.faithfulness import plain
+    from core.outputs import check_output_file
     from core.vis_cam import parse_cfg_options
 
     check_options(steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
-    if args.out is not None:
-        target = Path(args.out)
-        if target.suffix.lower() != ".json":
-            raise CamError(f"--out {target} must end in .json.")
-        if not target.parent.is_dir():
-            raise CamError(f"--out {target} cannot be written: folder {target.parent} does not exist.")
+    check_output_file(args.out, (".json",), "--out")
     log("loading model")
     handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)

@@ -48,6 +48,7 @@ from core.evaluate.perturb import (
 )
 from core.model import ModelHandle
 from core.result import ExplainResult
+from core.saliency import trapezoid
 from core.video import ClipInputs
 
 SUMMARY_COLUMNS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "average_drop")
@@ -64,8 +65,7 @@ class Verdict:
 
 def auc(fractions: np.ndarray, scores: np.ndarray) -> float:
     """Area under ``scores`` over ``fractions`` by the trapezoidal rule."""
-    fractions, scores = np.asarray(fractions, np.float64), np.asarray(scores, np.float64)
-    return float(np.sum(np.diff(fractions) * (scores[1:] + scores[:-1]) / 2))
+    return float(trapezoid(np.asarray(fractions, np.float64), np.asarray(scores, np.float64)))
 
 
 @dataclass

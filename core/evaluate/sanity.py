@@ -49,22 +49,12 @@ inverted ranking too); another class's map with rho at or above it is nearly the
 _STAGE = re.compile(r"^(layer|stage|res_layer|res|block)s?\d+$")
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (as ``scipy.stats.rankdata``'s default)."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    average = (starts + ends - 1) / 2 + 1
-    ranks = np.empty(len(values), np.float64)
-    ranks[order] = np.repeat(average, ends - starts)
-    return ranks
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation of two equally long arrays (ties get average ranks): the Pearson
     correlation of their ranks. NaN when either is constant."""
-    ra, rb = _ranks(np.asarray(a, np.float64).ravel()), _ranks(np.asarray(b, np.float64).ravel())
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.asarray(a, np.float64).ravel()), rankdata(np.asarray(b, np.float64).ravel())
     ra -= ra.mean()
     rb -= rb.mean()
     norm = math.sqrt(float(ra @ ra) * float(rb @ rb))
