@@ -133,6 +133,17 @@ def _area_weights(start: float, stop: float, n_out: int, n_in: int) -> np.ndarra
     return np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
 
 
+def points_in_window(xs: np.ndarray, ys: np.ndarray, box: Box, shape: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Gaze pixels ``(xs, ys)`` moved into a window's ``(H, W)`` grid by their centres; those outside dropped
+    (duplicates kept): the rule :func:`gaze_to_crop` marks fixations by."""
+    x0, y0, x1, y1 = box
+    us = np.floor((xs + 0.5 - x0) * shape[1] / (x1 - x0)).astype(np.int64)
+    vs = np.floor((ys + 0.5 - y0) * shape[0] / (y1 - y0)).astype(np.int64)
+    inside = (us >= 0) & (us < shape[1]) & (vs >= 0) & (vs < shape[0])
+    return us[inside], vs[inside]
+
+
 def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *, binary: bool) -> np.ndarray:
     """A gaze map ``[h, w]`` (source frame) cut to ``crop_box`` and brought to the heatmap's ``(H, W)``.
 
@@ -149,17 +160,15 @@ def gaze_to_crop(gaze: np.ndarray, crop_box: Box, heat_shape: tuple[int, int], *
     x0, y0, x1, y1 = check_box(crop_box, (width, height))
     if binary:
         ys, xs = np.nonzero(source > 0)
-        us = np.floor((xs + 0.5 - x0) * out_w / (x1 - x0)).astype(np.int64)
-        vs = np.floor((ys + 0.5 - y0) * out_h / (y1 - y0)).astype(np.int64)
-        inside = (us >= 0) & (us < out_w) & (vs >= 0) & (vs < out_h)
+        us, vs = points_in_window(xs, ys, (x0, y0, x1, y1), (out_h, out_w))
         fixated = np.zeros((out_h, out_w), dtype=bool)
-        fixated[vs[inside], us[inside]] = True
+        fixated[vs, us] = True
         return fixated
     from scipy import sparse  # the weights are banded: sparse products cost O(pixels), not a dense matmul's
 
     rows = sparse.csr_matrix(_area_weights(y0, y1, out_h, height))
     cols = sparse.csr_matrix(_area_weights(x0, x1, out_w, width))
-    stack = source.astype(np.float64).reshape(-1, height, width)
+    stack = source.astype(np.float64, copy=False).reshape(-1, height, width)
     count = len(stack)
     across = rows @ stack.transpose(1, 0, 2).reshape(height, count * width)  # [H, N·w]
     across = across.reshape(out_h, count, width).transpose(1, 0, 2).reshape(count * out_h, width)

@@ -104,7 +104,7 @@ def _auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 def test_sauc_is_sklearns_roc_area_on_the_fixations_of_this_and_the_other_videos(data, crop, frame):
     video = 2
-    clip = read_clip(data["good"] / "walk" / f"v{video}.txt", data["good"])
+    clip = read_clip(data["good"] / "walk" / f"v{video}.txt")
     fix, _ = _clip_gaze(data, video)
     nx, ny = _negatives(data, video)
     assert len(set(zip(nx, ny, strict=True))) < nx.size  # some pixels are negatives twice
@@ -126,7 +126,7 @@ def test_sauc_is_sklearns_roc_area_on_the_fixations_of_this_and_the_other_videos
 
 
 def test_nss_cc_kl_equal_pysaliency(data, frame):
-    clip = read_clip(data["bad"] / "run" / "v5.txt", data["bad"])
+    clip = read_clip(data["bad"] / "run" / "v5.txt")
     fix, dens = _clip_gaze(data, 5)
     smap = heatmap_to_source(clip_saliency(clip.heatmaps), SOURCE, WINDOW)[0].astype(np.float64)
     row = _row(frame, "bad", "v5")
@@ -251,8 +251,8 @@ def test_the_fixation_makers_output_feeds_the_study(data, tmp_path):
 def test_txt_without_npz_reads_the_same(data, tmp_path):
     shutil.copytree(data["good"], tmp_path / "good")
     (tmp_path / "good" / "walk" / "v0.npz").unlink()
-    from_txt = read_clip(tmp_path / "good" / "walk" / "v0.txt", tmp_path / "good")
-    from_npz = read_clip(data["good"] / "walk" / "v0.txt", data["good"])
+    from_txt = read_clip(tmp_path / "good" / "walk" / "v0.txt")
+    from_npz = read_clip(data["good"] / "walk" / "v0.txt")
     assert np.array_equal(from_txt.heatmaps, from_npz.heatmaps) and from_txt.result.windows == from_npz.result.windows
     assert (from_txt.name, from_txt.gt_label, from_txt.seen) == ("v0", "walk", SEEN)
 

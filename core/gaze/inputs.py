@@ -221,6 +221,11 @@ def numbering_note(where: str, start_index: int) -> str:
             "use --start-index to change")
 
 
+def is_numbering_note(note: str) -> bool:
+    """Whether ``note`` is :func:`numbering_note`'s (one folder's, or several merged)."""
+    return _NUMBERING.match(note) is not None
+
+
 def merge_numbering_notes(notes: Iterable[str]) -> list[str]:
     """``notes`` with the per-folder numbering notes of the same first number said once, naming the folders
     (a batch of 50 videos gets one note, not 50), in the place of the first one; other notes unchanged."""

@@ -79,7 +79,7 @@ def _sidecar_facts(txt: Path) -> tuple[str, list[int] | None]:
     return name, seen
 
 
-def read_clip(txt: str | Path, folder: str | Path) -> Clip:
+def read_clip(txt: str | Path) -> Clip:
     """The heatmaps and geometry of one heatmap file of a run (the study's only reader of heatmap files):
     :func:`core.read_result` without frames (a batch's npz, read in milliseconds, when it is there)."""
     txt = Path(txt)
@@ -89,7 +89,7 @@ def read_clip(txt: str | Path, folder: str | Path) -> Clip:
         raise CamError(f"{txt} holds several crops of the same frames (--all-views); a study scores one window per "
                        "frame: explain with the center view (or score the file with python -m core.gaze, which "
                        "scores each view).")
-    return Clip(_sidecar_facts(txt)[0], str(txt), result)
+    return Clip(result.video_stem, str(txt), result)  # the name _sidecar_facts gives, from the read sidecar
 
 
 def gaze_window(clip: Clip, gaze_size: tuple[int, int], notes: list[str]) -> Box:

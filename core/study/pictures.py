@@ -127,8 +127,7 @@ def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis"
                    width: int = 320) -> VideoPictures:
     """Every frame of ``video`` the runs saw: the gaze panel, then one panel per run, ``width`` pixels wide."""
     spec, notes = result.spec, []
-    folders = dict(spec.runs)
-    clips = [(name, read_clip(txts[video], folders[name])) for name, txts in result.scores.sources.items()
+    clips = [(name, read_clip(txts[video])) for name, txts in result.scores.sources.items()
              if video in txts]
     if not clips:
         raise CamError(f"No run of the study has video {video}.")

@@ -10,13 +10,13 @@ import numpy as np
 
 from core.errors import CamError
 from core.export import atomic_path
+from core.gaze.scores import metric_title
 from core.saliency import BETTER
 from core.study.result import ALPHA, MARKS, StudyResult, scores_csv, summary_csv, tests_csv
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-ARROW = {"higher": "↑", "lower": "↓"}
 FIGURES = ("summary", "distributions", "pvalues", "classes")
 BASELINE_TEXT = {
     "center": "a Gaussian centred on the scoring grid, σx = W/4, σy = H/4",
@@ -26,10 +26,6 @@ REGION_TEXT = {
     "crop": "in the window each model saw, at its heatmap resolution (gaze cut to the window)",
     "frame": "over the whole gaze frame (heatmaps placed in their window, zero elsewhere)",
 }
-
-
-def _title(metric: str) -> str:
-    return f"{metric} {ARROW[BETTER[metric]]}"
 
 
 def _f(value: float, digits: int = 3) -> str:
@@ -80,23 +76,23 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
                 text = f"**{text}**"
             cells.append(text + (f" {result.mark(run, metric)}" if result.mark(run, metric) else ""))
         rows.append(cells)
-    lines += _table(["run", "n", *map(_title, metrics)], rows)
+    lines += _table(["run", "n", *map(metric_title, metrics)], rows)
     lines += ["", "## 95 % confidence intervals and frame-pooled means", "",
               "Percentile bootstrap over videos (10 000 resamples, seed 0) of the clip-score mean; then the mean "
               "of all per-frame scores (all frames of all videos pooled), where the gaze is per frame.", ""]
     rows = [[f"`{run}`", *(f"[{_f(s['ci_low'])}, {_f(s['ci_high'])}] · {_f(s['frame_pooled_mean'])}"
                            for s in (result.stat(run, m) for m in metrics))] for run in result.runs]
-    lines += _table(["run", *map(_title, metrics)], rows)
+    lines += _table(["run", *map(metric_title, metrics)], rows)
     lines += ["", "## Pairwise tests", "",
               "Two-sided Wilcoxon signed-rank (scipy defaults) over the videos both runs have; p Holm-corrected "
               "across the pairs of each metric; effect: matched-pairs rank-biserial r of a − b (+1: a higher on "
               "every video).", ""]
-    rows = [[_title(t["metric"]), f"`{t['run_a']}`", f"`{t['run_b']}`", str(t["n"]), _f(t["statistic"], 1),
+    rows = [[metric_title(t["metric"]), f"`{t['run_a']}`", f"`{t['run_b']}`", str(t["n"]), _f(t["statistic"], 1),
              _p(t["p"]), _p(t["p_holm"]) + (" *" if math.isfinite(t["p_holm"]) and t["p_holm"] < ALPHA else ""),
              _f(t["effect"], 2)] for t in result.tests]
     lines += _table(["metric", "run a", "run b", "n", "W", "p", "p (Holm)", "effect r"], rows)
     lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
-    lines += _table(["class", "run", "n", *map(_title, metrics)], _class_rows(result))
+    lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
     if scores.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in scores.notes)]
     lines += ["", "## Definitions", "", *_definitions()]

@@ -9,8 +9,6 @@ run and baseline in one :func:`core.saliency.score_maps` call per run.
 from __future__ import annotations
 
 import os
-import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +19,13 @@ import numpy as np
 from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
-from core.geometry import Box, gaze_to_crop, heatmap_to_source
+from core.gaze.inputs import is_numbering_note, merge_numbering_notes
+from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
 from core.saliency import ALL_METRICS, clip_saliency, score_maps
 from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
 
 REGIONS = ("crop", "frame")
 Progress = Callable[[int, int, str], None]
-_NUMBERED = re.compile(r"are numbered from (\d+) \(file")  # core.gaze's note on a folder's first frame number
 _KEEP_BYTES = 1 << 30  # gaze maps kept between the passes up to this much; beyond, read again
 
 
@@ -87,17 +85,6 @@ def _scaled_points(points: tuple[np.ndarray, np.ndarray], source: tuple[int, int
     return xs * target[0] // source[0], ys * target[1] // source[1]
 
 
-def _into_window(xs: np.ndarray, ys: np.ndarray, box: Box, shape: tuple[int, int]
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaze pixels moved into a window's ``(H, W)`` grid by their centres, outside ones dropped (the rule of
-    :func:`core.geometry.gaze_to_crop` for fixations, here keeping duplicates)."""
-    x0, y0, x1, y1 = box
-    us = np.floor((xs + 0.5 - x0) * shape[1] / (x1 - x0)).astype(np.int64)
-    vs = np.floor((ys + 0.5 - y0) * shape[0] / (y1 - y0)).astype(np.int64)
-    inside = (us >= 0) & (us < shape[1]) & (vs >= 0) & (vs < shape[0])
-    return us[inside], vs[inside]
-
-
 @dataclass(frozen=True)
 class Grid:
     """Where a video's maps are scored: an ``(H, W)`` grid over a window of the gaze frame (``crop``), or the
@@ -138,12 +125,13 @@ class _VideoScorer:
             frames = self.frames_of(None)
             fix = [self._map(self.fixations, f) for f in frames]
             dens = None if self.density is None else [self._map(self.density, f) for f in frames]
-            fix_stack = np.stack(fix)
-            dens_stack = None if dens is None else np.stack(dens).astype(np.float64)
-            if grid.crop:
+            if grid.crop:  # cut before stacking: full-size gaze frames are never stacked or copied
                 fix_stack = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix])
-                if dens_stack is not None:
-                    dens_stack = gaze_to_crop(dens_stack, grid.box, grid.shape, binary=False)
+                dens_stack = None if dens is None else gaze_to_crop(np.stack(dens), grid.box, grid.shape,
+                                                                    binary=False)
+            else:
+                fix_stack = np.stack(fix)
+                dens_stack = None if dens is None else np.stack(dens).astype(np.float64)
             self.cache[key] = (fix_stack.astype(bool), dens_stack, frames)
         return self.cache[key]  # type: ignore[return-value]
 
@@ -161,7 +149,7 @@ class _VideoScorer:
             x = np.concatenate(xs) if xs else np.zeros(0, np.int64)
             y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
             if grid.crop:
-                x, y = _into_window(x, y, grid.box, grid.shape)
+                x, y = points_in_window(x, y, grid.box, grid.shape)
             counts = np.bincount(y * grid.shape[1] + x, minlength=grid.shape[0] * grid.shape[1])
             self.cache[key] = counts.reshape(grid.shape) if counts.any() else None
         return self.cache[key]  # type: ignore[return-value]
@@ -235,7 +223,7 @@ class Study:
         self.workers = workers or min(4, cores)
         self.runs: list[Run] = [find_run(name, folder) for name, folder in spec.runs]
         self.notes: list[str] = []
-        self.numbering: Counter[int] = Counter()  # per-frame gaze folders by the number of their first frame
+        self.numbering: list[str] = []  # the per-frame gaze folders' numbering notes, said merged at the end
 
     def _step(self, done: int, total: int, message: str) -> None:
         if self.progress is not None:
@@ -307,9 +295,8 @@ class Study:
 
     def _merge_gaze_notes(self, notes: list[str]) -> None:
         for note in notes:
-            numbered = _NUMBERED.search(note)
-            if numbered:  # said once per first number at the end, not once per folder
-                self.numbering[int(numbered.group(1))] += 1
+            if is_numbering_note(note):  # said once per first number at the end, not once per folder
+                self.numbering.append(note)
             else:
                 _add_notes(self.notes, [note])
 
@@ -358,9 +345,7 @@ class Study:
                     scores.windows[name][video] = result.windows[name]
                 _add_notes(self.notes, result.notes)
                 self._step(len(videos) + i + 1, total, f"scored {video}")
-        for start, count in sorted(self.numbering.items()):
-            self.notes.append(f"{count} per-frame gaze folder{'s are' if count > 1 else ' is'} numbered from {start} "
-                              f"(file {start} = the first frame, as found); use --start-index to change")
+        self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
         return scores
 
     def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str]) -> _VideoResult:
@@ -371,7 +356,7 @@ class Study:
             fixations, density, _ = self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
             maps = (fixations, density)
         scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps)
-        clips = [(run, read_clip(run.files[video], run.folder)) for run in self.runs if video in run.files]
+        clips = [(run, read_clip(run.files[video])) for run in self.runs if video in run.files]
         result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
         first_grid = None
         for run, clip in clips:
