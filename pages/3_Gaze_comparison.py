@@ -42,15 +42,6 @@ setup_page("Gaze comparison", "👁", controls=CONTROLS)
 say = for_page  # a sentence of core.gaze in this page's words
 
 
-def _stamp(path: str | None) -> tuple:
-    """What identifies the content under ``path``: (name, mtime, size) of it and of every entry below it."""
-    if not path or not Path(path).exists():
-        return ()
-    root = Path(path)
-    entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
-    return tuple((str(p), cache.content_stamp(p)) for p in entries if not p.name.startswith("."))
-
-
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
 def scores(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
            blur: float | str | None, stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
@@ -273,7 +264,7 @@ def main() -> None:
         st.info("Give a heatmap txt (or a batch output folder) and the gaze maps in the sidebar. Scores follow "
                 "the MIT saliency benchmark; python -m core.gaze computes the same from the command line.")
         return
-    stamp = (_stamp(heatmaps), _stamp(fixations), _stamp(density))
+    stamp = (cache.tree_stamp(heatmaps), cache.tree_stamp(fixations), cache.tree_stamp(density))
     with shown_as_error() as box:
         results, notes = scores(heatmaps, fixations, density, region, start, blur, stamp)
     if box.failed:

@@ -45,15 +45,6 @@ GREYS = {"center": "#7f7f7f", "others": "#b5b5b5"}  # baselines in grey, as in t
 RESULT = "study_result"  # session state: (key, StudyResult) of the last study run
 
 
-def _stamp(path: str | Path | None) -> tuple:
-    """What identifies the content under ``path``: (name, mtime, size) of it and of every entry below it."""
-    if not path or not Path(path).exists():
-        return ()
-    root = Path(path)
-    entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
-    return tuple((str(p), cache.content_stamp(p)) for p in entries if not p.name.startswith("."))
-
-
 def inputs() -> tuple[StudySpec | None, str, float]:
     """The study the sidebar describes (None until a run and the gaze are given), colormap and opacity."""
     with st.sidebar:
@@ -96,7 +87,8 @@ def inputs() -> tuple[StudySpec | None, str, float]:
 
 
 def _key(spec: StudySpec) -> tuple:
-    return (spec, *(_stamp(folder) for _, folder in spec.runs), _stamp(spec.gaze), _stamp(spec.density))
+    folders = [folder for _, folder in spec.runs]
+    return (spec, *map(cache.tree_stamp, [*folders, spec.gaze, spec.density]))
 
 
 def run_study(spec: StudySpec, key: tuple) -> bool:

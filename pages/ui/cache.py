@@ -31,6 +31,16 @@ def content_stamp(path: str | Path | None) -> tuple[int, int] | None:
     return (stat.st_mtime_ns, stat.st_size)
 
 
+def tree_stamp(path: str | Path | None) -> tuple:
+    """What identifies the content under ``path``: (name, mtime, size) of it and of every entry below it
+    (hidden ones aside); ``()`` when absent."""
+    if not path or not Path(path).exists():
+        return ()
+    root = Path(path)
+    entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
+    return tuple((str(p), content_stamp(p)) for p in entries if not p.name.startswith("."))
+
+
 class ModelSpec(NamedTuple):
     """What determines a loaded model."""
 

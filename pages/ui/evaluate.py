@@ -270,6 +270,14 @@ def _faithfulness_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, op
                   "— the map's weight over time does not follow what the model needs."))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _maps_figure(what: tuple, colormap: str, _columns: list[tuple[str, np.ndarray]], _view: ExplainResult
+                 ) -> go.Figure:
+    """:func:`maps_figure`, drawn once per ``what`` (the part, its run key, stamps and options: they fix the maps
+    and the view) and colormap, not on every rerun of the page."""
+    return maps_figure(_columns, _view, colormap=colormap)
+
+
 def _sanity_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, colormap: str) -> None:
     with _working(("sanity", key), "Randomising the model step by step and explaining again…",
                   "Sanity check done"):
@@ -278,7 +286,7 @@ def _sanity_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, colormap
     st.plotly_chart(sanity_figure(check), key=f"eval-sanity-{hash(key)}", config=dict(displaylogo=False))
     columns = [("original", check.original)] + [(name.removeprefix("backbone/"), maps)
                                                for name, maps in zip(check.steps, check.maps, strict=True)]
-    st.plotly_chart(maps_figure(columns, view, colormap=colormap),
+    st.plotly_chart(_maps_figure(("sanity", key, stamps), colormap, columns, view),
                     key=f"eval-sanity-maps-{hash(key)}", config=dict(displaylogo=False))
     st.caption("Each map after re-initialising the named part and everything above it (PyTorch's default "
                "initialisation, fixed seed, on a copy of the model). Maps that survive the randomisation of the "
@@ -303,7 +311,7 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options
                          "average drop ↓": scores.average_drop})
     rows.append({"method": "random ranking", "deletion AUC ↓": chance.random_deletion_auc,
                  "insertion AUC ↑": chance.random_insertion_auc})
-    st.plotly_chart(maps_figure(columns, view, colormap=colormap),
+    st.plotly_chart(_maps_figure(("compare", key, stamps, options), colormap, columns, view),
                     key=f"eval-compare-maps-{hash((key, options))}", config=dict(displaylogo=False))
     table, config = compare_table(rows)
     st.dataframe(table, column_config=config, width="stretch")
