@@ -25,10 +25,6 @@ setup_page("Training runs", "📈")
 TEST_RESULTS_PAGE = "pages/4_Test_results.py"
 
 
-def _label(run: runs.Run) -> str:
-    return f"{run.name} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.modified))}"
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _log(folder: str, _stamps: tuple) -> runs.TrainingLog:
     return runs.read_training_log(folder)
@@ -43,22 +39,15 @@ def training_log(run: runs.Run) -> runs.TrainingLog:
 def pick_run() -> runs.Run | None:
     with st.sidebar:
         st.header("Runs")
-        root = pickers.path_input("Folder with your work_dirs", "runs_root", pickers.first_folder(),
-                                  help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, or one "
-                                       "run folder.") or "."
-        with shown_as_error() as box:
-            found = runs.find_runs(root)
-        if box.failed:
-            return None
+        found = pickers.runs_input(help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, or "
+                                        "one run folder.")
         if not found:
-            st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
-                    "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
             return None
         folders = [str(run.folder) for run in found]
         if st.session_state.get("runs_page_run") not in folders:
             st.session_state.pop("runs_page_run", None)
         chosen = st.selectbox(f"Run ({len(found)}, newest first)", folders, key="runs_page_run",
-                              format_func=lambda f: _label(found[folders.index(f)]))
+                              format_func=lambda f: pickers.run_label(found[folders.index(f)]))
         return found[folders.index(chosen)]
 
 

@@ -58,9 +58,27 @@ def demo_clip() -> str:
     return str(_demo_module().demo_video().resolve())
 
 
-def _run_label(run: Run) -> str:
+def run_label(run: Run) -> str:
+    """A training run as pickers show it: its name and when it last changed."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.modified))
     return f"{run.name} · {when}"
+
+
+def runs_input(**kwargs) -> list[Run] | None:
+    """The "Folder with your work_dirs" field (key ``runs_root``) and the training runs found there, newest
+    first; None (said on the page) when the folder is refused, unreadable or holds no run."""
+    root = path_input("Folder with your work_dirs", "runs_root", first_folder(), **kwargs)
+    if root is None:
+        return None
+    with shown_as_error() as box:
+        runs = find_runs(root)
+    if box.failed:
+        return None
+    if not runs:
+        st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
+                "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
+        return None
+    return runs
 
 
 def _optional(text: str | None) -> str | None:
@@ -222,18 +240,10 @@ def pick_model() -> ModelSpec | None:
         config, checkpoint = paths["config"], paths["checkpoint"]
         st.caption("A tiny 3D ResNet trained on synthetic clips of a shape moving left, right, up or down.")
     elif source == "runs":
-        root = path_input("Folder with your work_dirs", "runs_root", first_folder())
-        if root is None:
-            return None
-        with shown_as_error() as box:
-            runs = find_runs(root)
-        if box.failed:
-            return None
+        runs = runs_input()
         if not runs:
-            st.info("No MMAction2 runs here: a run is a folder (e.g. `work_dirs/NAME/`) holding `best_*.pth`, "
-                    "`epoch_*.pth` or `last_checkpoint` beside its dumped config.")
             return None
-        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=_run_label, key="training_run")
+        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=run_label, key="training_run")
         chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
                               format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
         if run.config is None:
