@@ -18,7 +18,7 @@ import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.batch import BatchOptions, ModelFiles, read_summary
-from core.batch.job import BatchProgress, BatchRequest, job_for, read_manifest, resume_request, start_job
+from core.batch.job import BatchProgress, BatchRequest, interrupted, job_for, read_manifest, resume_request, start_job
 from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, is_locked, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
@@ -154,16 +154,6 @@ def _start(request: BatchRequest) -> None:
         st.error(str(err))
         return
     st.rerun()
-
-
-def interrupted(manifest: dict | None, rows: list[dict]) -> bool:
-    """The folder's recorded batch ended before every video was done (killed, stopped, failed to start)."""
-    if manifest is None:
-        return False
-    if "finished" in manifest:  # written by runs that mark their end
-        return manifest["finished"] is None
-    ok, failed = _counts(rows)
-    return ok + failed < manifest["videos"]
 
 
 def resume(manifest: dict, rows: list[dict], model: ModelFiles | None, out: str) -> BatchRequest | None:

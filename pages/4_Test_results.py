@@ -10,8 +10,6 @@ mistakes** starts ``core.batch`` jobs through its public API (``core.batch.job``
 from __future__ import annotations
 
 import hashlib
-import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dumps
-from core.batch.job import BatchRequest, job_for, start_job
+from core.batch.job import BatchRequest, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
 from core.errors import CamError
 from core.model import read_label_map
@@ -43,7 +41,6 @@ BATCH_TARGETS = {"gt": ("the ground truth", [GROUND_TRUTH]), "predicted": ("the 
 BATCH_SAMPLES = {"wrong": "the misclassified samples", "shown": "the samples in the table"}
 MAX_PICK = 1000  # samples listed in the Explain picker
 BATCHES = "dump_batches"  # session-state key: output folders of the batches started here
-st_log = logging.getLogger("mmaction_cam.app")
 
 
 @st.cache_data(show_spinner="Reading the test results…", max_entries=8)
@@ -358,17 +355,8 @@ def _default_out(results: str) -> str:
 def _start_batches(requests: list[BatchRequest]) -> None:
     """Start the first batch now and each next one when the previous ends (one model at a time: both targets
     share the CPU or GPU, and the page may be closed meanwhile)."""
-    first, rest = start_job(requests[0]), requests[1:]
+    start_jobs_in_turn(requests)
     st.session_state[BATCHES] = [r.out for r in requests]
-    if rest:
-        def in_turn() -> None:
-            first.join()
-            for request in rest:
-                try:
-                    start_job(request).join()
-                except CamError as err:  # e.g. another batch already writes there: shown as not started
-                    st_log.error("batch on %s not started: %s", request.out, err)
-        threading.Thread(target=in_turn, name="test-results batches", daemon=True).start()
 
 
 def _open_batch_page(out: str, listed: str) -> None:

@@ -14,6 +14,7 @@ recorded value it overrides; ``trust_checkpoint`` is never read back from a file
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import threading
 import time
@@ -294,3 +295,32 @@ def start_job(request: BatchRequest) -> BatchJob:
             raise CamError(f"A batch is already running on {request.out}; stop it or wait for it to end.")
         _JOBS[key] = BatchJob(request).start()
         return _JOBS[key]
+
+
+def start_jobs_in_turn(requests: list[BatchRequest]) -> BatchJob:
+    """Start the first request now and each next one when the previous ends (one model at a time: they share
+    the CPU or GPU); returns the first job. A later request that cannot start (e.g. another batch writes to its
+    folder) is logged and skipped, as it ends up not started."""
+    first, rest = start_job(requests[0]), requests[1:]
+    if rest:
+        def in_turn() -> None:
+            first.join()
+            for request in rest:
+                try:
+                    start_job(request).join()
+                except CamError as err:
+                    logging.getLogger(__name__).error("batch on %s not started: %s", request.out, err)
+
+        threading.Thread(target=in_turn, name="batches in turn", daemon=True).start()
+    return first
+
+
+def interrupted(manifest: dict | None, rows: list[dict]) -> bool:
+    """Whether the folder's recorded batch (its :func:`read_manifest`, and its summary ``rows``) ended before
+    every video was done: killed, stopped, or failed to start."""
+    if manifest is None:
+        return False
+    if "finished" in manifest:  # written by runs that mark their end
+        return manifest["finished"] is None
+    done = sum(r.get("status") in ("ok", "failed") for r in rows)
+    return done < manifest["videos"]
