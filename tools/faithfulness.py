@@ -24,12 +24,11 @@ from core.evaluate import BASELINES
 from core.synthetic import make_clip
 
 
-def measure(*, clips: int = 6, first_seed: int = 0, steps: int = 20, methods: Sequence[str] = ("gradcam",),
-            config: str | Path = CONFIG, checkpoint: str | Path | None = CHECKPOINT, log=print) -> list[dict]:
+def measure(handle, *, clips: int = 6, first_seed: int = 0, steps: int = 20, methods: Sequence[str] = ("gradcam",),
+            log=print) -> list[dict]:
     """One row per (baseline, method): mean AUCs over ``clips`` fresh clips and how often the map beat chance."""
     import core
 
-    handle = core.load_model(config, checkpoint, "auto")
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmcam-faith-") as tmp:
         videos = [write_clip(make_clip(seed), Path(tmp) / f"clip_{seed}.mp4")
@@ -64,15 +63,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sanity_lines(methods: Sequence[str], config: str | Path = CONFIG,
-                 checkpoint: str | Path | None = CHECKPOINT) -> list[str]:
+def sanity_lines(handle, methods: Sequence[str]) -> list[str]:
     """Sanity checks on the demo video: rho per randomisation step and the verdict, per method."""
     import core
+    from core.video import build_inputs
 
-    handle = core.load_model(config, checkpoint, "auto")
+    clip = build_inputs(handle.cfg, demo_video())  # decoded once for every method
     lines = []
     for method in methods:
-        check = core.sanity_check(handle, demo_video(), method=method)
+        check = core.sanity_check(handle, clip, method=method)
         steps = ", ".join(f"{name} {rho:+.2f}" for name, rho in zip(check.steps, check.rho, strict=True))
         lines.append(f"- {method}: {steps}; random logit (class {check.random_class}) {check.random_logit_rho:+.2f}. "
                      f"{check.verdict().text}")
@@ -90,11 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def action() -> int:
-        rows = measure(clips=args.clips, first_seed=args.first_seed, steps=args.steps, methods=args.methods,
-                       config=args.config, checkpoint=args.checkpoint,
+        import core
+
+        handle = core.load_model(args.config, args.checkpoint, "auto")  # once, for both parts
+        rows = measure(handle, clips=args.clips, first_seed=args.first_seed, steps=args.steps, methods=args.methods,
                        log=lambda row: print(row, file=sys.stderr, flush=True))
         print(table(rows))
-        print("\n".join(sanity_lines(args.methods, args.config, args.checkpoint)), flush=True)
+        print("\n".join(sanity_lines(handle, args.methods)), flush=True)
         return 0
 
     return run_command(action)
