@@ -160,15 +160,20 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def peak_memory(case: str, step: str, device: str) -> float:
-    """Peak extra memory (MiB) of one ``step`` in a fresh process."""
+def _in_fresh_process(target, *args) -> float:
+    """What ``target(*args, queue)`` puts on its queue, run in a freshly spawned process (a clean peak)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_peak_child, args=(case, step, device, queue))
+    proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
     value = queue.get()
     proc.join()
     return value
+
+
+def peak_memory(case: str, step: str, device: str) -> float:
+    """Peak extra memory (MiB) of one ``step`` in a fresh process."""
+    return _in_fresh_process(_peak_child, case, step, device)
 
 
 def timings(case: str, device: str, repeat: int) -> dict[str, float]:
@@ -313,13 +318,7 @@ def _evaluate_peak_child(case: str, device: str, steps: int, batch_size: int, qu
 
 def evaluate_peak(case: str, device: str, steps: int, batch_size: int) -> float:
     """Peak extra memory (MiB) of one deletion + insertion in a fresh process."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_evaluate_peak_child, args=(case, device, steps, batch_size, queue))
-    proc.start()
-    value = queue.get()
-    proc.join()
-    return value
+    return _in_fresh_process(_evaluate_peak_child, case, device, steps, batch_size)
 
 
 def evaluate_table(cases: list[str], device: str, repeat: int, *, steps: int = 20, batch_size: int = 8,
