@@ -68,8 +68,8 @@ def _panels(saliency: np.ndarray, fixations: np.ndarray | None, density: np.ndar
     blended[inside] = overlay(base[inside], shown[inside], alpha=alpha, colormap=colormap)
     if fixations is not None:
         if density is None:
-            gaze = _fixation_dots(gaze, fixations, scale)
-        blended = _fixation_dots(blended, fixations, scale)
+            gaze = fixation_dots(gaze, fixations, scale)
+        blended = fixation_dots(blended, fixations, scale)
     return {name: _windows(image, boxes, scale) for name, image in
             (("saliency", heat), ("gaze", gaze), ("overlay", blended))}
 
@@ -82,8 +82,10 @@ def _windows(image: np.ndarray, boxes: list[Box], scale: float) -> np.ndarray:
     return image
 
 
-def _fixation_dots(image: np.ndarray, fixations: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    radius = max(2, round(image.shape[1] / 150))
+def fixation_dots(image: np.ndarray, fixations: np.ndarray, scale: float = 1.0, per: float = 150) -> np.ndarray:
+    """Fixated pixels drawn on ``image`` (in place, and returned) as dots of radius width / ``per``, at the
+    pixel centres scaled by ``scale``."""
+    radius = max(2, round(image.shape[1] / per))
     for y, x in zip(*np.nonzero(fixations), strict=True):
         cv2.circle(image, (int((x + 0.5) * scale), int((y + 0.5) * scale)), radius, FIXATION_COLOUR, -1,
                    lineType=cv2.LINE_AA)

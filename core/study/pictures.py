@@ -15,13 +15,13 @@ import numpy as np
 
 from core.errors import CamError
 from core.gaze import read_gaze
+from core.gaze.images import fixation_dots
 from core.geometry import heatmap_to_source
 from core.overlay import overlay
 from core.study.inputs import Clip, find_gaze, gaze_window, read_clip
 from core.study.result import StudyResult
 from core.video import read_frames
 
-FIXATION_COLOUR = (255, 40, 40)
 WINDOW_COLOUR = (255, 255, 255)
 
 
@@ -35,14 +35,6 @@ class VideoPictures:
     images: list[list[np.ndarray]]
     fps: float | None
     notes: list[str]
-
-
-def _dots(image: np.ndarray, fixations: np.ndarray, scale: float) -> np.ndarray:
-    radius = max(2, round(image.shape[1] / 110))
-    for y, x in zip(*np.nonzero(fixations), strict=True):
-        cv2.circle(image, (int((x + 0.5) * scale), int((y + 0.5) * scale)), radius, FIXATION_COLOUR, -1,
-                   lineType=cv2.LINE_AA)
-    return image
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
@@ -117,7 +109,7 @@ def _run_panel(base: np.ndarray, run: _PlacedRun, frame: int | None, fix: np.nda
     window = run.window
     cv2.rectangle(panel, (window[0], window[1]), (window[2] - 1, window[3] - 1), WINDOW_COLOUR, 1)
     if fix is not None:
-        _dots(panel, fix, scale)
+        fixation_dots(panel, fix, scale, per=110)
     if held is not None:
         _label(panel, f"held from frame {held}")
     return panel
@@ -156,7 +148,7 @@ def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis"
         base = backgrounds[frame]
         dens = None if density is None else density.at(frame) if frame is not None else density.image
         gaze_panel = _gaze_panel(base, dens, alpha=alpha, colormap=colormap)
-        row = [_dots(gaze_panel, fix, scale) if fix is not None else gaze_panel]
+        row = [fixation_dots(gaze_panel, fix, scale, per=110) if fix is not None else gaze_panel]
         row += [_run_panel(base, run, frame, fix, scale, alpha=alpha, colormap=colormap) for run in placed]
         images.append(row)
     fps = None
