@@ -52,8 +52,9 @@ def temporary_files(out: Path) -> list[Path]:
 
 
 def batch_fixtures(clip_count: int):
-    """Module-scoped ``model`` (tiny model files) and ``clips`` (a folder of ``clip_count`` clips plus
-    ``broken.mp4``) fixtures; a test module binds them with ``model, clips = batch_fixtures(n)``."""
+    """Module-scoped ``model`` (tiny model files), ``clips`` (a folder of ``clip_count`` clips plus
+    ``broken.mp4``) and ``handle`` (the model loaded on the CPU) fixtures; a test module binds them with
+    ``model, clips, handle = batch_fixtures(n)``."""
 
     @pytest.fixture(scope="module")
     def model(tmp_path_factory):
@@ -65,4 +66,18 @@ def batch_fixtures(clip_count: int):
         make_clips(folder, clip_count)
         return folder
 
-    return model, clips
+    @pytest.fixture(scope="module")
+    def handle(model):
+        import core
+
+        return core.load_model(*model, device="cpu")
+
+    return model, clips, handle
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    """``python -m core.batch ARGV`` in this process: its exit code and what it wrote to stderr."""
+    from core.batch.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err

@@ -15,7 +15,7 @@ import time
 import av
 import numpy as np
 import pytest
-from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
+from batch_support import batch_fixtures, make_clips, outputs_of, run_cli, temporary_files
 from conftest import ROOT, sample_file
 from tiny_model import CLASSES
 
@@ -29,17 +29,7 @@ from core.errors import CamError
 SUMMARY_COLUMNS = {"video", "status", "target_class", "target_label", "score", "gt_label", "frames", "seconds", "error"}
 
 
-model, clips = batch_fixtures(5)
-
-
-@pytest.fixture(scope="module")
-def handle(model):
-    return core.load_model(*model, device="cpu")
-
-
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
+model, clips, handle = batch_fixtures(5)
 
 
 def outputs(out) -> list:

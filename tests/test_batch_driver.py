@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from batch_support import batch_fixtures, make_clips, outputs_of, temporary_files
+from batch_support import batch_fixtures, make_clips, outputs_of, run_cli, temporary_files
 from conftest import ROOT
 from tiny_model import CLASSES
 
-import core
 from core.batch import (
     BatchOptions,
     Explained,
@@ -29,23 +28,12 @@ from core.batch import (
     read_summary,
     run_batch,
 )
-from core.batch.cli import main
 from core.batch.job import BatchRequest, read_manifest, resume_request
 from core.batch.spec import ModelFiles
 from core.errors import CamError
 from core.target import GROUND_TRUTH, PREDICTED, ClassIndex, ClassName, GroundTruth
 
-model, clips = batch_fixtures(3)
-
-
-@pytest.fixture(scope="module")
-def handle(model):
-    return core.load_model(*model, device="cpu")
-
-
-def run_cli(capsys, *argv) -> tuple[int, str]:
-    code = main([str(a) for a in argv])
-    return code, capsys.readouterr().err
+model, clips, handle = batch_fixtures(3)
 
 
 class Dying:

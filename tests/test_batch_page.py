@@ -16,7 +16,7 @@ PAGE = str(ROOT / "pages" / "2_Batch.py")
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
 
-model, clips = batch_fixtures(4)
+model, clips, handle = batch_fixtures(4)
 
 
 def page(model, source, out) -> AppTest:

@@ -30,7 +30,7 @@ def cluster():
         ray.shutdown()
 
 
-model, clips = batch_fixtures(5)
+model, clips, handle = batch_fixtures(5)
 
 
 def test_ray_run_equals_the_local_run_and_resumes_the_same_way(cluster, model, clips, tmp_path):

@@ -19,14 +19,9 @@ from core.batch.spec import BatchOptions, Evaluation
 from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, result_row
 from core.batch.tasks import BatchTask
 
-model, clips = batch_fixtures(2)
+model, clips, handle = batch_fixtures(2)
 
 STEPS, BASELINE = 5, "static"
-
-
-@pytest.fixture(scope="module")
-def handle(model):
-    return core.load_model(*model, device="cpu")
 
 
 def _run(capsys, model, clips, out, *extra) -> tuple[int, str]:
