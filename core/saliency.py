@@ -38,7 +38,9 @@ clip, vectorised over the stack where the metric allows); the one-map functions 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -48,17 +50,6 @@ from core.errors import CamError
 EPS = 2.2204e-16
 """The MIT benchmark's regulariser for KL (MATLAB's ``eps``, rounded as pysaliency's ``MIT_KLDiv`` does)."""
 
-METRICS = ("AUC_Judd", "AUC_Borji", "NSS", "CC", "SIM", "KL")
-"""Metrics :func:`score` computes by default; ``sAUC`` is added when ``other_fixations`` is given."""
-
-ALL_METRICS = ("AUC_Judd", "AUC_Borji", "sAUC", "NSS", "CC", "SIM", "KL")
-"""Every metric, in the order tables show them."""
-
-BETTER = {"AUC_Judd": "higher", "AUC_Borji": "higher", "sAUC": "higher", "NSS": "higher", "CC": "higher",
-          "SIM": "higher", "KL": "lower"}
-"""Which way each metric improves: ``"higher"`` or ``"lower"`` is better."""
-
-_DISTRIBUTION = ("CC", "SIM", "KL")  # compare with the density (else the fixation map)
 _BROADCAST_MAX = 48  # up to this many distinct positives, count by comparison instead of sorting
 
 Rng = int | np.random.Generator | None
@@ -337,14 +328,81 @@ def kl(saliency: np.ndarray, density: np.ndarray) -> float:
     return float(_kl(_resized(saliency, gt.shape)[None], gt[None])[0])
 
 
+@dataclass
+class Maps:
+    """The inputs of one :func:`score_maps` call, as every metric's kernel reads them: the saliency maps
+    ``[N, H, W]``, the fixated pixels (bool ``[N, H, W]``), the distribution targets (the densities, else the
+    fixation maps; empty when no metric needs them), the sAUC negatives (count maps ``[1 or N, H, W]``; empty
+    without them) and the seed of the random draws; the z-scored and min-max scaled maps are made once, when a
+    metric first asks."""
+
+    smaps: np.ndarray
+    fixated: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    rng: Rng = 0
+
+    @cached_property
+    def zscored(self) -> np.ndarray:
+        return _z_score(self.smaps)
+
+    @cached_property
+    def scaled(self) -> np.ndarray:
+        return _min_max(self.smaps)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One saliency metric: everything a table, CSV column, page or report needs to know about it.
+
+    ``fn`` computes it on a stack (:class:`Maps` → float64 ``[N]``); ``needs_density``: compared with the
+    fixation density (the distribution metrics), else with the fixated pixels; ``needs_negatives``: needs
+    other images' fixations (sAUC); ``default``: computed when no metric is named (sAUC is added whenever
+    negatives are given)."""
+
+    name: str
+    better: str  # "higher" or "lower"
+    needs_density: bool
+    fn: Callable[[Maps], np.ndarray]
+    citation: str
+    needs_negatives: bool = False
+    default: bool = True
+
+
+_MIT = "MIT saliency benchmark, cvzoya/saliency code_forMetrics/"
+REGISTRY: dict[str, Metric] = {metric.name: metric for metric in (
+    Metric("AUC_Judd", "higher", False, lambda m: _auc_judd(m.smaps, m.fixated), _MIT + "AUC_Judd.m"),
+    Metric("AUC_Borji", "higher", False, lambda m: _auc_borji(m.scaled, m.fixated, 100, 0.1, m.rng),
+           _MIT + "AUC_Borji.m"),
+    Metric("sAUC", "higher", False, lambda m: _auc_shuffled(m.smaps, m.fixated, m.weights),
+           "Zhang et al., JoV 2008; Borji et al., ICCV 2013 (exact rank form of " + _MIT + "AUC_shuffled.m)",
+           needs_negatives=True, default=False),
+    Metric("NSS", "higher", False, lambda m: _nss(m.zscored, m.fixated), _MIT + "NSS.m"),
+    Metric("CC", "higher", True, lambda m: _cc(m.zscored, m.targets), _MIT + "CC.m"),
+    Metric("SIM", "higher", True, lambda m: _sim(m.scaled, m.targets), _MIT + "similarity.m"),
+    Metric("KL", "lower", True, lambda m: _kl(m.smaps, m.targets), _MIT + "KLdiv.m"),
+)}
+"""Every saliency metric by name, in the order tables show them; the one place a metric is declared."""
+
+ALL_METRICS = tuple(REGISTRY)
+"""Every metric, in the order tables show them."""
+
+METRICS = tuple(name for name, metric in REGISTRY.items() if metric.default)
+"""Metrics :func:`score` computes by default; ``sAUC`` is added when ``other_fixations`` is given."""
+
+BETTER = {name: metric.better for name, metric in REGISTRY.items()}
+"""Which way each metric improves: ``"higher"`` or ``"lower"`` is better."""
+
+
 def _wanted(metrics: Iterable[str] | None, negatives: bool) -> list[str]:
-    wanted = list(METRICS) + (["sAUC"] if negatives else [])
+    wanted = [name for name, metric in REGISTRY.items()
+              if metric.default or (metric.needs_negatives and negatives)]
     if metrics is not None:
         wanted = list(metrics)
-        unknown = sorted(set(wanted) - set(ALL_METRICS))
+        unknown = sorted(set(wanted) - set(REGISTRY))
         if unknown:
-            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {list(ALL_METRICS)}.")
-        if "sAUC" in wanted and not negatives:
+            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {list(REGISTRY)}.")
+        if not negatives and any(REGISTRY[name].needs_negatives for name in wanted):
             raise CamError("The sAUC metric needs other_fixations (fixations on other images).")
     return wanted
 
@@ -371,28 +429,12 @@ def score_maps(
         raise CamError(f"The fixation density has shape {np.shape(density)}, "
                        f"but the fixation map has shape {fixated.shape}.")
     targets = np.empty((0, 1, 1))
-    if any(name in _DISTRIBUTION for name in wanted):
+    if any(REGISTRY[name].needs_density for name in wanted):
         source = fixated if density is None else density
         targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
     weights = np.empty((0, 1, 1)) if other_fixations is None else _weights(other_fixations, fixated.shape)
-    shared: dict[str, np.ndarray] = {}  # the z-scored and the min-max scaled maps, each made once
-
-    def zscored() -> np.ndarray:
-        return shared["z"] if "z" in shared else shared.setdefault("z", _z_score(smaps))
-
-    def scaled() -> np.ndarray:
-        return shared["s"] if "s" in shared else shared.setdefault("s", _min_max(smaps))
-
-    compute = {
-        "AUC_Judd": lambda: _auc_judd(smaps, fixated),
-        "AUC_Borji": lambda: _auc_borji(scaled(), fixated, 100, 0.1, rng),
-        "sAUC": lambda: _auc_shuffled(smaps, fixated, weights),
-        "NSS": lambda: _nss(zscored(), fixated),
-        "CC": lambda: _cc(zscored(), targets),
-        "SIM": lambda: _sim(scaled(), targets),
-        "KL": lambda: _kl(smaps, targets),
-    }
-    return {name: compute[name]() for name in wanted}
+    maps = Maps(smaps, fixated, targets, weights, rng)
+    return {name: REGISTRY[name].fn(maps) for name in wanted}
 
 
 def score(

@@ -16,10 +16,11 @@ from core.export import atomic_path, is_heatmap_text, sidecar_path
 from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
-from core.saliency import BETTER, clip_saliency, score
+from core.saliency import BETTER, REGISTRY, clip_saliency, score
 
 REGIONS = ("crop", "frame")
-DISTRIBUTION_METRICS = ("CC", "SIM", "KL")  # compared with the density, else with the fixation map itself
+DISTRIBUTION_METRICS = tuple(name for name, metric in REGISTRY.items() if metric.needs_density)
+"""Compared with the density, else with the fixation map itself (CC, SIM, KL)."""
 
 ARROWS = {"higher": "↑", "lower": "↓"}
 
