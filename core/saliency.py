@@ -38,6 +38,7 @@ clip, vectorised over the stack where the metric allows); the one-map functions 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -552,3 +553,20 @@ def clip_saliency(heatmaps: np.ndarray) -> np.ndarray:
     mean = frames.sum(axis=0) / frames.shape[0]
     low, high = mean.min(), mean.max()
     return (mean - low) / (high - low) * 255.0 if high > low else np.zeros_like(mean)
+
+
+def center_bias(shape: tuple[int, ...], sigma: float = 0.25) -> np.ndarray:
+    """A Gaussian centred on an ``(H, W)`` grid, σx = ``sigma``·W, σy = ``sigma``·H (pixel centres), peak 1:
+    the centre-bias baseline (the ``center`` baseline of :mod:`core.study`, and the map information gain is
+    measured over in :mod:`core.gaze`)."""
+    height, width = shape[-2:]
+    ys = (np.arange(height) + 0.5 - height / 2) / (sigma * height)
+    xs = (np.arange(width) + 0.5 - width / 2) / (sigma * width)
+    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+
+
+def seed_of(*parts: object) -> int:
+    """A seed that depends only on ``parts`` (e.g. a video's name and a frame), the same in every process and
+    thread: what makes the ``mit`` protocol's random draws repeat, and the same for every run scored on that
+    frame."""
+    return zlib.crc32("\x1f".join(map(str, parts)).encode("utf-8"))

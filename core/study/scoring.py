@@ -21,7 +21,7 @@ from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
 from core.gaze.inputs import is_numbering_note, merge_numbering_notes
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
-from core.saliency import ALL_METRICS, clip_saliency, score_maps
+from core.saliency import ALL_METRICS, center_bias, clip_saliency, score_maps
 from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
 
 REGIONS = ("crop", "frame")
@@ -72,10 +72,7 @@ class StudyScores:
 
 def center_map(shape: tuple[int, int]) -> np.ndarray:
     """The ``center`` baseline: a Gaussian centred on an ``(H, W)`` grid, σx = W/4, σy = H/4 (pixel centres)."""
-    height, width = shape
-    ys = (np.arange(height) + 0.5 - height / 2) / (height / 4)
-    xs = (np.arange(width) + 0.5 - width / 2) / (width / 4)
-    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+    return center_bias(shape)
 
 
 def _scaled_points(points: tuple[np.ndarray, np.ndarray], source: tuple[int, int],
