@@ -117,8 +117,9 @@ def _ground_truth(target: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
     return gt
 
 
-def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """How often each pixel is a negative (values >= 0), one map per saliency map or one for all of them."""
+def _weights(other_fixations: np.ndarray, shape: tuple[int, ...], allow_empty: bool = False) -> np.ndarray:
+    """How often each pixel is a negative (values >= 0), one map per saliency map or one for all of them (under
+    ``mit`` a map may be empty: AUC_shuffled.m then gives NaN)."""
     weights = np.asarray(other_fixations)
     if weights.shape[-2:] != shape[-2:] or weights.ndim not in (2, len(shape)) \
             or (weights.ndim == len(shape) and weights.shape != shape):
@@ -127,7 +128,7 @@ def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if (weights < 0).any():
         raise CamError("The other fixation map has negative values; it counts how often each pixel is fixated.")
     stack = weights.reshape(-1, *shape[-2:])
-    if (stack.reshape(len(stack), -1).sum(axis=1) <= 0).any():
+    if not allow_empty and (stack.reshape(len(stack), -1).sum(axis=1) <= 0).any():
         raise CamError("The other fixation map has no fixated pixel (no value > 0).")
     return stack
 
@@ -497,7 +498,8 @@ def score_maps(
     if any(REGISTRY[name].needs_density for name in wanted):
         source = fixated if density is None else density
         targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
-    weights = np.empty((0, 1, 1)) if other_fixations is None else _weights(other_fixations, fixated.shape)
+    weights = np.empty((0, 1, 1)) if other_fixations is None else \
+        _weights(other_fixations, fixated.shape, allow_empty=protocol == Protocol.MIT)
     maps = Maps(smaps, fixated, targets, weights, rng)
     if baseline is not None:
         maps.baseline = _baseline(baseline, fixated.shape)
