@@ -249,7 +249,8 @@ def _score_maps(maps: tuple[np.ndarray, np.ndarray, np.ndarray | None], metrics:
                 protocol: Protocol, seed: int) -> dict[str, float]:
     """:func:`core.saliency.score` of (saliency, fixations, density) under ``protocol``: information gain over
     the fixed centre bias (:func:`core.saliency.center_bias`); the random draws seeded by ``seed`` under
-    ``mit`` (0 under ``exact``, as always)."""
+    ``mit`` (0 under ``exact``, as always): ``seed_of(video, frame)``, ``seed_of(video, "")`` for the clip, as
+    :mod:`core.study` seeds the same rows."""
     saliency, fix, dens = maps
     wants_gain = protocol == Protocol.MIT or (metrics is not None and "IG" in metrics)
     return score(saliency, fix, density=dens, metrics=metrics, protocol=protocol,
@@ -273,7 +274,7 @@ def _frame_scores(view: WindowView, frames: list[int], fixations: GazeMaps, dens
         if frame_maps is None:
             empty.append(frame)
             continue
-        rows.append({"frame": frame, **_score_maps(frame_maps, metrics, protocol, seed_of(name, view.number, frame))})
+        rows.append({"frame": frame, **_score_maps(frame_maps, metrics, protocol, seed_of(name, frame))})
     return rows, empty
 
 
@@ -317,7 +318,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
             label = f"view {view.number}: " if len(views) > 1 else ""
             notes.append(f"{label}frames {frame_list(empty)} have no fixation to score{where}; "
                          "they are left out of the per-frame scores")
-        clip_scores = _score_maps(maps, metrics, protocol, seed_of(heat.video_stem, view.number, "clip"))
+        clip_scores = _score_maps(maps, metrics, protocol, seed_of(heat.video_stem, ""))
         per_view.append({"view": view.number, "window": [round(v, 3) for v in view.box],
                          "heatmap_views": view.views, "clip": clip_scores, "frames": rows})
     if not per_view:

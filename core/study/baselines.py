@@ -74,8 +74,8 @@ def leave_one_out(subjects: Subjects, frames: list[int]) -> Iterator[tuple[str, 
         own = subjects.blurred(own_counts)
         others = everyone - own  # the blur is linear
         np.maximum(others, 0, out=others)  # rounding below zero where nobody else looked
-        fix = own_counts > 0
-        yield (subjects.names[who], np.concatenate([fix.any(axis=0)[None], fix]),
+        fix = np.asarray(own_counts > 0)
+        yield (subjects.names[who], np.concatenate([fix.any(axis=0, keepdims=True), fix]),
                np.concatenate([own.mean(axis=0)[None], own]), np.concatenate([others.mean(axis=0)[None], others]))
 
 

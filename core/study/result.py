@@ -59,8 +59,9 @@ class StudyResult:
         return None
 
     def best(self, metric: str) -> str | None:
-        """The run (or baseline) with the best mean on ``metric``."""
-        means = [(self.stat(run, metric)["mean"], run) for run in self.runs]
+        """The run (or baseline) with the best mean on ``metric``; the human bound is a ceiling, not a
+        competitor, and is never the best."""
+        means = [(self.stat(run, metric)["mean"], run) for run in self.runs if run != "human"]
         means = [(mean, run) for mean, run in means if math.isfinite(mean)]
         if not means:
             return None

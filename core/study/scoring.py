@@ -177,9 +177,10 @@ class _VideoScorer:
         by the video and the label: every run meets the same negatives."""
         key = ("drawn", grid, tuple(labels))
         if key not in self.cache:
-            frames = [(o, f) for o in self.others for f, pts in sorted(o.frame_points.items()) if pts[0].size]
+            frames: list[tuple[VideoGaze, int | None]] = [
+                (o, f) for o in self.others for f, pts in sorted(o.frame_points.items()) if pts[0].size]
             frames += [(o, None) for o in self.others if not o.frame_points and o.points[0].size]
-            clips = [(o, None) for o in self.others if o.points[0].size]
+            clips: list[tuple[VideoGaze, int | None]] = [(o, None) for o in self.others if o.points[0].size]
             maps = np.zeros((len(labels), *grid.shape))
             for i, label in enumerate(labels):
                 pool = clips if label == "" else frames
@@ -535,7 +536,7 @@ class Study:
             if not per_frame:
                 fix, own, others = fix[:1], own[:1], others[:1]
             if grid.crop:
-                fix = gaze_to_crop(fix.astype(np.uint8), grid.box, grid.shape, binary=True).astype(bool)
+                fix = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix.astype(np.uint8)])
                 own = gaze_to_crop(own, grid.box, grid.shape, binary=False)
                 others = gaze_to_crop(others, grid.box, grid.shape, binary=False)
             ok = _scorable(fix, own if self.spec.density is not None else None)
