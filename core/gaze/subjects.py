@@ -9,6 +9,8 @@ blurred the same way. Plain arrays, read without pickle.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +55,17 @@ class Subjects:
 
 def write_subjects(path: str | Path, names: list[str], frame: np.ndarray, x: np.ndarray, y: np.ndarray,
                    subject: np.ndarray, size: tuple[int, int], sigma: float) -> None:
-    """Write a :class:`Subjects` file (``np.savez_compressed``; ``path`` ends in ``.npz``)."""
-    np.savez_compressed(path, frame=np.asarray(frame, np.int64), x=np.asarray(x, np.int64),
-                        y=np.asarray(y, np.int64), subject=np.asarray(subject, np.int64),
-                        names=np.asarray(names, dtype=np.str_), size=np.asarray(size, np.int64),
-                        sigma=np.float64(sigma))
+    """Write a :class:`Subjects` file: an ``.npz`` (``np.load`` reads it), compressed, with fixed member dates so
+    the same fixations give the same bytes."""
+    arrays = {"frame": np.asarray(frame, np.int64), "x": np.asarray(x, np.int64), "y": np.asarray(y, np.int64),
+              "subject": np.asarray(subject, np.int64), "names": np.asarray(names, dtype=np.str_),
+              "size": np.asarray(size, np.int64), "sigma": np.float64(sigma)}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue(),
+                             compress_type=zipfile.ZIP_DEFLATED)
 
 
 def read_subjects(path: str | Path) -> Subjects:
