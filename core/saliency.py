@@ -32,6 +32,11 @@ Deliberate differences from the MATLAB code, so that every score is deterministi
   average, NSS 0, CC 0); the MATLAB code returns NaN for most of these.
 - KL shifts a saliency map with negative values up to a minimum of 0 before normalising it.
 
+This is the ``exact`` protocol; ``protocol="mit"`` (:class:`Protocol`) computes every metric as the MATLAB code
+does instead, ties, NaNs and random draws included (:mod:`core.saliency_mit`). :data:`REGISTRY` holds one
+:class:`Metric` row per metric (name, direction, inputs, both kernels, citation): tables, CSV columns, pages and
+reports read it, so a metric is added there alone.
+
 Every metric is computed on a stack of maps at once (:func:`score_maps`, ``[N, H, W]``: the frames of a
 clip, vectorised over the stack where the metric allows); the one-map functions call the same kernels.
 """
