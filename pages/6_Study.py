@@ -38,10 +38,13 @@ setup_page("Study", "📊", controls={  # what core's sentences call --flags, as
     "--gaze": control("Fixations folder"),
     "--density": control("Density folder (optional)"),
     "--run NAME=BATCH_DIR": "a run's name and batch folder (sidebar)",
+    "--subjects": control("Subjects folder (optional: the human bound)"),
+    "--protocol": control("Protocol"),
 })
 
 ARROW = {"higher": "↑", "lower": "↓"}
-GREYS = {"center": "#7f7f7f", "others": "#b5b5b5"}  # baselines in grey, as in the report's figures
+# baselines in grey, as in the report's figures
+GREYS = {"center": "#7f7f7f", "center_fit": "#666666", "others": "#b5b5b5", "human": "#4d4d4d"}
 RESULT = "study_result"  # session state: (key, StudyResult) of the last study run
 
 

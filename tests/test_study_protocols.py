@@ -163,3 +163,18 @@ def test_cli_needs_out_for_thesis_files_and_subjects_for_the_human_bound(data, c
     assert main([*base, "--baselines", "center,human", "--out", str(tmp_path / "o")]) == 2
     assert "--subjects" in capsys.readouterr().err
     assert FRAMES == 8  # the fixture's frames the subjects file covers
+
+
+def test_frame_pooling_caps_the_frames_with_one_seeded_subset_for_every_run():
+    """Above the cap, the frame-pooled mean averages a seeded random subset, the same frames for every run."""
+    from core.study.stats import pooled_frames, summarise
+
+    rows = [{"run": run, "video": f"v{v}", "frame": f, "NSS": float(10 * v + (f or 0) + (run == "b"))}
+            for run in ("a", "b") for v in range(4) for f in ["", *range(5)]]
+    chosen = pooled_frames(rows, 6)
+    assert chosen is not None and len(chosen) == 6 and chosen == pooled_frames(rows, 6)
+    assert pooled_frames(rows, 20) is None  # 20 frames: all of them
+    summary = {row["run"]: row for row in summarise(rows, ["a", "b"], ["NSS"], frame_cap=6)}
+    expected = np.mean([10 * int(v[1:]) + f for v, f in chosen])
+    assert summary["a"]["frame_pooled_mean"] == pytest.approx(expected)
+    assert summary["b"]["frame_pooled_mean"] == pytest.approx(expected + 1)  # the same frames
