@@ -1,4 +1,4 @@
-"""``python -m tools.faithfulness``: the figures of the README's "Can the map be trusted?" section.
+"""``python -m tools.faithfulness``: the figures of docs/evaluate.md ("What the demo shows").
 
 Deletion and insertion AUCs (against the random ranking), Average Drop and the frame-importance agreement of CAM
 methods on the demo model, for each baseline, averaged over fresh synthetic clips (seeds below 1_000_000, which
