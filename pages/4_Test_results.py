@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dumps
+from core.batch import samples as batch_samples
 from core.batch.job import BatchRequest, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
 from core.errors import CamError
@@ -388,7 +389,7 @@ def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.Mo
                         help=None if spec is not None else "Pick the model in the sidebar first.")
     if clicked and spec is not None and out is not None:
         with shown_as_error():
-            requests = dumps.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
+            requests = batch_samples.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
                                             checkpoint=spec.checkpoint, device=spec.device, label_map=spec.label_map,
                                             trust_checkpoint=spec.trust_checkpoint, views=views)
             _start_batches(requests)

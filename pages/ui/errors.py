@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints
 from core.errors import CamError, describe_error
-from pages.ui.text import for_page
+from pages.ui.text import TRUST_LABEL, for_page
 
 log = logging.getLogger("mmaction_cam.app")
 
@@ -51,8 +51,6 @@ def page_message(error: CamError, controls: Mapping[str, str] | None = None) -> 
     if not isinstance(error, TrustRequired):
         return for_page(str(error), controls)
     if operator_trusts_checkpoints():
-        from pages.ui.pickers import TRUST_LABEL
-
         return for_page(f"{error.reason}; if you made it yourself, tick “{TRUST_LABEL}” under “Class names, "
                         "device, trust” in the sidebar.")
     return for_page(f"{error.reason}; whoever starts this server can allow such files with {TRUST_ENV}=1 "

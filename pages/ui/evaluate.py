@@ -20,7 +20,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import core
-from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, Faithfulness, FrameImportance, SanityCheck, Verdict
+from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
 from core.methods import METHODS
 from core.overlay import colorize
 from core.result import ExplainResult
@@ -173,8 +173,6 @@ def importance_figure(view: ExplainResult, importance: FrameImportance) -> go.Fi
 
 def sanity_figure(check: SanityCheck) -> go.Figure:
     """Spearman's rho (and |rho|) with the original map after each cumulative randomisation step."""
-    from core.evaluate import THRESHOLD
-
     names = list(check.steps)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=names, y=check.rho, name="ρ", mode="lines+markers", line=dict(color="#4c78a8"),

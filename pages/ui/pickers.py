@@ -10,7 +10,7 @@ from typing import NamedTuple
 import streamlit as st
 
 import core
-from core import access
+from core import access, demo
 from core.errors import CamError
 from core.layers import LayerInfo
 from core.methods import METHODS
@@ -19,7 +19,7 @@ from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
-from pages.ui.text import control
+from pages.ui.text import TRUST_LABEL, control
 from pages.ui.viewer import COLORMAPS
 
 # Radio values are these keys; the labels are what the page shows.
@@ -39,23 +39,14 @@ _HANDOFF_TARGET = "handoff_target"
 _HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
 
 
-def _demo_module():
-    try:
-        from core import demo
-    except ImportError as err:
-        raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
-                       "pick a training run or config and checkpoint paths instead.") from err
-    return demo
-
-
 def demo_paths() -> dict[str, str]:
     """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying what is missing."""
-    return _demo_module().demo_paths()
+    return demo.demo_paths()
 
 
 def demo_clip() -> str:
     """The demo clip alone (it is generated, so it exists even when the demo checkpoint does not)."""
-    return str(_demo_module().demo_video().resolve())
+    return str(demo.demo_video().resolve())
 
 
 def run_label(run: Run) -> str:
@@ -270,9 +261,6 @@ def pick_model() -> ModelSpec | None:
     if refused("label_map"):
         return None
     return ModelSpec(config, checkpoint, device, label_map, trust)
-
-
-TRUST_LABEL = "Trust this checkpoint and config"
 
 
 def _trust() -> bool:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 
+TRUST_LABEL = "Trust this checkpoint and config"  # the sidebar tick (pickers) that error messages name (errors)
 _LONE_STAR = re.compile(r"(?<![\\*])\*(?!\*)")  # a * that is not part of ** and not escaped yet
 # The controls of the page this script run draws (a run happens in one thread, which a ContextVar follows).
 _controls: ContextVar[Mapping[str, str] | None] = ContextVar("mmcam_page_controls", default=None)
