@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
 
 import streamlit as st
 
@@ -23,14 +25,15 @@ class shown_as_error:  # (used like a function: ``with shown_as_error() as box:`
     (:func:`pages.ui.text.for_page`).
     """
 
-    def __init__(self, container=None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
+    def __init__(self, container: Any = None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
         self.container, self.prefix, self.failed, self.message = container, prefix, False, ""
         self.controls = controls
 
     def __enter__(self) -> shown_as_error:
         return self
 
-    def __exit__(self, kind, error, _traceback) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 _traceback: TracebackType | None) -> bool:
         if error is None or not isinstance(error, Exception):  # Streamlit's stop/rerun pass through
             return False
         self.failed = True
@@ -38,7 +41,7 @@ class shown_as_error:  # (used like a function: ``with shown_as_error() as box:`
         if isinstance(error, CamError):
             self.message = self.prefix + page_message(error, self.controls)
         else:
-            log.error("unexpected error", exc_info=(kind, error, _traceback))
+            log.error("unexpected error", exc_info=error)
             self.message = f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal)."
         target.error(self.message, icon=":material/error:")
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ def _label(method: str) -> str:
     return METHODS[method].label or method
 
 
-def _progress_slot(what: str):
+def _progress_slot(what: str) -> tuple[Any, Callable[[int, int], None]]:
     """A progress bar that vanishes when done (created inside a cached function, so its replay is empty)."""
     slot = st.empty()
 
