@@ -1,6 +1,6 @@
 """The type hints hold: ``python -m mypy`` (settings in pyproject.toml's ``[tool.mypy]``: ``core/``, ``pages/``
-and ``explorer.py``) finds no error. Part of ``python -m pytest`` so that a wrong hint fails the suite like a wrong result does; about
-30 s cold on 2 busy cores, a few seconds with ``.mypy_cache``."""
+and ``explorer.py``) finds no error. Part of ``python -m pytest`` so that a wrong hint fails the suite like a
+wrong result does; about 30 s cold on 2 busy cores, a few seconds with ``.mypy_cache``."""
 
 from __future__ import annotations
 
