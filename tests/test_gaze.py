@@ -360,7 +360,7 @@ def test_mit_protocol_is_carried_by_every_output_and_never_mixed(frame_gaze, tmp
     assert first["protocol"] == "mit" and set(first["clip"]) == {*gaze.METRICS, "IG"}
     exact = gaze.score_file(folder / "wide.txt", folder / "fix_frames", folder / "dens_frames.mp4")
     assert first["clip"]["CC"] == pytest.approx(exact.clip["CC"], abs=1e-9)  # CC: one definition in both
-    assert first["clip"]["AUC_Judd"] == pytest.approx(exact.clip["AUC_Judd"], abs=1e-3)  # jitter vs expectation
+    assert first["clip"]["AUC_Judd"] == pytest.approx(exact.clip["AUC_Judd"], abs=5e-3)  # one jitter vs its mean
     assert first["clip"]["IG"] > 0  # the heatmap follows the gaze better than the centre bias does
     assert gaze.main([*args, "--protocol", "mit", "--out", str(tmp_path / "mit.csv")]) == 0
     assert "Scored under protocol mit" in capsys.readouterr().out
