@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-from tools.study_bench import study_figure
+from tools.study_bench import make_inputs, study_figure
 
 
-def test_study_case_builds_and_scores_a_small_study(tmp_path):
-    figure = study_figure(tmp_path, runs=2, clips=3, frames=4, size=32, observers=3)
+def test_study_case_builds_and_scores_a_small_study_under_both_protocols(tmp_path):
+    inputs = make_inputs(tmp_path, runs=2, clips=3, frames=4, size=32, observers=3)
+    figure = study_figure(tmp_path, "exact", inputs)
     # every clip of every run scored per frame plus its clip row, against gaze and the two baselines
     assert figure["maps"] > 0 and figure["study_s"] > 0
     assert (tmp_path / "out-exact" / "summary.csv").is_file() and (tmp_path / "out-exact" / "report.md").is_file()
-
-
-def test_study_case_times_both_protocols_on_the_same_files(tmp_path):
-    from tools.study_bench import make_inputs
-
-    inputs = make_inputs(tmp_path, runs=1, clips=3, frames=4, size=32, observers=3)
-    exact, mit = (study_figure(tmp_path, protocol, inputs) for protocol in ("exact", "mit"))
-    assert exact["maps"] == mit["maps"] > 0 and mit["metrics"] == exact["metrics"] + 1  # IG
-
+    mit = study_figure(tmp_path, "mit", inputs)  # the same files, as tools.bench --study times them
+    assert mit["maps"] == figure["maps"] and mit["metrics"] == figure["metrics"] + 1  # IG

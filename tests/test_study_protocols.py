@@ -13,12 +13,16 @@ from PIL import Image
 from study_data import FRAMES, SEEN, SOURCE, make_study
 
 from core import gaze
+from core.errors import CamError
 from core.gaze.subjects import read_subjects
 from core.geometry import gaze_to_crop
 from core.saliency import center_bias, score
-from core.study import StudySpec, compute, output_files
+from core.study import StudySpec, compute, report_markdown
 from core.study.baselines import SIGMAS, center_log_likelihood, fitted_sigmas
 from core.study.cli import main
+from core.study.pictures import print_panels
+from core.study.result import scores_csv
+from core.study.tables import latex_table
 
 RUNS = ("good", "mid", "bad")
 
@@ -51,12 +55,12 @@ def test_mit_rows_equal_core_gaze_mit_and_carry_their_protocol(data, mit):
         got = _row(mit, "good", "v3", row["frame"])
         assert {m: got[m] for m in same} == pytest.approx({m: row[m] for m in same}, abs=1e-12)
     assert mit.protocol == "mit" and "IG" in mit.metrics and "sAUC" in mit.metrics
-    files = output_files(mit)
-    header = files["scores.csv"].decode().splitlines()[0].split(",")
+    lines = scores_csv(mit).splitlines()
+    header = lines[0].split(",")
     assert header[:5] == ["run", "video", "class", "frame", "protocol"] and header[-1] == "IG"
-    assert all(line.split(",")[4] == "mit" for line in files["scores.csv"].decode().splitlines()[1:])
+    assert all(line.split(",")[4] == "mit" for line in lines[1:])
     assert {row["protocol"] for row in mit.summary + mit.tests} == {"mit"}
-    assert mit.to_json()["protocol"] == "mit" and "Protocol `mit`" in files["report.md"].decode()
+    assert mit.to_json()["protocol"] == "mit" and "Protocol `mit`" in report_markdown(mit, figures=False)
 
 
 def test_mit_sauc_draws_repeat_and_differ_from_exact(data, mit):
@@ -103,7 +107,7 @@ def test_human_bound_by_hand_and_runs_placed_between_centre_and_it(data, mit):
         assert mit.stat("good", metric)["normalised"] > 0.7 > 0.2 > mit.stat("mid", metric)["normalised"]
     assert mit.stat("human", "NSS")["mean"] > mit.stat("good", "NSS")["mean"]
     assert mit.best("NSS") == "good"  # the human bound is a ceiling, not a competitor
-    assert "## Between the centre baseline and the human bound" in output_files(mit)["report.md"].decode()
+    assert "## Between the centre baseline and the human bound" in report_markdown(mit, figures=False)
 
 
 def test_center_sigma_is_fitted_on_the_other_videos():
@@ -132,8 +136,8 @@ def test_center_fit_is_scored_like_center_with_its_own_sigma(mit):
 
 
 def test_latex_table_and_print_panels(mit):
-    files = output_files(mit, latex=True, panels=["v1:4", "v3"])
-    tex = files["table.tex"].decode()
+    files = print_panels(mit, ["v1:4", "v3"])
+    tex = latex_table(mit)
     assert tex.startswith("\\begin{table}") and all(rule in tex for rule in ("\\toprule", "\\midrule", "\\bottomrule"))
     assert "protocol \\texttt{mit}" in tex and "AUC\\_Judd $\\uparrow$" in tex and "KL $\\downarrow$" in tex
     good = next(line for line in tex.splitlines() if line.startswith("good &"))
@@ -152,8 +156,8 @@ def test_latex_table_and_print_panels(mit):
     assert image.info["dpi"] == pytest.approx((300, 300), abs=1)
     width, height = image.size
     assert width > 4 * 1.7 * 300 * 0.9 and height > 2 * 1.7 * 300 * 0.5  # 1 + 3 panels wide, two rows
-    with pytest.raises(Exception, match="no run saw frame 5"):
-        output_files(mit, panels=["v1:5"])
+    with pytest.raises(CamError, match="no run saw frame 5"):
+        print_panels(mit, ["v1:5"])
 
 
 def test_cli_needs_out_for_thesis_files_and_subjects_for_the_human_bound(data, capsys, tmp_path):
