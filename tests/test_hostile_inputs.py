@@ -150,3 +150,94 @@ def test_other_sessions_uploads_stay_out_of_reach_inside_a_root(tmp_path, monkey
     link = tmp_path / "innocent.mp4"
     os.symlink(their_file, link)  # held out: reached through a symlink inside the root
     assert not roots.allows(link)
+
+
+# --------------------------------------------------------------------------- 5. videos and images: the header first
+
+
+def _video(path: Path, width: int, height: int, frames: int) -> Path:
+    """A black H.264 video of ``frames`` frames declaring ``width`` x ``height``: a few hundred KB."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "51"}
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for _ in range(frames):
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def video_bomb(tmp_path_factory) -> Path:
+    """3 frames declaring 8000 x 8000 (today's main: 7.9 GB to explain it with the demo model)."""
+    return _video(tmp_path_factory.mktemp("bomb") / "bomb.mov", 8000, 8000, 3)
+
+
+def test_a_video_declaring_huge_frames_is_refused_before_decoding_them(video_bomb):
+    measured = peak_in_child("""
+        from mmengine.config import Config
+        from core import demo, video
+        cfg = Config.fromfile(str(demo.CONFIG))
+        """, f"video.build_inputs(cfg, {str(video_bomb)!r})", limit_gb=12)
+    assert measured["error"] and measured["error"].startswith("CamError: Video ")
+    assert "would take 2.9 GiB decoded (16 frames), more than the 1.0 GiB allowed" in measured["error"]
+    assert measured["extra"] < 500 * MB, measured["extra"] / MB  # the header, and at most one frame
+
+
+def test_frames_asked_of_a_huge_video_are_counted_first(video_bomb):
+    """(Held out) the viewer's and the study's frame reader: 8 frames of 8000 x 8000 are 1.4 GiB."""
+    from core import video
+    from core.errors import CamError
+
+    with pytest.raises(CamError, match=r"would take 1\.4 GiB decoded \(8 frames\)"):
+        video.read_frames(video_bomb, [0, 1, 2, 0, 1, 2, 0, 1])
+
+
+def test_a_frame_beyond_pillows_limit_is_refused_from_the_header(tmp_path):
+    """(Held out) a frame over the pixel limit (lowered here, so that the file stays small and quick)."""
+    path = _video(tmp_path / "wide.mp4", 1280, 960, 1)
+    measured = peak_in_child("from PIL import Image\nfrom core import video\nImage.MAX_IMAGE_PIXELS = 1_000_000",
+                             f"video.probe_video({str(path)!r})")
+    assert measured["error"] and "1280 x 960 pixels, more than the 1,000,000" in measured["error"]
+
+
+def _png(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares ``width`` x ``height`` grey pixels and whose data is one short row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * (width + 1) * 4, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size", [(17000, 24000), (10000, 9500)])  # over twice Pillow's limit; (held out) just over
+def test_a_gaze_png_declaring_a_huge_image_is_refused_from_its_header(tmp_path, size):
+    folder = tmp_path / "gaze"
+    folder.mkdir()
+    _png(folder / "0001.png", *size)
+    measured = peak_in_child("from core.gaze import inputs",
+                             f"inputs.read_gaze({str(folder)!r}, fixations=True)")
+    assert measured["error"] and "decompression-bomb limit" in measured["error"], measured["error"]
+    assert measured["extra"] < 50 * MB, measured["extra"] / MB  # today: 408 MB and more, decoding
+
+
+def test_a_gaze_npy_declaring_a_huge_array_is_refused(tmp_path):
+    """(Held out) the other gaze map format: a 128-byte .npy declaring 8 GB."""
+    folder = tmp_path / "gaze"
+    folder.mkdir()
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (40000, 25000), }"
+    header += " " * (117 - len(header)) + "\n"
+    (folder / "0001.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
+    measured = peak_in_child("from core.gaze import inputs", f"inputs.read_gaze({str(folder)!r}, fixations=False)")
+    assert measured["error"] and measured["error"].startswith("CamError: Gaze map"), measured["error"]
+    assert measured["extra"] < 50 * MB, measured["extra"] / MB

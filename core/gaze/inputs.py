@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import limits
 from core.errors import CamError
 from core.heatmap_files import read_result
 from core.result import ExplainResult
@@ -58,12 +59,15 @@ def _read_image(path: Path) -> np.ndarray:
     """A 2-D numeric map from an image or ``.npy`` (colour: brightest channel, alpha dropped)."""
     if path.suffix.lower() == ".npy":
         try:
-            array = np.load(path, allow_pickle=False)
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header's shape, nothing read yet
+            limits.check_declared(mapped.nbytes, path.stat().st_size, f"Gaze map {path}")
+            array = np.array(mapped)
         except (OSError, ValueError) as err:
             raise CamError(f"Gaze map {path} could not be read ({err}).") from err
     else:
         import cv2
 
+        limits.check_image(path, "Gaze map")  # the header's size, before decoding
         array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if array is None:
             raise CamError(f"Gaze map {path} is not a readable image.")
@@ -124,6 +128,9 @@ def _read_video(path: Path, *, fixations: bool, frames: Collection[int] | None) 
     wanted = None if frames is None else set(frames)
     last = max(wanted) if wanted else None
     maps = {}
+    header = limits.check_video(path, "Gaze video")
+    count = len(wanted) if wanted is not None else header.frames or 1
+    limits.check_decoded(count, header.width * header.height * 8, f"Gaze video {path}")  # float64 maps
     try:
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):
