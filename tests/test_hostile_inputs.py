@@ -241,3 +241,36 @@ def test_a_gaze_npy_declaring_a_huge_array_is_refused(tmp_path):
     measured = peak_in_child("from core.gaze import inputs", f"inputs.read_gaze({str(folder)!r}, fixations=False)")
     assert measured["error"] and measured["error"].startswith("CamError: Gaze map"), measured["error"]
     assert measured["extra"] < 50 * MB, measured["extra"] / MB
+
+
+def test_listed_heatmap_files_gaze_entries_and_batch_videos_outside_the_roots_are_left_out(tmp_path):
+    """Study inputs (a run's heatmap files, a video's gaze entry), gaze maps of a folder, a batch's videos:
+    a symlink out of the allowed folders is not used, whatever its name promises."""
+    from core.batch.tasks import _scan_folder
+    from core.gaze import find_heatmap_files, gaze_entry
+    from core.gaze.inputs import read_gaze
+
+    inside, outside = tmp_path / "inside", tmp_path / "outside"
+    (inside / "run").mkdir(parents=True)
+    (inside / "gaze" / "clip").mkdir(parents=True)
+    outside.mkdir()
+    text = "Frame 1 - Heatmap values\n0 1\n1 0\n"
+    (inside / "run" / "mine.txt").write_text(text)
+    (outside / "theirs.txt").write_text(text)
+    (inside / "run" / "linked.txt").symlink_to(outside / "theirs.txt")
+    _png(outside / "0002.png", 4, 4)
+    _png(inside / "gaze" / "clip" / "0001.png", 4, 4)
+    (inside / "gaze" / "clip" / "0002.png").symlink_to(outside / "0002.png")
+    (inside / "gaze" / "other.png").symlink_to(outside / "0002.png")
+    (inside / "videos").mkdir()
+    (outside / "secret.mp4").write_bytes(b"x")
+    (inside / "videos" / "clip.mp4").symlink_to(outside / "secret.mp4")
+    (inside / "videos" / "own.mp4").write_bytes(b"x")
+    with access.limited(access.Roots.of([inside])):
+        access._notes.set([])
+        assert [p.name for p in find_heatmap_files(inside / "run")] == ["mine.txt"]
+        assert gaze_entry(inside / "gaze", "other") is None and gaze_entry(inside / "gaze", "clip") is not None
+        assert sorted(read_gaze(inside / "gaze" / "clip").frames) == [0]  # 0002.png (outside) left out
+        assert [task.name for task in _scan_folder(inside / "videos", False)] == ["own"]
+        assert len(access.take_notes()) == 4
+    assert len(find_heatmap_files(inside / "run")) == 2  # a command line is not limited

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import limits
+from core import access, limits
 from core.errors import CamError
 from core.heatmap_files import read_result
 from core.result import ExplainResult
@@ -97,8 +97,8 @@ def frame_number(path: Path) -> int:
 
 def _read_folder(folder: Path, *, fixations: bool, frames: Collection[int] | None,
                  start_index: int | None) -> GazeMaps:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                   and not p.name.startswith("."))
+    files = access.listed(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                                 and not p.name.startswith(".")), f"gaze maps in {folder}")
     if not files:
         raise CamError(f"Folder {folder} holds no gaze images ({', '.join(IMAGE_EXTENSIONS)}).")
     numbered: dict[int, Path] = {}
