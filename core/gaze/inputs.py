@@ -68,9 +68,10 @@ def _read_image(path: Path) -> np.ndarray:
         import cv2
 
         limits.check_image(path, "Gaze map")  # the header's size, before decoding
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
             raise CamError(f"Gaze map {path} is not a readable image.")
+        array = image
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].max(axis=-1)
     if array.ndim != 2 or array.size == 0:
