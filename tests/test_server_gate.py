@@ -110,6 +110,12 @@ def test_nothing_answers_before_the_password(gated):
         headers = {"X-Xsrftoken": visitor.cookies.get("_streamlit_xsrf", ""), "Cookie": _cookie_header(visitor)}
         statuses = [_put(url, f"/_stcore/upload_file/{session_id}/{uuid.uuid4().hex}", 100 * MB, headers)
                     for _ in range(3)]
+        try:  # (held out) chunked, no Content-Length to refuse it by
+            chunked = visitor.put(f"{url}/_stcore/upload_file/{session_id}/{uuid.uuid4().hex}", headers=headers,
+                                  data=(b"\0" * MB for _ in range(100))).status_code
+        except requests.ConnectionError:
+            chunked = None
+        statuses.append(chunked)
         grown = _rss(proc.pid) - before
     finally:
         if ws is not None:
