@@ -8,6 +8,9 @@ absolute cap, ``MMCAM_MAX_ARRAY_BYTES`` (bytes; default 1 GiB); a text file that
 array (a heatmap txt) is held to the same cap. One image or video frame may hold at most Pillow's
 decompression-bomb limit of pixels (``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 million: 2.5 times 8K UHD), read
 from the file's header before anything is decoded (:func:`check_image`, :func:`check_video`).
+
+The cache folder (``$MMCAM_CACHE``, where generated files such as the demo clip live) is set here too, beside
+the other settings read from the environment.
 """
 
 from __future__ import annotations
@@ -141,3 +144,8 @@ def _size(nbytes: int) -> str:
         if nbytes >= scale:
             return f"{nbytes / scale:.1f} {unit}"
     return f"{nbytes} bytes"
+
+
+def cache_dir() -> Path:
+    """Where generated files live: ``$MMCAM_CACHE``, else ``~/.cache/mmaction-cam``."""
+    return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")

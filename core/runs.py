@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import access
+from core.dumps import SOURCE_SUFFIX, DumpSource, read_source
 from core.errors import CamError
 
 if TYPE_CHECKING:
@@ -491,8 +492,6 @@ def dump_origin(dump: str | Path) -> DumpSource | None:
     """Which checkpoint made a results pickle, when it can be told: the record beside it
     (:func:`core.dumps.read_source`, written by ``python -m core.mm test`` or the Test results page), else the
     ``tools/test.py`` log that wrote it (in the dump's folder, or in ``work_dirs/*/`` beside it)."""
-    from core.dumps import DumpSource, read_source
-
     recorded = read_source(dump)
     if recorded is not None:
         return recorded
@@ -524,8 +523,6 @@ class RunDump:
 def run_dumps(folder: str | Path) -> list[RunDump]:
     """The results pickles a run's ``tools/test.py`` logs name, and those beside its checkpoints that record
     their checkpoint (``*.pkl.source.json``), oldest first; a record overrides what a log says."""
-    from core.dumps import SOURCE_SUFFIX, read_source
-
     folder = Path(folder).resolve()
     found: dict[Path, RunDump] = {}
     for test in logged_tests(folder):
