@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from core.demo import ASSETS, demo_video_path
 from core.errors import CamError
 from core.limits import cache_dir
+from core.uploads import upload_root
 
 ROOTS_ENV = "MMCAM_ROOTS"
 TRUST_ENV = "MMCAM_TRUST_CHECKPOINTS"
@@ -113,8 +114,6 @@ def app_folders() -> list[Path]:
 
 def configured_roots(extra: Iterable[str | os.PathLike] = ()) -> Roots:
     """The operator's roots (``MMCAM_ROOTS``, else :func:`default_folders`), the app's own, and ``extra``."""
-    from core.uploads import upload_root
-
     text = os.environ.get(ROOTS_ENV, "")
     folders = [part for part in text.split(os.pathsep) if part.strip()] or default_folders()
     return Roots.of([*folders, *app_folders(), *extra], fenced=[upload_root()])  # others' uploads: never
