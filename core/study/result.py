@@ -7,6 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 
+from core.errors import CamError
 from core.saliency import ALL_METRICS, BETTER, Protocol
 from core.study.baselines import normalised
 from core.study.scoring import Progress, StudyScores, StudySpec, run_study
@@ -98,6 +99,10 @@ def compute(spec: StudySpec, progress: Progress | None = None, workers: int | No
     """Score, summarise and test (see :mod:`core.study`); ``workers`` as :func:`~core.study.run_study`."""
     scores = run_study(spec, progress, workers)
     metrics = [m for m in scores.metrics if any(math.isfinite(row[m]) for row in scores.rows)]
+    if not metrics:
+        why = next((note for note in scores.notes if "not scored" in note), None)
+        raise CamError("No clip of the study could be scored" + (f" (e.g. {why})" if why else "")
+                       + "; check that the gaze holds fixations inside what the models saw.")
     cap = FRAME_CAP if scores.protocol == Protocol.MIT else None
     summary = summarise(scores.rows, scores.runs, metrics, frame_cap=cap)
     tests = pairwise_tests(scores.rows, scores.runs, metrics)
