@@ -3,6 +3,10 @@
 Activations and gradients arrive in the canonical layout ``[G, T, C, h, w]`` (G groups, T
 feature-map time slices). As MMAction2's GradCAM does, weights are computed per time slice, so a
 video of T=1 is exactly the image case.
+
+Two methods read no layer's channels: attention rollout and gradient-weighted attention
+(:class:`AttentionMethod`) compose the attention maps of every block (recorded by :mod:`core.attention`);
+their token map then goes through the same grid, resizing and normalisation as a CAM (docs/methods.md).
 """
 
 from __future__ import annotations
