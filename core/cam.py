@@ -53,8 +53,9 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
 def methods_for(handle: ModelHandle) -> list[str]:
     """The methods of :data:`~core.methods.METHODS` that apply to ``handle``'s model: every CAM method, and the
     attention methods when its backbone has attention they can compose (:func:`core.attention.check_backbone`)."""
+    model: Any = handle.model
     try:
-        attention.check_backbone(handle.model.backbone, "")
+        attention.check_backbone(model.backbone, "")
         composable = True
     except CamError:
         composable = False

@@ -218,6 +218,11 @@ def test_mmaction2_transformers_explain_with_logits_unchanged(arch):
     earlier = core.explain(handle, video, method="rollout", target_layer=result.layer.rsplit("/", 1)[0] + "/0")
     assert earlier.layer.endswith("/0") and not np.allclose(earlier.heatmaps, core.explain(
         handle, video, method="rollout").heatmaps)
+    if arch == "videomae":  # core.evaluate takes the result as it takes a CAM's: deletion/insertion vs random
+        scores = core.faithfulness(handle, result, steps=4)
+        assert scores.method == "attn-grad" and scores.layer == result.layer
+        assert np.isfinite([scores.deletion_auc, scores.insertion_auc, scores.random_deletion_auc,
+                            scores.random_insertion_auc]).all()
 
 
 def test_a_cnn_and_refused_transformers_get_one_sentence():

@@ -1,6 +1,6 @@
 """The demo model's training and evaluation: ``python -m tools.demo train|evaluate``.
 
-    python -m tools.demo train [--model r3d|vit] [--out DIR] [--seed N] [--steps N] [--localization W]
+    python -m tools.demo train [--model r3d|vit] [--out DIR] [--seed N] [--steps N] [--lr X] [--localization W]
     python -m tools.demo evaluate [--model r3d|vit] [--method M ...] [--clips N] [--first-seed S]
 
 Training clips use seeds ``1_000_000 * (seed + 1) + k``; evaluation uses seeds below 1_000_000,
@@ -222,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            help="r3d: the ResNet3d (default); vit: the small video transformer (--localization 0)")
     train_cmd.add_argument("--out", default=str(ASSETS), help="folder for the config and checkpoint")
     train_cmd.add_argument("--seed", type=int, default=0)
-    train_cmd.add_argument("--steps", type=int, default=800)
+    train_cmd.add_argument("--steps", type=int, default=None, help="default: 800 (r3d), 600 (vit)")
+    train_cmd.add_argument("--lr", type=float, default=None, help="default: 1e-3 (r3d), 3e-3 (vit)")
+    train_cmd.add_argument("--threads", type=int, default=None, help="torch threads (default: 2 (r3d), 1 (vit))")
     train_cmd.add_argument("--localization", type=float, default=0.25,
                            help="weight of the term that makes the class map peak on the object (0: labels only)")
     evaluate_cmd = commands.add_parser("evaluate", help="accuracy and pointing game on fresh clips")
@@ -240,9 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def action() -> int:
         if args.command == "train":
-            localization = args.localization if args.model == "r3d" else 0.0  # the term reads I3DHead's weights
-            print(json.dumps(train(args.out, seed=args.seed, steps=args.steps, localization=localization,
-                                   config=MODELS[args.model], log=log)))
+            r3d = args.model == "r3d"
+            localization = args.localization if r3d else 0.0  # the term reads I3DHead's weights
+            print(json.dumps(train(args.out, seed=args.seed, steps=args.steps or (800 if r3d else 600),
+                                   lr=args.lr or (1e-3 if r3d else 3e-3), threads=args.threads or (2 if r3d else 1),
+                                   localization=localization, config=MODELS[args.model], log=log)))
         else:
             seeds = range(args.first_seed, args.first_seed + args.clips)
             print(json.dumps(evaluate(seeds, config=args.config or MODELS[args.model], checkpoint=args.checkpoint,
