@@ -193,4 +193,3 @@ def test_cli_refuses_training_seeds_for_evaluation_in_one_line(tmp_path):
                module="tools.demo")
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error:") and len(out.stderr.strip().splitlines()) == 1
-
