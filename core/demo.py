@@ -5,31 +5,24 @@ scratch on CPU by ``python -m tools.demo train`` (training and evaluation are de
 ``tools/demo.py``); the demo video is a synthetic clip written to the user cache on first use::
 
     python -m core.demo paths                       # {"config": ..., "checkpoint": ..., "video": ...}
-    python -m core.demo paths --model vit           # the same for the small video transformer
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import CamError, run_command
+from core.limits import cache_dir
+from core.overlay import write_video
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
 CONFIG = ASSETS / "moving_shapes_r3d.py"
 CHECKPOINT = ASSETS / "moving_shapes_r3d.pth"
-# The demo's models: the ResNet3d (the default) and a small video transformer, for the attention methods.
-MODELS = {"r3d": CONFIG, "vit": ASSETS / "moving_shapes_vit.py"}
-
-
-def checkpoint_of(config: Path) -> Path:
-    """A demo config's checkpoint: the same name, ``.pth``."""
-    return config.with_suffix(".pth")
 
 DEMO_VIDEO_SEED = 7
 DEMO_VIDEO_LABEL = DEMO_CLASSES.index("moving right")
@@ -38,15 +31,8 @@ DEMO_VIDEO_SIZE = (160, 224)  # (height, width)
 DEMO_VIDEO_FPS = 12
 
 
-def cache_dir() -> Path:
-    """Where generated files live: ``$MMCAM_CACHE``, else ``~/.cache/mmaction-cam``."""
-    return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")
-
-
 def write_clip(clip: SyntheticClip, path: str | Path, fps: float = DEMO_VIDEO_FPS) -> Path:
     """Write a synthetic clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
-    from core.overlay import write_video
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_video(clip.frames, path, fps)
@@ -75,29 +61,23 @@ def demo_video(cache: str | Path | None = None) -> Path:
     return path
 
 
-def demo_paths(model: str = "r3d") -> dict[str, str]:
-    """Absolute paths of a demo model's config and checkpoint (``model``: ``r3d``, the default, or ``vit``) and of
-    the demo video (written if absent)."""
-    if model not in MODELS:
-        raise CamError(f"Unknown demo model {model!r}; choose one of {', '.join(MODELS)}.")
-    config = MODELS[model]
-    for asset in (config, checkpoint_of(config)):
+def demo_paths() -> dict[str, str]:
+    """Absolute paths of the demo config, checkpoint and video (the video is written if absent)."""
+    for asset in (CONFIG, CHECKPOINT):
         if not asset.is_file():
             raise CamError(f"The demo asset {asset} is missing; restore it from git or run "
-                           f"`python -m tools.demo train --model {model} --out core/demo_assets`.")
-    return {"config": str(config), "checkpoint": str(checkpoint_of(config)), "video": str(demo_video().resolve())}
+                           "`python -m tools.demo train --out core/demo_assets`.")
+    return {"config": str(CONFIG), "checkpoint": str(CHECKPOINT), "video": str(demo_video().resolve())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    paths = commands.add_parser("paths", help="print the demo's config, checkpoint and video paths as one JSON line")
-    paths.add_argument("--model", choices=list(MODELS), default="r3d",
-                       help="r3d: the ResNet3d (default); vit: the small video transformer")
-    args = parser.parse_args(argv)
+    commands.add_parser("paths", help="print the demo's config, checkpoint and video paths as one JSON line")
+    parser.parse_args(argv)
 
     def action() -> int:
-        print(json.dumps(demo_paths(args.model)))
+        print(json.dumps(demo_paths()))
         return 0
 
     return run_command(action)

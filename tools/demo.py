@@ -1,7 +1,7 @@
 """The demo model's training and evaluation: ``python -m tools.demo train|evaluate``.
 
-    python -m tools.demo train [--model r3d|vit] [--out DIR] [--seed N] [--steps N] [--lr X] [--localization W]
-    python -m tools.demo evaluate [--model r3d|vit] [--method M ...] [--clips N] [--first-seed S]
+    python -m tools.demo train [--out DIR] [--seed N] [--steps N] [--localization W]
+    python -m tools.demo evaluate [--method M ...] [--clips N] [--first-seed S]
 
 Training clips use seeds ``1_000_000 * (seed + 1) + k``; evaluation uses seeds below 1_000_000,
 so it always scores clips the training never saw. The assets it writes live in ``core/demo_assets``
@@ -21,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.demo import ASSETS, CONFIG, MODELS, checkpoint_of, write_clip
+from core.cam import explain_inputs, resolve_layer
+from core.demo import ASSETS, CHECKPOINT, CONFIG, write_clip
 from core.errors import CamError, run_command
 from core.export import atomic_path
+from core.model import load_model
+from core.reshape import to_feature_map
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
+from core.video import build_inputs
 
 TRAIN_SEED_STRIDE = 1_000_000
 
@@ -35,8 +39,6 @@ TRAIN_SEED_STRIDE = 1_000_000
 def clip_inputs(cfg, clip: SyntheticClip):
     """The clip's frames through the config's test pipeline in memory (as :func:`core.explain` runs it
     on arrays: decoding swapped for ``ArrayDecode``), with the ground-truth label attached."""
-    from core.video import build_inputs
-
     inputs = build_inputs(cfg, clip.frames)
     inputs.data["data_samples"][0].set_gt_label(clip.label)
     return inputs
@@ -94,8 +96,6 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_si
     """
     import torch
 
-    from core.model import load_model
-
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     config = Path(config)
@@ -140,7 +140,7 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_si
                   "state_dict": state}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    config_out, checkpoint_out = out / config.name, out / checkpoint_of(config).name
+    config_out, checkpoint_out = out / CONFIG.name, out / CHECKPOINT.name
     if config_out.resolve() != config.resolve():
         with atomic_path(config_out) as tmp:
             shutil.copyfile(config, tmp)
@@ -175,9 +175,6 @@ def layer_stride(handle, layer: str | None = None) -> float:
     """Input pixels per cell of ``layer``'s feature map or token grid (the default target layer when None)."""
     import torch
 
-    from core.cam import resolve_layer
-    from core.reshape import to_feature_map
-
     probe = handle.probe()
     shape = dict(probe.shapes)[resolve_layer(handle, layer)]
     grid = to_feature_map(torch.empty(shape, device="meta"), probe.backbone_input)
@@ -186,18 +183,14 @@ def layer_stride(handle, layer: str | None = None) -> float:
 
 
 def evaluate(seeds: Sequence[int] = range(100), *, config: str | Path = CONFIG,
-             checkpoint: str | Path | None = None, device: str = "cpu",
+             checkpoint: str | Path = CHECKPOINT, device: str = "cpu",
              methods: Sequence[str] = ("gradcam",)) -> dict:
-    """Accuracy and pointing game of a demo model on fresh clips written as mp4 and explained with
+    """Accuracy and pointing game of the demo model on fresh clips written as mp4 and explained with
     :func:`core.explain_inputs` (the predicted class at the default layer), for each of ``methods`` on the same
     decoded clips. ``pointing_game`` is the first method's; ``pointing_games`` has every method's."""
-    from core.cam import explain_inputs
-    from core.model import load_model
-    from core.video import build_inputs
-
     if any(seed >= TRAIN_SEED_STRIDE for seed in seeds):
         raise CamError(f"Evaluation seeds must be below {TRAIN_SEED_STRIDE}; larger ones are training clips.")
-    handle = load_model(config, checkpoint or checkpoint_of(Path(config)), device)
+    handle = load_model(config, checkpoint, device)
     correct, hits, start = [], {method: list[float]() for method in methods}, time.perf_counter()
     strides: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -218,23 +211,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train_cmd = commands.add_parser("train", help="train the demo model from scratch (CPU, a few minutes)")
-    train_cmd.add_argument("--model", choices=list(MODELS), default="r3d",
-                           help="r3d: the ResNet3d (default); vit: the small video transformer (--localization 0)")
     train_cmd.add_argument("--out", default=str(ASSETS), help="folder for the config and checkpoint")
     train_cmd.add_argument("--seed", type=int, default=0)
-    train_cmd.add_argument("--steps", type=int, default=None, help="default: 800 (r3d), 600 (vit)")
-    train_cmd.add_argument("--lr", type=float, default=None, help="default: 1e-3 (r3d), 3e-3 (vit)")
-    train_cmd.add_argument("--threads", type=int, default=None, help="torch threads (default: 2 (r3d), 1 (vit))")
+    train_cmd.add_argument("--steps", type=int, default=800)
     train_cmd.add_argument("--localization", type=float, default=0.25,
                            help="weight of the term that makes the class map peak on the object (0: labels only)")
     evaluate_cmd = commands.add_parser("evaluate", help="accuracy and pointing game on fresh clips")
-    evaluate_cmd.add_argument("--model", choices=list(MODELS), default="r3d",
-                              help="the demo model whose config and checkpoint to use unless given")
     evaluate_cmd.add_argument("--method", nargs="+", default=["gradcam"], help="CAM methods, on the same clips")
     evaluate_cmd.add_argument("--clips", type=int, default=100)
     evaluate_cmd.add_argument("--first-seed", type=int, default=0)
-    evaluate_cmd.add_argument("--config", default=None, help="default: the --model's")
-    evaluate_cmd.add_argument("--checkpoint", default=None, help="default: the config's .pth beside it")
+    evaluate_cmd.add_argument("--config", default=str(CONFIG))
+    evaluate_cmd.add_argument("--checkpoint", default=str(CHECKPOINT))
     args = parser.parse_args(argv)
 
     def log(line: str) -> None:
@@ -242,15 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def action() -> int:
         if args.command == "train":
-            r3d = args.model == "r3d"
-            localization = args.localization if r3d else 0.0  # the term reads I3DHead's weights
-            print(json.dumps(train(args.out, seed=args.seed, steps=args.steps or (800 if r3d else 600),
-                                   lr=args.lr or (1e-3 if r3d else 3e-3), threads=args.threads or (2 if r3d else 1),
-                                   localization=localization, config=MODELS[args.model], log=log)))
+            print(json.dumps(train(args.out, seed=args.seed, steps=args.steps,
+                                   localization=args.localization, log=log)))
         else:
             seeds = range(args.first_seed, args.first_seed + args.clips)
-            print(json.dumps(evaluate(seeds, config=args.config or MODELS[args.model], checkpoint=args.checkpoint,
-                                      methods=args.method)))
+            print(json.dumps(evaluate(seeds, config=args.config, checkpoint=args.checkpoint, methods=args.method)))
         return 0
 
     return run_command(action)
