@@ -246,7 +246,7 @@ SPARSE_POINTS = 256
 def _gaussian_kernel(sigma: float) -> np.ndarray:
     """The kernel ``cv2.GaussianBlur`` uses for float64 images and ``ksize=(0, 0)``: radius ``round(4σ)``,
     normalised over its taps."""
-    size = int(round(sigma * 4 * 2 + 1)) | 1
+    size = round(sigma * 4 * 2 + 1) | 1
     return cv2.getGaussianKernel(size, sigma, cv2.CV_64F).ravel()
 
 
