@@ -167,7 +167,10 @@ class AttentionGrad(AttentionMethod):
     def fuse(self, probs: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
         if grads is None:
             raise CamError(f"{self.label} needs the gradients of the attention maps.")
-        return (grads * probs).clamp(min=0).mean(dim=1)
+        fused = torch.zeros_like(probs[:, 0])
+        for head in range(probs.shape[1]):  # one head at a time: temporaries of one n x n map, not of all heads
+            fused += (grads[:, head] * probs[:, head]).clamp_(min=0)
+        return fused / probs.shape[1]
 
     def step(self, event: attention.Event, v: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         return v + attention.apply(event, v, matrix)
