@@ -15,9 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core import attention
 from core.errors import CamError
 from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, rank_layers
-from core.methods import get_method
+from core.methods import METHODS, AttentionMethod, CAMMethod, get_method
 from core.model import ModelHandle, class_scores, repeatable_numpy  # noqa: F401  (public here too)
 from core.reshape import BackboneInput, backbone_input, fits, to_feature_map
 from core.result import ExplainResult
@@ -47,6 +48,18 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
         except CamError:
             get_layer(handle.model, name, [info.name for info in list_layers(handle) if info.candidate])
     return "+".join(names)
+
+
+def methods_for(handle: ModelHandle) -> list[str]:
+    """The methods of :data:`~core.methods.METHODS` that apply to ``handle``'s model: every CAM method, and the
+    attention methods when its backbone has attention they can compose (:func:`core.attention.check_backbone`)."""
+    model: Any = handle.model
+    try:
+        attention.check_backbone(model.backbone, "")
+        composable = True
+    except CamError:
+        composable = False
+    return [name for name, cls in METHODS.items() if composable or not cls.needs_attention]
 
 
 def resolve_target(handle: ModelHandle, target: Target | int | str | None, scores: torch.Tensor,
@@ -111,6 +124,8 @@ class Captured:
     view_scores: torch.Tensor  # [K, C] class scores of each view
     target_class: int
     size: tuple[int, int, int, int]  # (views, frames, height, width) of the input frames
+    relevance: torch.Tensor | None = None  # an attention method's token map [G, T', h, w] (layers' outputs unused)
+    method: str | None = None  # the attention method that made ``relevance``
 
     @property
     def scores(self) -> torch.Tensor:
@@ -125,19 +140,24 @@ def capture(
     target: Target | int | str | None = None,
     gradients: bool = True,
     gt: int | None = None,
+    method: str | CAMMethod | None = None,
 ) -> Captured:
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
-    and, when ``gradients``, the gradient of the target class score with respect to it."""
+    and, when ``gradients``, the gradient of the target class score with respect to it.
+
+    For an attention method (``method`` with ``needs_attention``: rollout, attn-grad) the attention maps of
+    every block up to the target layer (default: all) are recorded instead and composed into its token map
+    (:func:`capture_attention`)."""
+    if method is not None and (cam_method := get_method(method)).needs_attention:
+        assert isinstance(cam_method, AttentionMethod)
+        return capture_attention(handle, clip, cam_method, target_layer=target_layer, target=target, gt=gt)
     layer = resolve_layer(handle, target_layer)
     model: Any = handle.model  # an MMAction2 recognizer: data_preprocessor, backbone, cls_head
     captures = [_Capture(get_layer(model, name), name) for name in layer.split("+")]
     try:
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
-            view_scores = class_scores(handle, data)
-            if not torch.isfinite(view_scores).all():
-                raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
-                               "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
+            view_scores = _finite(class_scores(handle, data))
             scores = view_scores.mean(dim=0)
             index = resolve_target(handle, target, scores, gt)
             for cap in captures:
@@ -170,18 +190,65 @@ def capture(
                     tuple(clip.frames.shape[:4]))
 
 
-def heatmaps_of(captured: Captured, method: str = "gradcam") -> torch.Tensor:
+def _finite(view_scores: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(view_scores).all():
+        raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
+                       "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
+    return view_scores
+
+
+def capture_attention(
+    handle: ModelHandle,
+    clip: ClipInputs,
+    method: AttentionMethod,
+    *,
+    target_layer: str | None = None,
+    target: Target | int | str | None = None,
+    gt: int | None = None,
+) -> Captured:
+    """Run the model once on ``clip`` recording its attention maps (:mod:`core.attention`), up to the end of
+    ``target_layer`` (default: every block), and compose them with ``method`` into a token map, read back to the
+    token grid by :mod:`core.reshape` as a layer's output is. A gradient-weighted method adds one backward from
+    the target class score to the attention maps. The recorded layer is the last block that contributed."""
+    model: Any = handle.model
+    layer = resolve_layer(handle, target_layer) if target_layer is not None else None
+    if layer is not None and "+" in layer:
+        raise CamError(f"{method.label} composes every block up to one layer; pass one layer, not {layer}.")
+    data = model.data_preprocessor(clip.data, False)
+    until = get_layer(model, layer) if layer is not None else None
+    with attention.recording(model, method.fuse, gradients=method.needs_gradients, until=until,
+                             label=method.label) as record, torch.set_grad_enabled(method.needs_gradients):
+        view_scores = _finite(class_scores(handle, data))
+        scores = view_scores.mean(dim=0)
+        index = resolve_target(handle, target, scores, gt)
+        if method.needs_gradients:
+            record.backward(scores[index])
+    row = attention.compose(record.events, method.step)  # [b, n] over the tokens of a block's output
+    seen = backbone_input(model.backbone, data["inputs"], handle.is_2d)
+    grid = _canonical(row.float().unsqueeze(-1), handle.is_2d, seen)  # [G, T', 1, h, w]
+    layer = layer or attention.block_of(record.events[-1].module)
+    return Captured([layer], [], [], view_scores.detach(), index, tuple(clip.frames.shape[:4]),
+                    relevance=grid[:, :, 0], method=method.name)
+
+
+def heatmaps_of(captured: Captured, method: str | CAMMethod = "gradcam") -> torch.Tensor:
     """Heatmaps ``[V, T, H, W]`` in [0, 1] of ``method`` from what :func:`capture` captured.
 
     Each layer's map is resized to the input (trilinear over time, height and width) and min-max
-    normalised per group; several layers' maps are averaged and normalised again.
+    normalised per group; several layers' maps are averaged and normalised again. An attention method's
+    token map (captured by :func:`capture_attention`) is resized and normalised the same way.
     """
     cam_method = get_method(method)
     num_views, num_frames, height, width = captured.size
+    if cam_method.needs_attention:
+        if captured.relevance is None or captured.method != cam_method.name:
+            raise CamError(f"{cam_method.label} needs the attention maps; capture with method={cam_method.name!r}.")
+        cams = [captured.relevance]
+    else:
+        cams = [cam_method(a, g) for a, g in zip(captured.activations, captured.gradients, strict=True)]
     maps = []
-    for activations, gradients in zip(captured.activations, captured.gradients, strict=True):
-        cam = cam_method(activations, gradients)  # [G, t, h, w]; a gradient method raises if there are none
-        out_t = num_frames if activations.shape[0] == num_views else cam.shape[1]
+    for cam in cams:  # [G, t, h, w]; a gradient method raised above if there were no gradients
+        out_t = num_frames if cam.shape[0] == num_views else cam.shape[1]
         cam = F.interpolate(cam.unsqueeze(1), size=(out_t, height, width), mode="trilinear", align_corners=False)
         maps.append(_normalise(cam))
     heatmaps = maps[0] if len(maps) == 1 else _normalise(torch.stack(maps).mean(dim=0))
@@ -194,7 +261,7 @@ def explain_inputs(
     *,
     target_layer: str | None = None,
     target: Target | int | str | None = None,
-    method: str = "gradcam",
+    method: str | CAMMethod = "gradcam",
     gt: int | None = None,
     video: str | Path | np.ndarray | None = None,
     views: str = "center",
@@ -209,8 +276,8 @@ def explain_inputs(
     """
     cam_method = get_method(method)
     captured = capture(handle, clip, target_layer=target_layer, target=target,
-                       gradients=cam_method.needs_gradients, gt=gt)
-    heatmaps = heatmaps_of(captured, method)
+                       gradients=cam_method.needs_gradients, gt=gt, method=cam_method)
+    heatmaps = heatmaps_of(captured, cam_method)
     view_scores, scores = captured.view_scores, captured.scores
     average = getattr(handle.model.cls_head, "average_clips", "prob")
     probs = view_scores.softmax(-1).mean(0) if average == "prob" else scores.softmax(-1)

@@ -116,6 +116,8 @@ BAD = {
     "bad alpha": (["{ckpt}", "{demo}", "--alpha", "3"], "alpha"),
     "bad colormap": (["{ckpt}", "{demo}", "--colormap", "rainbowz"], "Unknown colormap"),
     "unknown method": (["{ckpt}", "{demo}", "--method", "magic"], "Unknown CAM method"),
+    "attention method on a CNN": (["{ckpt}", "{demo}", "--method", "rollout"],
+                                  "Attention rollout needs attention layers .* ResNet3dSlowOnly has none"),
     "cuda without gpu": (["{ckpt}", "{demo}", "--device", "cuda:0"], "no CUDA GPU"),
 }
 

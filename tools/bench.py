@@ -39,6 +39,7 @@ CASES = {
 # usual full backward (autograd everywhere, parameter gradients), which is what it would cost.
 FULL_BACKWARD = {"videomae"}
 STEPS = ("inference", "explain", "mmaction")
+ATTENTION_METHODS = ("rollout", "attn-grad")
 
 
 def _config(case: str):
@@ -78,6 +79,9 @@ def _runner(case: str, step: str, device: str):
     elif step == "explain":
         def run():
             core.explain_inputs(handle, clip, target_layer=layer)
+    elif step in ATTENTION_METHODS:
+        def run():
+            core.explain_inputs(handle, clip, method=step)
     elif case in FULL_BACKWARD:
         def run():
             _full_backward_gradcam(handle, clip, layer)
@@ -176,23 +180,51 @@ def peak_memory(case: str, step: str, device: str) -> float:
     return _in_fresh_process(_peak_child, case, step, device)
 
 
-def timings(case: str, device: str, repeat: int) -> dict[str, float]:
-    """Median seconds of each step, measured interleaved in this process after one warm-up."""
+def timings(case: str, device: str, repeat: int, steps: tuple[str, ...] = STEPS,
+            cpu: dict[str, float] | None = None) -> dict[str, float]:
+    """Median seconds of each step, measured interleaved in this process after one warm-up (``cpu``, when
+    given, receives the median process CPU seconds, steadier on a shared machine)."""
     import warnings
 
     warnings.filterwarnings("ignore")
-    runs = {step: _runner(case, step, device) for step in STEPS}
-    samples = {step: [] for step in STEPS}
-    for step in STEPS:
+    runs = {step: _runner(case, step, device) for step in steps}
+    samples: dict[str, list[float]] = {step: [] for step in steps}
+    cpu_samples: dict[str, list[float]] = {step: [] for step in steps}
+    for step in steps:
         runs[step]()
     for _ in range(repeat):
-        for step in STEPS:
+        for step in steps:
             _sync(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             runs[step]()
             _sync(device)
             samples[step].append(time.perf_counter() - start)
+            cpu_samples[step].append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.update({step: statistics.median(values) for step, values in cpu_samples.items()})
     return {step: statistics.median(values) for step, values in samples.items()}
+
+
+def attention_table(cases: list[str], device: str, repeat: int, memory: bool = True) -> None:
+    """Attention rollout and gradient-weighted attention beside plain inference and our Grad-CAM, same model."""
+    steps = ("inference", "explain", *ATTENTION_METHODS)
+    print(f"\nattention methods on {device} (times: median of {repeat}, interleaved; cpu: the same ratio in process "
+          "CPU time; memory: peak extra MiB per step, fresh process)")
+    header = (f"{'model':<20} {'infer s':>8} {'gradcam s':>9} {'rollout s':>9} {'attn-grad s':>11} {'roll/inf':>8} "
+              f"{'agrad/inf':>9} {'cpu r/i':>7} {'cpu a/i':>7} {'mem inf':>8} {'mem gcam':>8} {'mem roll':>8} "
+              f"{'mem agrad':>9}")
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        cpu: dict[str, float] = {}
+        t = timings(case, device, repeat, steps, cpu)
+        mem = {step: peak_memory(case, step, device) if memory else float("nan") for step in steps}
+        print(f"{CASES[case][3]:<20} {t['inference']:>8.3f} {t['explain']:>9.3f} {t['rollout']:>9.3f} "
+              f"{t['attn-grad']:>11.3f} {t['rollout'] / t['inference']:>8.2f} {t['attn-grad'] / t['inference']:>9.2f} "
+              f"{cpu['rollout'] / cpu['inference']:>7.2f} {cpu['attn-grad'] / cpu['inference']:>7.2f} "
+              f"{mem['inference']:>8.0f} {mem['explain']:>8.0f} {mem['rollout']:>8.0f} {mem['attn-grad']:>9.0f}",
+              flush=True)
+    print("goals: roll/inf <= 1.3, agrad/inf <= 2.5")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
     parser.add_argument("--evaluate", nargs="*", default=None, choices=list(EVALUATE_CASES), metavar="MODEL",
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
+    parser.add_argument("--attention", nargs="*", default=None, choices=sorted(FULL_BACKWARD), metavar="MODEL",
+                        help="also time attention rollout and attn-grad vs inference and Grad-CAM (default: videomae)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     parser.add_argument("--datasets", action="store_true",
@@ -219,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     device = str(resolve_device(args.device))
     if args.evaluate is not None:
         evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
+    if args.attention is not None:
+        attention_table(args.attention or sorted(FULL_BACKWARD), device, args.repeat, memory=not args.no_memory)
     if not args.cases:
         return 0
     print(f"device: {device}   (times: median of {args.repeat}; memory: peak extra MiB per step; "
