@@ -2,7 +2,7 @@
 
 Accepts vis_cam's arguments (so existing .sh loops keep working) plus ``--file-url`` (heatmap txt
 and JSON sidecar, as the thesis' patched script wrote), ``--target-class``, ``--method``,
-``--all-views``, ``--trust-checkpoint``, ``--alpha`` and ``--colormap``.
+``--versus`` (contrastive maps), ``--all-views``, ``--trust-checkpoint``, ``--alpha`` and ``--colormap``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.errors import CamError, run_command
 from core.outputs import check_apart, check_output_file
+from core.target import TargetChoice, read_target, with_versus
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -49,6 +50,10 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                                  "(default: predicted class)")
     else:
         parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
+    parser.add_argument("--versus", default=None, metavar="B|similar:K",
+                        help="explain why the target rather than class B (index, name, predicted"
+                             + (", gt" if ground_truth else "") + "): the map of score(target) - score(B); "
+                             "similar:K contrasts with the K most similar classes (FinerCAM)")
     parser.add_argument("--method", default="gradcam", help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
     parser.add_argument("--all-views", action="store_true",
                         help="keep multi-crop views of the test pipeline (default: center crop only)")
@@ -57,6 +62,15 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                         help="allow checkpoints that need arbitrary pickled objects (only for your own files)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0-1)")
     parser.add_argument("--colormap", default="viridis", help="matplotlib colormap of the overlay")
+
+
+def target_of_args(args: argparse.Namespace, *, ground_truth: bool = False) -> TargetChoice | str | None:
+    """What ``--target-class`` and ``--versus`` ask for: the target as given, or its :class:`~core.target.Contrast`
+    with ``--versus``."""
+    versus = getattr(args, "versus", None)
+    if versus is None:
+        return args.target_class
+    return with_versus(read_target(args.target_class, ground_truth=ground_truth), versus)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +123,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
     handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     progress(f"explaining {video} on {handle.device}")
-    result = core.explain(handle, video, target_layer=args.target_layer_name, target=args.target_class,
+    result = core.explain(handle, video, target_layer=args.target_layer_name, target=target_of_args(args),
                           views="all" if args.all_views else "center", method=args.method)
     progress(f"{result.method} of {result.layer} for class {result.target_class} ({result.target_label}), "
              f"heatmaps {tuple(result.heatmaps.shape)}")

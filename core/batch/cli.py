@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
-from core.vis_cam import add_explain_options, parse_cfg_options
+from core.vis_cam import add_explain_options, parse_cfg_options, target_of_args
 
 if TYPE_CHECKING:
     from core.batch.job import BatchRequest
@@ -71,7 +71,7 @@ def request_of(args: argparse.Namespace) -> BatchRequest:
     from core.batch.spec import BatchOptions
     from core.target import read_target
 
-    target = read_target(args.target_class, ground_truth=True)
+    target = read_target(target_of_args(args, ground_truth=True), ground_truth=True)
     options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
                            views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
                            colormap=args.colormap, fps=args.fps, force=args.force, evaluate=args.evaluate,

@@ -23,7 +23,7 @@ from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
 from core.methods import get_method
 from core.model import ModelHandle
 from core.overlay import colormap_lut
-from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
+from core.target import PREDICTED, Contrast, GroundTruth, Target, TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs
 
 if TYPE_CHECKING:
@@ -136,10 +136,17 @@ def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options))
 
 
+def uses_ground_truth(target: Target) -> bool:
+    """Whether explaining ``target`` needs each video's label (the ground truth, or a contrast with it)."""
+    if isinstance(target, Contrast):
+        return isinstance(target.target, GroundTruth) or isinstance(target.versus, GroundTruth)
+    return isinstance(target, GroundTruth)
+
+
 def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
     """Ground-truth labels must exist for ``--target gt`` and fit the model's classes."""
     for task in tasks:
-        if isinstance(spec.target, GroundTruth) and task.gt_class is None:
+        if uses_ground_truth(spec.target) and task.gt_class is None:
             raise CamError(f"--target gt needs ground-truth labels, but {task.video} has none; "
                            "pass an annotation file (path label).")
         if task.gt_class is not None and not 0 <= task.gt_class < len(spec.classes):
