@@ -265,6 +265,8 @@ def explain_whole_video(
     colormap: str = "viridis",
     fps: float | None = None,
     progress: Callable[[int, int], object] | None = None,
+    batch_key: dict | None = None,
+    batch: dict | None = None,
 ) -> WholeVideoReport:
     """Explain every frame of ``video`` and write ``txt_path`` (one ``Frame N - Heatmap values:`` block per
     source frame), its sidecar (with the ``whole_video`` window table: start, end, explained class, class
@@ -273,7 +275,9 @@ def explain_whole_video(
     ``overlay_path``, the overlay video of the whole length (at ``fps``, default the source's).
 
     ``target`` is resolved per window (the predicted class of each window, a fixed class, the ground truth
-    ``gt``, or a :class:`~core.target.Contrast`). Resumes an interrupted run with the same settings.
+    ``gt``, or a :class:`~core.target.Contrast`). Resumes an interrupted run with the same settings. A batch
+    passes its ``batch_key`` and ``batch`` sidecar fields (``batch`` gains ``score``, ``seconds`` and
+    ``decode_seconds``).
     """
     video, txt_path = Path(video), Path(txt_path)
     started = time.perf_counter()
@@ -350,7 +354,13 @@ def explain_whole_video(
     result = _summary_result(handle, video, info, state, heat_mm, scores_mm, probs_mm, targets_mm, chosen, layer,
                              method)
     whole = _window_table(windows, sampling, targets_mm, probs_mm, interp_mm, handle.classes, chosen)
-    files = _finish(work, txt_path, result, whole, npz=npz, overlay_path=overlay_path, alpha=alpha,
+    extra: dict[str, Any] = {"whole_video": whole}
+    if batch is not None:
+        assert result.probs is not None and result.target_class is not None
+        extra.update(batch_key=batch_key, batch={
+            **batch, "score": float(result.probs[result.target_class]),
+            "seconds": round(time.perf_counter() - started, 3), "decode_seconds": round(stream.seconds, 3)})
+    files = _finish(work, txt_path, result, extra, npz=npz, overlay_path=overlay_path, alpha=alpha,
                     colormap=colormap, fps=fps or info.fps or 25.0)
     del heat_mm, scores_mm, probs_mm, targets_mm, interp_mm
     shutil.rmtree(work, ignore_errors=True)
@@ -415,11 +425,11 @@ def _window_table(windows: list[Window], sampling: Sampling, targets_mm: np.ndar
             "interpolated_frames": interpolated.tolist(), "interpolated_count": int(interpolated.size)}
 
 
-def _finish(work: Path, txt_path: Path, result: ExplainResult, whole: dict, *, npz: bool,
+def _finish(work: Path, txt_path: Path, result: ExplainResult, extra: dict, *, npz: bool,
             overlay_path: str | Path | None, alpha: float, colormap: str, fps: float) -> list[Path]:
     """Move the finished outputs into place: txt, npz, overlay video, then the sidecar (its presence marks
     completion)."""
-    files = [txt_path]
+    files, whole = [txt_path], extra["whole_video"]
     os.replace(work / "heatmaps.txt", txt_path)
     if npz:
         npz_path = txt_path.with_suffix(".npz")
@@ -437,7 +447,7 @@ def _finish(work: Path, txt_path: Path, result: ExplainResult, whole: dict, *, n
     if overlay_path is not None:
         files.append(write_overlay(result, overlay_path, alpha=alpha, colormap=colormap, fps=fps))
     sidecar = sidecar_path(txt_path)
-    write_json(sidecar, to_sidecar(result, whole_video=whole))
+    write_json(sidecar, to_sidecar(result, **extra))
     return [*files, sidecar]
 
 
@@ -459,3 +469,64 @@ def write_overlay(result: ExplainResult, path: str | Path, *, alpha: float = 0.5
             blended = overlay(frames[0], np.asarray(heatmaps[indices[0]]), alpha=alpha, colormap=colormap)
             writer.write(resize_frames(blended, size) if size != (width, height) else blended)
     return Path(path)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The class-score timeline of a whole-video result: each window's softmax over time."""
+
+    starts: np.ndarray  # [W] first source frame of each window
+    ends: np.ndarray  # [W] one past its last sampled frame
+    probs: np.ndarray  # [W, C] class probabilities of each window
+    targets: np.ndarray  # [W] the class explained in each window
+    classes: list[str]
+    fps: float | None
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Each window's middle, in seconds (in frames when the frame rate is unknown)."""
+        middle = (self.starts + self.ends - 1) / 2
+        return middle / self.fps if self.fps else middle
+
+    def top_classes(self, count: int = 5) -> list[int]:
+        """The classes that reach the highest probability in some window, best first."""
+        return [int(i) for i in np.argsort(-self.probs.max(axis=0), kind="stable")[:count]]
+
+    def csv(self) -> str:
+        """One row per window: window, start, end (frames), start_s, end_s, explained class, then every
+        class's probability."""
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["window", "start", "end", "start_s", "end_s", "target_class", *self.classes])
+        for i, (start, end) in enumerate(zip(self.starts.tolist(), self.ends.tolist(), strict=True)):
+            times = [f"{start / self.fps:.3f}", f"{end / self.fps:.3f}"] if self.fps else ["", ""]
+            writer.writerow([i, start, end, *times, int(self.targets[i]), *(f"{p:.6f}" for p in self.probs[i])])
+        return out.getvalue()
+
+
+def read_timeline(txt_path: str | Path) -> Timeline:
+    """The timeline of a whole-video result on disk (its sidecar and npz); CamError when it is not one."""
+    from core.heatmap_files import read_npz
+    from core.sidecar import read_sidecar
+
+    meta = read_sidecar(sidecar_path(txt_path))
+    whole = meta.get("whole_video")
+    if not isinstance(whole, dict):
+        raise CamError(f"{txt_path} is not a whole-video result (its sidecar has no whole_video table).")
+    arrays = read_npz(Path(txt_path).with_suffix(".npz"), ("window_probs", "window_targets", "window_starts",
+                                                          "window_ends"))
+    if len(arrays) < 4:
+        raise CamError(f"{Path(txt_path).with_suffix('.npz')} lacks the window arrays of a whole-video result; "
+                       "explain the video again.")
+    probs = arrays["window_probs"]
+    classes = [f"class_{i}" for i in range(probs.shape[1])]
+    for row in whole.get("windows", []):
+        for entry in row.get("top5", []):
+            if isinstance(entry.get("class"), int) and 0 <= entry["class"] < len(classes):
+                classes[entry["class"]] = str(entry.get("label", classes[entry["class"]]))
+    fps = meta.get("fps")
+    return Timeline(arrays["window_starts"], arrays["window_ends"], probs, arrays["window_targets"], classes,
+                    float(fps) if isinstance(fps, int | float) and fps > 0 else None)

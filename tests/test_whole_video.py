@@ -14,7 +14,15 @@ from tiny_model import make_model
 import core
 from core.cam import explain_inputs
 from core.video import build_inputs
-from core.whole_video import FrameMaps, Sampling, explain_whole_video, plan_windows, sampling_of, window_config
+from core.whole_video import (
+    FrameMaps,
+    Sampling,
+    explain_whole_video,
+    plan_windows,
+    read_timeline,
+    sampling_of,
+    window_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +93,32 @@ def test_whole_video_cli_outputs_and_overlap_mean(handle, tmp_path, capsys):
                for w in plan_windows(64, sampling)[:2]]
     np.testing.assert_allclose(maps[10], (singles[0][5] + singles[1][0]) / 2, atol=2e-6)
     np.testing.assert_allclose(maps[1], (singles[0][0] + singles[0][1]) / 2, atol=2e-6)  # interpolated
+    timeline = read_timeline(tmp_path / "w.txt")
+    assert timeline.starts.tolist() == starts and timeline.fps == 30.0 and timeline.classes == handle.classes
+    rows = timeline.csv().splitlines()
+    assert rows[0].split(",")[:6] == ["window", "start", "end", "start_s", "end_s", "target_class"]
+    assert len(rows) == 7 and rows[2].split(",")[1:5] == ["10", "25", "0.333", "0.833"]
     import av
 
     with av.open(str(tmp_path / "w.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 64
     again = core.read_result(tmp_path / "w.txt")
     assert again.heatmaps.shape == (1, 64, *maps.shape[1:]) and again.frame_indices[0].tolist() == list(range(64))
+    # gaze: every frame that has both a heatmap and gaze is scored (frame 7 has no gaze map here)
+    import cv2
+
+    from core.gaze import score_file
+
+    gaze = tmp_path / "gaze"
+    gaze.mkdir()
+    rng = np.random.default_rng(0)
+    for frame in (f for f in range(64) if f != 7):
+        fixations = np.zeros((256, 340), np.uint8)
+        fixations[rng.integers(40, 216, 5), rng.integers(40, 300, 5)] = 255
+        cv2.imwrite(str(gaze / f"frame_{frame + 1:04d}.png"), fixations)
+    scores = score_file(tmp_path / "w.txt", gaze, region="frame")
+    assert scores.frames_scored == 63 and [row["frame"] for row in scores.frames] == [f for f in range(64) if f != 7]
+    assert scores.to_json()["frames_scored"] == 63
 
 
 def test_killed_run_leaves_no_file_and_resumes_by_window(handle, tmp_path):
@@ -123,3 +151,31 @@ def test_whole_video_refusals(handle, tmp_path, capsys):
     assert main([*base, "--file-url", str(tmp_path / "a.txt"), "--out-filename", str(tmp_path / "a.gif")]) == 2
     assert ".mp4" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_batch_whole_video(handle, tmp_path, capsys):
+    import csv
+
+    from batch_support import make_clips, run_cli
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    paths = make_clips(clips, 2, broken=False)  # 24-frame clips
+    listing = clips / "list.txt"
+    listing.write_text("".join(f"{p.relative_to(clips)} {i}\n" for i, p in enumerate(paths)))
+    argv = [handle.config, handle.checkpoint, listing, "--out", tmp_path / "out", "--device", "cpu", "--quiet",
+            "--whole-video", "--target", "gt", "--overlay"]
+    code, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert [int(r["frames"]) for r in rows] == [24, 24] and {r["status"] for r in rows} == {"ok"}
+    for path, row in zip(paths, rows, strict=True):
+        meta = json.loads(next((tmp_path / "out").rglob(f"{path.stem}.json")).read_text())
+        assert meta["whole_video"]["target"] == "gt" and meta["batch"]["gt_class"] == int(row["gt_class"])
+        assert {w["target_class"] for w in meta["whole_video"]["windows"]} == {int(row["gt_class"])}
+        assert core.read_heatmap_txt(next((tmp_path / "out").rglob(f"{path.stem}.txt"))).shape[0] == 24
+        assert next((tmp_path / "out").rglob(f"{path.stem}.mp4")).stat().st_size > 0
+    manifest = json.loads((tmp_path / "out" / ".batch.json").read_text())
+    assert "--whole-video" in manifest["command"]
+    code, err = run_cli(capsys, *argv)  # done videos are skipped
+    assert code == 0 and not list((tmp_path / "out").rglob(".*.whole-video"))

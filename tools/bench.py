@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
     parser.add_argument("--evaluate", nargs="*", default=None, choices=list(EVALUATE_CASES), metavar="MODEL",
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
+    parser.add_argument("--whole-video", nargs="*", default=None, choices=["demo", "i3d"], metavar="MODEL",
+                        help="also time explaining every window of a video vs plain inference over the same "
+                             "windows, and peak memory at 1x and 4x the length: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     args = parser.parse_args(argv)
@@ -214,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
+    if args.whole_video is not None:
+        from tools.whole_video_bench import WHOLE_CASES, whole_video_table
+
+        whole_video_table(args.whole_video or list(WHOLE_CASES), device, args.repeat, memory=not args.no_memory)
     if args.evaluate is not None:
         evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
     if not args.cases:

@@ -64,7 +64,8 @@ class StudyResult:
         """Summary, tests and what was left out, NaN as null."""
         return _json_safe({"summary": self.summary, "tests": self.tests, "better": {m: BETTER[m] for m in self.metrics},
                 "runs": self.runs, "baselines": self.scores.baselines, "videos": self.scores.videos,
-                "missing": self.scores.missing, "notes": self.scores.notes})
+                "missing": self.scores.missing, "notes": self.scores.notes,
+                "frames_scored": self.scores.frames_scored()})
 
 
 def _json_safe(value):

@@ -69,6 +69,15 @@ class StudyScores:
     sources: dict[str, dict[str, str]]  # run -> video -> heatmap txt
     windows: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # run -> video -> window (gaze px)
 
+    def frames_scored(self) -> dict[str, dict[str, int]]:
+        """Run -> video -> how many frames were scored on their own (per-frame gaze: every frame that has both a
+        heatmap and gaze, all frames of a whole-video run); 0 where the gaze is one map per clip."""
+        counts: dict[str, dict[str, int]] = {run: {} for run in self.runs}
+        for row in self.rows:
+            per_run = counts.setdefault(row["run"], {})
+            per_run[row["video"]] = per_run.get(row["video"], 0) + (row.get("frame") not in ("", None))
+        return counts
+
 
 def center_map(shape: tuple[int, int]) -> np.ndarray:
     """The ``center`` baseline: a Gaussian centred on an ``(H, W)`` grid, σx = W/4, σy = H/4 (pixel centres)."""
