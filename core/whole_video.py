@@ -310,9 +310,10 @@ def explain_whole_video(
     probs_mm = _memmap(work / "window_probs.npy", (len(windows), num_classes), np.float32, resumed_from > 0)
     targets_mm = _memmap(work / "window_targets.npy", (len(windows),), np.int64, resumed_from > 0)
     interp_mm = _memmap(work / "interpolated.npy", (info.frames,), np.bool_, resumed_from > 0)
-    heat_mm = (_memmap(work / "heatmaps.npy", (1, info.frames, *state["shape"]), np.float32, True)
-               if state["shape"] else None)
-    with open(work / "heatmaps.txt", "ab") as txt:
+    heat = _FrameFile(work / "heatmaps.npy", info.frames)
+    if state["shape"]:
+        heat.reopen(tuple(state["shape"]), int(state["heat_bytes"]))
+    with open(work / "heatmaps.txt", "ab") as txt, heat:
         txt.truncate(int(state["txt_bytes"]))
         txt.seek(int(state["txt_bytes"]))
         for first in range(resumed_from, len(windows), batch_size):
@@ -323,34 +324,28 @@ def explain_whole_video(
             captured = capture(handle, stack_clips(clips), target_layer=layer, target=chosen,
                                gradients=get_method(method).needs_gradients, gt=gt)
             heatmaps = heatmaps_of(captured, method).float().cpu().numpy()  # [B, T, H, W]
-            if heat_mm is None:
+            if not state["shape"]:
                 state["shape"] = list(heatmaps.shape[-2:])
                 state["window"] = _window_geometry(clips[0])
-                heat_mm = _memmap(work / "heatmaps.npy", (1, info.frames, *state["shape"]), np.float32, False)
-            sample_scores = captured.sample_scores.float()
-            views = captured.view_scores.shape[0] // captured.samples
-            probs = captured.view_scores.float().softmax(-1).reshape(captured.samples, views, -1).mean(1)
-            for row, (window, maps_of) in enumerate(zip(chunk, heatmaps, strict=True)):
-                for index, heatmap in zip(window.indices, maps_of, strict=True):
-                    maps.add(index, heatmap)
-                scores_mm[window.index] = sample_scores[row].cpu().numpy()
-                probs_mm[window.index] = probs[row].cpu().numpy()
-                targets_mm[window.index] = captured.target_classes[row]
+                heat.create(tuple(state["shape"]))
+            _record(chunk, captured, heatmaps, maps, scores_mm, probs_mm, targets_mm)
             final_before = windows[following].start if following < len(windows) else info.frames
             for frame, heatmap, interpolated in maps.ready(final_before):
                 txt.write(heatmap_block(frame, heatmap))
-                heat_mm[0, frame] = heatmap
+                heat.append(heatmap)
                 interp_mm[frame] = interpolated
             txt.flush()
             os.fsync(txt.fileno())
-            for array in (scores_mm, probs_mm, targets_mm, interp_mm, heat_mm):
+            for array in (scores_mm, probs_mm, targets_mm, interp_mm):
                 array.flush()
+            heat.flush()
             _save_pending(work, maps)
-            state.update(next_window=min(following, len(windows)), txt_bytes=txt.tell())
+            state.update(next_window=min(following, len(windows)), txt_bytes=txt.tell(), heat_bytes=heat.size())
             write_json(work / "state.json", state)
             if progress is not None:
                 progress(min(following, len(windows)), len(windows))
-    assert heat_mm is not None and maps.next == info.frames
+    assert maps.next == info.frames
+    heat_mm = np.load(work / "heatmaps.npy", mmap_mode="r")  # only its shape is read, pages stay on disk
     result = _summary_result(handle, video, info, state, heat_mm, scores_mm, probs_mm, targets_mm, chosen, layer,
                              method)
     whole = _window_table(windows, sampling, targets_mm, probs_mm, interp_mm, handle.classes, chosen)
@@ -362,10 +357,69 @@ def explain_whole_video(
             "seconds": round(time.perf_counter() - started, 3), "decode_seconds": round(stream.seconds, 3)})
     files = _finish(work, txt_path, result, extra, npz=npz, overlay_path=overlay_path, alpha=alpha,
                     colormap=colormap, fps=fps or info.fps or 25.0)
-    del heat_mm, scores_mm, probs_mm, targets_mm, interp_mm
+    del heat_mm, result, scores_mm, probs_mm, targets_mm, interp_mm
     shutil.rmtree(work, ignore_errors=True)
     return WholeVideoReport(txt_path, len(windows), info.frames, int(whole["interpolated_count"]), resumed_from,
                             time.perf_counter() - started, stream.seconds, files)
+
+
+class _FrameFile:
+    """An npy file ``[1, N, H, W]`` float32 written one frame after another with plain writes (nothing of it is
+    mapped into memory), truncated back to a saved size to resume."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path, self.count = path, count
+        self.handle: Any = None
+
+    def create(self, shape: tuple[int, int]) -> None:
+        self.handle = open(self.path, "w+b")
+        np.lib.format.write_array_header_2_0(
+            self.handle, {"descr": "<f4", "fortran_order": False, "shape": (1, self.count, *shape)})
+
+    def reopen(self, shape: tuple[int, int], size: int) -> None:
+        self.handle = open(self.path, "r+b")
+        self.handle.truncate(size)
+        self.handle.seek(size)
+
+    def append(self, frame: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(frame, "<f4").tobytes())
+
+    def flush(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def size(self) -> int:
+        return int(self.handle.tell())
+
+    def __enter__(self) -> _FrameFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+    @staticmethod
+    def read(path: Path, start: int, count: int, shape: tuple[int, int]) -> np.ndarray:
+        """Frames ``start`` to ``start + count`` of a finished file."""
+        with open(path, "rb") as handle:
+            np.lib.format.read_magic(handle)
+            np.lib.format.read_array_header_2_0(handle)
+            handle.seek(handle.tell() + start * shape[0] * shape[1] * 4)
+            return np.fromfile(handle, "<f4", count * shape[0] * shape[1]).reshape(count, *shape)
+
+
+def _record(chunk: list[Window], captured: Any, heatmaps: np.ndarray, maps: FrameMaps, scores_mm: np.ndarray,
+            probs_mm: np.ndarray, targets_mm: np.ndarray) -> None:
+    """Add a batch of windows' maps to their frames and record each window's scores and explained class."""
+    sample_scores = captured.sample_scores.float()
+    views = captured.view_scores.shape[0] // captured.samples
+    probs = captured.view_scores.float().softmax(-1).reshape(captured.samples, views, -1).mean(1)
+    for row, (window, maps_of) in enumerate(zip(chunk, heatmaps, strict=True)):
+        for index, heatmap in zip(window.indices, maps_of, strict=True):
+            maps.add(index, heatmap)
+        scores_mm[window.index] = sample_scores[row].cpu().numpy()
+        probs_mm[window.index] = probs[row].cpu().numpy()
+        targets_mm[window.index] = captured.target_classes[row]
 
 
 def _memmap(path: Path, shape: tuple[int, ...], dtype: Any, existing: bool) -> np.memmap:
@@ -445,28 +499,31 @@ def _finish(work: Path, txt_path: Path, result: ExplainResult, extra: dict, *, n
                     np.lib.format.write_array(member, np.asarray(array))
         files.append(npz_path)
     if overlay_path is not None:
-        files.append(write_overlay(result, overlay_path, alpha=alpha, colormap=colormap, fps=fps))
+        files.append(write_overlay(result, overlay_path, alpha=alpha, colormap=colormap, fps=fps,
+                                   heatmaps=work / "heatmaps.npy"))
     sidecar = sidecar_path(txt_path)
     write_json(sidecar, to_sidecar(result, **extra))
     return [*files, sidecar]
 
 
 def write_overlay(result: ExplainResult, path: str | Path, *, alpha: float = 0.5, colormap: str = "viridis",
-                  fps: float = 25.0, chunk: int = 64) -> Path:
+                  fps: float = 25.0, chunk: int = 64, heatmaps: Path | None = None) -> Path:
     """The overlay video of a whole-video result, ``chunk`` frames at a time (source frames cut to the model's
-    window, shown with the source's proportions)."""
+    window, shown with the source's proportions); ``heatmaps``: an npy file to read the chunks from (not
+    mapped into memory), else ``result.heatmaps``."""
     from core.heatmap_files import source_frames
     from core.overlay import VideoWriter, overlay, resize_frames
 
     assert result.windows is not None
-    heatmaps = result.heatmaps[0]
-    height, width = heatmaps.shape[-2:]
+    count, height, width = result.heatmaps.shape[1:]
     size = result.display_size()
     with VideoWriter(path, fps) as writer:
-        for start in range(0, len(heatmaps), chunk):
-            indices = np.arange(start, min(start + chunk, len(heatmaps)))[None]
+        for start in range(0, count, chunk):
+            indices = np.arange(start, min(start + chunk, count))[None]
             frames, _ = source_frames(result.video, indices, result.windows, (width, height))
-            blended = overlay(frames[0], np.asarray(heatmaps[indices[0]]), alpha=alpha, colormap=colormap)
+            maps = (_FrameFile.read(heatmaps, start, indices.shape[1], (height, width)) if heatmaps is not None
+                    else np.asarray(result.heatmaps[0, indices[0]]))
+            blended = overlay(frames[0], maps, alpha=alpha, colormap=colormap)
             writer.write(resize_frames(blended, size) if size != (width, height) else blended)
     return Path(path)
 
