@@ -52,7 +52,7 @@ from core.annotations import read_list
 from core.errors import CamError, first_line, run_command
 from core.limits import bytes_from_env
 from core.model import config_classes, read_label_map, test_dataset
-from core.target import GROUND_TRUTH, Target, parse_target
+from core.target import GROUND_TRUTH, Contrast, Target, parse_target
 
 DUMP_LIMIT_ENV = "MMCAM_DUMP_MAX_BYTES"
 DEFAULT_DUMP_LIMIT = 4 << 30  # bytes of array and tensor data one dump may declare (absolute cap)
@@ -952,12 +952,16 @@ def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.Path
     """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
     written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
     ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or
-    ``out/ground_truth`` and ``out/prediction`` for both. Start them with ``core.batch.job.start_job``."""
+    ``out/ground_truth`` and ``out/prediction`` for both; or one :class:`~core.target.Contrast` (e.g. why the
+    prediction rather than the ground truth) into ``out``. Start them with ``core.batch.job.start_job``."""
     from core.batch.job import BatchOptions, BatchRequest
 
     chosen = list({str(t.key): t for t in targets}.items())
-    if not chosen or any(key not in TARGET_FOLDERS for key, _ in chosen):
-        raise CamError("explain the ground truth, the prediction, or both")
+    contrasts = [t for _, t in chosen if isinstance(t, Contrast)]
+    if contrasts and len(chosen) > 1:
+        raise CamError("explain one contrast at a time")
+    if not chosen or any(key not in TARGET_FOLDERS for key, t in chosen if not isinstance(t, Contrast)):
+        raise CamError("explain the ground truth, the prediction, or both (or one contrast)")
     out = Path(out).expanduser().absolute()
     out.mkdir(parents=True, exist_ok=True)
     listed = write_sample_list(report, samples, out / SAMPLE_LIST)

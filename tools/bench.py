@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
     parser.add_argument("--whole-video", nargs="*", default=None, choices=["demo", "i3d"], metavar="MODEL",
                         help="also time explaining every window of a video vs plain inference over the same "
-                             "windows, and peak memory at 1x and 4x the length: demo, i3d (default both)")
+                             "windows, and peak memory at 4x and 16x the length: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     args = parser.parse_args(argv)

@@ -56,26 +56,38 @@ def check(clips: int = 60, keep: int = 15, fraction: float = 0.05, randoms: int 
     candidates.sort(key=lambda item: item[0])
     rows = []
     for margin, seed, a, b, frames in candidates[:keep]:
-        result = core.explain(handle, frames, target=Contrast(ClassIndex(b), ClassIndex(a)))
-        assert result.inputs is not None
-        x = view_inputs(handle, result.inputs)[0]  # [C, T, H, W]
-        base = baseline_of(x, "static")
-        heatmap = torch.from_numpy(result.heatmaps[0])
-        count = max(1, round(fraction * heatmap.numel()))
-        generator = torch.Generator().manual_seed(seed)
-        batch = [x, _removed(x, base, ranks_of(heatmap), count)]
-        batch += [_removed(x, base, torch.randperm(heatmap.numel(), generator=generator), count)
-                  for _ in range(randoms)]
-        diffs = _difference(handle, torch.stack(batch), b, a)
-        top_drop = float(diffs[0] - diffs[1])
-        random_drop = float((diffs[0] - diffs[2:]).mean())
-        rows.append({"seed": seed, "true": a, "other": b, "margin": round(margin, 4), "mistake": margin < 0,
-                     "top_drop": round(top_drop, 4), "random_drop": round(random_drop, 4)})
-    top = np.array([r["top_drop"] for r in rows])
-    rand = np.array([r["random_drop"] for r in rows])
-    return {"clips": clips, "kept": len(rows), "mistakes": sum(r["mistake"] for r in rows), "fraction": fraction,
-            "mean_top_drop": float(top.mean()), "mean_random_drop": float(rand.mean()),
-            "top_beats_random": int((top > rand).sum()), "rows": rows}
+        row = {"seed": seed, "true": a, "other": b, "margin": round(margin, 4), "mistake": margin < 0}
+        # why B rather than A (the question of a confusion cell), and the mirror: why A rather than B
+        for name, (first, second) in {"b_over_a": (b, a), "a_over_b": (a, b)}.items():
+            top_drop, random_drop = _drops(handle, frames, first, second, fraction, randoms, seed)
+            row[f"{name}_top_drop"], row[f"{name}_random_drop"] = round(top_drop, 4), round(random_drop, 4)
+        rows.append(row)
+    out: dict = {"clips": clips, "kept": len(rows), "mistakes": sum(r["mistake"] for r in rows),
+                 "fraction": fraction}
+    for name in ("b_over_a", "a_over_b"):
+        top = np.array([r[f"{name}_top_drop"] for r in rows])
+        rand = np.array([r[f"{name}_random_drop"] for r in rows])
+        out[name] = {"mean_top_drop": float(top.mean()), "mean_random_drop": float(rand.mean()),
+                     "top_beats_random": int((top > rand).sum())}
+    return {**out, "rows": rows}
+
+
+def _drops(handle: core.ModelHandle, frames: np.ndarray, first: int, second: int, fraction: float, randoms: int,
+           seed: int) -> tuple[float, float]:
+    """How much removing the top ``fraction`` of Contrast(first, second)'s map, and a random ``fraction`` (mean
+    of ``randoms`` rankings), lowers score(first) − score(second)."""
+    result = core.explain(handle, frames, target=Contrast(ClassIndex(first), ClassIndex(second)))
+    assert result.inputs is not None
+    x = view_inputs(handle, result.inputs)[0]  # [C, T, H, W]
+    base = baseline_of(x, "static")
+    heatmap = torch.from_numpy(result.heatmaps[0])
+    count = max(1, round(fraction * heatmap.numel()))
+    generator = torch.Generator().manual_seed(seed)
+    batch = [x, _removed(x, base, ranks_of(heatmap), count)]
+    batch += [_removed(x, base, torch.randperm(heatmap.numel(), generator=generator), count)
+              for _ in range(randoms)]
+    diffs = _difference(handle, torch.stack(batch), first, second)
+    return float(diffs[0] - diffs[1]), float((diffs[0] - diffs[2:]).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = check(args.clips, args.keep, args.fraction, args.random)
     print(json.dumps(report, indent=1))
-    print(f"removing the top {args.fraction:.0%} of Contrast(B, A) lowers score(B) - score(A) by "
-          f"{report['mean_top_drop']:.3f} on average, a random {args.fraction:.0%} by "
-          f"{report['mean_random_drop']:.3f}; top beats random on {report['top_beats_random']} of "
-          f"{report['kept']} clips ({report['mistakes']} mistakes)", file=sys.stderr)
+    for name, question in (("b_over_a", "Contrast(B, A), score(B) - score(A)"),
+                           ("a_over_b", "Contrast(A, B), score(A) - score(B)")):
+        part = report[name]
+        print(f"{question}: removing the top {args.fraction:.0%} lowers it by {part['mean_top_drop']:.3f} on "
+              f"average, a random {args.fraction:.0%} by {part['mean_random_drop']:.3f}; top beats random on "
+              f"{part['top_beats_random']} of {report['kept']} clips ({report['mistakes']} mistakes)",
+              file=sys.stderr)
     return 0
 
 
