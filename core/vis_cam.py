@@ -13,9 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import core
 from core.errors import CamError, run_command
+from core.export import sidecar_path
+from core.methods import METHODS
 from core.outputs import check_apart, check_output_file
+from core.overlay import colormap_lut, resize_frames, write_video
 from core.target import TargetChoice, read_target, with_versus
+from core.whole_video import explain_whole_video
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -37,8 +42,6 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
 
     ``ground_truth=True`` also accepts ``--target-class gt`` (alias ``--target``): the annotation's label.
     """
-    from core.methods import METHODS
-
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
     parser.add_argument("--target-layer-name", default=None,
                         help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
@@ -113,8 +116,6 @@ def add_whole_video_options(parser: argparse.ArgumentParser) -> None:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """The output paths are files of the right kind in existing folders, and none of them is an input."""
-    from core.export import sidecar_path
-
     check_output_file(args.out_filename, (".mp4", ".gif"), "--out-filename")
     check_output_file(args.file_url, (".txt",), "--file-url")
     outputs = [args.out_filename]
@@ -127,9 +128,6 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
-    import core
-    from core.overlay import colormap_lut, resize_frames, write_video
-
     check_outputs(args)
     video = Path(args.video)
     if args.use_frames and video.is_file():
@@ -182,8 +180,6 @@ def check_whole_video(args: argparse.Namespace) -> None:
 
 def run_whole_video(args: argparse.Namespace, handle: Any, progress: Callable[[str], object]) -> int:
     """``--whole-video``: every frame explained (:func:`core.whole_video.explain_whole_video`)."""
-    from core.whole_video import explain_whole_video
-
     report = explain_whole_video(
         handle, args.video, args.file_url, target=target_of_args(args), target_layer=args.target_layer_name,
         method=args.method, stride=args.window_stride, frame_interval=args.frame_interval,

@@ -36,10 +36,12 @@ from core.cam import capture, heatmaps_of, resolve_layer
 from core.errors import CamError
 from core.export import atomic_path, heatmap_block, write_json
 from core.geometry import Windows
+from core.heatmap_files import read_npz, source_frames
 from core.methods import get_method
 from core.model import ModelHandle
+from core.overlay import VideoWriter, overlay, resize_frames
 from core.result import ExplainResult
-from core.sidecar import sidecar_path, to_sidecar
+from core.sidecar import read_sidecar, sidecar_path, to_sidecar
 from core.target import TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs, config_pipeline, probe_video, read_frames, video_reader
 
@@ -511,9 +513,6 @@ def write_overlay(result: ExplainResult, path: str | Path, *, alpha: float = 0.5
     """The overlay video of a whole-video result, ``chunk`` frames at a time (source frames cut to the model's
     window, shown with the source's proportions); ``heatmaps``: an npy file to read the chunks from (not
     mapped into memory), else ``result.heatmaps``."""
-    from core.heatmap_files import source_frames
-    from core.overlay import VideoWriter, overlay, resize_frames
-
     assert result.windows is not None
     count, height, width = result.heatmaps.shape[1:]
     size = result.display_size()
@@ -566,9 +565,6 @@ class Timeline:
 
 def read_timeline(txt_path: str | Path) -> Timeline:
     """The timeline of a whole-video result on disk (its sidecar and npz); CamError when it is not one."""
-    from core.heatmap_files import read_npz
-    from core.sidecar import read_sidecar
-
     meta = read_sidecar(sidecar_path(txt_path))
     whole = meta.get("whole_video")
     if not isinstance(whole, dict):

@@ -13,10 +13,27 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import core  # noqa: F401  (mmaction2 wheel fixes)
+import decord
+import numpy as np
+import torch
+
+import core  # (first: the mmaction2 wheel fixes)
+from core.cam import class_scores
+from core.demo import cache_dir, demo_paths
+from core.evaluate import deletion_insertion
+from core.evaluate.perturb import counts_of, probabilities, view_inputs
+from core.layers import get_layer
+from core.model import load_config, resolve_device
+from core.overlay import VideoWriter
+from core.video import build_inputs, probe_video
+from core.whole_video import FrameStream, explain_whole_video, plan_windows, sampling_of, stack_clips, window_config
+from tools.batch_bench import batch_figure, materialize, video_folder
+from tools.dataset_bench import dataset_figure
+from tools.study_bench import study_figure
 
 CASES = {
     "i3d": ("i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py", "backbone/layer4/1/relu",
@@ -35,8 +52,6 @@ STEPS = ("inference", "explain", "mmaction")
 def _config(case: str):
     import mmaction
 
-    from core.model import load_config
-
     rel, _, shrink, _ = CASES[case]
     cfg = load_config(Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition" / rel)
     for op in cfg.test_pipeline:
@@ -52,7 +67,6 @@ def _video() -> Path:
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo.mp4"
     if shared.is_file():
         return shared
-    from core.demo import demo_paths
 
     return Path(demo_paths()["video"])
 
@@ -61,12 +75,9 @@ def _runner(case: str, step: str, device: str):
     """A zero-argument function doing ``step`` once on prepared inputs."""
     import torch
 
-    import core as api
-    from core.cam import class_scores
-
     cfg = _config(case)
-    handle = api.load_model(cfg, device=device)
-    clip = api.build_inputs(cfg, _video())
+    handle = core.load_model(cfg, device=device)
+    clip = core.build_inputs(cfg, _video())
     layer = CASES[case][1]
     if step == "inference":
         def run():
@@ -74,7 +85,7 @@ def _runner(case: str, step: str, device: str):
                 class_scores(handle, handle.model.data_preprocessor(clip.data, False))
     elif step == "explain":
         def run():
-            api.explain_inputs(handle, clip, target_layer=layer)
+            core.explain_inputs(handle, clip, target_layer=layer)
     elif case in FULL_BACKWARD:
         def run():
             _full_backward_gradcam(handle, clip, layer)
@@ -94,9 +105,6 @@ def _full_backward_gradcam(handle, clip, layer: str) -> None:
     """Grad-CAM the conventional way: one graph over the whole network, ``backward()`` into every
     parameter, the layer's gradient kept by ``retain_grad`` (the cost MMAction2's GradCAM pays)."""
     import torch
-
-    from core.cam import class_scores
-    from core.layers import get_layer
 
     kept = []
 
@@ -211,15 +219,16 @@ def main(argv: list[str] | None = None) -> int:
                              "windows, and peak memory at 4x and 16x the length: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
+    parser.add_argument("--datasets", action="store_true",
+                        help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
     if args.study:
         return study_table()
-    from core.model import resolve_device
+    if args.datasets:
+        return datasets_table()
 
     device = str(resolve_device(args.device))
     if args.whole_video is not None:
-        from tools.whole_video_bench import WHOLE_CASES, whole_video_table
-
         whole_video_table(args.whole_video or list(WHOLE_CASES), device, args.repeat, memory=not args.no_memory)
     if args.evaluate is not None:
         evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
@@ -250,8 +259,6 @@ def batch_table(cases: list[str], device: str, count: int) -> None:
     """Per-video seconds of a batch vs one explain call on a loaded model vs one vis_cam process."""
     import tempfile
 
-    from tools.batch_bench import batch_figure, materialize, video_folder
-
     print(f"\n{'batch of ' + str(count):<20} {'batch s':>8} {'explain s':>9} {'vis_cam s':>9} "
           f"{'batch/expl':>10} {'speed-up':>8}")
     for case in cases:
@@ -274,19 +281,14 @@ def _evaluate_setup(case: str, device: str):
     """(handle, target class, one view's normalised input x, its Grad-CAM map) for the evaluate row."""
     import torch
 
-    import core as api
-    from core.evaluate.perturb import view_inputs
-
     if case == "demo":
-        from core.demo import demo_paths
-
         paths = demo_paths()
-        handle = api.load_model(paths["config"], paths["checkpoint"], device)
+        handle = core.load_model(paths["config"], paths["checkpoint"], device)
         video, layer = paths["video"], None
     else:
-        handle = api.load_model(_config(case), device=device)
+        handle = core.load_model(_config(case), device=device)
         video, layer = _video(), CASES[case][1]
-    result = api.explain(handle, video, target_layer=layer)
+    result = core.explain(handle, video, target_layer=layer)
     x = view_inputs(handle, result.inputs)[0]
     return handle, result.target_class, x, torch.from_numpy(result.heatmaps[0]).to(x.device)
 
@@ -294,9 +296,6 @@ def _evaluate_setup(case: str, device: str):
 def _evaluate_runners(case: str, device: str, steps: int, batch_size: int):
     """Deletion + insertion of one map (``2·(K−1)`` forwards for K curve points: 40 for 20 steps) and the same
     number of plain batched forwards of the same input, as zero-argument functions."""
-    from core.evaluate import deletion_insertion
-    from core.evaluate.perturb import counts_of, probabilities
-
     handle, target, x, heatmap = _evaluate_setup(case, device)
     count = 2 * (len(counts_of(heatmap.numel(), steps)) - 1)
     batch = x.unsqueeze(0).expand(batch_size, *x.shape).contiguous()
@@ -374,8 +373,6 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
     import os
     import tempfile
 
-    from tools.study_bench import study_figure
-
     with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
         fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
     print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
@@ -387,5 +384,123 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
     return 0
 
 
+def datasets_table() -> int:
+    """Frames per second of a dataset import (tools.dataset_bench)."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mmcam-datasets-") as tmp:
+        fig = dataset_figure(Path(tmp))
+    print(f"{'import':<20} {'videos':>6} {'frames':>6} {'s':>7} {'cpu s':>7} {'frames/s':>8} {'frames/cpu s':>12}"
+          f"  (2 workers; CPU cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+    print(f"{'ledov 640x360':<20} {fig['videos']:>6} {fig['frames']:>6} {fig['seconds']:>7.2f} {fig['cpu_s']:>7.2f} "
+          f"{fig['fps']:>8.0f} {fig['frames_per_cpu_s']:>12.0f}")
+    print("goal: >= 200 frames/s on 2 CPU cores (both maps of every frame written)")
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- --whole-video
+# ``python -m tools.bench --whole-video``: explaining every window of a video against plain inference over the
+# same windows, and peak memory against the video's length.
+#
+# Both sides decode each source frame once (:class:`core.whole_video.FrameStream`), build every window's input with
+# the same test pipeline and run the windows in the same batches; plain inference stops at the class scores, the
+# explanation adds the truncated backward, the maps, the per-frame means and interpolation, and writing the txt,
+# npz and sidecar (no overlay video). Peak memory is the extra RSS of one whole-video run in a fresh process, on
+# the bench video looped 4 and 16 times (both longer than one batch of windows, where memory stops growing: the
+# ratio stays near 1 when memory is constant in the video's length).
+
+WHOLE_CASES = ("demo", "i3d")
+
+
+def _whole_setup(case: str, device: str):
+    if case == "demo":
+        paths = demo_paths()
+        return core.load_model(paths["config"], paths["checkpoint"], device=device), 3
+    return core.load_model(_config("i3d"), device=device), None
+
+
+def long_video(loops: int) -> Path:
+    """The bench video looped ``loops`` times (written once into the cache)."""
+    source = _video()
+    path = cache_dir() / f"bench_{source.stem}_x{loops}.mp4"
+    if not path.exists():
+        reader = decord.VideoReader(str(source))
+        with VideoWriter(path, float(reader.get_avg_fps()) or 25.0) as writer:
+            for _ in range(loops):
+                for start in range(0, len(reader), 64):
+                    writer.write(reader.get_batch(list(range(start, min(start + 64, len(reader))))).asnumpy())
+    return path
+
+
+def _whole_plain(handle, video: Path, interval: int | None, batch: int) -> None:
+    """Class scores of every window: the same decode, inputs and batches, no backward, nothing written."""
+    sampling = sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)
+    windows = plan_windows(probe_video(video).frames, sampling)
+    cfg = window_config(handle.cfg, sampling, handle.is_2d)
+    stream = FrameStream(video)
+    for first in range(0, len(windows), batch):
+        chunk = windows[first:first + batch]
+        clip = stack_clips([build_inputs(cfg, stream.frames(w.indices)) for w in chunk])
+        following = first + batch
+        stream.forget_before(windows[following].start if following < len(windows) else 1 << 62)
+        with torch.no_grad():
+            class_scores(handle, handle.model.data_preprocessor(clip.data, False)).cpu()
+
+
+def _whole_explain(handle, video: Path, interval: int | None, batch: int, out: Path) -> None:
+    explain_whole_video(handle, video, out / "bench.txt", frame_interval=interval, batch_size=batch)
+
+
+def _whole_peak_child(case: str, device: str, loops: int, batch: int, queue) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    handle, interval = _whole_setup(case, device)
+    video = long_video(loops)
+    with tempfile.TemporaryDirectory() as out:
+        queue.put(_peak_of(lambda: _whole_explain(handle, video, interval, batch, Path(out)), device))
+
+
+def whole_video_table(cases: list[str], device: str, repeat: int, *, batch: int = 2, memory: bool = True) -> None:
+    """Print explain / plain-inference time over the same windows (the bench video looped 4 times), and peak
+    memory on 4x and 16x."""
+    import warnings
+
+
+    warnings.filterwarnings("ignore")
+    print(f"whole video, device {device}: median of {repeat}; windows in batches of {batch}; "
+          "memory: peak extra MiB of one run, the video looped 4x and 16x")
+    header = (f"{'model':<8} {'frames':>6} {'windows':>7} {'infer s':>8} {'explain s':>9} {'expl/inf':>8} "
+              f"{'mem 4x':>7} {'mem 16x':>7} {'16x/4x':>6}")
+    print(header)
+    print("-" * len(header))
+    video = long_video(4)
+    for case in cases:
+        handle, interval = _whole_setup(case, device)
+        frames = probe_video(video).frames
+        windows = len(plan_windows(frames, sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)))
+        samples: dict[str, list[float]] = {"plain": [], "explain": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = {"plain": lambda h=handle, i=interval: _whole_plain(h, video, i, batch),
+                    "explain": lambda h=handle, i=interval, t=tmp: _whole_explain(h, video, i, batch, Path(t))}
+            for run in runs.values():
+                run()  # warm-up
+            for _ in range(repeat):
+                for name, run in runs.items():
+                    _sync(device)
+                    start = time.perf_counter()
+                    run()
+                    _sync(device)
+                    samples[name].append(time.perf_counter() - start)
+        plain, explain = (statistics.median(samples[k]) for k in ("plain", "explain"))
+        mem = [float("nan")] * 2
+        if memory:
+            mem = [_in_fresh_process(_whole_peak_child, case, device, loops, batch) for loops in (4, 16)]
+        print(f"{case:<8} {frames:>6} {windows:>7} {plain:>8.3f} {explain:>9.3f} {explain / plain:>8.2f} "
+              f"{mem[0]:>7.0f} {mem[1]:>7.0f} {mem[1] / mem[0] if mem[0] else np.nan:>6.2f}", flush=True)
+    print("goals: expl/inf <= 1.2; 16x/4x near 1 (memory constant in the video's length)")

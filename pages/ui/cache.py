@@ -17,8 +17,10 @@ import streamlit as st
 import core
 from core import access
 from core.cam import ExplainResult
+from core.demo import cache_dir
 from core.layers import LayerInfo
 from core.model import ModelHandle
+from core.whole_video import explain_whole_video
 
 
 def content_stamp(path: str | Path | None) -> tuple[int, int] | None:
@@ -145,9 +147,6 @@ def explain(key: RunKey) -> ExplainResult:
 
 @st.cache_data(show_spinner=False, max_entries=12)
 def _whole_video(key: RunKey, stamps: tuple) -> str:
-    from core.demo import cache_dir
-    from core.whole_video import explain_whole_video
-
     digest = hashlib.sha1(repr((key, stamps)).encode()).hexdigest()[:16]
     folder = cache_dir() / "whole_video" / digest
     folder.mkdir(parents=True, exist_ok=True)
