@@ -399,9 +399,6 @@ def datasets_table() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # --------------------------------------------------------------------------- --whole-video
 # ``python -m tools.bench --whole-video``: explaining every window of a video against plain inference over the
@@ -504,3 +501,7 @@ def whole_video_table(cases: list[str], device: str, repeat: int, *, batch: int 
         print(f"{case:<8} {frames:>6} {windows:>7} {plain:>8.3f} {explain:>9.3f} {explain / plain:>8.2f} "
               f"{mem[0]:>7.0f} {mem[1]:>7.0f} {mem[1] / mem[0] if mem[0] else np.nan:>6.2f}", flush=True)
     print("goals: expl/inf <= 1.2; 16x/4x near 1 (memory constant in the video's length)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
