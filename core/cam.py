@@ -7,7 +7,7 @@ gradients are ever computed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from core.methods import METHODS, AttentionMethod, CAMMethod, get_method
 from core.model import ModelHandle, class_scores, repeatable_numpy  # noqa: F401  (public here too)
 from core.reshape import BackboneInput, backbone_input, fits, to_feature_map
 from core.result import ExplainResult
-from core.target import Target, parse_target
+from core.target import TargetChoice, parse_target, target_score
 from core.video import ClipInputs, build_inputs
 
 
@@ -62,7 +62,7 @@ def methods_for(handle: ModelHandle) -> list[str]:
     return [name for name, cls in METHODS.items() if composable or not cls.needs_attention]
 
 
-def resolve_target(handle: ModelHandle, target: Target | int | str | None, scores: torch.Tensor,
+def resolve_target(handle: ModelHandle, target: TargetChoice | int | str | None, scores: torch.Tensor,
                    gt: int | None = None) -> int:
     """Class index of ``target`` (see :mod:`core.target`: None or :class:`~core.target.Predicted` is the
     argmax of ``scores``; an index, a digit string or a class name; :class:`~core.target.GroundTruth` is
@@ -124,6 +124,9 @@ class Captured:
     view_scores: torch.Tensor  # [K, C] class scores of each view
     target_class: int
     size: tuple[int, int, int, int]  # (views, frames, height, width) of the input frames
+    versus: list[int] = field(default_factory=list)  # the classes a Contrast target compared with (else empty)
+    samples: int = 1  # clips explained together (core.whole_video's windows); views are grouped by clip
+    target_classes: list[int] = field(default_factory=list)  # per clip (when samples > 1)
     relevance: torch.Tensor | None = None  # an attention method's token map [G, T', h, w] (layers' outputs unused)
     method: str | None = None  # the attention method that made ``relevance``
 
@@ -131,13 +134,18 @@ class Captured:
     def scores(self) -> torch.Tensor:
         return self.view_scores.mean(dim=0)
 
+    @property
+    def sample_scores(self) -> torch.Tensor:
+        """``[samples, C]``: each clip's class scores averaged over its views."""
+        return self.view_scores.reshape(self.samples, -1, self.view_scores.shape[-1]).mean(dim=1)
+
 
 def capture(
     handle: ModelHandle,
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     gradients: bool = True,
     gt: int | None = None,
     method: str | CAMMethod | None = None,
@@ -158,13 +166,18 @@ def capture(
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
             view_scores = _finite(class_scores(handle, data))
-            scores = view_scores.mean(dim=0)
-            index = resolve_target(handle, target, scores, gt)
+            samples = len(clip.data["inputs"])  # several clips explained together: one objective summed over them
+            per_sample = view_scores.reshape(samples, -1, view_scores.shape[-1]).mean(dim=1)
+            chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+            indices = [chosen.resolve(handle.classes, scores, gt) for scores in per_sample]
             for cap in captures:
-                if not cap.leaves or not scores.requires_grad:
+                if not cap.leaves or not per_sample.requires_grad:
                     raise CamError(f"Layer {cap.name} does not lead to the class scores; pick a backbone layer.")
+            objectives = [target_score(chosen, scores, index, handle.classes, gt)
+                          for scores, index in zip(per_sample, indices, strict=True)]
+            objective = torch.stack([score for score, _ in objectives]).sum()  # clips are independent
             leaves = [leaf for cap in captures for leaf in cap.leaves]
-            grads = torch.autograd.grad(scores[index], leaves, allow_unused=True) if gradients else None
+            grads = torch.autograd.grad(objective, leaves, allow_unused=True) if gradients else None
     finally:
         for cap in captures:
             cap.handle.remove()
@@ -174,20 +187,27 @@ def capture(
     start = 0
     for cap in captures:
         count = len(cap.leaves)
-        activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen))
+        activations.append(_by_sample(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen), samples))
         if grads is None:
             layer_gradients.append(None)
         else:
             found = [g if g is not None else torch.zeros_like(a)
                      for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
-            gradient = _canonical(torch.cat(found), handle.is_2d, seen)
+            gradient = _by_sample(_canonical(torch.cat(found), handle.is_2d, seen), samples)
             layer_gradients.append(gradient)
             if not gradient.any():  # class token aside
                 raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
                                "e.g. the head reads only the class token after it); pick an earlier layer.")
         start += count
-    return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), index,
-                    tuple(clip.frames.shape[:4]))
+    return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), indices[0],
+                    tuple(clip.frames.shape[:4]), objectives[0][1], samples, indices)
+
+
+def _by_sample(canonical: torch.Tensor, samples: int) -> torch.Tensor:
+    """A 2D model's single group of frames split into one group per clip (3D maps are grouped by view already)."""
+    if canonical.shape[0] == 1 and samples > 1:
+        return canonical.reshape(samples, -1, *canonical.shape[2:])
+    return canonical
 
 
 def _finite(view_scores: torch.Tensor) -> torch.Tensor:
@@ -203,7 +223,7 @@ def capture_attention(
     method: AttentionMethod,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     gt: int | None = None,
 ) -> Captured:
     """Run the model once on ``clip`` recording its attention maps (:mod:`core.attention`), up to the end of
@@ -220,14 +240,16 @@ def capture_attention(
                              label=method.label) as record, torch.set_grad_enabled(method.needs_gradients):
         view_scores = _finite(class_scores(handle, data))
         scores = view_scores.mean(dim=0)
-        index = resolve_target(handle, target, scores, gt)
+        chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+        index = chosen.resolve(handle.classes, scores, gt)
+        objective, versus = target_score(chosen, scores, index, handle.classes, gt)  # a Contrast's difference too
         if method.needs_gradients:
-            record.backward(scores[index])
+            record.backward(objective)
     row = attention.compose(record.events, method.step)  # [b, n] over the tokens of a block's output
     seen = backbone_input(model.backbone, data["inputs"], handle.is_2d)
     grid = _canonical(row.float().unsqueeze(-1), handle.is_2d, seen)  # [G, T', 1, h, w]
     layer = layer or attention.block_of(record.events[-1].module)
-    return Captured([layer], [], [], view_scores.detach(), index, tuple(clip.frames.shape[:4]),
+    return Captured([layer], [], [], view_scores.detach(), index, tuple(clip.frames.shape[:4]), versus,
                     relevance=grid[:, :, 0], method=method.name)
 
 
@@ -260,7 +282,7 @@ def explain_inputs(
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     method: str | CAMMethod = "gradcam",
     gt: int | None = None,
     video: str | Path | np.ndarray | None = None,
@@ -287,8 +309,19 @@ def explain_inputs(
         target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
         classes=list(handle.classes), video=_video_name(video),
         config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
-        notes=list(clip.notes), inputs=clip,
+        notes=list(clip.notes), inputs=clip, extra=_contrast_record(handle, target, captured, gt),
     )
+
+
+def _contrast_record(handle: ModelHandle, target: TargetChoice | int | str | None, captured: Captured,
+                     gt: int | None) -> dict:
+    """The sidecar's ``contrast`` field for a :class:`~core.target.Contrast` target (else nothing): its key, and
+    the classes the explained class was compared with on this input."""
+    if not captured.versus:
+        return {}
+    chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+    return {"contrast": {"target": chosen.key, "versus": list(captured.versus),
+                         "versus_labels": [handle.classes[i] for i in captured.versus]}}
 
 
 def explain(
@@ -296,7 +329,7 @@ def explain(
     video: str | Path | np.ndarray,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     views: str = "center",
     method: str = "gradcam",
     gt: int | None = None,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import sample_file
-from gradcam_stubs import import_pytorch_grad_cam
+from gradcam_stubs import ClipScores, import_pytorch_grad_cam
 from real_configs import small_config
 
 import core
@@ -39,18 +39,6 @@ def test_every_method_has_an_oracle():
     assert {name for name, cls in METHODS.items() if cls.needs_attention} == {"rollout", "attn-grad"}
 
 
-class _ClipScores(torch.nn.Module):
-    """A 2D recognizer as an image model for pytorch-grad-cam: ``[N, 3, H, W]`` frames to ``[1, C]``."""
-
-    def __init__(self, recognizer: torch.nn.Module) -> None:
-        super().__init__()
-        self.recognizer = recognizer
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        feats, kwargs = self.recognizer.extract_feat(frames[None], test_mode=True)
-        return self.recognizer.cls_head(feats, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def tsn():
     demo_mp4 = sample_file("demo.mp4")
@@ -73,7 +61,7 @@ def test_2d_matches_pytorch_grad_cam(method, tsn):
     handle, captured, frames = tsn
     size = (frames.shape[-1], frames.shape[-2])
     ours = get_method(method)(captured.activations[0], captured.gradients[0])[0].numpy()  # [N, h, w]
-    oracle = ORACLES[method](model=_ClipScores(handle.model), target_layers=[handle.model.backbone.layer3])
+    oracle = ORACLES[method](model=ClipScores(handle.model), target_layers=[handle.model.backbone.layer3])
     with oracle:
         theirs = oracle(input_tensor=frames, targets=[ClassifierOutputTarget(TARGET)])
     if method == "eigencam":  # the SVD's sign is arbitrary there; we fix it (see core.methods.EigenCAM)

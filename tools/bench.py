@@ -13,16 +13,24 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import decord
+import numpy as np
+import torch
+
 import core  # (first: the mmaction2 wheel fixes)
 from core.cam import class_scores
-from core.demo import demo_paths
+from core.demo import cache_dir, demo_paths
 from core.evaluate import deletion_insertion
 from core.evaluate.perturb import counts_of, probabilities, view_inputs
 from core.layers import get_layer
 from core.model import load_config, resolve_device
+from core.overlay import VideoWriter
+from core.video import build_inputs, probe_video
+from core.whole_video import FrameStream, explain_whole_video, plan_windows, sampling_of, stack_clips, window_config
 from tools.batch_bench import batch_figure, materialize, video_folder
 from tools.dataset_bench import dataset_figure
 from tools.study_bench import make_inputs, study_figure
@@ -240,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
     parser.add_argument("--attention", nargs="*", default=None, choices=sorted(FULL_BACKWARD), metavar="MODEL",
                         help="also time attention rollout and attn-grad vs inference and Grad-CAM (default: videomae)")
+    parser.add_argument("--whole-video", nargs="*", default=None, choices=["demo", "i3d"], metavar="MODEL",
+                        help="also time explaining every window of a video vs plain inference over the same "
+                             "windows, and peak memory at 4x and 16x the length: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     parser.add_argument("--datasets", action="store_true",
@@ -251,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return datasets_table()
 
     device = str(resolve_device(args.device))
+    if args.whole_video is not None:
+        whole_video_table(args.whole_video or list(WHOLE_CASES), device, args.repeat, memory=not args.no_memory)
     if args.evaluate is not None:
         evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
     if args.attention is not None:
@@ -428,6 +441,110 @@ def datasets_table() -> int:
           f"{fig['fps']:>8.0f} {fig['frames_per_cpu_s']:>12.0f}")
     print("goal: >= 200 frames/s on 2 CPU cores (both maps of every frame written)")
     return 0
+
+
+
+# --------------------------------------------------------------------------- --whole-video
+# ``python -m tools.bench --whole-video``: explaining every window of a video against plain inference over the
+# same windows, and peak memory against the video's length.
+#
+# Both sides decode each source frame once (:class:`core.whole_video.FrameStream`), build every window's input with
+# the same test pipeline and run the windows in the same batches; plain inference stops at the class scores, the
+# explanation adds the truncated backward, the maps, the per-frame means and interpolation, and writing the txt,
+# npz and sidecar (no overlay video). Peak memory is the extra RSS of one whole-video run in a fresh process, on
+# the bench video looped 4 and 16 times (both longer than one batch of windows, where memory stops growing: the
+# ratio stays near 1 when memory is constant in the video's length).
+
+WHOLE_CASES = ("demo", "i3d")
+
+
+def _whole_setup(case: str, device: str):
+    if case == "demo":
+        paths = demo_paths()
+        return core.load_model(paths["config"], paths["checkpoint"], device=device), 3
+    return core.load_model(_config("i3d"), device=device), None
+
+
+def long_video(loops: int) -> Path:
+    """The bench video looped ``loops`` times (written once into the cache)."""
+    source = _video()
+    path = cache_dir() / f"bench_{source.stem}_x{loops}.mp4"
+    if not path.exists():
+        reader = decord.VideoReader(str(source))
+        with VideoWriter(path, float(reader.get_avg_fps()) or 25.0) as writer:
+            for _ in range(loops):
+                for start in range(0, len(reader), 64):
+                    writer.write(reader.get_batch(list(range(start, min(start + 64, len(reader))))).asnumpy())
+    return path
+
+
+def _whole_plain(handle, video: Path, interval: int | None, batch: int) -> None:
+    """Class scores of every window: the same decode, inputs and batches, no backward, nothing written."""
+    sampling = sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)
+    windows = plan_windows(probe_video(video).frames, sampling)
+    cfg = window_config(handle.cfg, sampling, handle.is_2d)
+    stream = FrameStream(video)
+    for first in range(0, len(windows), batch):
+        chunk = windows[first:first + batch]
+        clip = stack_clips([build_inputs(cfg, stream.frames(w.indices)) for w in chunk])
+        following = first + batch
+        stream.forget_before(windows[following].start if following < len(windows) else 1 << 62)
+        with torch.no_grad():
+            class_scores(handle, handle.model.data_preprocessor(clip.data, False)).cpu()
+
+
+def _whole_explain(handle, video: Path, interval: int | None, batch: int, out: Path) -> None:
+    explain_whole_video(handle, video, out / "bench.txt", frame_interval=interval, batch_size=batch)
+
+
+def _whole_peak_child(case: str, device: str, loops: int, batch: int, queue) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    handle, interval = _whole_setup(case, device)
+    video = long_video(loops)
+    with tempfile.TemporaryDirectory() as out:
+        queue.put(_peak_of(lambda: _whole_explain(handle, video, interval, batch, Path(out)), device))
+
+
+def whole_video_table(cases: list[str], device: str, repeat: int, *, batch: int = 2, memory: bool = True) -> None:
+    """Print explain / plain-inference time over the same windows (the bench video looped 4 times), and peak
+    memory on 4x and 16x."""
+    import warnings
+
+
+    warnings.filterwarnings("ignore")
+    print(f"whole video, device {device}: median of {repeat}; windows in batches of {batch}; "
+          "memory: peak extra MiB of one run, the video looped 4x and 16x")
+    header = (f"{'model':<8} {'frames':>6} {'windows':>7} {'infer s':>8} {'explain s':>9} {'expl/inf':>8} "
+              f"{'mem 4x':>7} {'mem 16x':>7} {'16x/4x':>6}")
+    print(header)
+    print("-" * len(header))
+    video = long_video(4)
+    for case in cases:
+        handle, interval = _whole_setup(case, device)
+        frames = probe_video(video).frames
+        windows = len(plan_windows(frames, sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)))
+        samples: dict[str, list[float]] = {"plain": [], "explain": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = {"plain": lambda h=handle, i=interval: _whole_plain(h, video, i, batch),
+                    "explain": lambda h=handle, i=interval, t=tmp: _whole_explain(h, video, i, batch, Path(t))}
+            for run in runs.values():
+                run()  # warm-up
+            for _ in range(repeat):
+                for name, run in runs.items():
+                    _sync(device)
+                    start = time.perf_counter()
+                    run()
+                    _sync(device)
+                    samples[name].append(time.perf_counter() - start)
+        plain, explain = (statistics.median(samples[k]) for k in ("plain", "explain"))
+        mem = [float("nan")] * 2
+        if memory:
+            mem = [_in_fresh_process(_whole_peak_child, case, device, loops, batch) for loops in (4, 16)]
+        print(f"{case:<8} {frames:>6} {windows:>7} {plain:>8.3f} {explain:>9.3f} {explain / plain:>8.2f} "
+              f"{mem[0]:>7.0f} {mem[1]:>7.0f} {mem[1] / mem[0] if mem[0] else np.nan:>6.2f}", flush=True)
+    print("goals: expl/inf <= 1.2; 16x/4x near 1 (memory constant in the video's length)")
 
 
 if __name__ == "__main__":

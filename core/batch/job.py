@@ -54,7 +54,8 @@ class BatchRequest:
         o, default = self.options, BatchOptions()
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
-                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate}
+                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate,
+                 "--whole-video": o.whole_video}
         values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
                   "--target-class": choice_text(o.target), "--label-map": self.label_map,
                   "--method": None if o.method == default.method else o.method,
@@ -65,7 +66,11 @@ class BatchRequest:
                   "--steps": None if o.steps == default.steps or not o.evaluate else o.steps,
                   "--baseline": None if o.baseline == default.baseline or not o.evaluate else o.baseline,
                   "--blur-sigma": None if o.blur_sigma == default.blur_sigma or not o.evaluate
-                  or o.baseline != "blur" else o.blur_sigma}
+                  or o.baseline != "blur" else o.blur_sigma,
+                  "--window-stride": o.window_stride if o.whole_video else None,
+                  "--frame-interval": o.frame_interval if o.whole_video else None,
+                  "--window-batch": None if o.window_batch == default.window_batch or not o.whole_video
+                  else o.window_batch}
         words += [flag for flag, on in flags.items() if on]
         for flag, value in values.items():
             if value is not None:

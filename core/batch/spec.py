@@ -23,8 +23,9 @@ from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
 from core.methods import get_method
 from core.model import ModelHandle, load_model
 from core.overlay import colormap_lut
-from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
+from core.target import PREDICTED, Contrast, GroundTruth, Target, TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs
+from core.whole_video import sampling_of
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -47,6 +48,10 @@ class BatchOptions:
     steps: int = 20  # of the deletion and insertion curves (with evaluate)
     baseline: str = "zeros"  # what deletion/insertion put in place of removed pixels: zeros, blur or static
     blur_sigma: float = DEFAULT_BLUR_SIGMA  # pixels, of the blur baseline
+    whole_video: bool = False  # explain every frame of each video (core.whole_video), not one clip
+    window_stride: int | None = None  # with whole_video: frames between windows (default: one window's span)
+    frame_interval: int | None = None  # with whole_video: the sampling interval (default: the config's)
+    window_batch: int = 4  # with whole_video: windows explained together
 
     def check(self) -> None:
         """Fail on a bad option before any model is loaded."""
@@ -59,6 +64,11 @@ class BatchOptions:
             raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
         if not self.fps > 0:
             raise CamError(f"--fps must be above 0, not {self.fps}.")
+        if self.whole_video and (self.views != "center" or self.evaluate):
+            raise CamError("--whole-video explains the center view of every window and is not evaluated; drop "
+                           "--all-views and --evaluate.")
+        if self.whole_video and self.window_batch < 1:
+            raise CamError(f"--window-batch must be at least 1, not {self.window_batch}.")
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,7 @@ class BatchSpec:
     views: str
     classes: list[str] = field(default_factory=list)
     evaluation: Evaluation | None = None  # measure each map's faithfulness too (--evaluate)
+    whole_video: dict | None = None  # every frame explained: the windows' sampling (Sampling.to_dict())
 
 
 def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
@@ -131,13 +142,24 @@ def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     layer = resolve_layer(handle, options.target_layer)
     method = get_method(options.method).name
     target = parse_target(options.target, handle.classes, ground_truth=True)
-    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options))
+    whole = None
+    if options.whole_video:
+        whole = sampling_of(handle.cfg, handle.is_2d, stride=options.window_stride,
+                            frame_interval=options.frame_interval).to_dict()
+    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options), whole)
+
+
+def uses_ground_truth(target: Target) -> bool:
+    """Whether explaining ``target`` needs each video's label (the ground truth, or a contrast with it)."""
+    if isinstance(target, Contrast):
+        return isinstance(target.target, GroundTruth) or isinstance(target.versus, GroundTruth)
+    return isinstance(target, GroundTruth)
 
 
 def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
     """Ground-truth labels must exist for ``--target gt`` and fit the model's classes."""
     for task in tasks:
-        if isinstance(spec.target, GroundTruth) and task.gt_class is None:
+        if uses_ground_truth(spec.target) and task.gt_class is None:
             raise CamError(f"--target gt needs ground-truth labels, but {task.video} has none; "
                            "pass an annotation file (path label).")
         if task.gt_class is not None and not 0 <= task.gt_class < len(spec.classes):
@@ -164,7 +186,17 @@ class Failed:
     seconds: float | None = None
 
 
-Outcome = Explained | Failed
+@dataclass(frozen=True)
+class Written:
+    """A video the executor explained and wrote itself (a whole-video run writes as it goes): its sidecar."""
+
+    task: BatchTask
+    payload: dict
+    seconds: float
+    decode_seconds: float
+
+
+Outcome = Explained | Failed | Written
 
 
 def decode(cfg: Config, task: BatchTask, views: str) -> tuple[ClipInputs, float]:

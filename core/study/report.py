@@ -100,6 +100,12 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
              _p(t["p"]), _p(t["p_holm"]) + (" *" if math.isfinite(t["p_holm"]) and t["p_holm"] < ALPHA else ""),
              _f(t["effect"], 2)] for t in result.tests]
     lines += _table(["metric", "run a", "run b", "n", "W", "p", "p (Holm)", "effect r"], rows)
+    counts = scores.frames_scored()
+    lines += ["", "## Frames scored", "", "Frames scored on their own per video (every frame with both a heatmap "
+              "and per-frame gaze; 0: one gaze map per clip).", ""]
+    lines += _table(["video", *(f"`{run}`" for run in result.runs)],
+                    [[video, *(str(counts.get(run, {}).get(video, 0)) for run in result.runs)]
+                     for video in scores.videos])
     lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
     lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
     if scores.notes:
