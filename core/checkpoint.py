@@ -10,7 +10,6 @@ a sentence naming it, unless the caller explicitly trusts the file.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -79,7 +78,9 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
         if str(err) == "not a torch.save file":
             raise CamError(f"Checkpoint {_not_a_checkpoint(path, path.read_bytes())}.") from err
         raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from err
-    except (Exception, zipfile.BadZipFile) as err:  # truncated or damaged: EOFError, struct.error, KeyError...
+    except MemoryError:  # a cap failed to foresee it: a bug to report, not a damaged file
+        raise
+    except Exception as err:  # truncated or damaged: EOFError, struct.error, KeyError, BadZipFile...
         raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
                        f"({type(err).__name__}: {first_line(err)}).") from err
     if not isinstance(ckpt, Mapping):

@@ -47,6 +47,8 @@ def load_dump(path: str | os.PathLike, *, max_bytes: int | None = None) -> list:
         raise CamError(f"{path} is a folder, not a results pickle") from err
     except RecursionError:  # not chained: its traceback is thousands of frames
         raise CamError(f"{path} nests deeper than any test dump (a damaged or crafted file)") from None
+    except MemoryError:  # a cap failed to foresee it: a bug to report, not a damaged file
+        raise
     except Exception as error:
         raise CamError(f"{path} is not a readable results pickle (truncated or not a pickle: "
                        f"{error.__class__.__name__}: {first_line(error)})") from error
