@@ -8,6 +8,7 @@ from a JSON config, ``--cfg-options`` or the options a results folder's ``.batch
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mmaction
@@ -17,11 +18,12 @@ from mmengine.config import Config
 from test_access import _marker_module
 from tiny_model import make_model
 
-from core import explain
+from core import access, explain
 from core.access import TrustRequired
 from core.batch.job import BatchRequest, read_manifest, resume_request
 from core.batch.spec import BatchOptions, ModelFiles
 from core.batch.store import MANIFEST_NAME
+from core.checkpoint import read_checkpoint
 from core.errors import CamError
 from core.model import load_config, load_model
 from core.vis_cam import main as vis_cam
@@ -135,3 +137,22 @@ def test_resume_lists_cfg_options_and_settings_that_differ(tmp_path):
     with pytest.raises(CamError, match=r"sets test_pipeline.0.type to 'os.system'"):  # confirmed, still a name
         load_config(RECOGNITION / "tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py",
                     request.cfg_options)
+
+
+def test_uploads_are_never_configs_or_checkpoints(tiny, tmp_path, monkeypatch):
+    """An uploaded sidecar .json or results .pkl typed as the model's config or checkpoint is refused, without
+    the upload folder's name (one session could otherwise learn where the others' uploads are)."""
+    config, checkpoint = tiny
+    uploads = tmp_path / "secret-uploads-name"
+    monkeypatch.setenv("MMCAM_UPLOADS", str(uploads))
+    session = uploads / "session"
+    session.mkdir(parents=True)
+    shutil.copy(config, session / "sidecar.py")
+    shutil.copy(checkpoint, session / "results.pth")
+    with access.limited(access.Roots.of([tmp_path, config.parent])):
+        for action in (lambda: load_config(session / "sidecar.py"), lambda: read_checkpoint(session / "results.pth")):
+            with pytest.raises(CamError, match="is an uploaded file, and uploads are data") as error:
+                action()
+            assert "secret-uploads-name" not in str(error.value)
+        load_config(config)  # the same files elsewhere are fine
+        read_checkpoint(checkpoint)
