@@ -27,6 +27,7 @@ from core.checkpoint import read_checkpoint
 from core.errors import CamError
 from core.model import load_config, load_model
 from core.vis_cam import main as vis_cam
+from pages.ui.text import for_page
 
 RECOGNITION = Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition"
 
@@ -156,3 +157,15 @@ def test_uploads_are_never_configs_or_checkpoints(tiny, tmp_path, monkeypatch):
             assert "secret-uploads-name" not in str(error.value)
         load_config(config)  # the same files elsewhere are fine
         read_checkpoint(checkpoint)
+
+
+def test_no_sentence_on_a_page_names_the_upload_folder(tmp_path, monkeypatch):
+    uploads = tmp_path / "secret-uploads-name"
+    monkeypatch.setenv("MMCAM_UPLOADS", str(uploads))
+    said = [f"{uploads}/k3j9x2/results.pkl is not a readable results pickle (truncated).",
+            f"Checkpoint {uploads.resolve()}/k3j9x2/evil.pth was refused: it needs `posix.system`.",
+            f"the folder {uploads} is full"]
+    shown = [for_page(sentence) for sentence in said]
+    assert shown[:2] == ["results.pkl is not a readable results pickle (truncated).",
+                         "Checkpoint evil.pth was refused: it needs `posix.system`."]
+    assert all("secret-uploads-name" not in text and "k3j9x2" not in text for text in shown), shown
