@@ -210,11 +210,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="only time reading a checkpoint and a test dump (core's unpickler vs torch's loaders)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
+    parser.add_argument("--datasets", action="store_true",
+                        help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
     if args.loads:
         return load_table(args.repeat)
     if args.study:
         return study_table()
+    if args.datasets:
+        return datasets_table()
     from core.model import resolve_device
 
     device = str(resolve_device(args.device))
@@ -432,6 +436,23 @@ def load_table(repeat: int) -> int:
             mine, base = _median_seconds(ours, repeat), _median_seconds(theirs, repeat)
             print(f"{name:<16} {path.stat().st_size / 2**20:>6.1f} {mine:>8.3f} {base:>14.3f} {mine / base:>6.2f}")
     print("goal: core's checkpoint load <= 1.2x torch.load(weights_only=True); dump load as before issue 22")
+    return 0
+
+
+def datasets_table() -> int:
+    """Frames per second of a dataset import (tools.dataset_bench)."""
+    import os
+    import tempfile
+
+    from tools.dataset_bench import dataset_figure
+
+    with tempfile.TemporaryDirectory(prefix="mmcam-datasets-") as tmp:
+        fig = dataset_figure(Path(tmp))
+    print(f"{'import':<20} {'videos':>6} {'frames':>6} {'s':>7} {'cpu s':>7} {'frames/s':>8} {'frames/cpu s':>12}"
+          f"  (2 workers; CPU cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+    print(f"{'ledov 640x360':<20} {fig['videos']:>6} {fig['frames']:>6} {fig['seconds']:>7.2f} {fig['cpu_s']:>7.2f} "
+          f"{fig['fps']:>8.0f} {fig['frames_per_cpu_s']:>12.0f}")
+    print("goal: >= 200 frames/s on 2 CPU cores (both maps of every frame written)")
     return 0
 
 
