@@ -242,6 +242,7 @@ class StrictUnpickler(pickle._Unpickler):
     memo: dict[int, Any]
     append: Callable[[Any], None]
     read: Callable[[int], bytes]
+    readline: Callable[[], bytes]
     readinto: Callable[[Any], int]
     pop_mark: Callable[[], list[Any]]
     _unframer: Any
@@ -334,6 +335,9 @@ class StrictUnpickler(pickle._Unpickler):
     def _load_memoize(self) -> None:
         self._memoize_at(len(self.memo))
 
+    def _load_put(self) -> None:
+        self._memoize_at(int(self.readline()[:-1]))
+
     def _load_setitem(self) -> None:
         value, key = self.stack.pop(), self.stack.pop()
         self._container((dict, collections.OrderedDict, collections.Counter), "sets items of")[key] = value
@@ -383,6 +387,7 @@ class StrictUnpickler(pickle._Unpickler):
     dispatch[pickle.BINPUT[0]] = _load_binput
     dispatch[pickle.LONG_BINPUT[0]] = _load_long_binput
     dispatch[pickle.MEMOIZE[0]] = _load_memoize
+    dispatch[pickle.PUT[0]] = _load_put
     dispatch[pickle.SETITEM[0]] = _load_setitem
     dispatch[pickle.SETITEMS[0]] = _load_setitems
     dispatch[pickle.APPEND[0]] = _load_append
@@ -390,7 +395,7 @@ class StrictUnpickler(pickle._Unpickler):
     dispatch[pickle.ADDITEMS[0]] = _load_additems
     dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
     for _opcode, _what in ((pickle.NEWOBJ_EX, "constructs objects"), (pickle.OBJ, "constructs objects"),
-                           (pickle.INST, "constructs objects"), (pickle.PUT, "uses text memo indices"),
+                           (pickle.INST, "constructs objects"),
                            (pickle.EXT1, "uses extension codes"), (pickle.EXT2, "uses extension codes"),
                            (pickle.EXT4, "uses extension codes"), (pickle.NEXT_BUFFER, "uses out-of-band buffers"),
                            (pickle.READONLY_BUFFER, "uses out-of-band buffers")):

@@ -245,7 +245,7 @@ def _fuzz(tmp_path: Path, count: int, seed: int) -> None:
 
 
 def test_fuzzed_checkpoints_and_dumps_return_data_or_one_sentence(tmp_path):
-    _fuzz(tmp_path, 250, seed=22)
+    _fuzz(tmp_path, 200, seed=22)
 
 
 @pytest.mark.slow
