@@ -9,6 +9,7 @@ a sentence naming it, unless the caller explicitly trusts the file.
 
 from __future__ import annotations
 
+import collections
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
 
 from core import access
 from core.errors import CamError, first_line
@@ -86,6 +88,29 @@ def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)
+
+
+def with_history_buffers(ckpt: dict) -> dict:
+    """``ckpt`` with its message hub's scalar histories as MMEngine's ``HistoryBuffer`` objects again (what a
+    runner resuming from it restores; it skips anything else). The safe loader leaves each as the plain dict of
+    its state; this builds them through ``HistoryBuffer``'s own constructor from checked arrays, after loading."""
+    hub = ckpt.get("message_hub")
+    scalars = hub.get("log_scalars") if isinstance(hub, Mapping) else None
+    if not isinstance(hub, Mapping) or not isinstance(scalars, Mapping):
+        return ckpt
+    histories = collections.OrderedDict((key, _history_buffer(value)) for key, value in scalars.items())
+    return {**ckpt, "message_hub": {**hub, "log_scalars": histories}}
+
+
+def _history_buffer(state: object) -> object:
+    if not isinstance(state, dict) or set(state) != {"max_length", "_log_history", "_count_history"}:
+        return state
+    log, count, length = state["_log_history"], state["_count_history"], state["max_length"]
+    if not (type(length) is int and length > 0 and isinstance(log, np.ndarray) and isinstance(count, np.ndarray)
+            and log.ndim == count.ndim == 1 and len(log) == len(count) <= length
+            and log.dtype.kind in "iuf" and count.dtype.kind in "iu"):
+        return state
+    return HistoryBuffer(log, count, length)
 
 
 def state_dict_of(ckpt: Mapping) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT
+from mmengine.logging.history_buffer import HistoryBuffer
 from pickle_payloads import (
     CALL,
     DICT,
@@ -39,7 +40,7 @@ from pickle_payloads import (
     zip_members,
 )
 
-from core.checkpoint import classes_of, read_checkpoint
+from core.checkpoint import classes_of, read_checkpoint, with_history_buffers
 from core.errors import CamError
 from core.unpickle import GLOBALS
 
@@ -47,7 +48,7 @@ LIMIT_MB = 500
 
 CHILD = r'''
 import json, os, resource, sys
-from core.checkpoint import classes_of, read_checkpoint
+from core.checkpoint import classes_of, read_checkpoint, with_history_buffers
 from core.dumps import load_dump
 from core.errors import CamError
 
@@ -176,6 +177,9 @@ def test_a_legitimate_checkpoint_reads_as_plain_data(tmp_path):
     assert classes_of(ours) == ["run", "jump"] and ours["counts"] == Counter({1: 2})
     history = ours["message_hub"]["log_scalars"]["lr"]
     assert type(history) is dict and history["_log_history"].tolist() == [0.1, 0.2]  # data, not a HistoryBuffer
+    resumed = with_history_buffers(ours)["message_hub"]["log_scalars"]["lr"]  # what `core.mm train --resume` gets
+    assert isinstance(resumed, HistoryBuffer) and resumed.current() == 0.2 and resumed.mean() == pytest.approx(0.15)
+    assert resumed._count_history.tolist() == theirs["message_hub"]["log_scalars"]["lr"]._count_history.tolist()
     legacy = tmp_path / "legacy.pth"  # torch.save's format before 1.6 reads the same
     torch.save(theirs["state_dict"], legacy, _use_new_zipfile_serialization=False)
     for key, value in read_checkpoint(legacy).items():
