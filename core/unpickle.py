@@ -739,11 +739,20 @@ def _read_zip(path: Path, budget: Budget) -> Any:
         return ZipCheckpoint(archive, file, prefix, data, budget).load()
 
 
+class _PlainData(pickle.Unpickler):
+    """The C unpickler with no class or function to reach: nothing it reads can be called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"global {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent id")
+
+
 def is_legacy_torch_file(data: bytes) -> bool:
-    """Whether ``data`` starts like ``torch.save``'s legacy stream (its magic number, pickled)."""
-    head = io.BytesIO(data[:64])
+    """Whether ``data`` starts like ``torch.save``'s legacy stream (its magic number, a plain integer)."""
     try:
-        return pickle.Unpickler(head).load() == torch.serialization.MAGIC_NUMBER  # an integer: no global read
+        return _PlainData(io.BytesIO(data[:64])).load() == torch.serialization.MAGIC_NUMBER
     except Exception:  # (anything else: not torch's legacy format)
         return False
 

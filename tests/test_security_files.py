@@ -136,6 +136,18 @@ def test_allowed_globals_are_inert(tmp_path, payload, refusal):
         read_checkpoint(_checkpoint(tmp_path / "evil.pth", payload))
 
 
+def test_a_short_pickle_that_is_no_torch_file_runs_nothing(tmp_path, monkeypatch):
+    """The first look at a file (is it torch's legacy format? its first 64 bytes) reads no global either."""
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(b"cos\nsystem\n(S'touch pwned'\ntR.")
+    assert len(evil.read_bytes()) < 64
+    with pytest.raises(CamError, match="is a pickle but not a PyTorch checkpoint"):
+        read_checkpoint(evil, trust_checkpoint=True)
+    assert not marker.exists()
+
+
 def test_the_allow_list_is_frozen():
     with pytest.raises(TypeError):
         GLOBALS[("os", "system")] = GLOBALS[("numpy", "dtype")]  # type: ignore[index]
