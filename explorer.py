@@ -10,16 +10,16 @@ import time
 from dataclasses import replace
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 import core  # (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.evaluate import show_evaluate
+from pages.ui.gate import Gate
 from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
-
-setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
@@ -32,7 +32,7 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
             with shown_as_error() as box, st.spinner("Loading the model…"):
                 handle = cache.model(spec)
                 layers, default_layer = cache.layers(spec), cache.default_layer(spec)
-            if box.failed:
+            if box.failed or handle is None:
                 spec, handle = None, None
             else:
                 st.caption(f"{handle.num_classes} classes · {handle.device} · "
@@ -83,7 +83,8 @@ def _run(key: cache.RunKey) -> None:
             return
     st.session_state["run_key"] = key
     st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
-    st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
+    if result.probs is not None:  # always, for a result made here (only read-back results may lack them)
+        st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
@@ -104,6 +105,8 @@ def _look() -> tuple[float, str]:
 
 
 def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
+    # a result made here has its scores (only a result read back from files may lack them)
+    assert result.predicted_class is not None and result.probs is not None
     predicted = result.classes[result.predicted_class]
     st.subheader(f"Explained: {result.target_label}")
     st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted: {predicted} "
@@ -120,6 +123,7 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
+    setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
     st.title("Grad-CAM explorer")
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings = _sidebar()
@@ -132,8 +136,9 @@ def main() -> None:
     key = None
     if spec is not None and settings is not None:
         key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
-    if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
-                 icon=":material/play_arrow:") or (explain_now and key is not None and readable):
+    clicked = st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
+                        icon=":material/play_arrow:")
+    if key is not None and (clicked or (explain_now and readable)):
         _run(key)
     if note := st.session_state.pop("run_note", None):
         st.status(note, state="complete")
@@ -146,4 +151,7 @@ def main() -> None:
         _show(shown, cache.explain(shown))
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs this file as __main__ for every visitor, on every rerun
+    main()
+else:  # `streamlit run explorer.py` imports it to find the server to start: Streamlit's, behind the gate
+    app = st.App(__file__, middleware=[Middleware(Gate)])

@@ -33,6 +33,7 @@ from core.cam import ExplainResult
 from core.errors import CamError
 from core.evaluate.faithfulness import SUMMARY_COLUMNS
 from core.export import atomic_path, write_result
+from core.heatmap_files import read_result
 from core.overlay import write_video
 from core.sidecar import to_sidecar
 
@@ -213,10 +214,24 @@ class Summary:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.fields(), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.sorted_rows())
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.sorted_rows())
         with atomic_path(self.path) as tmp:
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
         self.written = time.monotonic()
+
+
+def _cell(value: object) -> object:
+    """A summary cell: "" for None; a name that is not valid UTF-8 (a file named in another encoding: its
+    undecodable bytes are kept as surrogates) with those bytes written as ``\xff``, so that it is named, in
+    valid UTF-8, and the summary can be written."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value).decode("utf-8", "backslashreplace")
+    return value
 
 
 def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str, dict]) -> list[dict]:
@@ -305,8 +320,6 @@ def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True) -> Expl
     """The finished result of ``name`` under ``out_dir``, read from its files (:func:`core.heatmap_files.read_result`:
     no config or model runs); with ``frames``, the model's windows of the source video's frames for overlays,
     or a note in ``file_notes`` saying why there are none."""
-    from core.heatmap_files import read_result
-
     paths = output_paths(out_dir, BatchTask("", name))
     if not paths.json.is_file() or not paths.npz.is_file():
         raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")

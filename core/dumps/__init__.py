@@ -25,7 +25,6 @@ from core.dumps.report import (
     CONFUSION_LIMIT,
     SAMPLE_LIST,
     SOURCE_SUFFIX,
-    TARGET_FOLDERS,
     Annotation,
     ClassAccuracy,
     ConfusedPair,
@@ -35,7 +34,6 @@ from core.dumps.report import (
     Order,
     Sample,
     TestSet,
-    batch_requests,
     confusion_matrix,
     explain_target,
     filter_samples,
@@ -56,9 +54,9 @@ from core.dumps.report import (
 from core.unpickle import DumpUnpickler
 
 __all__ = [
-    "CONFUSION_LIMIT", "DEFAULT_DUMP_LIMIT", "DUMP_LIMIT_ENV", "SAMPLE_LIST", "SOURCE_SUFFIX", "TARGET_FOLDERS",
+    "CONFUSION_LIMIT", "DEFAULT_DUMP_LIMIT", "DUMP_LIMIT_ENV", "SAMPLE_LIST", "SOURCE_SUFFIX",
     "Annotation", "ClassAccuracy", "ConfusedPair", "DumpReport", "DumpSource", "DumpUnpickler", "ExplainTarget",
-    "Order", "Sample", "TestSet", "batch_requests", "confusion_matrix", "dump_limit", "explain_target",
+    "Order", "Sample", "TestSet", "confusion_matrix", "dump_limit", "explain_target",
     "filter_samples", "format_report", "load_dump", "main", "mean_class_accuracy", "open_dump", "read_annotations",
     "read_dump", "read_source", "read_test_set", "record_source", "report_dict", "sample_root", "softmax",
     "source_file", "top_k_accuracy", "write_sample_list",
