@@ -103,8 +103,8 @@ def model_section(results: str | None, test_config: str | None) -> tuple[pickers
     origin = origin_of(results) if results else None
     if origin is not None:
         st.caption(f"These results were made by checkpoint `{origin.checkpoint}` with config "
-                   f"`{origin.config or test_config or '(none recorded)'}` (recorded by {origin.recorded_by or 'hand'} "
-                   f"in {dumps.source_file(results).name}); they are used only if you press the button.")
+                   f"`{origin.config or test_config or '(none recorded)'}` (recorded by "
+                   f"{origin.recorded_by or 'hand'}); they are used only if you press the button.")
         st.button("Use the checkpoint that made them", key="dump_use_origin", on_click=_use_origin,
                   args=(origin, test_config), icon=":material/link:",
                   help="Puts both paths above into the model picker (a file beside the results never loads a "

@@ -180,7 +180,7 @@ def test_the_dumps_checkpoint_is_offered_and_a_mismatch_warned(project, tmp_path
     assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" not in _sidebar_text(app)
     text = _sidebar_text(app)  # both paths in full, used only on the button (issue 22.3)
     assert f"made by checkpoint `{project['checkpoint']}` with config `{project['config']}`" in text
-    assert "(recorded by python -m core.mm test in results.pkl.source.json)" in text
+    assert "(recorded by python -m core.mm test); they are used only if you press the button" in text
     assert app.radio(key="model_source").value != "paths"  # nothing preset yet
     app.button(key="dump_use_origin").click().run()
     assert app.radio(key="model_source").value == "paths"
