@@ -102,11 +102,13 @@ def model_section(results: str | None, test_config: str | None) -> tuple[pickers
     st.header("Model (to explain samples)")
     origin = origin_of(results) if results else None
     if origin is not None:
-        st.caption(f"These results were made by **{Path(origin.checkpoint).name}** (recorded by "
-                   f"{origin.recorded_by or 'hand'}).")
+        st.caption(f"These results were made by checkpoint `{origin.checkpoint}` with config "
+                   f"`{origin.config or test_config or '(none recorded)'}` (recorded by "
+                   f"{origin.recorded_by or 'hand'}); they are used only if you press the button.")
         st.button("Use the checkpoint that made them", key="dump_use_origin", on_click=_use_origin,
                   args=(origin, test_config), icon=":material/link:",
-                  help=f"Checkpoint {origin.checkpoint}, config {origin.config or test_config or '(none recorded)'}")
+                  help="Puts both paths above into the model picker (a file beside the results never loads a "
+                       "model by itself).")
     spec = pickers.pick_model()
     if results and spec is not None and spec.checkpoint and not (origin and _same_file(spec.checkpoint,
                                                                                      origin.checkpoint)):

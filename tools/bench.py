@@ -23,7 +23,9 @@ import torch
 
 import core  # (first: the mmaction2 wheel fixes)
 from core.cam import class_scores
+from core.checkpoint import numpy_core, read_checkpoint
 from core.demo import cache_dir, demo_paths
+from core.dumps import load_dump
 from core.evaluate import deletion_insertion
 from core.evaluate.perturb import counts_of, probabilities, view_inputs
 from core.layers import get_layer
@@ -251,11 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-video", nargs="*", default=None, choices=["demo", "i3d"], metavar="MODEL",
                         help="also time explaining every window of a video vs plain inference over the same "
                              "windows, and peak memory at 4x and 16x the length: demo, i3d (default both)")
+    parser.add_argument("--loads", action="store_true",
+                        help="only time reading a checkpoint and a test dump (core's unpickler vs torch's loaders)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     parser.add_argument("--datasets", action="store_true",
                         help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
+    if args.loads:
+        return load_table(args.repeat)
     if args.study:
         return study_table()
     if args.datasets:
@@ -425,6 +431,54 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
           f"({figs['mit']['study_s'] / figs['exact']['study_s']:.2f}x wall clock)")
     print("goals: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart); "
           "mit <= 3x exact")
+    return 0
+
+
+def _median_seconds(action, repeat: int) -> float:
+    action()  # warm-up (page cache, imports)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def load_table(repeat: int) -> int:
+    """Seconds to read a ResNet-50-sized runner checkpoint (core.checkpoint.read_checkpoint vs torch.load with
+    weights_only=True, the loader core used before issue 22) and a 5,000-sample test dump (core.dumps.load_dump
+    vs pickle.load, which would run any code in it)."""
+    import pickle
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for i, width in enumerate([64] * 10 + [128] * 12 + [256] * 18 + [512] * 13):  # ~25 M weights, 265 tensors
+        state[f"layer{i}.conv.weight"] = torch.randn(width, width, 3, 3, generator=generator) / 10
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            state[f"layer{i}.bn.{name}"] = torch.rand(width, generator=generator)
+    samples = [{"pred_score": torch.softmax(torch.randn(400, generator=generator), 0), "pred_label": torch.tensor([1]),
+                "gt_label": torch.tensor([i % 400]), "num_classes": 400} for i in range(5000)]
+    with tempfile.TemporaryDirectory(prefix="mmcam-loads-") as tmp:
+        checkpoint, dump = Path(tmp) / "r50.pth", Path(tmp) / "results.pkl"
+        torch.save({"state_dict": state, "meta": {"epoch": np.int64(100), "seed": np.int64(0)}}, checkpoint)
+        dump.write_bytes(pickle.dumps(samples, protocol=2))
+        old_globals = [numpy_core().multiarray.scalar, np.dtype, np.dtypes.Int64DType]  # what core allowed before
+
+        def torch_weights_only() -> object:
+            with torch.serialization.safe_globals(old_globals):
+                return torch.load(checkpoint, map_location="cpu", weights_only=True)
+
+        rows = [("checkpoint r50", checkpoint, lambda: read_checkpoint(checkpoint), torch_weights_only),
+                ("dump 5000x400", dump, lambda: load_dump(dump), lambda: pickle.loads(dump.read_bytes()))]
+        print(f"{'file':<16} {'MiB':>6} {'core s':>8} {'torch/pickle s':>14} {'ratio':>6}  (median of {repeat})")
+        for name, path, ours, theirs in rows:
+            mine, base = _median_seconds(ours, repeat), _median_seconds(theirs, repeat)
+            print(f"{name:<16} {path.stat().st_size / 2**20:>6.1f} {mine:>8.3f} {base:>14.3f} {mine / base:>6.2f}")
+    print("goal: core's checkpoint load <= 1.2x torch.load(weights_only=True); dump load as before issue 22")
     return 0
 
 

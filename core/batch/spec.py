@@ -54,7 +54,19 @@ class BatchOptions:
     window_batch: int = 4  # with whole_video: windows explained together
 
     def check(self) -> None:
-        """Fail on a bad option before any model is loaded."""
+        """Fail on a bad option before any model is loaded (the command line's ranges; a ``.batch.json`` read back
+        is held to them too, with the types the command line's parser gives)."""
+        for name in ("overlay", "force", "evaluate"):
+            if type(getattr(self, name)) is not bool:
+                raise CamError(f"{name} must be true or false, not {getattr(self, name)!r}.")
+        for name in ("alpha", "fps", "blur_sigma"):
+            if type(getattr(self, name)) not in (int, float):
+                raise CamError(f"{name} must be a number, not {getattr(self, name)!r}.")
+        for name in ("method", "colormap", "baseline", "views"):
+            if type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a name, not {getattr(self, name)!r}.")
+        if self.target_layer is not None and type(self.target_layer) is not str:
+            raise CamError(f"target_layer must be a layer name, not {self.target_layer!r}.")
         get_method(self.method)
         check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
         colormap_lut(self.colormap)
