@@ -56,7 +56,20 @@ class BatchOptions:
     def check(self) -> None:
         """Fail on a bad option before any model is loaded (the command line's ranges; a ``.batch.json`` read back
         is held to them too, with the types the command line's parser gives)."""
-        for name in ("overlay", "force", "evaluate"):
+        self._check_types()
+        get_method(self.method)
+        check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
+        colormap_lut(self.colormap)
+        if not 0 <= self.alpha <= 1:
+            raise CamError(f"--alpha must be between 0 and 1, not {self.alpha}.")
+        if self.views not in ("center", "all"):
+            raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
+        if not self.fps > 0:
+            raise CamError(f"--fps must be above 0, not {self.fps}.")
+        self._check_whole_video()
+
+    def _check_types(self) -> None:
+        for name in ("overlay", "force", "evaluate", "whole_video"):
             if type(getattr(self, name)) is not bool:
                 raise CamError(f"{name} must be true or false, not {getattr(self, name)!r}.")
         for name in ("alpha", "fps", "blur_sigma"):
@@ -67,20 +80,21 @@ class BatchOptions:
                 raise CamError(f"{name} must be a name, not {getattr(self, name)!r}.")
         if self.target_layer is not None and type(self.target_layer) is not str:
             raise CamError(f"target_layer must be a layer name, not {self.target_layer!r}.")
-        get_method(self.method)
-        check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
-        colormap_lut(self.colormap)
-        if not 0 <= self.alpha <= 1:
-            raise CamError(f"--alpha must be between 0 and 1, not {self.alpha}.")
-        if self.views not in ("center", "all"):
-            raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
-        if not self.fps > 0:
-            raise CamError(f"--fps must be above 0, not {self.fps}.")
+        for name in ("window_stride", "frame_interval", "window_batch"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not int:
+                raise CamError(f"{name} must be a whole number, not {value!r}.")
+
+    def _check_whole_video(self) -> None:
         if self.whole_video and (self.views != "center" or self.evaluate):
             raise CamError("--whole-video explains the center view of every window and is not evaluated; drop "
                            "--all-views and --evaluate.")
         if self.whole_video and self.window_batch < 1:
             raise CamError(f"--window-batch must be at least 1, not {self.window_batch}.")
+        for name in ("window_stride", "frame_interval"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CamError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
 
 
 @dataclass(frozen=True)
