@@ -82,6 +82,7 @@ def _run(key: cache.RunKey) -> None:
             status.update(label="Failed", state="error", expanded=True)
             return
     st.session_state["run_key"] = key
+    st.session_state["run_stamps"] = key.model.stamps()
     st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
     st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
@@ -94,8 +95,9 @@ def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResul
 
 
 def _view_key(key: cache.RunKey) -> str:
-    """Identifies a result's content for the rendering cache and the viewer's widgets."""
-    return f"run{abs(hash(key))}"
+    """Identifies a result's content for the rendering cache and the viewer's widgets: the run's settings and
+    the stamps of its files (a checkpoint rewritten at the same path is another result)."""
+    return f"run{abs(hash((key, key.model.stamps())))}"
 
 
 def _look() -> tuple[float, str]:
@@ -139,6 +141,10 @@ def main() -> None:
         st.status(note, state="complete")
     shown = st.session_state.get("run_key")
     if shown is None:
+        return
+    if st.session_state.get("run_stamps") != shown.model.stamps():
+        st.info("The model's files (config, checkpoint or label map) changed on disk since this result: press "
+                "**Run Grad-CAM** to explain with them.")
         return
     if shown != key:
         st.info("The settings changed since this result: press **Run Grad-CAM** to explain them.")

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", nargs="+", default=None, choices=METRICS, metavar="METRIC",
                         help="metrics to compute (default all): "
                              + ", ".join(f"{m} ({BETTER[m]} is better)" for m in METRICS))
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="also score heatmaps that are constant in every frame (all zero or flat: Grad-CAM found "
+                             "no positive evidence); by default they are left out and listed")
     parser.add_argument("--json", action="store_true", help='print {"clip": {...}, "frames": [...]} as JSON')
     parser.add_argument("--out", default=None, help="CSV to write: one row per clip, and per frame")
     return parser
@@ -103,11 +106,13 @@ def run(args: argparse.Namespace, note: Callable[[str], object] = print) -> str:
         raise CamError("Give --density or --blur, not both: --blur makes the density from the fixations.")
     heatmaps = Path(args.heatmaps)
     results, notes = score_path(heatmaps, args.fixations, args.density, region=args.region,
-                                start_index=args.start_index, metrics=args.metrics, blur=args.blur)
+                                start_index=args.start_index, metrics=args.metrics, blur=args.blur,
+                                keep_constant=args.keep_constant)
     for line in notes:
         note(line)
     if args.out is not None:
-        write_csv(args.out, csv_rows(results), header_notes(results))
+        # every note in the file too: what was left out (constant maps, duplicates, videos without gaze) and why
+        write_csv(args.out, csv_rows(results), list(dict.fromkeys([*notes, *header_notes(results)])))
     if args.json:
         if heatmaps.is_file():
             return json.dumps(results[0].to_json(), indent=2)

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "a frame numbered 0 exists, else 1)")
     parser.add_argument("--out", default=None, help="folder for scores.csv, summary.csv, tests.csv, report.md, "
                                                     "figures")
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="also score heatmaps that are constant in every frame (all zero or flat: Grad-CAM found "
+                             "no positive evidence); by default they are left out, listed per run and counted")
     parser.add_argument("--json", action="store_true", help="print the summary and the tests as JSON")
     return parser
 
@@ -43,7 +46,7 @@ def spec_from(args: argparse.Namespace) -> StudySpec:
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
     return StudySpec(tuple(parse_run(r) for r in args.run), Path(args.gaze),
                      None if args.density is None else Path(args.density), args.region, baselines,
-                     args.start_index)
+                     args.start_index, args.keep_constant)
 
 
 def table(result: StudyResult) -> str:

@@ -229,6 +229,13 @@ def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: st
 
     ``key`` must change whenever the view's content does (it keys the rendering cache and widgets).
     """
+    constant = view.constant_frames()
+    if constant.all():
+        st.warning("This map is constant in every frame (all zero or flat): no channel weight was positive, so "
+                   "Grad-CAM found no evidence for this class at this layer. It is no saliency map (gaze scoring and "
+                   "studies leave it out); try another layer, method or class.", icon=":material/warning:")
+    elif constant.any():
+        st.caption(f"{int(constant.sum())} of {constant.size} heatmap frames are constant (no evidence found there).")
     parts = render(view, key, alpha=alpha, colormap=colormap)
     left, right = st.columns([2, 3], gap="medium")
     with left:
