@@ -7,6 +7,7 @@ This page only wires widgets to ``core`` (through the cached calls in ``pages.ui
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import streamlit as st
@@ -17,13 +18,15 @@ from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.evaluate import show_evaluate
 from pages.ui.page import setup_page
-from pages.ui.viewer import render, show_view
+from pages.ui.viewer import preload_player, show_view
 
 setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
 
 
-def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
-    """Model, video and explanation settings (each None until it can be used)."""
+def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None, Callable]:
+    """Model, video and explanation settings (each None until it can be used), and ``draw_target(probs)`` that
+    draws the target-class picker once the page knows the probabilities to list the classes by."""
+    draw_target: Callable = lambda probs: None  # noqa: E731
     with st.sidebar:
         st.header("Model")
         spec = pickers.pick_model()
@@ -45,9 +48,8 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
         settings = None
         if handle is not None:
             st.header("Explanation")
-            probs = st.session_state.get("last_probs", {}).get((spec, video))
-            settings = pickers.pick_explanation(layers, default_layer, handle.classes, probs)
-    return spec, video, settings
+            settings, draw_target = pickers.pick_explanation(layers, default_layer, handle.classes)
+    return spec, video, settings, draw_target
 
 
 def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
@@ -67,7 +69,9 @@ def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
 
 
 def _run(key: cache.RunKey) -> None:
-    """Explain with progress; remember the run (the result itself lives in the cache)."""
+    """Explain with progress and remember the run (the result itself lives in the cache). The page goes on to
+    draw the result in this same run: nothing is drawn twice, and the overlay video is encoded after the player
+    is shown (:func:`pages.ui.viewer.show_view`)."""
     started = time.perf_counter()
     with st.status("Explaining…", expanded=True) as status:
         with shown_as_error() as box:
@@ -75,17 +79,13 @@ def _run(key: cache.RunKey) -> None:
             handle = cache.model(key.model)
             st.write(f"Decoding the video and running {key.method} on {handle.device}…")
             result = cache.explain(key)
-            st.write("Rendering the overlay video and the figures…")
-            alpha, colormap = _look()
-            render(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
+        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
     st.session_state["run_key"] = key
     st.session_state["run_stamps"] = key.model.stamps()
-    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
     st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
-    st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
 def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
@@ -123,9 +123,11 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 def main() -> None:
     st.title("Grad-CAM explorer")
+    preload_player()  # the first result's player then appears as soon as it is drawn
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
-    spec, video, settings = _sidebar()
+    spec, video, settings, draw_target = _sidebar()
     if video is None:
+        draw_target(None)
         st.info("Choose a video in the sidebar.")
         return
     readable = _video_facts(spec, video)
@@ -137,8 +139,7 @@ def main() -> None:
     if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
                  icon=":material/play_arrow:") or (explain_now and key is not None and readable):
         _run(key)
-    if note := st.session_state.pop("run_note", None):
-        st.status(note, state="complete")
+    draw_target(st.session_state.get("last_probs", {}).get((spec, video)))  # the top-5 of this run first
     shown = st.session_state.get("run_key")
     if shown is None:
         return

@@ -220,10 +220,11 @@ def confusion(report: dumps.DumpReport) -> None:
                  showgrid=False, zeroline=False)
     fig.update_layout(height=min(900, max(420, 200 + 26 * len(shown))), margin=dict(l=10, r=10, t=40, b=10),
                       title_text="Confusion matrix (rows: ground truth, columns: prediction)",
+                      # no square cells (scaleanchor): they held the matrix to its height, a third of the page
                       xaxis=dict(title="prediction", **ticks), yaxis=dict(title="ground truth", autorange="reversed",
-                                                                       scaleanchor="x", **ticks),
+                                                                       **ticks),
                       clickmode="event+select", dragmode=False, plot_bgcolor="white")
-    st.plotly_chart(fig, key="dump_confusion", on_select=_cell_clicked, selection_mode="points",
+    st.plotly_chart(fig, key="dump_confusion", on_select=_cell_clicked, selection_mode="points", width="stretch",
                     config=dict(displaylogo=False))
     if len(shown) < len(report.classes):
         st.caption(f"{len(shown)} of {len(report.classes)} classes: those with test samples or predictions.")

@@ -68,6 +68,7 @@ def test_accuracies_confusion_and_filters(real_dump):
     assert plotly_array(heat["z"]).tolist() == report.confusion[shown][:, shown].tolist()
     clickable = {(int(gt), int(pred)) for gt, pred, _ in plotly_array(cells["customdata"])}
     assert clickable == set(zip(report.gt.tolist(), report.pred.tolist(), strict=True))
+    assert "scaleanchor" not in charts["dump_confusion"]["layout"]["yaxis"]  # square cells held it to a third
     bars = charts["dump_per_class"]["data"][0]
     assert plotly_array(bars["y"]).tolist() == sorted(c.accuracy for c in report.per_class() if c.count)
 

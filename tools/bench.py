@@ -208,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
+    parser.add_argument("--ui", nargs="?", type=int, const=3, default=None, metavar="SERVERS",
+                        help="only time the explorer in Chromium: cold start and click -> player, min of SERVERS "
+                             "fresh servers (default 3; goals <= 5 s and <= the explanation + 0.5 s)")
     args = parser.parse_args(argv)
+    if args.ui is not None:
+        from tools.ui_bench import ui_table
+
+        return ui_table(args.ui)
     if args.study:
         return study_table()
     from core.model import resolve_device

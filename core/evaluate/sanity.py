@@ -119,7 +119,7 @@ def _below(value: float, bound: float) -> str:
         text = f"{value:.{digits}f}"
         if float(text) < bound:
             return text
-    return f"{value:.6g}"
+    return repr(value)
 
 
 def _children_with_parameters(module: nn.Module) -> list[tuple[str, nn.Module]]:

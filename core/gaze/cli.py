@@ -111,8 +111,7 @@ def run(args: argparse.Namespace, note: Callable[[str], object] = print) -> str:
     for line in notes:
         note(line)
     if args.out is not None:
-        # every note in the file too: what was left out (constant maps, duplicates, videos without gaze) and why
-        write_csv(args.out, csv_rows(results), list(dict.fromkeys([*notes, *header_notes(results)])))
+        write_csv(args.out, csv_rows(results), header_notes(results))
     if args.json:
         if heatmaps.is_file():
             return json.dumps(results[0].to_json(), indent=2)

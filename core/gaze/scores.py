@@ -394,7 +394,7 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
     files = find_heatmap_files(folder)
     if not files:
         raise CamError(f"Folder {folder} holds no heatmap txt files.")
-    results, notes = [], []
+    results: list[GazeScores] = []
     heats = {txt: read_heatmaps(txt) for txt in files}
     chosen, notes = newest_per_video((str(txt.parent / heat.video_stem), txt) for txt, heat in heats.items())
     constant = [txt for txt in chosen.values() if heats[txt].is_constant and not keep_constant]

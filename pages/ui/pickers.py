@@ -394,9 +394,13 @@ class Settings(NamedTuple):
 DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "nothing chosen" after a rerun
 
 
-def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
-                     probs: list[float] | None) -> Settings:
-    """Target layer, target class (top-5 of the last run first, with probabilities), method, views, look."""
+def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str]) -> tuple[Settings, Callable]:
+    """Target layer, target class, method, views, look; and ``draw_target(probs)``, which draws the target-class
+    picker (top-5 of ``probs`` first, with their probabilities) in its place in the sidebar.
+
+    The target is read before its picker is drawn, so a page can explain first and then list the classes by the
+    probabilities of the explanation it just made: the page is drawn once, not drawn, explained and drawn again.
+    """
     shapes = {info.name: info for info in layers}
 
     def layer_label(name: str) -> str:
@@ -410,6 +414,29 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
     typed = _optional(st.text_input("…or type a layer path", key="layer_typed",
                                     placeholder="backbone/layer4/1/relu"))
     layer = typed or choice or None
+    if _HANDOFF_TARGET in st.session_state:
+        handed = st.session_state.pop(_HANDOFF_TARGET)
+        st.session_state["target"] = handed if handed in range(len(classes)) else PREDICTED
+    target = st.session_state.get("target", PREDICTED)
+    if target != PREDICTED and target not in range(len(classes)):  # a class of another model
+        target = st.session_state["target"] = PREDICTED
+    slot = st.empty()
+    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
+    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
+                     format_func={"center": "Center crop", "all": "All views"}.get,
+                     help="All views keeps the config's multi-crop / multi-clip test views.")
+    alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
+    colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
+
+    def draw_target(probs: list[float] | None) -> None:
+        with slot.container():
+            _target_picker(classes, probs)
+
+    settings = Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap)
+    return settings, draw_target
+
+
+def _target_picker(classes: list[str], probs: list[float] | None) -> int:
     order = list(range(len(classes)))
     if probs is not None and len(probs) == len(classes):
         top = sorted(order, key=lambda i: -probs[i])[:5]
@@ -422,15 +449,5 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
             return f"{classes[index]} — {probs[index]:.1%}"
         return classes[index]
 
-    if _HANDOFF_TARGET in st.session_state:
-        handed = st.session_state.pop(_HANDOFF_TARGET)
-        st.session_state["target"] = handed if handed in order else PREDICTED
-    target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
-                          help="Top-5 of the last run come first, with their probabilities; type to search.")
-    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
-    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
-                     format_func={"center": "Center crop", "all": "All views"}.get,
-                     help="All views keeps the config's multi-crop / multi-clip test views.")
-    alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
-    colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
-    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap)
+    return st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
+                        help="Top-5 of the last run come first, with their probabilities; type to search.")
