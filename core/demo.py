@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import CamError, run_command
+from core.limits import cache_dir
+from core.overlay import write_video
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
@@ -30,15 +31,8 @@ DEMO_VIDEO_SIZE = (160, 224)  # (height, width)
 DEMO_VIDEO_FPS = 12
 
 
-def cache_dir() -> Path:
-    """Where generated files live: ``$MMCAM_CACHE``, else ``~/.cache/mmaction-cam``."""
-    return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")
-
-
 def write_clip(clip: SyntheticClip, path: str | Path, fps: float = DEMO_VIDEO_FPS) -> Path:
     """Write a synthetic clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
-    from core.overlay import write_video
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_video(clip.frames, path, fps)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import streamlit as st
 
 import core
-from core import access
+from core import access, demo
 from core.errors import CamError
 from core.layers import LayerInfo
 from core.methods import METHODS
@@ -19,7 +19,7 @@ from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
-from pages.ui.text import control
+from pages.ui.text import TRUST_LABEL, control
 from pages.ui.viewer import COLORMAPS
 
 # Radio values are these keys; the labels are what the page shows.
@@ -41,23 +41,14 @@ _LABEL_MAPS = "label_maps"  # session state: checkpoint (or config) -> the label
 T = TypeVar("T")
 
 
-def _demo_module():
-    try:
-        from core import demo
-    except ImportError as err:
-        raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
-                       "pick a training run or config and checkpoint paths instead.") from err
-    return demo
-
-
 def demo_paths() -> dict[str, str]:
     """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying what is missing."""
-    return _demo_module().demo_paths()
+    return demo.demo_paths()
 
 
 def demo_clip() -> str:
     """The demo clip alone (it is generated, so it exists even when the demo checkpoint does not)."""
-    return str(_demo_module().demo_video().resolve())
+    return str(demo.demo_video().resolve())
 
 
 def run_label(run: Run) -> str:
@@ -66,7 +57,7 @@ def run_label(run: Run) -> str:
     return f"{run.name} · {when}"
 
 
-def runs_input(**kwargs) -> list[Run] | None:
+def runs_input(**kwargs: Any) -> list[Run] | None:
     """The "Folder with your work_dirs" field (key ``runs_root``) and the training runs found there, newest
     first; None (said on the page) when the folder is refused, unreadable or holds no run."""
     root = path_input("Folder with your work_dirs", "runs_root", first_folder(), **kwargs)
@@ -110,7 +101,7 @@ def keep(key: str, value: T) -> T:
     return value
 
 
-def path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
+def path_input(label: str, key: str, default: str = "", **kwargs: Any) -> str | None:
     """A text input for a path: its value survives while it is hidden (another source picked, another
     page visited), and a path outside the allowed folders is refused with one sentence (None returned).
     Every page takes paths through this field (or :func:`paths_input`)."""
@@ -133,7 +124,7 @@ def refused(*keys: str) -> bool:
     return any(st.session_state.get(f"refused:{key}", False) for key in keys)
 
 
-def paths_input(label: str, key: str, **kwargs) -> list[str]:
+def paths_input(label: str, key: str, **kwargs: Any) -> list[str]:
     """A text area of paths, one a line; lines outside the allowed folders are refused, one sentence each."""
     text = st.text_area(label, key=key, **kwargs)
     paths = (checked(line.strip()) for line in text.splitlines() if line.strip())
@@ -152,7 +143,7 @@ def checked(path: str) -> str | None:
 
 
 def upload_input(label: str, types: list[str], key: str, *, multiple: bool = False,
-                 check: Callable[[list[Path]], object] | None = None, **kwargs) -> list[Path]:
+                 check: Callable[[list[Path]], object] | None = None, **kwargs: Any) -> list[Path]:
     """Uploaded files saved in this session's own folder (under one sanitised name each), or [].
 
     ``check(paths)`` reads them as the page will; when it (or saving) refuses them they are deleted at
@@ -322,9 +313,6 @@ def given_label_map(config: str, checkpoint: str | None) -> str | None:
     return st.session_state.get(_LABEL_MAPS, {}).get(_model_id(config, checkpoint))
 
 
-TRUST_LABEL = "Trust this checkpoint and config"
-
-
 def _trust() -> bool:
     """The visitor's "trust" tick, offered only when the operator allowed full unpickling for this server."""
     if not access.operator_trusts_checkpoints():
@@ -346,7 +334,7 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
         if demo_video is None:
             with shown_as_error() as box:
                 demo_video = demo_clip()
-            if box.failed:
+            if box.failed or demo_video is None:
                 return None
         return VideoRef.of(demo_video)
     if source == "upload":
@@ -363,8 +351,8 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
         path = keep("video_upload", uploaded[0])  # <session folder>/<content digest>/<sanitised name>
         return VideoRef.of(path, stamp=path.parent.name)
     if source == "path":
-        path = path_input("Video file or rawframes folder", "video_path")
-        return VideoRef.of(path) if path else None
+        typed = path_input("Video file or rawframes folder", "video_path")
+        return VideoRef.of(typed) if typed else None
     folder = path_input("Folder", "video_folder", first_folder())
     if folder is None:
         return None
