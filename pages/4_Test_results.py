@@ -385,6 +385,8 @@ def batch_model(spec: pickers.ModelSpec | None, origin: dumps.DumpSource | None,
     """The model a batch of this dump's samples runs: the checkpoint that made the dump (never merely the one picked
     in the sidebar, which may be another); when that is unknown, the page asks for it. Device and trust come from
     the sidebar, the class names from the test set."""
+    checkpoint: str | None
+    config: str | None
     if origin is not None:
         checkpoint, config = origin.checkpoint, origin.config
         st.caption(f"With **{Path(checkpoint).name}**, the checkpoint that made these results.")
