@@ -6,21 +6,31 @@ This page only wires widgets to ``core`` (through the cached calls in ``pages.ui
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import streamlit as st
 
-import core  # (applies the mmaction2 compatibility shim first)
-from core.downloads import file_stem
-from pages.ui import cache, pickers
-from pages.ui.errors import shown_as_error
-from pages.ui.evaluate import show_evaluate
 from pages.ui.page import setup_page
-from pages.ui.viewer import preload_player, show_view
+from pages.ui.text import use_controls
 
-setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
+setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
+st.title("Grad-CAM explorer")
+# The first run of a fresh server imports PyTorch and MMAction2 (seconds): the page says so instead of staying blank.
+_loading = st.empty()
+if "torch" not in sys.modules:
+    _loading.info("Loading PyTorch, MMAction2 and the model…", icon=":material/hourglass_top:")
+
+import core  # noqa: E402  (applies the mmaction2 compatibility shim first)
+from core.downloads import file_stem  # noqa: E402
+from pages.ui import cache, pickers  # noqa: E402
+from pages.ui.errors import shown_as_error  # noqa: E402
+from pages.ui.evaluate import show_evaluate  # noqa: E402
+from pages.ui.viewer import preload_player, show_view  # noqa: E402
+
+use_controls(pickers.EXPLORER_CONTROLS)
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None, Callable]:
@@ -125,10 +135,10 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
-    st.title("Grad-CAM explorer")
     preload_player()  # the first result's player then appears as soon as it is drawn
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings, draw_target = _sidebar()
+    _loading.empty()
     if video is None:
         draw_target(None)
         st.info("Choose a video in the sidebar.")
