@@ -12,16 +12,26 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import streamlit as st
+from starlette.middleware import Middleware
 
+from pages.ui.gate import Gate
 from pages.ui.page import setup_page
 from pages.ui.text import use_controls
 
-setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
-st.title("Grad-CAM explorer")
-# The first run of a fresh server imports PyTorch and MMAction2 (seconds): the page says so instead of staying blank.
-_loading = st.empty()
-if "torch" not in sys.modules:
-    _loading.info("Loading PyTorch, MMAction2 and the model…", icon=":material/hourglass_top:")
+
+def _first_paint() -> st.delta_generator.DeltaGenerator:
+    """What a visitor sees at once: the password (when needed), the title, and on a fresh server a note that
+    PyTorch, MMAction2 and the model are loading (seconds); returns that note's place, emptied once the sidebar is
+    drawn."""
+    setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
+    st.title("Grad-CAM explorer")
+    loading = st.empty()
+    if "torch" not in sys.modules:
+        loading.info("Loading PyTorch, MMAction2 and the model…", icon=":material/hourglass_top:")
+    return loading
+
+
+_loading = _first_paint() if __name__ == "__main__" else None  # (the server imports this file too: no page then)
 
 import core  # noqa: E402  (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem  # noqa: E402
@@ -29,8 +39,6 @@ from pages.ui import cache, pickers  # noqa: E402
 from pages.ui.errors import shown_as_error  # noqa: E402
 from pages.ui.evaluate import show_evaluate  # noqa: E402
 from pages.ui.viewer import preload_player, show_view  # noqa: E402
-
-use_controls(pickers.EXPLORER_CONTROLS)
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None, Callable]:
@@ -135,10 +143,12 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
+    use_controls(pickers.EXPLORER_CONTROLS)
     preload_player()  # the first result's player then appears as soon as it is drawn
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings, draw_target = _sidebar()
-    _loading.empty()
+    if _loading is not None:
+        _loading.empty()
     if video is None:
         draw_target(None)
         st.info("Choose a video in the sidebar.")
@@ -167,4 +177,7 @@ def main() -> None:
         _show(shown, cache.explain(shown))
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs this file as __main__ for every visitor, on every rerun
+    main()
+else:  # `streamlit run explorer.py` imports it to find the server to start: Streamlit's, behind the gate
+    app = st.App(__file__, middleware=[Middleware(Gate)])
