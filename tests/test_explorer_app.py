@@ -104,7 +104,7 @@ def test_demo_is_preselected_and_runs(app, explain_calls):
     first, last = steps[0]["label"], steps[-1]["label"]
     assert f"source frame {expected.frame_indices[0, 0]} ·" in first and first.endswith(" s")
     assert f"source frame {expected.frame_indices[-1, -1]} ·" in last
-    assert len(app.get("plotly_chart")) == 4  # frame view, timeline, saliency, top-k
+    assert len(app.get("plotly_chart")) == 5  # (hidden: the preloaded library), frame view, timeline, saliency, top-k
     assert len(app.get("video")) == 1
     labels = [b.label for b in app.get("download_button")]
     assert {"Heatmaps (txt)", "Sidecar (json)", "Arrays (npz)", "Overlay video (mp4)",

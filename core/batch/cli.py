@@ -134,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def action() -> int:
+        from core.batch.store import SUMMARY_NAME  # (heavy: imported once the arguments are read)
+
         report = run(args)
         if not args.quiet:
             print(f"{report.ok} explained, {report.failed} failed, {report.skipped} already done "
-                  f"in {report.seconds:.1f} s; summary: {args.out}/summary.csv", file=sys.stderr)
+                  f"in {report.seconds:.1f} s; summary: {Path(args.out) / SUMMARY_NAME}", file=sys.stderr)
         return report.exit_code
 
     return run_command(action, interrupted="interrupted; rerun the same command to finish")
