@@ -34,6 +34,7 @@ def _first_paint() -> st.delta_generator.DeltaGenerator:
 _loading = _first_paint() if __name__ == "__main__" else None  # (the server imports this file too: no page then)
 
 import core  # noqa: E402  (applies the mmaction2 compatibility shim first)
+from core.cam import methods_for  # noqa: E402
 from core.downloads import file_stem  # noqa: E402
 from pages.ui import cache, pickers  # noqa: E402
 from pages.ui.errors import shown_as_error  # noqa: E402
@@ -67,7 +68,8 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
         settings = None
         if handle is not None:
             st.header("Explanation")
-            settings, draw_target = pickers.pick_explanation(layers, default_layer, handle.classes)
+            settings, draw_target = pickers.pick_explanation(layers, default_layer, handle.classes,
+                                                             methods_for(handle))
     return spec, video, settings, draw_target
 
 

@@ -178,7 +178,11 @@ def _biased_checkpoint(project, folder: Path, cls: int) -> Path:
 
 def test_the_dumps_checkpoint_is_offered_and_a_mismatch_warned(project, tmp_path):
     app = _opened_project(project)
-    assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" in _sidebar_text(app)
+    assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" not in _sidebar_text(app)
+    text = _sidebar_text(app)  # both paths in full, used only on the button (issue 22.3)
+    assert f"made by checkpoint `{project['checkpoint']}` with config `{project['config']}`" in text
+    assert "(recorded by python -m core.mm test); they are used only if you press the button" in text
+    assert app.radio(key="model_source").value != "paths"  # nothing preset yet
     app.button(key="dump_use_origin").click().run()
     assert app.radio(key="model_source").value == "paths"
     assert app.text_input(key="checkpoint_path").value == str(project["checkpoint"])
@@ -226,7 +230,7 @@ def test_remember_which_checkpoint_made_a_dump(project, tmp_path):
     app.button(key="dump_remember").click().run()
     source = dumps.read_source(dump)
     assert source.checkpoint == str(project["checkpoint"]) and source.recorded_by == "the Test results page"
-    assert "made by **epoch_2.pth** (recorded by the Test results page)" in _sidebar_text(app)
+    assert f"made by checkpoint `{project['checkpoint']}`" in _sidebar_text(app)
     assert all(b.key != "dump_remember" for b in app.button)  # remembered: the record is offered instead
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.batch.job import BatchRequest, execute
 from core.batch.spec import BatchOptions
+from core.batch.store import SUMMARY_NAME
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
 from core.target import read_target
@@ -134,8 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def action() -> int:
-        from core.batch.store import SUMMARY_NAME  # (heavy: imported once the arguments are read)
-
         report = run(args)
         if not args.quiet:
             print(f"{report.ok} explained, {report.failed} failed, {report.skipped} already done "

@@ -395,9 +395,11 @@ DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "not
 NO_VERSUS, SIMILAR = -2, "similar:3"
 
 
-def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str]) -> tuple[Settings, Callable]:
-    """Target layer, target class, method, views, look; and ``draw_target(probs)``, which draws the target-class
-    picker (top-5 of ``probs`` first, with their probabilities) in its place in the sidebar.
+def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
+                     methods: list[str] | None = None) -> tuple[Settings, Callable]:
+    """Target layer, target class, method (of ``methods``, default all), views, look; and ``draw_target(probs)``,
+    which draws the target-class picker (top-5 of ``probs`` first, with their probabilities) in its place in the
+    sidebar.
 
     The target is read before its picker is drawn, so a page can explain first and then list the classes by the
     probabilities of the explanation it just made: the page is drawn once, not drawn, explained and drawn again.
@@ -425,7 +427,10 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
     if versus not in (NO_VERSUS, SIMILAR) and versus not in range(len(classes)):
         versus = st.session_state["versus"] = NO_VERSUS
     slot = st.empty()
-    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
+    offered = methods or list(METHODS)  # the model's: attention methods only for attention backbones
+    if st.session_state.get("method") not in (None, *offered):
+        st.session_state["method"] = offered[0]
+    method = st.selectbox("CAM method", offered, format_func=lambda m: METHODS[m].label or m, key="method")
     views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
                      format_func={"center": "Center crop", "all": "All views"}.get,
                      help="All views keeps the config's multi-crop / multi-clip test views.")
