@@ -92,6 +92,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def slow_only(request) -> None:
+    """Sweeps marked ``slow`` run only when ``-m`` names ``slow`` (the default suite stays within CI's minutes)."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("a slow sweep: run it with -m slow")
+
+
+@pytest.fixture
 def demo_mp4() -> Path:
     """Synthetic, shaped like ../shared/data/demo.mp4 (:func:`sample_file`); ``shared_file`` gives the real one."""
     return sample_file("demo.mp4")

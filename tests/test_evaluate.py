@@ -372,12 +372,6 @@ def test_command_line_bad_input_is_one_error_line(tiny3d, video, capsys, args, w
     assert err.count("\n") == 1 and err.startswith("error: ") and words in err
 
 
-@pytest.fixture
-def slow_only(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("a sweep over every architecture: run it with -m slow")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", sorted(ARCHS))
 def test_every_architecture_evaluates(folder, video, slow_only):

@@ -92,7 +92,7 @@ def test_mmaction_configs_pass_the_type_check(config):
 
 
 @pytest.mark.slow
-def test_every_recognition_config_passes_the_type_check():
+def test_every_recognition_config_passes_the_type_check(slow_only):
     refused = []
     for path in sorted(RECOGNITION.rglob("*.py")):
         if "_base_" not in path.parts:

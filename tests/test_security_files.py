@@ -266,7 +266,7 @@ def test_fuzzed_checkpoints_and_dumps_return_data_or_one_sentence(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(2))
-def test_fuzzed_checkpoints_and_dumps_many(tmp_path, seed):
+def test_fuzzed_checkpoints_and_dumps_many(tmp_path, seed, slow_only):
     _fuzz(tmp_path, 1000, seed=1000 + seed)
 
 
