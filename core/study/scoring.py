@@ -304,7 +304,23 @@ class Study:
         from concurrent.futures import ThreadPoolExecutor
 
         videos, missing = self._videos()
-        total = 2 * len(videos)
+        self._note_missing(videos, missing)
+        with ThreadPoolExecutor(self.workers) as pool:
+            each = pool.map if self.workers > 1 else map  # one worker: all on this thread
+            gazes = self._read_gazes(videos, each)
+            baselines = self._usable_baselines(gazes)
+            scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
+                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
+            results = each(lambda video: self._score_video(video, gazes, baselines), videos)
+            for i, (video, result) in enumerate(zip(videos, results, strict=True)):
+                gazes[video].maps = None  # scored: its maps are no longer needed
+                self._collect(scores, video, result)
+                self._step(len(videos) + i + 1, 2 * len(videos), f"scored {video}")
+        self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
+        return scores
+
+    def _note_missing(self, videos: list[str], missing: dict[str, list[str]]) -> None:
+        """Say which videos a run or the gaze lacks (never dropped silently)."""
         for run in self.runs:
             if missing[run.name]:
                 self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
@@ -313,40 +329,42 @@ class Study:
         if missing["gaze"]:
             self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
                               f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
+
+    def _read_gazes(self, videos: list[str], each: Callable) -> dict[str, VideoGaze]:
+        """Every video's gaze (first pass); its maps are kept while they fit :data:`_KEEP_BYTES`, else read
+        again when the video is scored."""
         gazes: dict[str, VideoGaze] = {}
-        kept = 0
-        with ThreadPoolExecutor(self.workers) as pool:
-            each = pool.map if self.workers > 1 else map  # one worker: all on this thread
-            self._step(0, total, "reading the gaze")
-            for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
-                self._merge_gaze_notes(notes)
-                size = sum(m.nbytes for one in maps if one is not None
-                           for m in ([one.image] if one.image is not None else one.frames.values()))
-                if kept + size <= _KEEP_BYTES:  # else read again in the second pass
-                    gaze.maps, kept = maps, kept + size
-                gazes[gaze.name] = gaze
-                self._step(i + 1, total, f"read the gaze of {gaze.name}")
-            baselines = list(self.spec.baselines)
-            if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
-                baselines.remove("others")
-                self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
-            if len([g for g in gazes.values() if g.points[0].size]) < 2:
-                self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
-                                  "videos' fixations); it is left empty")
-            scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
-                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
-            results = each(lambda video: self._score_video(video, gazes, baselines), videos)
-            for i, (video, result) in enumerate(zip(videos, results, strict=True)):
-                gazes[video].maps = None  # scored: its maps are no longer needed
-                scores.rows += result.rows
-                scores.classes[video] = result.label
-                for name, path in result.sources.items():
-                    scores.sources[name][video] = path
-                    scores.windows[name][video] = result.windows[name]
-                _add_notes(self.notes, result.notes)
-                self._step(len(videos) + i + 1, total, f"scored {video}")
-        self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
-        return scores
+        kept, total = 0, 2 * len(videos)
+        self._step(0, total, "reading the gaze")
+        for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
+            self._merge_gaze_notes(notes)
+            size = sum(m.nbytes for one in maps if one is not None
+                       for m in ([one.image] if one.image is not None else one.frames.values()))
+            if kept + size <= _KEEP_BYTES:  # else read again in the second pass
+                gaze.maps, kept = maps, kept + size
+            gazes[gaze.name] = gaze
+            self._step(i + 1, total, f"read the gaze of {gaze.name}")
+        return gazes
+
+    def _usable_baselines(self, gazes: dict[str, VideoGaze]) -> list[str]:
+        """The asked-for baselines this gaze allows (``others`` needs gaze on two videos), with notes."""
+        baselines = list(self.spec.baselines)
+        if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
+            baselines.remove("others")
+            self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
+        if len([g for g in gazes.values() if g.points[0].size]) < 2:
+            self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
+                              "videos' fixations); it is left empty")
+        return baselines
+
+    def _collect(self, scores: StudyScores, video: str, result: _VideoResult) -> None:
+        """Add one scored video to ``scores``."""
+        scores.rows += result.rows
+        scores.classes[video] = result.label
+        for name, path in result.sources.items():
+            scores.sources[name][video] = path
+            scores.windows[name][video] = result.windows[name]
+        _add_notes(self.notes, result.notes)
 
     def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str]) -> _VideoResult:
         gaze = gazes[video]
@@ -402,14 +420,7 @@ class Study:
 
     def _score(self, run: str, video: str, scorer: _VideoScorer, grid: Grid, saliency: np.ndarray,
                frames: list[int | None], result: _VideoResult) -> None:
-        fix_all, dens_all, study_frames = scorer.gaze_on(grid)
-        rows = [study_frames.index(f) for f in frames]
-        fix, dens = fix_all[rows], None if dens_all is None else dens_all[rows]
-        clip_fix = np.asarray(fix.any(axis=0))[None]
-        clip_dens = None if dens is None else dens.mean(axis=0)[None]
-        per_frame = frames != [None] and len(saliency) > 1
-        fix = np.concatenate([clip_fix, fix]) if per_frame else clip_fix
-        dens = None if dens is None else (np.concatenate([clip_dens, dens]) if per_frame else clip_dens)
+        fix, dens, per_frame = _gaze_stack(scorer, grid, frames, len(saliency))
         saliency = saliency[: len(fix)]
         ok = _scorable(fix, dens)
         if not ok[0]:
@@ -431,6 +442,22 @@ class Study:
             row: dict[str, object] = {"run": run, "video": video, "class": result.label, "frame": frame}
             row.update({m: float(values[m][j]) if m in values else float("nan") for m in ALL_METRICS})
             result.rows.append(row)
+
+
+def _gaze_stack(scorer: _VideoScorer, grid: Grid, frames: list[int | None],
+                saliency_count: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(fixations, densities or None, per-frame?) on ``grid`` to score against: the clip's (the union of the
+    fixations, the mean density) first, then, when ``frames`` are per-frame gaze and the saliency has them,
+    each frame's."""
+    fix_all, dens_all, study_frames = scorer.gaze_on(grid)
+    rows = [study_frames.index(f) for f in frames]
+    fix, dens = fix_all[rows], None if dens_all is None else dens_all[rows]
+    clip_fix = np.asarray(fix.any(axis=0))[None]
+    clip_dens = None if dens is None else dens.mean(axis=0)[None]
+    per_frame = frames != [None] and saliency_count > 1
+    if not per_frame:
+        return clip_fix, clip_dens, False
+    return np.concatenate([clip_fix, fix]), None if dens is None else np.concatenate([clip_dens, dens]), True
 
 
 def run_study(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyScores:
