@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,26 @@ from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
 from core.saliency import BETTER, clip_saliency, score
 
-REGIONS = ("crop", "frame")
+
+class Region(StrEnum):
+    """Where heatmaps and gaze are compared: ``crop``, in the window the model saw at the heatmap's resolution;
+    ``frame``, over the whole gaze frame (the heatmap placed in its window). The values are the command line's
+    and the CSV's."""
+
+    CROP = "crop"
+    FRAME = "frame"
+
+
+REGIONS = tuple(Region)
+
+
+def parse_region(value: Region | str) -> Region:
+    """The :class:`Region` a user named (``--region``, a page's radio, a spec); a CamError for anything else."""
+    try:
+        return Region(value)
+    except ValueError:
+        raise CamError(f"region must be 'crop' or 'frame', not {value!r}.") from None
+
 DISTRIBUTION_METRICS = ("CC", "SIM", "KL")  # compared with the density, else with the fixation map itself
 
 ARROWS = {"higher": "↑", "lower": "↓"}
@@ -78,7 +98,7 @@ class GazeScores:
     """
 
     result: ExplainResult  # the heatmaps, read without frames
-    region: str
+    region: Region
     clip: dict[str, float]
     frames: list[dict]  # [{"frame": i, metric: value, ...}] for per-frame gaze
     crop_box: Box  # the window(s) the model saw together, in gaze-map pixels
@@ -193,14 +213,14 @@ class _Placement:
     """Puts a heatmap and gaze maps on one grid: the heatmap's (``crop``: gaze resampled into the window the
     view saw) or the gaze's (``frame``: the heatmap placed in its window)."""
 
-    region: str
+    region: Region
     heat_shape: tuple[int, int]  # (h, w)
     gaze_size: tuple[int, int]
 
     def maps(self, saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None,
              box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
         """(saliency, fixations, density) on the grid; None when the gaze there cannot be scored."""
-        if self.region == "crop":
+        if self.region is Region.CROP:
             fix = gaze_to_crop(fix, box, self.heat_shape, binary=True)
             dens = None if dens is None else gaze_to_crop(dens, box, self.heat_shape, binary=False)
         else:
@@ -208,9 +228,7 @@ class _Placement:
         return (saliency, fix, dens) if _scorable(fix, dens) else None
 
 
-def _check_gaze(region: str, fixations: GazeMaps, density: GazeMaps | None) -> None:
-    if region not in REGIONS:
-        raise CamError(f"region must be 'crop' or 'frame', not {region!r}.")
+def _check_gaze(fixations: GazeMaps, density: GazeMaps | None) -> None:
     if not fixations.binary or (density is not None and density.binary):
         raise CamError("Pass fixation maps as fixations and a density as density.")
     if density is not None and density.size != fixations.size:
@@ -266,10 +284,11 @@ def _mean_frames(per_view: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
-                 region: str = "crop", metrics: Iterable[str] | None = None) -> GazeScores:
+                 region: Region | str = Region.CROP, metrics: Iterable[str] | None = None) -> GazeScores:
     """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
     views that looked at different windows each where they looked."""
-    _check_gaze(region, fixations, density)
+    region = parse_region(region)
+    _check_gaze(fixations, density)
     notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
     gaze_size = fixations.size
     windows = gaze_windows(heat, gaze_size, notes)
@@ -289,7 +308,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
         frames = available if per_frame and not heat.legacy else []
         rows, empty = _frame_scores(view, frames, fixations, density, place, metrics)
         if empty:
-            where = " in the window" if region == "crop" else ""
+            where = " in the window" if region is Region.CROP else ""
             label = f"view {view.number}: " if len(views) > 1 else ""
             notes.append(f"{label}frames {frame_list(empty)} have no fixation to score{where}; "
                          "they are left out of the per-frame scores")
@@ -297,7 +316,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
                          "heatmap_views": view.views,
                          "clip": score(maps[0], maps[1], density=maps[2], metrics=metrics), "frames": rows})
     if not per_view:
-        where = "inside the window the model saw (use --region frame)" if region == "crop" else "in the frame"
+        where = "inside the window the model saw (use --region frame)" if region is Region.CROP else "in the frame"
         raise CamError(f"The gaze of {heat.video_stem} has no fixated pixel {where}, or only fixated pixels, "
                        "or a constant density; there is nothing to score.")
     if unscored:
@@ -309,7 +328,8 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
                       [view.box for view in views], per_view if len(views) > 1 else [])
 
 
-def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
+def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *,
+               region: Region | str = Region.CROP,
                start_index: int | None = None, metrics: Iterable[str] | None = None,
                blur: float | str | None = None) -> GazeScores:
     """Read one heatmap txt (+ sidecar) and its gaze inputs (:class:`GazeSource`), and :func:`score_result`
@@ -318,7 +338,7 @@ def score_file(txt: str | Path, fixations: str | Path, density: str | Path | Non
     return _scored(txt, read_heatmaps(txt), source, region, metrics)
 
 
-def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: str,
+def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: Region | str,
             metrics: Iterable[str] | None) -> GazeScores:
     fix, dens = source.read(_seen(heat))
     scores = score_result(heat, fix, dens, region=region, metrics=metrics)
@@ -357,7 +377,8 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 
 
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-                region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+                region: Region | str = Region.CROP, start_index: int | None = None,
+                metrics: Iterable[str] | None = None,
                 blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
@@ -392,7 +413,8 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
 
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-               region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
+               region: Region | str = Region.CROP, start_index: int | None = None,
+               metrics: Iterable[str] | None = None,
                blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once)."""

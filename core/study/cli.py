@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 from core.errors import CommandParser, run_command
+from core.gaze.scores import REGIONS
 from core.saliency import BETTER
 from core.study.inputs import BASELINES, parse_run
 from core.study.report import check_out, write_outputs
 from core.study.result import StudyResult, compute
-from core.study.scoring import REGIONS, StudySpec
+from core.study.scoring import StudySpec
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,11 +20,11 @@ from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
 from core.gaze.inputs import is_numbering_note, merge_numbering_notes
+from core.gaze.scores import Region, parse_region
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
 from core.saliency import ALL_METRICS, clip_saliency, score_maps
 from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
 
-REGIONS = ("crop", "frame")
 Progress = Callable[[int, int, str], None]
 _KEEP_BYTES = 1 << 30  # gaze maps kept between the passes up to this much; beyond, read again
 
@@ -36,9 +36,12 @@ class StudySpec:
     runs: tuple[tuple[str, Path], ...]
     gaze: Path
     density: Path | None = None
-    region: str = "crop"
+    region: Region = Region.CROP  # a text is parsed on construction (a CamError names a wrong one)
     baselines: tuple[str, ...] = BASELINES
     start_index: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "region", parse_region(self.region))
 
 
 @dataclass
@@ -205,8 +208,6 @@ class Study:
     one that reports progress."""
 
     def __init__(self, spec: StudySpec, progress: Progress | None = None, workers: int | None = None):
-        if spec.region not in REGIONS:
-            raise CamError(f"--region must be crop or frame, not {spec.region!r}.")
         unknown = [b for b in spec.baselines if b not in BASELINES]
         if unknown:
             raise CamError(f"Unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}.")
@@ -388,7 +389,7 @@ class Study:
                 continue
             saliency = self._saliency(clip, grid, gaze, frames)
             self._score(run.name, video, scorer, grid, saliency, frames, result)
-        if self.spec.region == "crop" and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
             result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
                                 f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
                                 "pixels)")
@@ -404,7 +405,7 @@ class Study:
 
     def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
         box = gaze_window(clip, gaze.size, notes)
-        if self.spec.region == "crop":
+        if self.spec.region is Region.CROP:
             return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)
         return Grid((gaze.size[1], gaze.size[0]), box, False)
 
