@@ -202,6 +202,33 @@ def _add_notes(notes: list[str], more: list[str]) -> None:
     notes.extend(note for note in more if note not in notes)
 
 
+def _frames_with_gaze(video: str, fixations: GazeMaps, density: GazeMaps | None,
+                      frames: set[int] | None) -> list[int] | None:
+    """The frames (of those the runs saw, ``frames``; None: all) that have every gaze map, for per-frame gaze;
+    None for one map per clip. A CamError when none has."""
+    if not (fixations.per_frame or (density is not None and density.per_frame)):
+        return None
+    have = sorted(f for f in (frames if frames is not None else fixations.frames)
+                  if fixations.at(f) is not None and (density is None or density.at(f) is not None))
+    if not have:
+        raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
+                       f"{fixations.source}; check the frame numbers (--start-index).")
+    return have
+
+
+def _spread(clip_fix: np.ndarray, fixations: GazeMaps, density: GazeMaps | None,
+            have: list[int] | None) -> np.ndarray:
+    """The clip's gaze as a distribution summing to 1 (its density, else its fixations blurred with
+    σ = width / 30), which the ``others`` baseline averages."""
+    spread: np.ndarray
+    if density is not None:
+        spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
+    else:
+        spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
+                                  borderType=cv2.BORDER_CONSTANT)
+    return spread / spread.sum() if spread.sum() > 0 else spread
+
+
 class Study:
     """Runs the study of a :class:`StudySpec` (see :func:`run_study`): videos are read and scored on a few
     threads (numpy releases the GIL), results merged in video order on the calling thread, which is also the
@@ -272,24 +299,11 @@ class Study:
         seen = [run.seen.get(video) for run in self.runs if video in run.files]
         frames = None if any(s is None for s in seen) else {int(f) for s in seen for f in s or []}
         fixations, density, notes = self._read_gaze(video, frames)
-        have = None
-        if fixations.per_frame or (density is not None and density.per_frame):
-            have = sorted(f for f in (frames if frames is not None else fixations.frames)
-                          if fixations.at(f) is not None and (density is None or density.at(f) is not None))
-            if not have:
-                raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
-                               f"{fixations.source}; check the frame numbers (--start-index).")
+        have = _frames_with_gaze(video, fixations, density, frames)
         clip_fix = fixations.combined(have) if have is not None else fixations.image
         assert clip_fix is not None
         ys, xs = np.nonzero(clip_fix)
-        spread: np.ndarray
-        if density is not None:
-            spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
-        else:
-            spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
-                                      borderType=cv2.BORDER_CONSTANT)
-        if spread.sum() > 0:
-            spread = spread / spread.sum()
+        spread = _spread(clip_fix, fixations, density, have)
         gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
                          have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
         return gaze, (fixations, density), notes
@@ -377,6 +391,23 @@ class Study:
         scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps)
         clips = [(run, read_clip(run.files[video])) for run in self.runs if video in run.files]
         result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
+        first_grid = self._score_runs(video, clips, gaze, scorer, result)
+        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
+                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
+                                "pixels)")
+        for name in baselines:
+            frames = scorer.frames_of(None)
+            base = center_map(first_grid.shape) if name == "center" else scorer.others_map(first_grid)
+            if base is None:
+                continue
+            stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
+            self._score(name, video, scorer, first_grid, stack, frames, result)
+        return result
+
+    def _score_runs(self, video: str, clips: list[tuple[Run, Clip]], gaze: VideoGaze, scorer: _VideoScorer,
+                    result: _VideoResult) -> Grid:
+        """Score each run's heatmaps of ``video`` into ``result``; the first run's grid (the baselines')."""
         first_grid = None
         for run, clip in clips:
             grid = self._grid(clip, gaze, result.notes)
@@ -389,19 +420,8 @@ class Study:
                 continue
             saliency = self._saliency(clip, grid, gaze, frames)
             self._score(run.name, video, scorer, grid, saliency, frames, result)
-        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
-            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
-                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
-                                "pixels)")
         assert first_grid is not None
-        for name in baselines:
-            frames = scorer.frames_of(None)
-            base = center_map(first_grid.shape) if name == "center" else scorer.others_map(first_grid)
-            if base is None:
-                continue
-            stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
-            self._score(name, video, scorer, first_grid, stack, frames, result)
-        return result
+        return first_grid
 
     def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
         box = gaze_window(clip, gaze.size, notes)
