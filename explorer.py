@@ -10,16 +10,16 @@ import time
 from dataclasses import replace
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 import core  # (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.evaluate import show_evaluate
+from pages.ui.gate import Gate
 from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
-
-setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
@@ -123,6 +123,7 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
+    setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
     st.title("Grad-CAM explorer")
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings = _sidebar()
@@ -150,4 +151,7 @@ def main() -> None:
         _show(shown, cache.explain(shown))
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs this file as __main__ for every visitor, on every rerun
+    main()
+else:  # `streamlit run explorer.py` imports it to find the server to start: Streamlit's, behind the gate
+    app = st.App(__file__, middleware=[Middleware(Gate)])

@@ -41,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import access
 from core.errors import CamError, CommandParser, run_command
 from core.video import VIDEO_EXTENSIONS
 
@@ -330,10 +331,10 @@ def write_maps(folder: Path, name: str, t: np.ndarray, x: np.ndarray, y: np.ndar
 
 def _find_video(folder: Path, name: str) -> Path:
     exact = folder / name
-    if exact.is_file():
+    if exact.is_file() and access.listed([exact], f"videos named {name!r} in the CSV"):
         return exact
-    matches = [p for p in folder.iterdir() if p.is_file() and p.stem == Path(name).stem
-               and p.suffix.lower() in VIDEO_EXTENSIONS]
+    matches = access.listed([p for p in folder.iterdir() if p.is_file() and p.stem == Path(name).stem
+                             and p.suffix.lower() in VIDEO_EXTENSIONS], f"videos named {name!r} in the CSV")
     if len(matches) != 1:
         what = "no video" if not matches else f"several videos ({', '.join(p.name for p in matches)})"
         raise CamError(f"The CSV names video {name!r}, but {folder} holds {what} of that name.")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from core import access
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
 from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
@@ -353,9 +354,10 @@ def _seen(heat: ExplainResult) -> set[int] | None:
 
 def find_heatmap_files(folder: str | Path) -> list[Path]:
     """Heatmap txt files under ``folder`` (recursively): those with a JSON sidecar, and legacy ones whose
-    text starts with a ``Frame N - Heatmap values`` line."""
+    text starts with a ``Frame N - Heatmap values`` line. In a server, those outside the allowed folders (a
+    symlink out of ``folder``) are left out with a note (:func:`core.access.listed`)."""
     found = []
-    for txt in sorted(Path(folder).rglob("*.txt")):
+    for txt in access.listed(sorted(Path(folder).rglob("*.txt")), f"heatmap files under {folder}"):
         if txt.name.startswith(".") or not txt.is_file():
             continue
         if sidecar_path(txt).is_file():
@@ -369,8 +371,9 @@ def find_heatmap_files(folder: str | Path) -> list[Path]:
 
 def gaze_entry(folder: str | Path, name: str) -> Path | None:
     """The entry of a gaze folder for the video called ``name``: a file or folder with that stem."""
-    entries = [p for p in Path(folder).iterdir() if not p.name.startswith(".")
-               and ((p.is_dir() and p.name == name) or (p.is_file() and p.stem == name))]
+    entries = access.listed([p for p in Path(folder).iterdir() if not p.name.startswith(".")
+                             and ((p.is_dir() and p.name == name) or (p.is_file() and p.stem == name))],
+                            f"gaze entries of {name}")
     if len(entries) > 1:
         raise CamError(f"{folder} holds several gaze entries for {name}: {', '.join(p.name for p in entries)}.")
     return entries[0] if entries else None

@@ -7,6 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 
+from core.errors import CamError
 from core.saliency import ALL_METRICS, BETTER
 from core.study.scoring import Progress, StudyScores, StudySpec, run_study
 from core.study.stats import pairwise_tests, summarise
@@ -81,6 +82,10 @@ def compute(spec: StudySpec, progress: Progress | None = None, workers: int | No
     """Score, summarise and test (see :mod:`core.study`); ``workers`` as :func:`~core.study.run_study`."""
     scores = run_study(spec, progress, workers)
     metrics = [m for m in ALL_METRICS if any(math.isfinite(row[m]) for row in scores.rows)]
+    if not metrics:
+        why = next((note for note in scores.notes if "not scored" in note), None)
+        raise CamError("No clip of the study could be scored" + (f" (e.g. {why})" if why else "")
+                       + "; check that the gaze holds fixations inside what the models saw.")
     return StudyResult(spec, scores, summarise(scores.rows, scores.runs, metrics),
                        pairwise_tests(scores.rows, scores.runs, metrics))
 
