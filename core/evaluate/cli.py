@@ -17,7 +17,7 @@ from typing import Any
 import core
 from core.errors import run_command
 from core.evaluate import faithfulness, frame_importance, sanity_check
-from core.evaluate.faithfulness import plain
+from core.evaluate.faithfulness import FAITHFULNESS_METRICS, plain
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
 from core.export import write_json
 from core.outputs import check_output_file
@@ -110,11 +110,10 @@ def text(data: dict[str, Any]) -> str:
     lines = [f"{data['method']} of {data['layer']} for class {data['target_class']} ({data['target_label']}), "
              f"{faith['views']} view(s), baseline {faith['baseline']}, {faith['steps']} steps",
              f"  score of the input    {faith['score']:.4f}",
-             f"  deletion AUC          {faith['deletion_auc']:.4f}   random ranking "
-             f"{_num(faith['random_deletion_auc'])}   (lower is better)",
-             f"  insertion AUC         {faith['insertion_auc']:.4f}   random ranking "
-             f"{_num(faith['random_insertion_auc'])}   (higher is better)",
-             f"  average drop          {faith['average_drop']:.4f}   increase in confidence "
+             *(f"  {FAITHFULNESS_METRICS[name].title:<21} {faith[name]:.4f}   random ranking "
+               f"{_num(faith[f'random_{name}'])}   ({FAITHFULNESS_METRICS[name].better} is better)"
+               for name in ("deletion_auc", "insertion_auc")),
+             f"  {FAITHFULNESS_METRICS['average_drop'].title:<21} {faith['average_drop']:.4f}   increase in confidence "
              f"{faith['increase_in_confidence']:.2f}",
              f"  verdict: {faith['verdict']}",
              "frame importance (score drop without the frame | map mass), view 1:"]
