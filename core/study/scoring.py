@@ -360,35 +360,11 @@ class Study:
         from concurrent.futures import ThreadPoolExecutor
 
         videos, missing = self._videos()
-        total = 2 * len(videos)
-        for run in self.runs:
-            if missing[run.name]:
-                self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
-                                  f"with gaze: {', '.join(missing[run.name][:8])}"
-                                  + (" …" if len(missing[run.name]) > 8 else ""))
-        if missing["gaze"]:
-            self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
-                              f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
-        gazes: dict[str, VideoGaze] = {}
-        kept = 0
+        self._note_missing(videos, missing)
         with ThreadPoolExecutor(self.workers) as pool:
             each = pool.map if self.workers > 1 else map  # one worker: all on this thread
-            self._step(0, total, "reading the gaze")
-            for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
-                self._merge_gaze_notes(notes)
-                size = sum(m.nbytes for one in maps if one is not None
-                           for m in ([one.image] if one.image is not None else one.frames.values()))
-                if kept + size <= _KEEP_BYTES:  # else read again in the second pass
-                    gaze.maps, kept = maps, kept + size
-                gazes[gaze.name] = gaze
-                self._step(i + 1, total, f"read the gaze of {gaze.name}")
-            baselines = list(self.spec.baselines)
-            if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
-                baselines.remove("others")
-                self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
-            if len([g for g in gazes.values() if g.points[0].size]) < 2:
-                self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
-                                  "videos' fixations); it is left empty")
+            gazes = self._read_gazes(videos, each)
+            baselines = self._usable_baselines(gazes)
             scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
                                  {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs},
                                  self.spec.protocol, self.spec.metrics)
@@ -400,15 +376,57 @@ class Study:
                            videos)
             for i, (video, result) in enumerate(zip(videos, results, strict=True)):
                 gazes[video].maps = None  # scored: its maps are no longer needed
-                scores.rows += result.rows
-                scores.classes[video] = result.label
-                for name, path in result.sources.items():
-                    scores.sources[name][video] = path
-                    scores.windows[name][video] = result.windows[name]
-                _add_notes(self.notes, result.notes)
-                self._step(len(videos) + i + 1, total, f"scored {video}")
+                self._collect(scores, video, result)
+                self._step(len(videos) + i + 1, 2 * len(videos), f"scored {video}")
         self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
         return scores
+
+    def _note_missing(self, videos: list[str], missing: dict[str, list[str]]) -> None:
+        """Say which videos a run or the gaze lacks (never dropped silently)."""
+        for run in self.runs:
+            if missing[run.name]:
+                self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
+                                  f"with gaze: {', '.join(missing[run.name][:8])}"
+                                  + (" …" if len(missing[run.name]) > 8 else ""))
+        if missing["gaze"]:
+            self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
+                              f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
+
+    def _read_gazes(self, videos: list[str], each: Callable) -> dict[str, VideoGaze]:
+        """Every video's gaze (first pass); its maps are kept while they fit :data:`_KEEP_BYTES`, else read
+        again when the video is scored."""
+        gazes: dict[str, VideoGaze] = {}
+        kept, total = 0, 2 * len(videos)
+        self._step(0, total, "reading the gaze")
+        for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
+            self._merge_gaze_notes(notes)
+            size = sum(m.nbytes for one in maps if one is not None
+                       for m in ([one.image] if one.image is not None else one.frames.values()))
+            if kept + size <= _KEEP_BYTES:  # else read again in the second pass
+                gaze.maps, kept = maps, kept + size
+            gazes[gaze.name] = gaze
+            self._step(i + 1, total, f"read the gaze of {gaze.name}")
+        return gazes
+
+    def _usable_baselines(self, gazes: dict[str, VideoGaze]) -> list[str]:
+        """The asked-for baselines this gaze allows (``others`` needs gaze on two videos), with notes."""
+        baselines = list(self.spec.baselines)
+        if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
+            baselines.remove("others")
+            self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
+        if len([g for g in gazes.values() if g.points[0].size]) < 2:
+            self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
+                              "videos' fixations); it is left empty")
+        return baselines
+
+    def _collect(self, scores: StudyScores, video: str, result: _VideoResult) -> None:
+        """Add one scored video to ``scores``."""
+        scores.rows += result.rows
+        scores.classes[video] = result.label
+        for name, path in result.sources.items():
+            scores.sources[name][video] = path
+            scores.windows[name][video] = result.windows[name]
+        _add_notes(self.notes, result.notes)
 
     def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str],
                      center_sigma: float = 0.25) -> _VideoResult:
