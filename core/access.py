@@ -40,6 +40,7 @@ TRUST_ENV = "MMCAM_TRUST_CHECKPOINTS"
 PASSWORD_ENV = "MMCAM_PASSWORD"
 TRUSTED_PACKAGES = ("mmaction", "mmengine", "mmcv", "mmdet", "mmpretrain")  # config imports allowed without trust
 _YES = ("1", "true", "yes", "on")
+CODE_FILES = ("Config", "Checkpoint")  # what ``check`` never takes from the uploads folder (files that run code)
 
 
 class TrustRequired(CamError):
@@ -94,7 +95,11 @@ class Roots:
         return bool(roots)
 
     def check(self, path: str | os.PathLike, what: str = "Path") -> Path:
-        """``path`` as given, or a CamError saying it lies outside the allowed folders."""
+        """``path`` as given, or a CamError saying it lies outside the allowed folders. A config or checkpoint
+        is never taken from the uploads folder (uploads are data; the sentence does not name that folder)."""
+        if what in CODE_FILES and Roots.of([upload_root()]).allows(path):
+            raise CamError(f"{what} {Path(path).name} is an uploaded file, and uploads are data (videos, results, "
+                           f"heatmaps), never configs or checkpoints; pick a {what.lower()} in the server's folders.")
         if not self.allows(path):
             shown = ", ".join(str(root) for root in self.folders[:6]) + (" …" if len(self.folders) > 6 else "")
             raise CamError(f"{what} {path} is outside the folders this server may open ({shown}); pick one inside "

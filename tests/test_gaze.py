@@ -220,8 +220,10 @@ def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
     alone = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png").clip
     assert {m: float(clips["wide"][m]) for m in gaze.METRICS} == pytest.approx(alone)
     table = captured.out.splitlines()
-    assert table[0].split() == ["video", *" ".join(gaze.metric_title(m) for m in gaze.METRICS).split()]
-    assert table[0].split()[-2:] == ["KL", "↓"] and table[0].split()[1:3] == ["AUC_Judd", "↑"]
+    assert table[0].split() == ["video", "frames", "scored",
+                                *" ".join(gaze.metric_title(m) for m in gaze.METRICS).split()]
+    assert table[0].split()[-2:] == ["KL", "↓"] and table[0].split()[3:5] == ["AUC_Judd", "↑"]
+    assert [line.split()[1] for line in table[1:3]] == ["16", "0"]  # other: per-frame gaze; wide: one map
     assert [line.split()[0] for line in table[1:3]] == ["other", "wide"]
     assert table[4].startswith("Per class") and [line.split()[0] for line in table[6:8]] == ["walk", "run"]
 

@@ -32,7 +32,8 @@ from core.errors import CamError, describe_error
 from core.target import choice_text, read_target
 
 _VALUE_FLAGS = ("--video-root", "--target-layer-name", "--target-class", "--label-map", "--method", "--device",
-                "--alpha", "--colormap", "--fps", "--workers", "--steps", "--baseline", "--blur-sigma")  # in this order
+                "--alpha", "--colormap", "--fps", "--workers", "--steps", "--baseline", "--blur-sigma",
+                "--window-stride", "--frame-interval", "--window-batch")  # in this order
 
 
 def _unless(value: object, default: object) -> object:
@@ -49,7 +50,10 @@ def _option_values(o: BatchOptions) -> dict[str, object]:
             "--steps": _unless(o.steps, default.steps) if evaluating else None,
             "--baseline": _unless(o.baseline, default.baseline) if evaluating else None,
             "--blur-sigma": _unless(o.blur_sigma, default.blur_sigma) if evaluating and o.baseline == "blur"
-            else None}
+            else None,
+            "--window-stride": o.window_stride if o.whole_video else None,
+            "--frame-interval": o.frame_interval if o.whole_video else None,
+            "--window-batch": _unless(o.window_batch, default.window_batch) if o.whole_video else None}
 
 
 @dataclass
@@ -75,7 +79,8 @@ class BatchRequest:
         o = self.options
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
-                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate}
+                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate,
+                 "--whole-video": o.whole_video}
         given = {"--video-root": self.video_root, "--label-map": self.label_map, "--workers": self.workers,
                  "--device": None if self.device == "auto" else self.device, **_option_values(o)}
         values = {flag: given[flag] for flag in _VALUE_FLAGS}
@@ -109,7 +114,29 @@ class BatchRequest:
         payload["options"] = BatchOptions(**{k: v for k, v in options.items()
                                              if k in BatchOptions.__dataclass_fields__})
         payload["trust_checkpoint"] = False
-        return cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
+        request = cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
+        request.check()
+        return request
+
+    def check(self) -> None:
+        """CamError for a value the command line would refuse: a ``.batch.json`` is a file anyone may have
+        edited, so what it records is held to the CLI's own types and ranges before it is shown or resumed."""
+        self.options.check()
+        if type(self.inputs) is not list or not all(type(i) is str for i in self.inputs):
+            raise CamError(f"inputs must be a list of paths, not {self.inputs!r}.")
+        for name in ("config", "out", "device"):
+            if type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a path or name, not {getattr(self, name)!r}.")
+        for name in ("checkpoint", "label_map", "video_root", "ray"):
+            if getattr(self, name) is not None and type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a path or none, not {getattr(self, name)!r}.")
+        if type(self.use_frames) is not bool:
+            raise CamError(f"use_frames must be true or false, not {self.use_frames!r}.")
+        if self.workers is not None and (type(self.workers) is not int or self.workers < 1):
+            raise CamError(f"--workers must be a whole number of 1 or more, not {self.workers!r}.")
+        if self.cfg_options is not None and (type(self.cfg_options) is not dict
+                                             or not all(type(k) is str for k in self.cfg_options)):
+            raise CamError(f"cfg_options must map keys to values, not {self.cfg_options!r}.")
 
 
 def _cfg_value(value: object) -> str:
@@ -135,17 +162,19 @@ def read_manifest(out_dir: str | Path) -> dict | None:
         payload = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
         payload["request"] = BatchRequest.from_json(payload["request"])
         payload["videos"] = int(payload["videos"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, CamError):  # (CamError: a value out of range)
         return None
     return payload
 
 
-def resume_request(recorded: BatchRequest, model: ModelFiles, out: str,
-                   ray: str | None = None) -> tuple[BatchRequest, list[str]]:
+def resume_request(recorded: BatchRequest, model: ModelFiles, out: str, ray: str | None = None,
+                   options: BatchOptions | None = None) -> tuple[BatchRequest, list[str]]:
     """The request that finishes a recorded batch with the caller's ``model`` (config, checkpoint, trust,
-    label map, device), output folder and Ray address; only the videos and the explanation settings come
-    from the record. Returns it with one sentence per recorded value it overrides (config, checkpoint,
-    label map, output folder, Ray address), for the user to confirm."""
+    label map, device), output folder and Ray address; only the videos, the explanation settings and the
+    cfg-options come from the record. Returns it with one sentence per value that differs from the caller's
+    (config, checkpoint, label map, output folder, Ray address: the caller's are used; cfg-options and each
+    explanation setting that differs from ``options``, the caller's choice: the recorded ones are used), for
+    the user to confirm before anything runs."""
     request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=list(recorded.inputs), out=out,
                            options=recorded.options, device=model.device, label_map=model.label_map,
                            cfg_options=recorded.cfg_options, trust_checkpoint=model.trust_checkpoint,
@@ -161,7 +190,21 @@ def resume_request(recorded: BatchRequest, model: ModelFiles, out: str,
         differences.append(f"output folder: recorded {recorded.out}, now {out}")
     if recorded.ray != ray:
         differences.append(f"Ray: recorded {recorded.ray or 'none (local)'}, now {ray or 'none (local)'}")
+    if (recorded.cfg_options or None) != (model.cfg_options or None):
+        differences.append(f"cfg-options: recorded {_cfg_text(recorded.cfg_options)} (used), chosen "
+                           f"{_cfg_text(model.cfg_options)}")
+    if options is not None:
+        for name in BatchOptions.__dataclass_fields__:
+            was, now = getattr(recorded.options, name), getattr(options, name)
+            if name == "target":
+                was, now = choice_text(was), choice_text(now)
+            if was != now:
+                differences.append(f"{name}: recorded {was} (used), chosen {now}")
     return request, differences
+
+
+def _cfg_text(options: dict | None) -> str:
+    return " ".join(f"{k}={_cfg_value(v)}" for k, v in options.items()) if options else "none"
 
 
 def _spelled(path: str | None) -> str | None:

@@ -99,6 +99,7 @@ def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None,
         "method": spec.method,
         "target": spec.target.key,
         "views": spec.views,
+        **({"whole_video": spec.whole_video} if spec.whole_video else {}),
         "classes_sha1": hashlib.sha1("\n".join(spec.classes).encode()).hexdigest(),
     }
     return json.loads(json.dumps(key))  # the form it takes once read back from a sidecar

@@ -21,7 +21,7 @@ from core.evaluate.faithfulness import FAITHFULNESS_METRICS, plain
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
 from core.export import write_json
 from core.outputs import check_output_file
-from core.vis_cam import add_explain_options, parse_cfg_options
+from core.vis_cam import add_explain_options, parse_cfg_options, target_of_args
 
 
 def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     views = "all" if args.all_views else "center"
     log(f"explaining {args.video} on {handle.device}")
-    result = core.explain(handle, args.video, target_layer=args.target_layer_name, target=args.target_class,
+    result = core.explain(handle, args.video, target_layer=args.target_layer_name, target=target_of_args(args),
                           views=views, method=args.method)
     options = dict(baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
     with _bar("deletion/insertion", args.quiet) as progress:

@@ -89,8 +89,8 @@ def _rows(header: list[str], rows: list[list[str]]) -> list[str]:
 def table(results: list[GazeScores]) -> str:
     """Each video's clip scores, per class mean ± std (a batch), and what the metrics mean."""
     metrics = list(results[0].clip)
-    lines = _rows(["video", *map(metric_title, metrics)],
-                  [[r.name, *(f"{r.clip[m]:.4f}" for m in metrics)] for r in results])
+    lines = _rows(["video", "frames scored", *map(metric_title, metrics)],
+                  [[r.name, str(r.frames_scored), *(f"{r.clip[m]:.4f}" for m in metrics)] for r in results])
     if len(results) > 1:
         summary = [summary_cells(row, digits=4) for row in class_summary(results)]
         lines += ["", "Per class (mean ± std over its videos; classes in label order):"]

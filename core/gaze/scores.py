@@ -148,8 +148,15 @@ class GazeScores:
             return gt if isinstance(gt, int) and not isinstance(gt, bool) else None
         return self.result.target_class if self.result.target_label else None
 
+    @property
+    def frames_scored(self) -> int:
+        """How many frames were scored on their own: every frame with both a heatmap and a gaze map (all of a
+        whole-video result's frames that have gaze); 0 with one gaze map per clip."""
+        return len(self.frames)
+
     def to_json(self) -> dict:
-        out: dict = {"protocol": str(self.protocol), "clip": self.clip, "frames": self.frames}
+        out: dict = {"protocol": str(self.protocol), "clip": self.clip, "frames_scored": self.frames_scored,
+                     "frames": self.frames}
         if self.views:
             out["views"] = self.views
         return out

@@ -58,6 +58,7 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
     lines += _placed(result)
     lines += _interval_lines(result)
     lines += _test_lines(result)
+    lines += _frames_scored_lines(result)
     lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
     lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
     if scores.notes:
@@ -66,6 +67,16 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
     if figures:
         lines += ["", "## Figures", "", *(f"![{name}]({name}.png)" for name in FIGURES)]
     return "\n".join(lines) + "\n"
+
+
+def _frames_scored_lines(result: StudyResult) -> list[str]:
+    scores = result.scores
+    counts = scores.frames_scored()
+    lines = ["", "## Frames scored", "", "Frames scored on their own per video (every frame with both a heatmap "
+             "and per-frame gaze; 0: one gaze map per clip).", ""]
+    return lines + _table(["video", *(f"`{run}`" for run in result.runs)],
+                          [[video, *(str(counts.get(run, {}).get(video, 0)) for run in result.runs)]
+                           for video in scores.videos])
 
 
 def _inputs_lines(result: StudyResult) -> list[str]:

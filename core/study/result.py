@@ -82,7 +82,8 @@ class StudyResult:
         return _json_safe({"protocol": str(self.protocol), "summary": self.summary, "tests": self.tests,
                 "better": {m: BETTER[m] for m in self.metrics}, "center_sigmas": self.scores.center_sigmas,
                 "runs": self.runs, "baselines": self.scores.baselines, "videos": self.scores.videos,
-                "missing": self.scores.missing, "notes": self.scores.notes})
+                "missing": self.scores.missing, "notes": self.scores.notes,
+                "frames_scored": self.scores.frames_scored()})
 
 
 def _json_safe(value):

@@ -87,6 +87,15 @@ class StudyScores:
     metrics: tuple[str, ...] = ALL_METRICS  # the metric columns of the rows
     center_sigmas: dict[str, float] = field(default_factory=dict)  # video -> σ fraction of center_fit
 
+    def frames_scored(self) -> dict[str, dict[str, int]]:
+        """Run -> video -> how many frames were scored on their own (per-frame gaze: every frame that has both a
+        heatmap and gaze, all frames of a whole-video run); 0 where the gaze is one map per clip."""
+        counts: dict[str, dict[str, int]] = {run: {} for run in self.runs}
+        for row in self.rows:
+            per_run = counts.setdefault(row["run"], {})
+            per_run[row["video"]] = per_run.get(row["video"], 0) + (row.get("frame") not in ("", None))
+        return counts
+
 
 def center_map(shape: tuple[int, int]) -> np.ndarray:
     """The ``center`` baseline: a Gaussian centred on an ``(H, W)`` grid, σx = W/4, σy = H/4 (pixel centres)."""

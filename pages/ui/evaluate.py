@@ -20,6 +20,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import core
+from core.cam import methods_for
 from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
 from core.evaluate.faithfulness import FAITHFULNESS_METRICS
 from core.methods import METHODS
@@ -299,7 +300,7 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options
     with _working(("compare", key, options), "Explaining with every method and measuring each…",
                   "Methods compared") as note:
         chance = faithfulness_of(key, stamps, options)
-        for method in METHODS:
+        for method in methods_for(cache.loaded(key.model).handle):
             other = key._replace(method=method)
             note(f"{_label(method)}…")
             result = cache.explain(other)
