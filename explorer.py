@@ -6,25 +6,47 @@ This page only wires widgets to ``core`` (through the cached calls in ``pages.ui
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import streamlit as st
 from starlette.middleware import Middleware
 
-import core  # (applies the mmaction2 compatibility shim first)
-from core.downloads import file_stem
-from pages.ui import cache, pickers
-from pages.ui.errors import shown_as_error
-from pages.ui.evaluate import show_evaluate
 from pages.ui.gate import Gate
 from pages.ui.page import setup_page
-from pages.ui.viewer import render, show_view
-from pages.ui.whole_video import SEEK, show_whole_video
+from pages.ui.text import use_controls
 
 
-def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
-    """Model, video and explanation settings (each None until it can be used)."""
+def _first_paint() -> st.delta_generator.DeltaGenerator:
+    """What a visitor sees at once: the password (when needed), the title, and on a fresh server a note that
+    PyTorch, MMAction2 and the model are loading (seconds); returns that note's place, emptied once the sidebar is
+    drawn."""
+    setup_page("Grad-CAM explorer", "🔥")  # first: password, allowed folders
+    st.title("Grad-CAM explorer")
+    loading = st.empty()
+    if "torch" not in sys.modules:
+        loading.info("Loading PyTorch, MMAction2 and the model…", icon=":material/hourglass_top:")
+    return loading
+
+
+_loading = _first_paint() if __name__ == "__main__" else None  # (the server imports this file too: no page then)
+
+import core  # noqa: E402  (applies the mmaction2 compatibility shim first)
+from core.cam import methods_for  # noqa: E402
+from core.downloads import file_stem  # noqa: E402
+from pages.ui import cache, pickers  # noqa: E402
+from pages.ui.errors import shown_as_error  # noqa: E402
+from pages.ui.evaluate import show_evaluate  # noqa: E402
+from pages.ui.viewer import preload_player, show_view  # noqa: E402
+from pages.ui.whole_video import SEEK, show_whole_video  # noqa: E402
+
+
+def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None, Callable]:
+    """Model, video and explanation settings (each None until it can be used), and ``draw_target(probs)`` that
+    draws the target-class picker once the page knows the probabilities to list the classes by."""
+    draw_target: Callable = lambda probs: None  # noqa: E731
     with st.sidebar:
         st.header("Model")
         spec = pickers.pick_model()
@@ -46,9 +68,9 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
         settings = None
         if handle is not None:
             st.header("Explanation")
-            probs = st.session_state.get("last_probs", {}).get((spec, video))
-            settings = pickers.pick_explanation(layers, default_layer, handle.classes, probs)
-    return spec, video, settings
+            settings, draw_target = pickers.pick_explanation(layers, default_layer, handle.classes,
+                                                             methods_for(handle))
+    return spec, video, settings, draw_target
 
 
 def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
@@ -68,7 +90,9 @@ def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
 
 
 def _run(key: cache.RunKey) -> None:
-    """Explain with progress; remember the run (the result itself lives in the cache)."""
+    """Explain with progress and remember the run (the result itself lives in the cache). The page goes on to
+    draw the result in this same run: nothing is drawn twice, and the overlay video is encoded after the player
+    is shown (:func:`pages.ui.viewer.show_view`)."""
     started = time.perf_counter()
     with st.status("Explaining…", expanded=True) as status:
         with shown_as_error() as box:
@@ -76,17 +100,14 @@ def _run(key: cache.RunKey) -> None:
             handle = cache.model(key.model)
             st.write(f"Decoding the video and running {key.method} on {handle.device}…")
             result = cache.explain(key)
-            st.write("Rendering the overlay video and the figures…")
-            alpha, colormap = _look()
-            render(_view_of(key, result), _view_key(key), alpha=alpha, colormap=colormap)
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
+        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
     st.session_state["run_key"], st.session_state["run_whole"] = key, False
-    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
+    st.session_state["run_stamps"] = key.model.stamps()
     if result.probs is not None:  # always, for a result made here (only read-back results may lack them)
         st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
-    st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
 def _run_whole(key: cache.RunKey) -> None:
@@ -99,10 +120,10 @@ def _run_whole(key: cache.RunKey) -> None:
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
+        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
     st.session_state["run_key"], st.session_state["run_whole"] = key, True
+    st.session_state["run_stamps"] = key.model.stamps()
     st.session_state[SEEK] = 0.0
-    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
-    st.rerun()
 
 
 def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
@@ -112,8 +133,9 @@ def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResul
 
 
 def _view_key(key: cache.RunKey) -> str:
-    """Identifies a result's content for the rendering cache and the viewer's widgets."""
-    return f"run{abs(hash(key))}"
+    """Identifies a result's content for the rendering cache and the viewer's widgets: the run's settings and
+    the stamps of its files (a checkpoint rewritten at the same path is another result)."""
+    return f"run{abs(hash((key, key.model.stamps())))}"
 
 
 def _look() -> tuple[float, str]:
@@ -140,11 +162,14 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
-    setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
-    st.title("Grad-CAM explorer")
+    use_controls(pickers.EXPLORER_CONTROLS)
+    preload_player()  # the first result's player then appears as soon as it is drawn
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
-    spec, video, settings = _sidebar()
+    spec, video, settings, draw_target = _sidebar()
+    if _loading is not None:
+        _loading.empty()
     if video is None:
+        draw_target(None)
         st.info("Choose a video in the sidebar.")
         return
     readable = _video_facts(spec, video)
@@ -162,10 +187,13 @@ def main() -> None:
             _run_whole(key)
         else:
             _run(key)
-    if note := st.session_state.pop("run_note", None):
-        st.status(note, state="complete")
+    draw_target(st.session_state.get("last_probs", {}).get((spec, video)))  # the top-5 of this run first
     shown = st.session_state.get("run_key")
     if shown is None:
+        return
+    if st.session_state.get("run_stamps") != shown.model.stamps():
+        st.info("The model's files (config, checkpoint or label map) changed on disk since this result: press "
+                "**Run Grad-CAM** to explain with them.")
         return
     shown_whole = bool(st.session_state.get("run_whole"))
     if shown != key or shown_whole != whole:

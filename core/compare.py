@@ -139,22 +139,27 @@ def compare_results(a: ExplainResult, b: ExplainResult, *, other_videos: bool = 
         notes.append(match.reason)
     a_frames, b_frames = a.source_frames(), b.source_frames()
     known = not a.legacy and not b.legacy
+    first, second = (a.name, b.name) if a.name != b.name else (f"result A ({a.name})", f"result B ({b.name})")
     if known and np.shape(a.frame_indices) == np.shape(b.frame_indices) and (a_frames == b_frames).all():
         a_index = b_index = np.arange(a.num_frames)
-    elif known and a.num_views == 1 and b.num_views == 1:
+    elif known:  # e.g. TSN's 8 segments against I3D's 2 clips of 16 frames: the source frames both show
         common, a_index, b_index = np.intersect1d(a_frames, b_frames, return_indices=True)  # first occurrences
         if common.size == 0:
-            raise CamError(f"{a.name} and {b.name} share no source frame; compare results of the same video.")
+            raise CamError(f"{first} and {second} share no source frame; compare results of the same video.")
         if common.size < max(a.num_frames, b.num_frames):
-            notes.append(f"The two results sample different frames; the {common.size} source frames both show "
-                         "are compared.")
+            notes.append(f"The two results sample different frames ({a.num_frames} and {b.num_frames} heatmap frames); "
+                         f"the {common.size} source frames both show are compared."
+                         + (" Where a result shows a frame more than once (several views), its first view's map is "
+                            "used." if max(a.num_views, b.num_views) > 1 else ""))
     elif a.num_frames == b.num_frames:
         a_index = b_index = np.arange(a.num_frames)
         if known:
             notes.append("The two results show different frames; they are paired in file order.")
     else:
-        raise CamError(f"{a.name} has {a.num_frames} heatmap frames and {b.name} has {b.num_frames}; without "
-                       "sidecars naming the same source frames they cannot be compared frame by frame.")
+        without = " and ".join(n for n, r in ((first, a), (second, b)) if r.legacy)
+        raise CamError(f"{first} has {a.num_frames} heatmap frames and {second} has {b.num_frames}; {without} "
+                       f"{'has' if ' and ' not in without else 'have'} no sidecar naming its source frames, so they "
+                       "cannot be compared frame by frame.")
     maps_a = a.flat_heatmaps()[a_index]
     maps_b = b.flat_heatmaps()[b_index]
     if maps_b.shape[1:] != maps_a.shape[1:]:

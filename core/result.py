@@ -30,6 +30,30 @@ def _as_views(array: np.ndarray, pixel_dims: int, what: str) -> np.ndarray:
     return array
 
 
+CONSTANT_TOLERANCE = 1e-6
+"""A map whose values span at most this share of its largest magnitude (or this much, near zero) is constant."""
+
+
+def constant_maps(maps: np.ndarray) -> np.ndarray:
+    """Which of ``maps`` (``[..., H, W]``) are constant, as bools of shape ``[...]``.
+
+    Grad-CAM returns an all-zero (or flat) map when no channel weight is positive: it is no saliency map, and
+    scored against gaze it gives numbers (SIM, KL) that rank it among real maps. Every writer records it per frame
+    (``constant_frames`` in the sidecar, a count in summary.csv); gaze scoring and studies leave such maps out.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    span = maps.max(axis=(-2, -1)) - maps.min(axis=(-2, -1))
+    scale = np.maximum(np.abs(maps).max(axis=(-2, -1)), 1.0)
+    return np.asarray(span <= CONSTANT_TOLERANCE * scale)
+
+
+def constant_note(names: list[str], what: str = "maps") -> str:
+    """The sentence every report gives for constant maps left out (``names``: what they are)."""
+    listed = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
+    return (f"{len(names)} constant {what} not scored (all zero or flat: Grad-CAM found no positive evidence, so "
+            f"there is no saliency to compare; --keep-constant scores them): {listed}")
+
+
 @dataclass(frozen=True)
 class ExplainResult:
     """Heatmaps of one video, with everything needed to show, export, compare and map them back.
@@ -190,6 +214,15 @@ class ExplainResult:
         if times is not None:
             parts.append(f"{times[index]:.2f} s")
         return " · ".join(parts)
+
+    def constant_frames(self) -> np.ndarray:
+        """``[V, T]`` bools: which heatmap frames are constant (:func:`constant_maps`)."""
+        return constant_maps(self.heatmaps)
+
+    @property
+    def is_constant(self) -> bool:
+        """Every heatmap frame is constant: the result holds no saliency at all."""
+        return bool(self.constant_frames().all())
 
     def timeline(self) -> dict[str, np.ndarray]:
         """Mean and max activation of each heatmap frame: when the model looks."""

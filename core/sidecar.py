@@ -15,6 +15,9 @@ the same fields and are read alike. Fields (all optional when read; an unknown f
   pixels), ``view_flips`` (views seen mirrored: TenCrop), ``crop_box`` (the window all views cover together);
   sidecars older than per-view windows give ``crop_box`` alone, which every view saw unless the views repeat
   the same frames (multi-crop): then the windows are unknown;
+- ``constant_frames`` ``[V][T]`` (bools): which heatmap frames are constant (all zero or flat: Grad-CAM found no
+  positive evidence; :func:`core.result.constant_maps`); written for people and other tools, recomputed from the
+  heatmaps when read;
 - ``fps`` of the source video (null when unknown), ``notes``; a batch adds ``batch`` and ``batch_key``.
 
 Sidecars come from anywhere (a results folder copied from a colleague): a field of the wrong type or out of
@@ -43,7 +46,7 @@ MAX_SIDECAR_BYTES = 64 * 2**20  # far above any real sidecar (a few kB per thous
 
 _FIELDS = ("schema", "video", "config", "checkpoint", "layer", "method", "views", "target_class", "target_label",
            "predicted_class", "predicted_label", "top5", "frame_indices", "shape", "source_size", "crop_box",
-           "view_boxes", "view_flips", "fps", "notes")
+           "view_boxes", "view_flips", "fps", "notes", "constant_frames")
 _RECORDED = ("predicted_class", "predicted_label", "top5")  # kept as recorded when the scores are not known
 
 T = TypeVar("T")
@@ -72,6 +75,7 @@ def to_sidecar(result: ExplainResult, **extra: Any) -> dict:
     if result.windows is not None:
         payload.update(source_size=list(result.windows.source_size), crop_box=list(result.windows.crop_box),
                        view_boxes=[list(box) for box in result.windows.boxes], view_flips=list(result.windows.flips))
+    payload["constant_frames"] = result.constant_frames().tolist()
     payload.update(fps=result.fps, notes=list(result.notes))
     return {**payload, **result.extra, **extra}
 

@@ -25,19 +25,26 @@ setup_page("Training runs", "📈")
 TEST_RESULTS_PAGE = "pages/4_Test_results.py"
 
 
-def pick_run() -> runs.Run | None:
+def pick_run() -> tuple[runs.Run | None, list[runs.Run]]:
+    """The run shown, and the other runs whose curves are overlaid on it (picked in the sidebar)."""
     with st.sidebar:
         st.header("Runs")
         found = pickers.runs_input(help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, or "
                                         "one run folder.")
         if not found:
-            return None
+            return None, []
         folders = [str(run.folder) for run in found]
         if st.session_state.get("runs_page_run") not in folders:
             st.session_state.pop("runs_page_run", None)
-        chosen = st.selectbox(f"Run ({len(found)}, newest first)", folders, key="runs_page_run",
-                              format_func=lambda f: pickers.run_label(found[folders.index(f)]))
-        return found[folders.index(chosen)]
+        label = lambda f: pickers.run_label(found[folders.index(f)])  # noqa: E731
+        chosen = st.selectbox(f"Run ({len(found)}, newest first)", folders, key="runs_page_run", format_func=label)
+        others = [f for f in folders if f != chosen]
+        if st.session_state.get("runs_page_compare") and not set(st.session_state["runs_page_compare"]) <= set(others):
+            st.session_state["runs_page_compare"] = [f for f in st.session_state["runs_page_compare"] if f in others]
+        compared = st.multiselect("Overlay the curves of", others, key="runs_page_compare", format_func=label,
+                                  disabled=not others, help="Other runs (e.g. TSN against I3D) on one chart with this "
+                                                            "one.")
+        return found[folders.index(chosen)], [found[folders.index(f)] for f in compared]
 
 
 def curves(log: runs.TrainingLog, checkpoints: list[runs.CheckpointInfo]) -> None:
@@ -77,6 +84,43 @@ def curves(log: runs.TrainingLog, checkpoints: list[runs.CheckpointInfo]) -> Non
     st.plotly_chart(fig, key="runs_curves", config=dict(displaylogo=False))
     if steps:
         st.caption(f"Dotted lines: the {unit}s a checkpoint was kept at; the star: the best checkpoint.")
+
+
+COLORS = ("#4c78a8", "#e4572e", "#54a24b", "#b279a2", "#f58518", "#72b7b2", "#9d755d", "#eeca3b")
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def compared_curves(logs: dict[str, runs.TrainingLog]) -> None:
+    """The training loss and the validation metrics of several runs on one chart: a colour per run, a dash per
+    metric."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("Training loss", "Validation (per epoch, or per iteration)"))
+    units = set()
+    for i, (name, log) in enumerate(logs.items()):
+        color = COLORS[i % len(COLORS)]
+        rows = [r for r in log.train if "loss" in r]
+        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["loss"] for r in rows], mode="lines",
+                                 name=f"{name} · loss", line=dict(color=color), legendgroup=name,
+                                 hovertemplate=f"{name}: loss %{{y:.4f}} · iteration %{{x}}<extra></extra>"),
+                      row=1, col=1)
+        units.add("epoch" if log.by_epoch else "iteration")
+        for j, metric in enumerate(log.keys("val")):
+            rows = [r for r in log.val if metric in r]
+            fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r[metric] for r in rows], mode="lines+markers",
+                                     name=f"{name} · {metric}", legendgroup=name,
+                                     line=dict(color=color, dash=DASHES[j % len(DASHES)]),
+                                     hovertemplate=f"{name}: {metric} %{{y:.4f}} · step %{{x}}<extra></extra>"),
+                          row=1, col=2)
+    fig.update_xaxes(title_text="iteration", row=1, col=1)
+    fig.update_xaxes(title_text=" or ".join(sorted(units)), row=1, col=2)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy", rangemode="tozero", row=1, col=2)
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2),
+                      hovermode="closest")
+    st.plotly_chart(fig, key="runs_compared", config=dict(displaylogo=False))
+    if len(units) > 1:
+        st.caption("These runs validate at different units (epochs and iterations): their validation curves share "
+                   "one axis but not one scale.")
 
 
 def checkpoint_table(infos: list[runs.CheckpointInfo], log: runs.TrainingLog) -> None:
@@ -136,7 +180,7 @@ def dumps_table(run: runs.Run, infos: list[runs.CheckpointInfo]) -> None:
 
 def main() -> None:
     st.title("Training runs")
-    run = pick_run()
+    run, others = pick_run()
     if run is None:
         st.info("Pick the folder that holds your work_dirs in the sidebar. `python -m core.mm train CONFIG` trains "
                 "with MMAction2's own tools/train.py and writes a run folder there.")
@@ -150,6 +194,11 @@ def main() -> None:
         return
     for sentence in log.notes:
         st.caption(sentence)
+    if others:
+        st.subheader("Runs compared")
+        with shown_as_error():
+            compared_curves({run.name: log, **{other.name: runs.read_training_log(other.folder) for other in others}})
+        st.subheader(run.name)
     if log.train or log.val:
         curves(log, infos)
     else:

@@ -132,6 +132,8 @@ def _counts(rows: list[dict]) -> tuple[int, int]:
 
 
 def _progress_text(progress: BatchProgress) -> str:
+    if progress.already_complete:
+        return f"{progress.total}/{progress.total} videos · already complete (nothing left to explain)"
     text = (f"{progress.done}/{progress.total} videos · {progress.ok} explained · {progress.failed} failed · "
             f"{progress.skipped} already done")
     if progress.eta is not None and progress.phase is Phase.RUNNING:

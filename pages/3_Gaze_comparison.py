@@ -30,12 +30,14 @@ START_LABEL = "First frame's number in gaze folders"
 REGION_LABEL = "Score over"
 DENSITY_LABEL = "Density (optional)"
 BLUR_LABEL = "Blur the fixations into a density"
+CONSTANT_LABEL = "Score constant maps too"
 CONTROLS = {  # what core's sentences call --flags, as this page's sidebar names them
     "--start-index": control(START_LABEL),
     "--region frame": control(f"{REGION_LABEL}: the whole frame"),
     "--region crop": control(f"{REGION_LABEL}: the model's window"),
     "--density": control(DENSITY_LABEL),
     "--blur": control(BLUR_LABEL),
+    "--keep-constant": control(CONSTANT_LABEL),
     "--protocol": control("Protocol"),
 }
 MARKER = "#e4572e"  # the player's current frame on the curves
@@ -46,10 +48,11 @@ say = for_page  # a sentence of core.gaze in this page's words
 
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
 def scores(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
-           blur: float | str | None, stamp: tuple, protocol: str = "exact") -> tuple[list[gaze.GazeScores], list[str]]:
+           blur: float | str | None, stamp: tuple, protocol: str = "exact", keep_constant: bool = False
+           ) -> tuple[list[gaze.GazeScores], list[str]]:
     """Scores of one heatmap txt or of a batch folder, and notes; ``stamp`` makes edited files count as new."""
     return gaze.score_path(heatmaps, fixations, density, region=region, start_index=start_index, blur=blur,
-                           protocol=protocol)
+                           protocol=protocol, keep_constant=keep_constant)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -97,6 +100,9 @@ def inputs() -> tuple[str, str, str | None, str, int | None, float | str | None,
                           format_func={"crop": "the model's window", "frame": "the whole frame"}.get)
         start = st.selectbox(START_LABEL, ("auto", 0, 1), key="gaze_start",
                              help="auto: 0 when a file numbered 0 exists, else 1.")
+        st.checkbox(CONSTANT_LABEL, key="gaze_keep_constant",
+                    help="A heatmap constant in every frame (all zero or flat: Grad-CAM found no positive evidence) "
+                         "has no saliency; by default it is left out and listed.")
         st.header("Display")
         colormap = st.selectbox("Colormap", COLORMAPS, key="gaze_colormap")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="gaze_alpha")
@@ -273,7 +279,8 @@ def main() -> None:
         return
     stamp = (cache.tree_stamp(heatmaps), cache.tree_stamp(fixations), cache.tree_stamp(density))
     with shown_as_error() as box:
-        results, notes = scores(heatmaps, fixations, density, region, start, blur, stamp, protocol)
+        results, notes = scores(heatmaps, fixations, density, region, start, blur, stamp, protocol,
+                                st.session_state.get("gaze_keep_constant", False))
     if box.failed:
         return
     for note in notes:

@@ -46,6 +46,7 @@ BATCH_TARGETS: dict[str, tuple[str, list[Target]]] = {
 BATCH_SAMPLES = {"wrong": "the misclassified samples", "shown": "the samples in the table"}
 MAX_PICK = 1000  # samples listed in the Explain picker
 BATCHES = "dump_batches"  # session-state key: output folders of the batches started here
+_OPEN_BATCH = "dump_open_batch"  # session-state key: a batch's button asked to open the Batch page
 
 
 @st.cache_data(show_spinner="Reading the test results…", max_entries=8)
@@ -154,6 +155,11 @@ def inputs() -> tuple[dict, pickers.ModelSpec | None, dumps.DumpSource | None]:
     if config is None and spec is not None and not _is_demo(spec):
         config = spec.config
     label_map = label_map or (spec.label_map if spec is not None else None)
+    if label_map is not None:  # class names are given once: the explorer and the batch use them for this model
+        for model in ([spec] if spec is not None else []) + ([origin] if origin is not None else []):
+            pickers.remember_label_map(model.config or config or "", model.checkpoint, label_map)
+        if spec is not None and spec.label_map is None:
+            spec = spec._replace(label_map=label_map)
     files = dict(results=results, config=config, ann_file=ann_file, video_root=video_root, label_map=label_map)
     return files, spec, origin
 
@@ -223,10 +229,11 @@ def confusion(report: dumps.DumpReport) -> None:
                  showgrid=False, zeroline=False)
     fig.update_layout(height=min(900, max(420, 200 + 26 * len(shown))), margin=dict(l=10, r=10, t=40, b=10),
                       title_text="Confusion matrix (rows: ground truth, columns: prediction)",
+                      # no square cells (scaleanchor): they held the matrix to its height, a third of the page
                       xaxis=dict(title="prediction", **ticks), yaxis=dict(title="ground truth", autorange="reversed",
-                                                                       scaleanchor="x", **ticks),
+                                                                       **ticks),
                       clickmode="event+select", dragmode=False, plot_bgcolor="white")
-    st.plotly_chart(fig, key="dump_confusion", on_select=_cell_clicked, selection_mode="points",
+    st.plotly_chart(fig, key="dump_confusion", on_select=_cell_clicked, selection_mode="points", width="stretch",
                     config=dict(displaylogo=False))
     if len(shown) < len(report.classes):
         st.caption(f"{len(shown)} of {len(report.classes)} classes: those with test samples or predictions.")
@@ -370,12 +377,46 @@ def _start_batches(requests: list[BatchRequest]) -> None:
 
 
 def _open_batch_page(out: str, listed: str) -> None:
-    st.session_state.update(batch_out=out, batch_input=listed)
+    pickers.preset_path("batch_out", out)
+    pickers.preset_path("batch_input", listed)
+    st.session_state[_OPEN_BATCH] = True
 
 
-def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.ModelSpec | None, results: str) -> None:
-    """One button that explains the misclassified samples (or the table's) in a background batch run."""
+def batch_model(spec: pickers.ModelSpec | None, origin: dumps.DumpSource | None,
+                files: dict) -> pickers.ModelSpec | None:
+    """The model a batch of this dump's samples runs: the checkpoint that made the dump (never merely the one picked
+    in the sidebar, which may be another); when that is unknown, the page asks for it. Device and trust come from
+    the sidebar, the class names from the test set."""
+    checkpoint: str | None
+    config: str | None
+    if origin is not None:
+        checkpoint, config = origin.checkpoint, origin.config
+        st.caption(f"With **{Path(checkpoint).name}**, the checkpoint that made these results.")
+        if origin.changed:
+            st.warning(f"{Path(checkpoint).name} changed since it made these results: the maps may not explain "
+                       "the predictions listed here.", icon=":material/warning:")
+    else:
+        checkpoint = pickers.path_input("Checkpoint that made these results", "dump_batch_checkpoint",
+                                        help="Which checkpoint tools/test.py ran to write the pickle is not recorded "
+                                             "beside it; the batch explains that model's predictions.")
+        if checkpoint is None:
+            st.info("Give the checkpoint that made these results to explain them in a batch.")
+            return None
+        config = None
+    config = config or files["config"] or (spec.config if spec is not None else None)
+    if config is None:
+        st.info("Give the config (Test set, sidebar) of the model that made these results.")
+        return None
+    return pickers.ModelSpec(config, checkpoint, spec.device if spec is not None else "auto", files["label_map"],
+                             spec.trust_checkpoint if spec is not None else False)
+
+
+def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.ModelSpec | None, origin:
+          dumps.DumpSource | None, files: dict) -> pickers.ModelSpec | None:
+    """One button that explains the misclassified samples (or the table's) in a background batch run, with the
+    checkpoint that made the dump; returns that model (None while it is unknown)."""
     st.subheader("Explain many samples")
+    results = files["results"]
     wrong = [s for s in report.samples() if not s.correct]
     cols = st.columns([3, 3, 2])
     which = cols[0].radio("Samples", tuple(BATCH_SAMPLES), key="dump_batch_samples", horizontal=True,
@@ -390,20 +431,25 @@ def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.Mo
     out = pickers.path_input("Output folder", "dump_batch_out", default=_default_out(results),
                              help="The batch writes heatmaps (txt, json, npz) and summary.csv here, with the list "
                                   "of samples (samples.txt); an existing batch there resumes.")
+    spec = batch_model(spec, origin, files)
     picked = wrong if which == "wrong" else chosen
     label = "Explain all mistakes" if which == "wrong" else f"Explain the {len(picked)} samples shown"
     running = [o for o in st.session_state.get(BATCHES, []) if (job := job_for(o)) is not None and job.running]
     clicked = st.button(label, type="primary", key="dump_batch_start", icon=":material/dynamic_feed:",
                         disabled=spec is None or not picked or out is None or bool(running),
-                        help=None if spec is not None else "Pick the model in the sidebar first.")
+                        help=None if spec is not None else "Give the checkpoint that made these results first.")
     if clicked and spec is not None and out is not None:
         with shown_as_error():
+            if origin is None:  # asked for above: remembered beside the dump from now on
+                dumps.record_source(results, checkpoint=spec.checkpoint or "", config=spec.config,
+                                    recorded_by="the Test results page")
             requests = batch_samples.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
                                             checkpoint=spec.checkpoint, device=spec.device, label_map=spec.label_map,
                                             trust_checkpoint=spec.trust_checkpoint, views=views)
             _start_batches(requests)
     if st.session_state.get(BATCHES):
         progress()
+    return spec
 
 
 @st.fragment(run_every=1.0)
@@ -415,7 +461,9 @@ def progress() -> None:
             st.progress(0.0, text=f"{Path(out).name}: waiting for the batch before it")
             continue
         state = job.progress()
-        text = (f"{Path(out).name}: {state.done}/{state.total} · {state.ok} explained · {state.failed} failed"
+        text = (f"{Path(out).name}: {state.total}/{state.total} · already complete (nothing left to explain)"
+                if state.already_complete else
+                f"{Path(out).name}: {state.done}/{state.total} · {state.ok} explained · {state.failed} failed"
                 + (f" · about {state.eta:.0f} s left" if state.eta is not None and job.running else "")
                 + f" · {state.phase}")
         st.progress(state.fraction, text=text)
@@ -424,7 +472,7 @@ def progress() -> None:
         if not job.running and state.phase in (Phase.FINISHED, Phase.STOPPED):
             if st.button(f"Open {Path(out).name} on the Batch page", key=f"dump_batch_open_{out}",
                          on_click=_open_batch_page, args=(out, job.request.inputs[0])):
-                st.switch_page("pages/2_Batch.py")
+                st.rerun(scope="app")  # switch from the whole page's run, not from this fragment's (see main)
 
 
 # --------------------------------------------------------------------------- Why B rather than A? (contrast)
@@ -462,6 +510,10 @@ def why(report: dumps.DumpReport, spec: pickers.ModelSpec | None, results: str) 
 
 
 def main() -> None:
+    if st.session_state.pop(_OPEN_BATCH, False):
+        # Switching pages from inside the progress fragment (rerun every second) raced with its own next run and
+        # sometimes left the Batch page half drawn; the switch happens here, in a run of the whole page.
+        st.switch_page("pages/2_Batch.py")
     st.title("Test results")
     files, spec, origin = inputs()
     if not files["results"]:
@@ -486,8 +538,8 @@ def main() -> None:
     st.subheader("Samples")
     chosen = samples(report)
     explain(report, chosen, spec, origin)
-    why(report, spec, files["results"])
-    batch(report, chosen, spec, files["results"])
+    dump_model = batch(report, chosen, spec, origin, files)
+    why(report, dump_model, files["results"])  # the contrast explains the dump's own model too
 
 
 main()

@@ -62,11 +62,11 @@ def inputs() -> tuple[StudySpec | None, str, float]:
             folder = path_input(f"Run {i + 1} batch folder", key=f"study_folder_{i}")
             if folder:
                 runs.append((name or f"run{i + 1}", Path(folder)))
-        add, remove = st.columns(2)
-        add.button("Add a run", key="study_add", on_click=lambda: st.session_state.update(study_runs=count + 1),
-                   width="stretch")
-        remove.button("Remove the last", key="study_remove", disabled=count <= 1, width="stretch",
-                      on_click=lambda: st.session_state.update(study_runs=count - 1))
+        # one above the other: side by side, the sidebar cut the second label short ("Remove the …")
+        st.button("Add a run", key="study_add", on_click=lambda: st.session_state.update(study_runs=count + 1),
+                  width="stretch", icon=":material/add:")
+        st.button(f"Remove run {count}", key="study_remove", disabled=count <= 1, width="stretch",
+                  icon=":material/remove:", on_click=lambda: st.session_state.update(study_runs=count - 1))
         st.header("Gaze")
         gaze = path_input("Fixations folder", key="study_gaze",
                           help="One entry per video, named like it: an image, a folder of per-frame images "
@@ -88,6 +88,9 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         protocol = st.radio("Protocol", list(Protocol), key="study_protocol", horizontal=True,
                             help="exact: deterministic definitions; mit: the MIT saliency benchmark's MATLAB code as "
                                  "DHF1K's evaluation runs it (seeded), with information gain (docs/study.md).")
+        keep_constant = st.checkbox("Score constant maps too", key="study_keep_constant",
+                                    help="A map that is constant in every frame (all zero or flat: Grad-CAM found no "
+                                         "positive evidence) has no saliency; by default it is left out and listed.")
         st.header("Display")
         colormap = st.selectbox("Colormap", COLORMAPS, key="study_colormap")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="study_alpha")
@@ -95,7 +98,7 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         return None, colormap, alpha
     spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines),
                      start if isinstance(start, int) else None, Protocol(protocol or Protocol.EXACT),
-                     Path(subjects) if subjects else None)
+                     Path(subjects) if subjects else None, keep_constant=keep_constant)
     return spec, colormap, alpha
 
 
@@ -172,6 +175,13 @@ def show_summary(result: StudyResult) -> None:
     for run, videos in missing.items():
         where = "have no gaze entry and are not scored" if run == "gaze" else f"are missing from run {run}"
         st.warning(f"{len(videos)} videos {where}: {', '.join(videos)}")
+    for run, videos in result.scores.constant.items():
+        if videos:
+            st.warning(f"{len(videos)} constant maps of run {run} are not scored (all zero or flat: Grad-CAM found no "
+                       f"positive evidence, so there is no saliency to compare): {', '.join(videos)}")
+    if result.scores.gaze_only:
+        st.info(f"{len(result.scores.gaze_only)} videos have gaze but are in no run: "
+                f"{', '.join(result.scores.gaze_only)}")
     with st.expander(f"Notes ({len(result.scores.notes)})"):
         for note in result.scores.notes:
             st.markdown(f"- {for_page(note)}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,14 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from tools.ui_bench import free_port, stop
+
 CHROMIUM = Path("/usr/bin/chromium")
 E2E = [  # every browser module: pytestmark = E2E (or E2E plus its own marks)
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -40,7 +35,7 @@ def streamlit_server(tmp_path: Path, address: str = "127.0.0.1", **env: str):
 @contextlib.contextmanager
 def streamlit_process(tmp_path: Path, address: str = "127.0.0.1", **env: str):
     """:func:`streamlit_server` that also yields the server's process first (to measure its memory)."""
-    port = _free_port()
+    port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
     stderr_path = tmp_path / "streamlit.stderr"
     env = dict(os.environ, MMCAM_UPLOADS=str(tmp_path / "uploads"), **env)
@@ -64,12 +59,7 @@ def streamlit_process(tmp_path: Path, address: str = "127.0.0.1", **env: str):
             time.sleep(0.3)
         yield proc, url, stderr_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @contextlib.contextmanager

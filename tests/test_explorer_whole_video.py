@@ -57,7 +57,7 @@ def test_whole_video_mode_timeline_seeks_and_downloads(app):
     _run(app)
     assert app.subheader[0].value.startswith("Whole video: ")
     assert len(app.get("video")) == 1
-    chart = json.loads(app.get("plotly_chart")[0].proto.spec)
+    chart = json.loads(app.get("plotly_chart")[-1].proto.spec)  # (the first is the hidden one preloading Plotly)
     widths = {trace["name"]: trace["line"]["width"] for trace in chart["data"]}
     txt = next((core.demo.cache_dir() / "whole_video").rglob("*.txt"))
     timeline = read_timeline(txt)

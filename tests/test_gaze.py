@@ -137,7 +137,8 @@ def test_cli_json_for_one_txt(clip_gaze):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     expected = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png", clip_gaze / "dens.png")
-    assert json.loads(done.stdout) == {"protocol": "exact", "clip": pytest.approx(expected.clip), "frames": []}
+    assert json.loads(done.stdout) == {"protocol": "exact", "clip": pytest.approx(expected.clip), "frames": [],
+                                       "frames_scored": 0}  # one clip-level map: no frame scored on its own
 
 
 def test_all_views_scored_view_by_view(clip_gaze, frame_gaze, tmp_path, capsys):

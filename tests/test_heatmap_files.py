@@ -194,6 +194,30 @@ def test_results_sampling_different_frames_pair_on_common_ones(files, tmp_path):
         compare_results(first, far_file)
 
 
+def test_tsn_segments_against_i3d_clips_compare_on_the_shared_source_frames():
+    """TSN's 8 segments (one view) against I3D's 2 clips of 16 frames (two views) of one 64-frame video share 7
+    source frames: they are compared there, and the note says how many (it refused, naming the same file twice)."""
+    from core.result import ExplainResult
+
+    rng = np.random.default_rng(0)
+
+    def result(indices: list[list[int]]) -> ExplainResult:
+        maps = rng.random((len(indices), len(indices[0]), 7, 7)).astype(np.float32)
+        return ExplainResult(heatmaps=maps, frames=None, frame_indices=np.array(indices), scores=None, probs=None,
+                             target_class=0, target_label="a", layer="backbone", method="gradcam", classes=["a"],
+                             video="/videos/clip.mp4", config="cfg.py", checkpoint=None, name="clip")
+
+    tsn = result([[4, 12, 20, 28, 36, 44, 52, 61]])
+    i3d = result([list(range(0, 32, 2)), list(range(32, 64, 2))])
+    shared = sorted(set(tsn.source_frames().tolist()) & set(i3d.source_frames().tolist()))
+    assert len(shared) == 7
+    cmp = compare_results(tsn, i3d)
+    assert tsn.source_frames()[cmp.a_index].tolist() == shared == i3d.source_frames()[cmp.b_index].tolist()
+    assert "(8 and 32 heatmap frames); the 7 source frames both show are compared" in cmp.notes[-1]
+    with pytest.raises(CamError, match=r"result A \(clip\) and result B \(clip\) share no source frame"):
+        compare_results(tsn, result([[1, 3]]))
+
+
 def test_pearson_of_constant_maps_is_nan():
     rng = np.random.default_rng(0)
     maps = rng.random((3, 5, 7))

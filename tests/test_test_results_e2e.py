@@ -74,3 +74,40 @@ def test_names_and_a_cell_click_in_chromium(server, project, tmp_path):
         finally:
             browser.close()
     assert "Traceback" not in stderr_path.read_text()
+
+
+def test_a_finished_batch_opens_on_the_batch_page_every_time_in_chromium(server, project, tmp_path):
+    """"Open <folder> on the Batch page" switched pages from inside the progress fragment, which reruns every second:
+    in Chromium it left the Batch page half drawn (no main area, no model picker) two times in four."""
+    url, stderr_path = server
+    out = tmp_path / "explained"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2600})
+            page.goto(f"{url}/Test_results")
+            _type(page, "Results pickle", str(project["dump"]))
+            _type(page, "Config (.py)", str(project["config"]))
+            _wait_choice(page, "Sample", "v.startsWith('#0 ') && !v.includes('class_')")
+            _type(page, "Output folder", str(out))
+            page.get_by_role("button", name="Explain all mistakes").click()
+            opener = page.get_by_role("button", name=f"Open {out.name} on the Batch page")
+            for attempt in range(4):
+                try:
+                    opener.wait_for(timeout=240_000)
+                except sync_api.TimeoutError:
+                    page.screenshot(path=str(tmp_path / f"no_opener_{attempt}.png"), full_page=True)
+                    raise AssertionError(f"attempt {attempt}: {page.inner_text('body')[-1500:]}") from None
+                opener.click()
+                page.get_by_role("heading", name="Batch", exact=True).wait_for(timeout=60_000)
+                page.get_by_text("explained · 0 failed").first.wait_for(timeout=60_000)
+                sidebar = page.locator('[data-testid="stSidebar"]')
+                assert sidebar.get_by_text("Built-in demo", exact=True).count() == 1, attempt  # the model picker
+                assert page.get_by_role("textbox", name="Output folder", exact=True).input_value() == str(out)
+                assert page.locator('[data-testid="stException"]').count() == 0
+                page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Test results").click()
+                page.get_by_role("heading", name="Test results", exact=True).wait_for(timeout=60_000)
+        finally:
+            browser.close()
+    assert "Traceback" not in stderr_path.read_text()

@@ -68,6 +68,7 @@ def test_accuracies_confusion_and_filters(real_dump):
     assert plotly_array(heat["z"]).tolist() == report.confusion[shown][:, shown].tolist()
     clickable = {(int(gt), int(pred)) for gt, pred, _ in plotly_array(cells["customdata"])}
     assert clickable == set(zip(report.gt.tolist(), report.pred.tolist(), strict=True))
+    assert "scaleanchor" not in charts["dump_confusion"]["layout"]["yaxis"]  # square cells held it to a third
     bars = charts["dump_per_class"]["data"][0]
     assert plotly_array(bars["y"]).tolist() == sorted(c.accuracy for c in report.per_class() if c.count)
 
@@ -253,13 +254,7 @@ def test_explain_all_mistakes_runs_a_batch(project, tmp_path, target):
     folders = [out] if target == "gt" else [out / "ground_truth", out / "prediction"]
     assert job_for(folders[-1]) is None or target == "gt"  # one batch at a time: the second waits
     for folder in folders:
-        deadline = time.monotonic() + 300
-        while job_for(folder) is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        job = job_for(folder)
-        assert job is not None, folder
-        job.join(300)
-        assert job.progress().phase == "finished", job.progress().error
+        _job(folder)
     listed = (out / "samples.txt").read_text().splitlines()
     assert listed == [f"{Path(s.video).name} {s.gt_label}" for s in wrong]  # relative to the videos' folder
     for folder, key in zip(folders, ["gt", "predicted"], strict=False):
@@ -277,17 +272,76 @@ def test_explain_all_mistakes_runs_a_batch(project, tmp_path, target):
     assert any(m.value.startswith(f"**Summary** · {len(wrong)} explained · 0 failed") for m in app.markdown)
 
 
+# ------------------------------------------------------------- the model picked is the one that runs (issue 23)
+
+
+def _job(folder: Path):
+    from core.batch.job import job_for
+
+    deadline = time.monotonic() + 300
+    while job_for(folder) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = job_for(folder)
+    assert job is not None, folder
+    job.join(300)
+    assert job.progress().phase == "finished", job.progress().error
+    return job
+
+
+def test_a_batch_runs_the_checkpoint_that_made_the_dump_whatever_the_sidebar_shows(project, tmp_path):
+    app = _opened_project(project)  # the sidebar still shows the built-in demo: not the model that made the dump
+    assert any("With **epoch_2.pth**, the checkpoint that made these results" in c.value for c in app.main.caption)
+    out = tmp_path / "explained"
+    app.text_input(key="dump_batch_out").input(str(out)).run()
+    app.button(key="dump_batch_start").click().run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    request = _job(out).request
+    assert Path(request.checkpoint) == project["checkpoint"] and Path(request.config) == project["config"]
+
+
+def test_a_batch_asks_for_the_checkpoint_when_the_dump_does_not_say(project, tmp_path):
+    dump = tmp_path / "results.pkl"  # a copy: no record beside it, no test.py log
+    dump.write_bytes(project["dump"].read_bytes())
+    app = _opened_project(project, dump)
+    assert app.button(key="dump_batch_start").disabled  # never the sidebar's (demo) model instead
+    assert any("Give the checkpoint that made these results" in i.value for i in app.main.info)
+    app.text_input(key="dump_batch_checkpoint").input(str(project["checkpoint"])).run()
+    out = tmp_path / "explained"
+    app.text_input(key="dump_batch_out").input(str(out)).run()
+    app.button(key="dump_batch_start").click().run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    assert Path(_job(out).request.checkpoint) == project["checkpoint"]
+    assert Path(dumps.read_source(dump).checkpoint) == project["checkpoint"]  # remembered from now on
+
+
+def test_a_label_map_given_here_names_the_classes_in_the_explorer(project, tmp_path):
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    names = [f"named_{c}" for c in range(len(report.classes))]
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(names) + "\n")
+    app = _opened_project(project)
+    app.text_input(key="dump_label_map").input(str(labels)).run()
+    app.button(key="dump_use_origin").click().run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    app.switch_page("explorer.py").run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any("labels.txt (the label map given for this model" in c.value for c in app.sidebar.caption)
+    app.radio(key="video_source").set_value("path").run()
+    app.text_input(key="video_path").input(report.samples()[0].video).run()
+    app.button(key="run_gradcam").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert app.subheader[0].value.removeprefix("Explained: ") in names
+
+
 def test_why_b_rather_than_a_explains_the_cell_with_the_contrast(project):
     from collections import Counter
 
-    from core.batch.job import job_for
     from pages.ui.contrast import cell_folder
 
     report = dumps.open_dump(project["dump"], config=project["config"])
     cells = Counter((s.gt_label, s.pred_label) for s in report.samples() if not s.correct)
     (gt, pred), count = cells.most_common(1)[0]
     app = _opened_project(project)
-    app.button(key="dump_use_origin").click().run()
     assert all(b.key != "dump_why" for b in app.button)  # no cell picked: no question
     app.session_state["dump_gt"], app.session_state["dump_pred"] = gt, pred  # what a cell click sets
     app.run()
@@ -298,13 +352,8 @@ def test_why_b_rather_than_a_explains_the_cell_with_the_contrast(project):
     button.click().run()
     assert not app.exception and not app.main.error, [e.value for e in app.main.error]
     folder = cell_folder(Path(project["dump"]).with_name(f"{Path(project['dump']).stem}_explained"), gt, pred)
-    deadline = time.monotonic() + 300
-    while job_for(folder) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    job = job_for(folder)
-    assert job is not None
-    job.join(300)
-    assert job.progress().phase == "finished", job.progress().error
+    job = _job(folder)
+    assert Path(job.request.checkpoint) == project["checkpoint"]  # the dump's model, not the sidebar's demo
     sidecars = [json.loads(p.read_text()) for p in folder.rglob("*.json") if not p.name.startswith(".")]
     assert len(sidecars) == count
     assert all(m["contrast"] == {"target": f"contrast:{pred}:{gt}", "versus": [gt], "versus_labels": [a]}

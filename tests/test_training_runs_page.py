@@ -71,3 +71,27 @@ def test_curves_checkpoints_and_the_dump_of_a_run(project):
 def test_a_folder_without_runs_says_so(tmp_path):
     app = _page(tmp_path)
     assert "No MMAction2 runs here" in app.sidebar.info[0].value
+
+
+def test_the_curves_of_several_runs_on_one_chart(project, tmp_path):
+    import shutil
+
+    root = tmp_path / "work_dirs"
+    for name in ("tsn", "i3d"):  # two runs (the second's losses doubled, so the curves differ)
+        shutil.copytree(project["work_dir"], root / name)
+    (scalars,) = (root / "i3d").glob("*/vis_data/scalars.json")
+    lines = [json.loads(line) for line in scalars.read_text().splitlines()]
+    scalars.write_text("".join(json.dumps({**r, **({"loss": 2 * r["loss"]} if "loss" in r else {})}) + "\n"
+                               for r in lines))
+    app = _page(root)
+    shown = app.selectbox(key="runs_page_run").value
+    other = next(str(root / n) for n in ("tsn", "i3d") if str(root / n) != shown)
+    app.multiselect(key="runs_page_compare").select(other).run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    chart = json.loads(next(c for c in app.get("plotly_chart") if c.key == "runs_compared").proto.spec)
+    traces = {t["name"]: t for t in chart["data"]}
+    for name in ("tsn", "i3d"):
+        log = runs.read_training_log(root / name)
+        assert plotly_array(traces[f"{name} · loss"]["y"]).tolist() == [r["loss"] for r in log.train]
+        assert plotly_array(traces[f"{name} · acc/top1"]["y"]).tolist() == [r["acc/top1"] for r in log.val]
+    assert traces["tsn · loss"]["line"]["color"] != traces["i3d · loss"]["line"]["color"]

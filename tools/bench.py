@@ -36,6 +36,7 @@ from core.whole_video import FrameStream, explain_whole_video, plan_windows, sam
 from tools.batch_bench import batch_figure, materialize, video_folder
 from tools.dataset_bench import dataset_figure
 from tools.study_bench import make_inputs, study_figure
+from tools.ui_bench import ui_table
 
 CASES = {
     "i3d": ("i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py", "backbone/layer4/1/relu",
@@ -257,11 +258,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="only time reading a checkpoint and a test dump (core's unpickler vs torch's loaders)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
+    parser.add_argument("--ui", nargs="?", type=int, const=3, default=None, metavar="SERVERS",
+                        help="only time the explorer in Chromium: cold start and click -> player, min of SERVERS "
+                             "fresh servers (default 3; goals <= 5 s and <= the explanation + 0.5 s)")
     parser.add_argument("--datasets", action="store_true",
                         help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
     if args.loads:
         return load_table(args.repeat)
+    if args.ui is not None:
+        return ui_table(args.ui)
     if args.study:
         return study_table()
     if args.datasets:

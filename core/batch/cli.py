@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.batch.job import BatchRequest, execute
 from core.batch.spec import BatchOptions
+from core.batch.store import SUMMARY_NAME
 from core.batch.writer import Event
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run(args)
         if not args.quiet:
             print(f"{report.ok} explained, {report.failed} failed, {report.skipped} already done "
-                  f"in {report.seconds:.1f} s; summary: {args.out}/summary.csv", file=sys.stderr)
+                  f"in {report.seconds:.1f} s; summary: {Path(args.out) / SUMMARY_NAME}", file=sys.stderr)
         return report.exit_code
 
     return run_command(action, interrupted="interrupted; rerun the same command to finish")

@@ -267,6 +267,11 @@ class BatchProgress:
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
 
+    @property
+    def already_complete(self) -> bool:
+        """The run found every video done before it started (it explained nothing and nothing failed)."""
+        return self.phase == "finished" and self.total > 0 and self.skipped == self.total
+
 
 class BatchJob:
     """A batch running in a background thread (its own model), which can be stopped."""

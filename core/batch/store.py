@@ -50,7 +50,8 @@ class Status(StrEnum):
 
 MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
 SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
-                  "predicted_label", "gt_class", "gt_label", "frames", "seconds", "decode_seconds", "error")
+                  "predicted_label", "gt_class", "gt_label", "frames", "constant_frames", "seconds", "decode_seconds",
+                  "error")
 EVALUATION_FIELDS = SUMMARY_COLUMNS  # deletion_auc, insertion_auc, random_deletion_auc, random_insertion_auc,
 # average_drop: written (before ``error``) when the run evaluates or a row has them
 _PARTIAL_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[A-Za-z0-9]+)?$")  # atomic_path's temporary names
@@ -168,6 +169,7 @@ def result_row(task: BatchTask, payload: dict) -> dict:
         "predicted_class": payload.get("predicted_class"), "predicted_label": payload.get("predicted_label"),
         "gt_class": batch.get("gt_class"), "gt_label": batch.get("gt_label"),
         "frames": int(np.prod(shape[:-2])) if isinstance(shape, list) and len(shape) > 2 else 0,
+        "constant_frames": _count(payload.get("constant_frames")),  # blank: a sidecar from before the field
         "seconds": batch.get("seconds"), "decode_seconds": batch.get("decode_seconds"), "error": "",
     }
     if evaluation:
@@ -175,6 +177,13 @@ def result_row(task: BatchTask, payload: dict) -> dict:
         if evaluation.get("error"):  # explained, but the map could not be measured (e.g. constant)
             row["error"] = f"evaluate: {evaluation['error']}"
     return row
+
+
+def _count(flags: object) -> int | None:
+    """How many heatmap frames a sidecar's ``constant_frames`` (``[V][T]`` bools) marks constant."""
+    if flags is None:
+        return None
+    return int(np.asarray(flags, dtype=bool).sum())
 
 
 def _rounded(value: object) -> float | None:

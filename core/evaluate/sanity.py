@@ -97,7 +97,17 @@ class SanityCheck:
                                   f"input's structure more than the weights it should explain.{other}")
         worst = np.nanmax(self.abs_rho) if np.isfinite(self.abs_rho).any() else 0.0
         return Verdict(True, f"The sanity check supports the map: it changes with every randomisation step "
-                             f"(|ρ| at most {worst:.2f} < {THRESHOLD}).{other}")
+                             f"(|ρ| at most {_below(float(worst), THRESHOLD)} < {THRESHOLD}).{other}")
+
+
+def _below(value: float, bound: float) -> str:
+    """``value`` (< ``bound``) with as many decimals as it takes not to read as ``bound`` (0.4996: "0.4996", not
+    "0.50")."""
+    for digits in range(2, 7):
+        text = f"{value:.{digits}f}"
+        if float(text) < bound:
+            return text
+    return repr(value)
 
 
 def _children_with_parameters(module: nn.Module) -> list[tuple[str, nn.Module]]:

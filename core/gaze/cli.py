@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exact (default): deterministic definitions; mit: the MIT saliency benchmark's MATLAB "
                              "code as DHF1K's evaluation runs it (seeded random draws; IG over a centre bias). "
                              "See docs/gaze.md")
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="also score heatmaps that are constant in every frame (all zero or flat: Grad-CAM found "
+                             "no positive evidence); by default they are left out and listed")
     parser.add_argument("--json", action="store_true", help='print {"clip": {...}, "frames": [...]} as JSON')
     parser.add_argument("--out", default=None, help="CSV to write: one row per clip, and per frame")
     return parser
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace, note: Callable[[str], object] = print) -> str:
     heatmaps = Path(args.heatmaps)
     results, notes = score_path(heatmaps, args.fixations, args.density, region=args.region,
                                 start_index=args.start_index, metrics=args.metrics, blur=args.blur,
-                                protocol=args.protocol)
+                                protocol=args.protocol, keep_constant=args.keep_constant)
     for line in notes:
         note(line)
     if args.out is not None:

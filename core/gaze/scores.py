@@ -17,7 +17,7 @@ from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
 from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
-from core.result import ExplainResult
+from core.result import ExplainResult, constant_note
 from core.saliency import BETTER, REGISTRY, Protocol, center_bias, check_protocols, clip_saliency, score, seed_of
 
 
@@ -365,11 +365,16 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *,
                region: Region | str = Region.CROP,
                start_index: int | None = None, metrics: Iterable[str] | None = None,
-               blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
+               blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT,
+               keep_constant: bool = False) -> GazeScores:
     """Read one heatmap txt (+ sidecar) and its gaze inputs (:class:`GazeSource`), and :func:`score_result`
-    them."""
+    them; heatmaps constant in every frame are refused unless ``keep_constant``."""
     source = GazeSource(str(fixations), None if density is None else str(density), start_index, blur)
-    return _scored(txt, read_heatmaps(txt), source, region, metrics, protocol)
+    heat = read_heatmaps(txt)
+    if heat.is_constant and not keep_constant:
+        raise CamError(f"The heatmaps of {txt} are constant (all zero or flat: Grad-CAM found no positive evidence), "
+                       "so there is no saliency to score; pass --keep-constant to score them anyway.")
+    return _scored(txt, heat, source, region, metrics, protocol)
 
 
 def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: Region | str,
@@ -402,6 +407,24 @@ def find_heatmap_files(folder: str | Path) -> list[Path]:
     return found
 
 
+def newest_per_video(files: Iterable[tuple[str, Path]]) -> tuple[dict[str, Path], list[str]]:
+    """One heatmap file per video: of several for the same video (key: its name, and the folder where that
+    matters), the newest by modification time; the others are named in the notes. Explaining a video once in
+    the explorer and once in a batch into the same folder writes two files (``video_cam.txt``, ``video.txt``):
+    scoring both would count the video twice."""
+    kept: dict[str, Path] = {}
+    dropped: dict[str, list[Path]] = {}
+    for key, path in files:
+        if key in kept:
+            older, kept[key] = sorted([kept[key], path], key=lambda p: (p.stat().st_mtime_ns, str(p)))
+            dropped.setdefault(key, []).append(older)
+        else:
+            kept[key] = path
+    notes = [f"{len(old) + 1} heatmap files for video {Path(key).name}: scored the newest, {kept[key]}; left out "
+             f"{', '.join(str(p) for p in old)}" for key, old in dropped.items()]
+    return kept, notes
+
+
 def gaze_entry(folder: str | Path, name: str) -> Path | None:
     """The entry of a gaze folder for the video called ``name``: a file or folder with that stem."""
     entries = access.listed([p for p in Path(folder).iterdir() if not p.name.startswith(".")
@@ -415,10 +438,12 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
                 region: Region | str = Region.CROP, start_index: int | None = None,
                 metrics: Iterable[str] | None = None, blur: float | str | None = None,
-                protocol: Protocol | str = Protocol.EXACT) -> tuple[list[GazeScores], list[str]]:
+                protocol: Protocol | str = Protocol.EXACT, keep_constant: bool = False
+                ) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
-    (videos without gaze are skipped)."""
+    (videos without gaze are skipped; of two files for one video in one folder the newest is scored; heatmaps
+    constant in every frame are left out unless ``keep_constant``)."""
     folder, fixations = Path(folder), Path(fixations)
     if not fixations.is_dir():
         raise CamError(f"With a batch folder of heatmaps, FIXATIONS must be a folder with one entry per video, "
@@ -428,9 +453,16 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
     files = find_heatmap_files(folder)
     if not files:
         raise CamError(f"Folder {folder} holds no heatmap txt files.")
-    results, notes = [], []
-    for txt in files:
-        heat = read_heatmaps(txt)
+    results: list[GazeScores] = []
+    heats = {txt: read_heatmaps(txt) for txt in files}
+    chosen, notes = newest_per_video((str(txt.parent / heat.video_stem), txt) for txt, heat in heats.items())
+    constant = [txt for txt in chosen.values() if heats[txt].is_constant and not keep_constant]
+    if constant:
+        notes.append(constant_note([str(txt.relative_to(folder)) for txt in constant]))
+    for txt in chosen.values():
+        heat = heats[txt]
+        if txt in constant:
+            continue
         names = dict.fromkeys([heat.video_stem, txt.stem])
         fix = next((e for n in names if (e := gaze_entry(fixations, n)) is not None), None)
         if fix is None:
@@ -443,6 +475,9 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
                 notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
         source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
         results.append(_scored(txt, heat, source, region, metrics, protocol))
+    if not results and constant:
+        raise CamError(f"Every heatmap file under {folder} with gaze is constant (all zero or flat: no saliency to "
+                       "score); pass --keep-constant to score them anyway.")
     if not results:
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
     return results, notes
@@ -451,16 +486,18 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
                region: Region | str = Region.CROP, start_index: int | None = None,
                metrics: Iterable[str] | None = None, blur: float | str | None = None,
-               protocol: Protocol | str = Protocol.EXACT) -> tuple[list[GazeScores], list[str]]:
+               protocol: Protocol | str = Protocol.EXACT, keep_constant: bool = False
+               ) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
-    scores and every note (the run's and the results', each once)."""
+    scores and every note (the run's and the results', each once). Heatmaps constant in every frame are left
+    out (and listed in a note) unless ``keep_constant``; a single file that is constant is refused."""
     path = Path(heatmaps)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics, blur=blur, protocol=protocol)
+                                     metrics=metrics, blur=blur, protocol=protocol, keep_constant=keep_constant)
     elif path.is_file():
         results, notes = [score_file(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics, blur=blur, protocol=protocol)], []
+                                     metrics=metrics, blur=blur, protocol=protocol, keep_constant=keep_constant)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
     return results, merge_numbering_notes(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))

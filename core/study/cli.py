@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "a frame numbered 0 exists, else 1)")
     parser.add_argument("--out", default=None, help="folder for scores.csv, summary.csv, tests.csv, report.md, "
                                                     "figures")
+    parser.add_argument("--keep-constant", action="store_true",
+                        help="also score heatmaps that are constant in every frame (all zero or flat: Grad-CAM found "
+                             "no positive evidence); by default they are left out, listed per run and counted")
     parser.add_argument("--json", action="store_true", help="print the summary and the tests as JSON")
     parser.add_argument("--latex", action="store_true", help="also write table.tex into --out: booktabs run × metric "
                                                              "table (mean ± std, best bold, significance marks)")
@@ -59,7 +62,7 @@ def spec_from(args: argparse.Namespace) -> StudySpec:
     return StudySpec(tuple(parse_run(r) for r in args.run), Path(args.gaze),
                      None if args.density is None else Path(args.density), args.region, baselines,
                      args.start_index, args.protocol, None if args.subjects is None else Path(args.subjects),
-                     args.emd)
+                     args.emd, keep_constant=args.keep_constant)
 
 
 def table(result: StudyResult) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.gaze import find_heatmap_files, gaze_entry
-from core.gaze.scores import gaze_windows
+from core.gaze.scores import gaze_windows, newest_per_video
 from core.geometry import Box
 from core.heatmap_files import read_result
 from core.result import ExplainResult
@@ -112,6 +112,7 @@ class Run:
     folder: Path
     files: dict[str, Path]
     seen: dict[str, list[int] | None]  # the source frames each video's heatmaps show (None: unknown)
+    notes: tuple[str, ...] = ()  # heatmap files left out (several for one video: the newest is kept)
 
 
 def parse_run(spec: str) -> tuple[str, Path]:
@@ -133,18 +134,13 @@ def find_run(name: str, folder: str | Path) -> Run:
         raise CamError(f"Run name {name!r} is the name of a baseline; call the run something else.")
     if not folder.is_dir():
         raise CamError(f"Run {name}: {folder} is not a folder; pass the --out folder of python -m core.batch.")
-    files: dict[str, Path] = {}
-    seen: dict[str, list[int] | None] = {}
-    for txt in find_heatmap_files(folder):
-        video, frames = _sidecar_facts(txt)
-        if video in files:
-            raise CamError(f"Run {name} holds two heatmap files of video {video} ({files[video]} and {txt}); "
-                           "a study needs one per video.")
-        files[video], seen[video] = txt, frames
+    facts = {txt: _sidecar_facts(txt) for txt in find_heatmap_files(folder)}
+    files, notes = newest_per_video((video, txt) for txt, (video, _) in facts.items())
+    seen = {video: facts[txt][1] for video, txt in files.items()}
     if not files:
         raise CamError(f"Run {name}: {folder} is not a batch output folder (it holds no heatmap txt with a "
                        "sidecar); pass the --out folder of python -m core.batch.")
-    return Run(name, folder, files, seen)
+    return Run(name, folder, files, seen, tuple(f"run {name}: {note}" for note in notes))
 
 
 def find_gaze(folder: str | Path, name: str, txt: Path | None = None) -> Path | None:

@@ -98,6 +98,12 @@ def _inputs_lines(result: StudyResult) -> list[str]:
         if videos:
             where = "without a gaze entry (not scored)" if run == "gaze" else f"missing from run `{run}`"
             lines.append(f"- {len(videos)} videos {where}: {', '.join(videos)}.")
+    for run, videos in scores.constant.items():
+        if videos:
+            lines.append(f"- {len(videos)} constant maps of run `{run}` not scored (all zero or flat: no saliency): "
+                         f"{', '.join(videos)}.")
+    if scores.gaze_only:
+        lines.append(f"- {len(scores.gaze_only)} videos with gaze in no run: {', '.join(scores.gaze_only)}.")
     return lines
 
 

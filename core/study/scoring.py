@@ -23,6 +23,7 @@ from core.gaze.inputs import is_numbering_note, merge_numbering_notes
 from core.gaze.scores import Region, parse_region
 from core.gaze.subjects import Subjects, read_subjects
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
+from core.result import constant_maps, constant_note
 from core.saliency import ALL_METRICS, Protocol, center_bias, clip_saliency, score_maps, seed_of
 from core.study.baselines import center_log_likelihood, fitted_sigmas, leave_one_out
 from core.study.inputs import ALL_BASELINES, BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
@@ -44,6 +45,7 @@ class StudySpec:
     protocol: Protocol = Protocol.EXACT
     subjects: Path | None = None  # folder of <video>.npz per-subject fixations (core.gaze.subjects): human bound
     emd: bool = False  # also score EMD (the MIT benchmark's; slow: an optimal transport per map)
+    keep_constant: bool = False  # also score heatmaps constant in every frame (no saliency: left out by default)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -86,6 +88,8 @@ class StudyScores:
     protocol: Protocol = Protocol.EXACT
     metrics: tuple[str, ...] = ALL_METRICS  # the metric columns of the rows
     center_sigmas: dict[str, float] = field(default_factory=dict)  # video -> σ fraction of center_fit
+    constant: dict[str, list[str]] = field(default_factory=dict)  # run -> videos whose map is constant (not scored)
+    gaze_only: list[str] = field(default_factory=list)  # gaze entries of videos that are in no run
 
     def frames_scored(self) -> dict[str, dict[str, int]]:
         """Run -> video -> how many frames were scored on their own (per-frame gaze: every frame that has both a
@@ -252,6 +256,7 @@ class _VideoResult:
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     windows: dict[str, list[float]] = field(default_factory=dict)
+    constant: list[str] = field(default_factory=list)  # runs whose map of this video is constant (not scored)
 
 
 def _add_notes(notes: list[str], more: list[str]) -> None:
@@ -284,6 +289,8 @@ class Study:
         self.runs: list[Run] = [find_run(name, folder) for name, folder in spec.runs]
         self.notes: list[str] = []
         self.numbering: list[str] = []  # the per-frame gaze folders' numbering notes, said merged at the end
+        for run in self.runs:
+            _add_notes(self.notes, list(run.notes))  # heatmap files left out (several for one video)
 
     def _step(self, done: int, total: int, message: str) -> None:
         if self.progress is not None:
@@ -303,6 +310,21 @@ class Study:
             raise CamError("The runs have no video in common that has gaze; a study compares runs on the same "
                            "videos (matched by the video's name).")
         return videos, missing
+
+    def _left_out_notes(self, scores: StudyScores) -> None:
+        """Say what was not scored: each run's constant maps, and the videos with gaze in no run."""
+        for name, left_out in scores.constant.items():
+            if left_out:
+                _add_notes(self.notes, [f"run {name}: {constant_note(left_out)}"])
+        if scores.gaze_only:
+            _add_notes(self.notes, [f"{len(scores.gaze_only)} videos have gaze but are in no run: "
+                                    f"{', '.join(scores.gaze_only[:8])}" + (" …" if len(scores.gaze_only) > 8 else "")])
+
+    def _gaze_only(self) -> list[str]:
+        """Videos with a gaze entry that no run explained (named like the entry: a file's stem, a folder's name)."""
+        every = set().union(*(run.files for run in self.runs))
+        entries = {p.name if p.is_dir() else p.stem for p in self.spec.gaze.iterdir() if not p.name.startswith(".")}
+        return sorted(entries - every - {Path(t).stem for run in self.runs for t in map(str, run.files.values())})
 
     def _entry(self, video: str, folder: Path) -> Path | None:
         txt = next((run.files[video] for run in self.runs if video in run.files), None)
@@ -376,7 +398,8 @@ class Study:
             baselines = self._usable_baselines(gazes)
             scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
                                  {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs},
-                                 self.spec.protocol, self.spec.metrics)
+                                 self.spec.protocol, self.spec.metrics, constant={r.name: [] for r in self.runs},
+                                 gaze_only=self._gaze_only())
             if "center_fit" in baselines or self.spec.protocol == Protocol.MIT:
                 scores.center_sigmas = fitted_sigmas({name: center_log_likelihood(*g.points, g.size)
                                                       for name, g in gazes.items()})
@@ -387,6 +410,7 @@ class Study:
                 gazes[video].maps = None  # scored: its maps are no longer needed
                 self._collect(scores, video, result)
                 self._step(len(videos) + i + 1, 2 * len(videos), f"scored {video}")
+        self._left_out_notes(scores)
         self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
         return scores
 
@@ -432,6 +456,8 @@ class Study:
         """Add one scored video to ``scores``."""
         scores.rows += result.rows
         scores.classes[video] = result.label
+        for name in result.constant:
+            scores.constant[name].append(video)
         for name, path in result.sources.items():
             scores.sources[name][video] = path
             scores.windows[name][video] = result.windows[name]
@@ -448,6 +474,9 @@ class Study:
         scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps, center_sigma)
         clips = [(run, read_clip(run.files[video])) for run in self.runs if video in run.files]
         result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
+        if not self.spec.keep_constant:
+            result.constant = [run.name for run, clip in clips if constant_maps(clip.heatmaps).all()]
+            clips = [(run, clip) for run, clip in clips if run.name not in result.constant]
         first_grid = None
         for run, clip in clips:
             grid = self._grid(clip, gaze, result.notes)
@@ -464,7 +493,8 @@ class Study:
             result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
                                 f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
                                 "pixels)")
-        assert first_grid is not None
+        if first_grid is None:  # no run scored this video: the baselines are not scored on it either
+            return result
         for name in baselines:
             frames = scorer.frames_of(None)
             if name == "human":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import streamlit as st
 
@@ -39,6 +39,8 @@ EXPLORER_CONTROLS = {**MODEL_CONTROLS, "--target-layer-name": control("…or typ
 HANDOFF = "explorer_handoff"  # session-state key: what another page asks the explorer to open (read once)
 _HANDOFF_TARGET = "handoff_target"
 _HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
+_LABEL_MAPS = "label_maps"  # session state: checkpoint (or config) -> the label map given for it on any page
+T = TypeVar("T")
 
 
 def demo_paths() -> dict[str, str]:
@@ -78,15 +80,35 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text else None
 
 
+def kept(key: str, options: Iterable | None = None, default: object = None) -> dict:
+    """Keyword arguments (``key``, ``on_change``) for a widget whose value this browser session keeps across
+    pages. Streamlit drops the state of widgets a page does not draw (and a widget of another page is another
+    widget), so the value is also kept under ``kept:<key>``, written when the visitor changes it (``on_change``,
+    before the script runs) and after each drawing (:func:`keep`), and handed back before the widget is drawn.
+    A kept value no longer among ``options`` is left out; ``default`` (when given) fills a widget never set."""
+    state = st.session_state
+    value = state.get(f"kept:{key}", default)
+    if value is not None and (options is None or value in list(options)):
+        state[key] = value
+    return dict(key=key, on_change=_changed, args=(key,))
+
+
+def _changed(key: str) -> None:
+    st.session_state[f"kept:{key}"] = st.session_state[key]
+
+
+def keep(key: str, value: T) -> T:
+    """Remember a widget's value beyond its page (handed back by :func:`kept`); returns ``value``."""
+    st.session_state[f"kept:{key}"] = value
+    return value
+
+
 def path_input(label: str, key: str, default: str = "", **kwargs: Any) -> str | None:
     """A text input for a path: its value survives while it is hidden (another source picked, another
     page visited), and a path outside the allowed folders is refused with one sentence (None returned).
     Every page takes paths through this field (or :func:`paths_input`)."""
-    kept = f"kept:{key}"
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(kept, default)
-    value = st.text_input(label, key=key, **kwargs)
-    st.session_state[kept] = value
+    value = keep(key, st.text_input(label, **kept(key, default=default if key not in st.session_state else None),
+                                    **kwargs))
     path = _optional(value)
     allowed = checked(path) if path is not None else None
     st.session_state[f"refused:{key}"] = path is not None and allowed is None
@@ -176,13 +198,13 @@ def take_handoff() -> bool:
     handoff = st.session_state.pop(HANDOFF, None)
     if not handoff:
         return False
-    st.session_state["model_source"] = "paths"
-    st.session_state["video_source"] = "path"
+    preset("model_source", "paths")
+    preset("video_source", "path")
     for key, value in (("config_path", handoff["config"]), ("checkpoint_path", handoff.get("checkpoint")),
                        ("label_map", handoff.get("label_map")), ("video_path", handoff["video"])):
-        st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
-    st.session_state["device"] = handoff.get("device") or "auto"
-    st.session_state["trust_checkpoint"] = bool(handoff.get("trust")) and access.operator_trusts_checkpoints()
+        preset(key, value or "")
+    preset("device", handoff.get("device") or "auto")
+    preset("trust_checkpoint", bool(handoff.get("trust")) and access.operator_trusts_checkpoints())
     st.session_state[_HANDOFF_TARGET] = handoff.get("target")
     if handoff.get("views"):
         st.session_state["views"] = handoff["views"]
@@ -207,23 +229,30 @@ def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, lab
             f"model predicts {label} here." + (f" Likely causes: {'; '.join(causes)}." if causes else ""))
 
 
+def preset(key: str, value: object) -> None:
+    """Set the kept widget ``key`` (shown now or later, on any page) to ``value``; call it from a callback or
+    before the widget is drawn."""
+    st.session_state[key] = keep(key, value)
+
+
 def preset_path(key: str, value: str | None) -> None:
     """Set a :func:`path_input` field (shown now or later, on any page) to ``value``; call it from a callback
     or before the field is drawn."""
-    st.session_state[key] = st.session_state[f"kept:{key}"] = value or ""
+    preset(key, value or "")
 
 
 def preset_model_paths(config: str, checkpoint: str | None) -> None:
     """Pick a model by config and checkpoint paths in :func:`pick_model` (e.g. the checkpoint that made a
     test dump); call it from a callback or before the picker is drawn."""
-    st.session_state["model_source"] = "paths"
+    preset("model_source", "paths")
     preset_path("config_path", config)
     preset_path("checkpoint_path", checkpoint)
 
 
 def pick_model() -> ModelSpec | None:
     """Model source, config, checkpoint, label map, device; None until a model is fully named."""
-    source = st.radio("Model", tuple(MODEL_SOURCES), key="model_source", format_func=MODEL_SOURCES.get)
+    source = keep("model_source", st.radio("Model", tuple(MODEL_SOURCES), **kept("model_source", MODEL_SOURCES),
+                                           format_func=MODEL_SOURCES.get))
     config = checkpoint = None
     if source == "demo":
         with shown_as_error() as box:
@@ -236,9 +265,11 @@ def pick_model() -> ModelSpec | None:
         runs = runs_input()
         if not runs:
             return None
-        run = st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=run_label, key="training_run")
-        chosen = st.selectbox("Checkpoint", run.checkpoints, key="run_checkpoint",
-                              format_func=lambda p: p.name + (" (latest)" if p == run.latest else ""))
+        run = keep("training_run", st.selectbox(f"Run ({len(runs)}, newest first)", runs, format_func=run_label,
+                                                **kept("training_run", runs)))
+        chosen = keep("run_checkpoint", st.selectbox(
+            "Checkpoint", run.checkpoints, **kept("run_checkpoint", run.checkpoints),
+            format_func=lambda p: p.name + (" (latest)" if p == run.latest else "")))
         if run.config is None:
             st.error(f"Run {run.name} has no dumped config (`*.py`); use config and checkpoint paths instead.")
             return None
@@ -258,11 +289,30 @@ def pick_model() -> ModelSpec | None:
     with st.expander("Class names, device, trust"):
         label_map = path_input("Label map (txt, one class per line)", "label_map",
                                 help="Optional; by default the names stored in the checkpoint.")
-        device = st.radio("Device", tuple(DEVICES), format_func=DEVICES.get, horizontal=True, key="device")
+        if label_map is None and (given := given_label_map(config, checkpoint)) is not None:
+            label_map = given
+            st.caption(f"Class names from {Path(given).name} (the label map given for this model on another page).")
+        device = keep("device", st.radio("Device", tuple(DEVICES), format_func=DEVICES.get, horizontal=True,
+                                         **kept("device", DEVICES)))
         trust = _trust()
     if refused("label_map"):
         return None
     return ModelSpec(config, checkpoint, device, label_map, trust)
+
+
+def _model_id(config: str, checkpoint: str | None) -> str:
+    return str(Path(checkpoint or config).expanduser().resolve())
+
+
+def remember_label_map(config: str, checkpoint: str | None, label_map: str) -> None:
+    """Class names are given once: a label map given for a model on one page (e.g. Test results) is the one
+    :func:`pick_model` uses for it on every page of this browser session, unless one is typed there."""
+    st.session_state.setdefault(_LABEL_MAPS, {})[_model_id(config, checkpoint)] = label_map
+
+
+def given_label_map(config: str, checkpoint: str | None) -> str | None:
+    """The label map given for this model on another page (:func:`remember_label_map`), or None."""
+    return st.session_state.get(_LABEL_MAPS, {}).get(_model_id(config, checkpoint))
 
 
 def _trust() -> bool:
@@ -272,15 +322,16 @@ def _trust() -> bool:
                    "are refused (they could run code). Whoever starts the server can allow them: "
                    f"`{access.TRUST_ENV}=1 streamlit run explorer.py`.")
         return False
-    return st.checkbox(TRUST_LABEL, key="trust_checkpoint",
+    return keep("trust_checkpoint", st.checkbox(TRUST_LABEL, **kept("trust_checkpoint"),
                        help="Allow a checkpoint that holds arbitrary pickled objects, and a config whose "
                             "custom_imports name modules outside MMAction2. Both can run code: only tick this for "
-                            "files you made yourself.")
+                            "files you made yourself."))
 
 
 def pick_video(demo_video: str | None) -> VideoRef | None:
     """Video source and the video (file or rawframes folder); None until one is chosen."""
-    source = st.radio("Video", tuple(VIDEO_SOURCES), key="video_source", format_func=VIDEO_SOURCES.get)
+    source = keep("video_source", st.radio("Video", tuple(VIDEO_SOURCES), **kept("video_source", VIDEO_SOURCES),
+                                           format_func=VIDEO_SOURCES.get))
     if source == "demo":
         if demo_video is None:
             with shown_as_error() as box:
@@ -289,11 +340,17 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
                 return None
         return VideoRef.of(demo_video)
     if source == "upload":
+        returning = "video_upload" not in st.session_state  # back from another page: the uploader is empty again
         uploaded = upload_input("Video file", [ext[1:] for ext in VIDEO_EXTENSIONS], "video_upload",
                                 check=lambda paths: core.probe_video(paths[0]))
+        earlier = st.session_state.get("kept:video_upload")
+        if not uploaded and returning and earlier and Path(earlier).exists():
+            st.caption(f"The video uploaded before: {Path(earlier).name}")
+            uploaded = [Path(earlier)]
         if not uploaded:
+            keep("video_upload", None)
             return None
-        path = uploaded[0]  # <session folder>/<content digest>/<sanitised name>
+        path = keep("video_upload", uploaded[0])  # <session folder>/<content digest>/<sanitised name>
         return VideoRef.of(path, stamp=path.parent.name)
     if source == "path":
         typed = path_input("Video file or rawframes folder", "video_path")
@@ -308,8 +365,8 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
     if not videos:
         st.info(f"No videos or rawframes folders in {folder}.")
         return None
-    chosen = st.selectbox(f"Video ({len(videos)})", videos, key="video_pick",
-                          format_func=lambda p: p.name + ("/ (rawframes)" if p.is_dir() else ""))
+    chosen = keep("video_pick", st.selectbox(f"Video ({len(videos)})", videos, **kept("video_pick", videos),
+                                             format_func=lambda p: p.name + ("/ (rawframes)" if p.is_dir() else "")))
     return VideoRef.of(chosen)
 
 
@@ -339,8 +396,14 @@ NO_VERSUS, SIMILAR = -2, "similar:3"
 
 
 def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
-                     probs: list[float] | None) -> Settings:
-    """Target layer, target class (top-5 of the last run first, with probabilities), method, views, look."""
+                     methods: list[str] | None = None) -> tuple[Settings, Callable]:
+    """Target layer, target class, method (of ``methods``, default all), views, look; and ``draw_target(probs)``,
+    which draws the target-class picker (top-5 of ``probs`` first, with their probabilities) in its place in the
+    sidebar.
+
+    The target is read before its picker is drawn, so a page can explain first and then list the classes by the
+    probabilities of the explanation it just made: the page is drawn once, not drawn, explained and drawn again.
+    """
     shapes = {info.name: info for info in layers}
 
     def layer_label(name: str) -> str:
@@ -354,6 +417,39 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
     typed = _optional(st.text_input("…or type a layer path", key="layer_typed",
                                     placeholder="backbone/layer4/1/relu"))
     layer = typed or choice or None
+    if _HANDOFF_TARGET in st.session_state:
+        handed = st.session_state.pop(_HANDOFF_TARGET)
+        st.session_state["target"] = handed if handed in range(len(classes)) else PREDICTED
+    target = st.session_state.get("target", PREDICTED)
+    if target != PREDICTED and target not in range(len(classes)):  # a class of another model
+        target = st.session_state["target"] = PREDICTED
+    versus = st.session_state.get("versus", NO_VERSUS)
+    if versus not in (NO_VERSUS, SIMILAR) and versus not in range(len(classes)):
+        versus = st.session_state["versus"] = NO_VERSUS
+    slot = st.empty()
+    offered = methods or list(METHODS)  # the model's: attention methods only for attention backbones
+    if st.session_state.get("method") not in (None, *offered):
+        st.session_state["method"] = offered[0]
+    method = st.selectbox("CAM method", offered, format_func=lambda m: METHODS[m].label or m, key="method")
+    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
+                     format_func={"center": "Center crop", "all": "All views"}.get,
+                     help="All views keeps the config's multi-crop / multi-clip test views.")
+    alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
+    colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
+    whole = st.toggle("Whole video", key="whole_video",
+                      help="Explain every frame: the model's clip sampling slides over the whole video (center "
+                           "view), with the class-score timeline of its windows.")
+
+    def draw_target(probs: list[float] | None) -> None:
+        with slot.container():
+            _target_picker(classes, probs)
+
+    settings = Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap,
+                        None if versus == NO_VERSUS else cast(int | str, versus), whole)
+    return settings, draw_target
+
+
+def _target_picker(classes: list[str], probs: list[float] | None) -> int:
     order = list(range(len(classes)))
     if probs is not None and len(probs) == len(classes):
         top = sorted(order, key=lambda i: -probs[i])[:5]
@@ -366,9 +462,6 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
             return f"{classes[index]} — {probs[index]:.1%}"
         return classes[index]
 
-    if _HANDOFF_TARGET in st.session_state:
-        handed = st.session_state.pop(_HANDOFF_TARGET)
-        st.session_state["target"] = handed if handed in order else PREDICTED
     target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
                           help="Top-5 of the last run come first, with their probabilities; type to search.")
 
@@ -379,17 +472,7 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
             return "its 3 most similar classes (FinerCAM)"
         return class_label(int(value))
 
-    versus = st.selectbox("versus", [NO_VERSUS, SIMILAR, *order], format_func=versus_label, key="versus",
-                          help="Why the target rather than this class: the map of score(target) − score(versus), "
-                               "the logit difference (shared evidence cancels).")
-    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
-    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
-                     format_func={"center": "Center crop", "all": "All views"}.get,
-                     help="All views keeps the config's multi-crop / multi-clip test views.")
-    alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
-    colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
-    whole = st.toggle("Whole video", key="whole_video",
-                      help="Explain every frame: the model's clip sampling slides over the whole video (center "
-                           "view), with the class-score timeline of its windows.")
-    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap,
-                    None if versus == NO_VERSUS else cast(int | str, versus), whole)
+    st.selectbox("versus", [NO_VERSUS, SIMILAR, *order], format_func=versus_label, key="versus",
+                 help="Why the target rather than this class: the map of score(target) − score(versus), "
+                      "the logit difference (shared evidence cancels).")
+    return target

@@ -69,6 +69,16 @@ def player_frame(chart_key: str, key: str, rest_ms: int = 250) -> int:
     return int(value) if value is not None else known
 
 
+def preload_player() -> None:
+    """Have the browser load Plotly (the player's library, several MB of JavaScript that Streamlit fetches the
+    first time a page holds a Plotly chart) while the page waits for a click: an empty chart, hidden. Without it
+    the first result waited seconds for the library after the explanation was done."""
+    st.html("<style>.st-key-mmcam_preload_player {display: none}</style>")
+    with st.container(key="mmcam_preload_player"):
+        st.plotly_chart(go.Figure(layout=dict(height=40, margin=dict(l=0, r=0, t=0, b=0))), key="mmcam_plotly_preload",
+                        config=dict(staticPlot=True, displayModeBar=False))
+
+
 def colorscale(colormap: str, steps: int = 17) -> list[list]:
     """A Plotly colorscale sampled from the same matplotlib colormap the overlays use."""
     lut = colormap_lut(colormap)
@@ -208,18 +218,23 @@ def topk_figure(view: ExplainResult, k: int = 5) -> go.Figure | None:
     return fig
 
 
-@st.cache_data(show_spinner="Rendering the overlay video and the figures…", max_entries=16)
-def _rendered(key: str, _view: ExplainResult, alpha: float, colormap: str) -> dict:
-    """Figures, overlay video and files of a view (``key`` identifies the view's content)."""
-    video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
+@st.cache_data(show_spinner=False, max_entries=16)
+def _figures(key: str, _view: ExplainResult, alpha: float, colormap: str) -> dict:
+    """The figures of a view (``key`` identifies the view's content): fast, drawn first."""
     return dict(frames=frame_figure(_view, alpha=alpha, colormap=colormap), timeline=timeline_figure(_view),
-                saliency=saliency_figure(_view, colormap), topk=topk_figure(_view), video=video,
-                files=result_files(_view, alpha=alpha, colormap=colormap, overlay_video=video))
+                saliency=saliency_figure(_view, colormap), topk=topk_figure(_view))
+
+
+@st.cache_data(show_spinner="Encoding the overlay video…", max_entries=16)
+def _media(key: str, _view: ExplainResult, alpha: float, colormap: str) -> dict:
+    """The overlay video and the files to download of a view: encoded once the figures are on the page."""
+    video = overlay_mp4(_view, alpha=alpha, colormap=colormap)
+    return dict(video=video, files=result_files(_view, alpha=alpha, colormap=colormap, overlay_video=video))
 
 
 def render(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: str = "viridis") -> dict:
     """Everything :func:`show_view` draws, rendered once per (view, alpha, colormap)."""
-    return _rendered(key, view, alpha, colormap)
+    return {**_figures(key, view, alpha, colormap), **_media(key, view, alpha, colormap)}
 
 
 def _download(file: Download, key: str) -> None:
@@ -232,20 +247,21 @@ def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: st
 
     ``key`` must change whenever the view's content does (it keys the rendering cache and widgets).
     """
-    parts = render(view, key, alpha=alpha, colormap=colormap)
+    constant = view.constant_frames()
+    if constant.all():
+        st.warning("This map is constant in every frame (all zero or flat): no channel weight was positive, so "
+                   "Grad-CAM found no evidence for this class at this layer. It is no saliency map (gaze scoring and "
+                   "studies leave it out); try another layer, method or class.", icon=":material/warning:")
+    elif constant.any():
+        st.caption(f"{int(constant.sum())} of {constant.size} heatmap frames are constant (no evidence found there).")
+    parts = _figures(key, view, alpha, colormap)
     left, right = st.columns([2, 3], gap="medium")
-    with left:
-        if parts["video"] is not None:
-            st.markdown("**Overlay video**")
-            st.video(parts["video"], format="video/mp4", loop=True, autoplay=True, muted=True)
-            st.caption(f"{view.num_frames} heatmap frames at {view.playback_fps():.1f} fps "
-                       "(the pace of the stretch of video they sample).")
-        elif not view.file_notes:  # a file read back says itself why its video is missing
-            st.info("No video frames for these heatmaps: the heatmaps are shown alone.")
-        _png_download(view, key, alpha, colormap)
-    with right:
+    with right:  # the player first: the overlay video is encoded once everything else is on the page
         st.plotly_chart(parts["frames"], key=f"{key}-frames", config=dict(
             displaylogo=False, toImageButtonOptions=dict(format="png", filename=f"{view.name}_frame", scale=2)))
+    with left:
+        video_slot = st.empty()
+        _png_download(view, key, alpha, colormap)
     st.plotly_chart(parts["timeline"], key=f"{key}-timeline", config=dict(displaylogo=False))
     cols = st.columns([2, 3] if parts["topk"] is not None else 1, gap="medium")
     with cols[0]:
@@ -254,9 +270,20 @@ def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: st
         with cols[1]:
             st.plotly_chart(parts["topk"], key=f"{key}-topk", config=dict(displaylogo=False))
     st.markdown("**Downloads**")
-    for col, file in zip(st.columns(len(parts["files"])), parts["files"], strict=True):
-        with col:
-            _download(file, f"{key}-{file.file_name}")
+    downloads = st.container()
+    media = _media(key, view, alpha, colormap)
+    with video_slot.container():
+        if media["video"] is not None:
+            st.markdown("**Overlay video**")
+            st.video(media["video"], format="video/mp4", loop=True, autoplay=True, muted=True)
+            st.caption(f"{view.num_frames} heatmap frames at {view.playback_fps():.1f} fps "
+                       "(the pace of the stretch of video they sample).")
+        elif not view.file_notes:  # a file read back says itself why its video is missing
+            st.info("No video frames for these heatmaps: the heatmaps are shown alone.")
+    with downloads:
+        for col, file in zip(st.columns(len(media["files"])), media["files"], strict=True):
+            with col:
+                _download(file, f"{key}-{file.file_name}")
 
 
 @st.fragment
