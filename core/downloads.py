@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.export import heatmap_text, npz_arrays
-from core.overlay import colorize, resize_frames, write_video
+from core.overlay import colorize, display_overlays, resize_frames, write_video
 from core.result import ExplainResult
 from core.sidecar import to_sidecar
 
@@ -64,7 +64,7 @@ def npz_bytes(result: ExplainResult) -> bytes:
 def overlay_mp4(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis",
                 fps: float | None = None) -> bytes | None:
     """The overlay video (H.264, plays in browsers) at the result's playback rate; None without frames."""
-    blended = result.display_overlays(alpha, colormap)
+    blended = display_overlays(result, alpha, colormap)
     if blended is None:
         return None
     with tempfile.TemporaryDirectory(prefix="mmcam-") as folder:
@@ -83,7 +83,7 @@ def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap
 
     heatmap = (colorize(result.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
     panels = [resize_frames(heatmap, result.display_size())[0]]
-    blended = result.display_overlays(alpha, colormap, slice(index, index + 1))  # this frame only
+    blended = display_overlays(result, alpha, colormap, slice(index, index + 1))  # this frame only
     if blended is not None:
         panels.append(blended[0])
     height, width = panels[0].shape[:2]

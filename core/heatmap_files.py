@@ -183,21 +183,22 @@ def _npz_arrays(npz: Path, heatmaps: np.ndarray | None, notes: list[str]) -> dic
     return arrays
 
 
-def _overlay_frames(result: ExplainResult, video: str | Path | None, sidecar: bool) -> None:
+def _overlay_frames(result: ExplainResult, video: str | Path | None, sidecar: bool) -> np.ndarray | None:
     """Frames of the source video (``video``, else the sidecar's when it is here) through the result's
-    windows, or a note saying why there are none (a file without ``sidecar`` has one already)."""
+    windows (None, with a note in ``result.file_notes`` saying why, when there are none; a file without
+    ``sidecar`` has one already)."""
     recorded = result.video if result.video and not result.video.startswith("<") else None
     source = Path(video) if video else Path(recorded) if recorded and Path(recorded).exists() else None
     notes = result.file_notes
     if source is None:
         if recorded:
             notes.append(f"The source video {recorded} is not here; give its path to see the overlay.")
-        return
+        return None
     if result.windows is None or result.legacy:
         if video and sidecar and not any("predates per-view windows" in note for note in notes):
             notes.append("The sidecar records no frame indices or no windows, so the heatmaps cannot be placed on "
                          "the video; they are shown alone.")
-        return
+        return None
     size = (result.heatmaps.shape[-1], result.heatmaps.shape[-2])
     try:
         frames, more = source_frames(source, np.asarray(result.frame_indices), result.windows, size)
@@ -205,9 +206,9 @@ def _overlay_frames(result: ExplainResult, video: str | Path | None, sidecar: bo
         if video:  # the user's choice: say what is wrong with it
             raise
         notes.append(f"{err} The heatmaps are shown alone.")
-        return
-    result.frames = frames
+        return None
     notes.extend(more)
+    return frames
 
 
 def read_result(path: str | Path, *, video: str | Path | None = None, frames: bool = True) -> ExplainResult:
@@ -240,15 +241,15 @@ def read_result(path: str | Path, *, video: str | Path | None = None, frames: bo
         result = from_sidecar(meta, heatmaps, where=f"Sidecar {side}", scores=scores, probs=probs, name=txt.stem,
                               heatmap_file=str(txt if txt.is_file() else npz))
         if result.target_class is None and "target_class" in arrays:
-            result.target_class = int(arrays["target_class"])
+            result = replace(result, target_class=int(arrays["target_class"]))
     else:
         target = int(arrays["target_class"]) if "target_class" in arrays else None
         result = ExplainResult(heatmaps, scores=scores, probs=probs, target_class=target, name=txt.stem, legacy=True)
         notes.append(f"{txt.name} has no sidecar {side.name}: its heatmap frames are numbered by their position in "
                      "the file, with no timing, classes or window on the video.")
     result.file_notes[:0] = notes + check_heatmap_values(result.heatmaps, where)
-    if frames:
-        _overlay_frames(result, video, side.is_file())
+    if frames and (overlaid := _overlay_frames(result, video, side.is_file())) is not None:
+        result = replace(result, frames=overlaid)
     return result
 
 

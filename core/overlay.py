@@ -10,6 +10,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.outputs import atomic_path
+from core.result import ExplainResult
 
 
 @lru_cache(maxsize=16)
@@ -146,3 +147,22 @@ class VideoWriter:
             self._encoder.__exit__(*exc)
         finally:
             self._atomic.__exit__(*exc)
+
+
+def result_overlays(result: ExplainResult, alpha: float = 0.5, colormap: str = "viridis",
+                    select: slice = slice(None)) -> np.ndarray | None:
+    """A result's blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
+    frames = result.flat_frames()
+    if frames is None:
+        return None
+    return overlay(frames[select], result.flat_heatmaps()[select], alpha=alpha, colormap=colormap)
+
+
+def display_overlays(result: ExplainResult, alpha: float = 0.5, colormap: str = "viridis",
+                     select: slice = slice(None)) -> np.ndarray | None:
+    """:func:`result_overlays` resized to the result's ``display_size()`` (what videos and images show)."""
+    blended = result_overlays(result, alpha, colormap, select)
+    size = result.display_size()
+    if blended is None or size == blended.shape[1:3][::-1]:
+        return blended
+    return resize_frames(blended, size)

@@ -17,13 +17,9 @@ import numpy as np
 
 from core.errors import CamError
 from core.geometry import Box, Windows
-from core.overlay import overlay, resize_frames
 
 if TYPE_CHECKING:
     from core.video import ClipInputs
-
-_OUTPUT_KEYS = ("heatmaps", "scores", "probs", "target_class", "layer", "method")  # explain_inputs' former dict
-
 
 def _as_views(array: np.ndarray, pixel_dims: int, what: str) -> np.ndarray:
     """``[T, ...]`` → ``[1, T, ...]``; ``[V, T, ...]`` unchanged."""
@@ -58,7 +54,7 @@ def constant_note(names: list[str], what: str = "maps") -> str:
             f"there is no saliency to compare; --keep-constant scores them): {listed}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExplainResult:
     """Heatmaps of one video, with everything needed to show, export, compare and map them back.
 
@@ -68,6 +64,9 @@ class ExplainResult:
     :func:`core.cam.explain_inputs` return it; None when read from files or written by a batch). ``extra``
     holds the sidecar's other fields (a batch's ``batch`` and ``batch_key``...) so that a result read back is
     written back as it was.
+
+    A result is a value: it is frozen, and a variant is made with :func:`dataclasses.replace` (which checks it
+    again). Drawing it is the view's job (:func:`core.overlay.result_overlays`).
     """
 
     heatmaps: np.ndarray  # float32 [V, T, H, W] (or [T, H, W]), in [0, 1] when made here, at the input resolution
@@ -95,28 +94,27 @@ class ExplainResult:
     inputs: ClipInputs | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.heatmaps = _as_views(np.asarray(self.heatmaps, np.float32), 2, "Heatmaps")
-        if self.frames is not None and np.size(self.frames) == 0:  # e.g. a Ray worker sends no frames back
-            self.frames = None
-        if self.frames is not None:
-            self.frames = _as_views(np.asarray(self.frames), 3, "Frames")
-            if self.frames.shape[:4] != self.heatmaps.shape:
-                raise CamError(f"Frames {self.frames.shape[:4]} and heatmaps {self.heatmaps.shape} do not match.")
-        num_views, num_frames = self.heatmaps.shape[:2]
-        if self.frame_indices is None or np.size(self.frame_indices) == 0:
-            self.frame_indices = np.tile(np.arange(num_frames, dtype=np.int64), (num_views, 1))
-        indices = np.asarray(self.frame_indices, np.int64)
+        # the one place a result's fields are set after construction: normalised here, frozen afterwards
+        heatmaps = _as_views(np.asarray(self.heatmaps, np.float32), 2, "Heatmaps")
+        object.__setattr__(self, "heatmaps", heatmaps)
+        frames = self.frames
+        if frames is not None and np.size(frames) == 0:  # e.g. a Ray worker sends no frames back
+            frames = None
+        if frames is not None:
+            frames = _as_views(np.asarray(frames), 3, "Frames")
+            if frames.shape[:4] != heatmaps.shape:
+                raise CamError(f"Frames {frames.shape[:4]} and heatmaps {heatmaps.shape} do not match.")
+        object.__setattr__(self, "frames", frames)
+        num_views, num_frames = heatmaps.shape[:2]
+        indices = self.frame_indices
+        if indices is None or np.size(indices) == 0:
+            indices = np.tile(np.arange(num_frames, dtype=np.int64), (num_views, 1))
+        indices = np.asarray(indices, np.int64)
         if indices.size != num_views * num_frames:
-            raise CamError(f"{indices.size} frame indices do not fit heatmaps of shape {self.heatmaps.shape}.")
-        self.frame_indices = indices.reshape(num_views, num_frames)
+            raise CamError(f"{indices.size} frame indices do not fit heatmaps of shape {heatmaps.shape}.")
+        object.__setattr__(self, "frame_indices", indices.reshape(num_views, num_frames))
         if self.windows is not None and self.windows.num_views != num_views:
             raise CamError(f"{self.windows.num_views} view windows do not fit {num_views} views of heatmaps.")
-
-    def __getitem__(self, key: str) -> Any:
-        """``result["heatmaps"]`` etc.: what :func:`core.cam.explain_inputs` returned when it returned a dict."""
-        if key not in _OUTPUT_KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
 
     # -- the window geometry, readable as before --
 
@@ -247,22 +245,6 @@ class ExplainResult:
         if aspect > 1:
             return round(width * aspect), int(height)
         return int(width), round(height / aspect)
-
-    def overlays(self, alpha: float = 0.5, colormap: str = "viridis", select: slice = slice(None)) -> np.ndarray | None:
-        """Blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
-        frames = self.flat_frames()
-        if frames is None:
-            return None
-        return overlay(frames[select], self.flat_heatmaps()[select], alpha=alpha, colormap=colormap)
-
-    def display_overlays(self, alpha: float = 0.5, colormap: str = "viridis",
-                         select: slice = slice(None)) -> np.ndarray | None:
-        """:meth:`overlays` resized to :meth:`display_size` (what videos and images show)."""
-        blended = self.overlays(alpha, colormap, select)
-        size = self.display_size()
-        if blended is None or size == blended.shape[1:3][::-1]:
-            return blended
-        return resize_frames(blended, size)
 
     def playback_fps(self, default: float = 5.0) -> float:
         """Frame rate at which the heatmap frames last as long as the stretch of video they sample."""

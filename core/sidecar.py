@@ -1,6 +1,7 @@
 """The JSON sidecar beside a heatmap txt (``cam.txt`` → ``cam.json``): an :class:`~core.result.ExplainResult`
 without its arrays, written by :func:`to_sidecar` and read back, checked against one schema, by
-:func:`from_sidecar`.
+:func:`from_sidecar`; :func:`read_sidecar` is the one (size-capped) reader of the file, :func:`peek` the cheap
+checked look for listings.
 
 Schema version :data:`SCHEMA` (the ``schema`` field). Files written before the field existed (version 1) hold
 the same fields and are read alike. Fields (all optional when read; an unknown field is kept in ``extra``):
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -215,6 +217,27 @@ class _Reader:
             raise self.bad(name, _EXPECTED[check]) from None
 
 
+@dataclass(frozen=True)
+class Peek:
+    """What a listing needs of a sidecar, each field checked as :func:`from_sidecar` checks it (None when the
+    sidecar lacks it), without the heatmaps."""
+
+    video: str | None
+    frame_indices: np.ndarray | None  # [V, T] source frames, 0-based
+    target_label: str | None
+    method: str | None
+    layer: str | None
+
+
+def peek(path: str | Path) -> Peek:
+    """The cheap look at a sidecar file for listings (the study's matching of videos, tables): read by
+    :func:`read_sidecar` (size-capped), the fields of :class:`Peek` checked; a CamError names a bad one."""
+    fields = _Reader(read_sidecar(path), f"Sidecar {path}")
+    return Peek(video=fields.get("video", _text), frame_indices=fields.get("frame_indices", _indices),
+                target_label=fields.get("target_label", _text), method=fields.get("method", _text),
+                layer=fields.get("layer", _text))
+
+
 def _windows(fields: _Reader, indices: np.ndarray | None, num_views: int, notes: list[str]) -> Windows | None:
     """The views' windows a sidecar records (None when it records none, or only an old multi-crop union)."""
     source = fields.get("source_size", _size)
@@ -256,6 +279,34 @@ def _classes(meta: dict[str, Any], count: int) -> list[str]:
     return names
 
 
+def _laid_out(fields: _Reader, maps: np.ndarray, heatmap_file: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The heatmaps as ``[V, T, H, W]`` by the sidecar's ``shape`` (else its ``frame_indices``, else one view),
+    and the frame indices; a CamError when the file's heatmaps and the sidecar do not belong together."""
+    shape = fields.get("shape", _shape)
+    indices = fields.get("frame_indices", _indices)
+    count, size = int(np.prod(maps.shape[:-2])), tuple(maps.shape[-2:])
+    layout = shape[:2] if shape is not None else indices.shape if indices is not None else (1, count)
+    shape_fits = shape is None or (math.prod(shape[:2]) == count and tuple(shape[2:]) == size)
+    indices_fit = indices is None or tuple(indices.shape) == tuple(layout)
+    if not (shape_fits and indices_fit and math.prod(layout) == count):
+        told = f"shape {list(shape)}" if shape is not None else "no shape"
+        raise CamError(f"{heatmap_file or 'The file'} holds {count} heatmaps of {size[0]}×{size[1]}, but its sidecar "
+                       f"says {told} with {0 if indices is None else indices.size} frame indices; they do not "
+                       "belong together.")
+    return maps.reshape(*layout, *size), indices
+
+
+def _target_class(fields: _Reader, count_classes: int) -> int | None:
+    """The recorded target class (checked against the npz's class count when there is one, non-zero); the
+    prediction and the top-5 are checked on the way."""
+    target = fields.get("target_class", _index)
+    fields.get("predicted_class", _index)
+    fields.get("top5", _top)
+    if target is not None and count_classes and target >= count_classes:
+        raise fields.bad("target_class", f"a class index below {count_classes}")
+    return target
+
+
 def from_sidecar(meta: dict[str, Any], heatmaps: np.ndarray, *, where: str = "The sidecar", heatmap_file: str = "",
                  frames: np.ndarray | None = None, scores: np.ndarray | None = None, probs: np.ndarray | None = None,
                  name: str = "heatmaps") -> ExplainResult:
@@ -269,28 +320,13 @@ def from_sidecar(meta: dict[str, Any], heatmaps: np.ndarray, *, where: str = "Th
     schema = fields.get("schema", _index)
     if schema is not None and not 1 <= schema <= SCHEMA:
         raise CamError(f"{where} has schema version {schema}; this version reads up to {SCHEMA}: update it.")
-    shape = fields.get("shape", _shape)
-    indices = fields.get("frame_indices", _indices)
-    maps = np.asarray(heatmaps, np.float32)
-    count, size = int(np.prod(maps.shape[:-2])), tuple(maps.shape[-2:])
-    layout = shape[:2] if shape is not None else indices.shape if indices is not None else (1, count)
-    if (shape is not None and (math.prod(shape[:2]) != count or tuple(shape[2:]) != size)) \
-            or (indices is not None and tuple(indices.shape) != tuple(layout)) \
-            or math.prod(layout) != count:
-        told = f"shape {list(shape)}" if shape is not None else "no shape"
-        raise CamError(f"{heatmap_file or 'The file'} holds {count} heatmaps of {size[0]}×{size[1]}, but its sidecar "
-                       f"says {told} with {0 if indices is None else indices.size} frame indices; they do not "
-                       "belong together.")
-    maps = maps.reshape(*layout, *size)
+    maps, indices = _laid_out(fields, np.asarray(heatmaps, np.float32), heatmap_file)
     file_notes: list[str] = []
-    windows = _windows(fields, indices, int(layout[0]), file_notes)
+    windows = _windows(fields, indices, int(maps.shape[0]), file_notes)
     fps = fields.get("fps", _positive)
-    target = fields.get("target_class", _index)
-    fields.get("predicted_class", _index)
-    fields.get("top5", _top)
-    count_classes = len(probs) if probs is not None else len(scores) if scores is not None else 0
-    if target is not None and count_classes and target >= count_classes:
-        raise fields.bad("target_class", f"a class index below {count_classes}")
+    class_values = probs if probs is not None else scores
+    count_classes = len(class_values) if class_values is not None else 0
+    target = _target_class(fields, count_classes)
     texts = {key: fields.get(key, _text) for key in ("video", "config", "checkpoint", "layer", "method", "views",
                                                      "target_label", "predicted_label")}
     extra = {key: value for key, value in meta.items() if key not in _FIELDS}

@@ -18,7 +18,7 @@ from core.errors import CamError, run_command
 from core.export import sidecar_path
 from core.methods import METHODS
 from core.outputs import check_apart, check_output_file
-from core.overlay import colormap_lut, resize_frames, write_video
+from core.overlay import colormap_lut, display_overlays, resize_frames, write_video
 from core.target import TargetChoice, read_target, with_versus
 from core.whole_video import explain_whole_video
 
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
         progress(f"wrote {args.file_url} and {Path(args.file_url).with_suffix('.json')}")
     if args.out_filename:
         # the app's geometry: frames shown with the source video's proportions (a squashed crop is unsquashed)
-        blended = result.display_overlays(alpha=args.alpha, colormap=args.colormap)
+        blended = display_overlays(result, alpha=args.alpha, colormap=args.colormap)
         if blended is None:  # explain() always returns the frames it explained
             raise CamError("The result carries no frames to draw the overlay on.")
         frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)

@@ -19,8 +19,17 @@ import streamlit as st
 
 import core  # noqa: F401  (applies the mmaction2 compatibility shim first)
 from core.batch import BatchOptions, ModelFiles, read_summary
-from core.batch.job import BatchProgress, BatchRequest, interrupted, job_for, read_manifest, resume_request, start_job
-from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, is_locked, read_outputs
+from core.batch.job import (
+    BatchProgress,
+    BatchRequest,
+    Phase,
+    interrupted,
+    job_for,
+    read_manifest,
+    resume_request,
+    start_job,
+)
+from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, Status, is_locked, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
 from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA
@@ -119,7 +128,7 @@ def _table(rows: list[dict]) -> None:
 
 
 def _counts(rows: list[dict]) -> tuple[int, int]:
-    return sum(r.get("status") == "ok" for r in rows), sum(r.get("status") == "failed" for r in rows)
+    return sum(r.get("status") == Status.OK for r in rows), sum(r.get("status") == Status.FAILED for r in rows)
 
 
 def _progress_text(progress: BatchProgress) -> str:
@@ -127,7 +136,7 @@ def _progress_text(progress: BatchProgress) -> str:
         return f"{progress.total}/{progress.total} videos · already complete (nothing left to explain)"
     text = (f"{progress.done}/{progress.total} videos · {progress.ok} explained · {progress.failed} failed · "
             f"{progress.skipped} already done")
-    if progress.eta is not None and progress.phase == "running":
+    if progress.eta is not None and progress.phase is Phase.RUNNING:
         text += f" · about {progress.eta:.0f} s left"
     return text
 
@@ -140,9 +149,9 @@ def live(out: str) -> None:
         return
     progress = job.progress()
     st.progress(progress.fraction, text=_progress_text(progress))
-    current = progress.current or ("loading the model…" if progress.phase == "starting" else "—")
+    current = progress.current or ("loading the model…" if progress.phase is Phase.STARTING else "—")
     st.markdown(f"**Now:** {current} · {progress.phase}")
-    if st.button("Stop", key="batch_stop", icon=":material/stop:", disabled=progress.phase == "stopping",
+    if st.button("Stop", key="batch_stop", icon=":material/stop:", disabled=progress.phase is Phase.STOPPING,
                  help="Finish the video being explained, then stop; Resume finishes the rest later."):
         job.stop()
     _table(progress.rows)
@@ -239,7 +248,7 @@ def main() -> None:
     if job is not None and job.running:
         live(out)
         return
-    if job is not None and job.progress().phase == "error":
+    if job is not None and job.progress().phase is Phase.ERROR:
         st.error(job.progress().error)
     manifest, rows = read_manifest(out), read_summary(out)
     request = None
@@ -267,7 +276,7 @@ def main() -> None:
     ok, failed = _counts(rows)
     st.markdown(f"**Summary** · {ok} explained · {failed} failed · `{Path(out) / 'summary.csv'}`")
     _table(rows)
-    names = [r["name"] for r in rows if r.get("status") == "ok"]
+    names = [r["name"] for r in rows if r.get("status") == Status.OK]
     if names:
         name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
                             placeholder="Pick an explained video")

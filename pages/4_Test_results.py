@@ -21,7 +21,7 @@ import streamlit as st
 
 from core import dumps
 from core.batch import samples as batch_samples
-from core.batch.job import BatchRequest, job_for, start_jobs_in_turn
+from core.batch.job import BatchRequest, Phase, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
 from core.errors import CamError
 from core.model import read_label_map
@@ -469,7 +469,7 @@ def progress() -> None:
         st.progress(state.fraction, text=text)
         if state.error:
             st.error(state.error)
-        if not job.running and state.phase in ("finished", "stopped"):
+        if not job.running and state.phase in (Phase.FINISHED, Phase.STOPPED):
             if st.button(f"Open {Path(out).name} on the Batch page", key=f"dump_batch_open_{out}",
                          on_click=_open_batch_page, args=(out, job.request.inputs[0])):
                 st.rerun(scope="app")  # switch from the whole page's run, not from this fragment's (see main)

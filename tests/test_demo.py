@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,7 @@ def test_pointing_hits_miss_when_the_heatmap_peaks_elsewhere(handle):
     for t, index in enumerate(result.frame_indices[0]):  # peak in the corner diagonally opposite the object
         cx, cy = clip.centers[index]
         wrong[0, t, 0 if cy > 80 else -1, 0 if cx > 80 else -1] = 1
-    result.heatmaps = wrong
+    result = replace(result, heatmaps=wrong)
     assert not demo_tools.pointing_hits(result, clip, stride).any()
 
 

@@ -19,6 +19,7 @@ import core
 from core.downloads import file_stem, frame_png, npz_bytes, overlay_mp4, result_files
 from core.errors import CamError
 from core.geometry import Windows
+from core.overlay import display_overlays, result_overlays
 from core.result import ExplainResult
 from core.sidecar import to_sidecar
 
@@ -46,7 +47,7 @@ def test_view_from_result_matches_the_result(result):
     label = view.frame_label(num_frames + 1)  # second frame of the second view
     assert label.startswith("view 2 · source frame ") and label.endswith(" s")
     assert int(label.split("source frame ")[1].split(" ")[0]) == result.frame_indices[1, 1]
-    overlays = view.overlays(0.4, "jet")
+    overlays = result_overlays(view, 0.4, "jet")
     assert overlays.shape == (view.num_frames, *result.frames.shape[2:]) and overlays.dtype == np.uint8
     # the pace of the sampled stretch: T frames spanning (last - first + step) source frames
     indices = result.frame_indices[0]
@@ -75,7 +76,7 @@ def test_downloads_read_back(result, tmp_path):
     assert len(decoded) == view.num_frames
     width, height = view.display_size()
     assert decoded[0].shape[:2] == (height // 2 * 2, width // 2 * 2)
-    blended = view.display_overlays(0.5, "viridis")
+    blended = display_overlays(view, 0.5, "viridis")
     assert np.abs(decoded[3].astype(int) - blended[3, :height // 2 * 2, :width // 2 * 2]).mean() < 8  # lossy codec
 
 
@@ -104,7 +105,7 @@ def test_view_of_a_heatmap_file_without_frames(result, tmp_path):
     path = core.write_heatmap_txt(tmp_path / "old.txt", result.heatmaps)
     view = ExplainResult(core.read_heatmap_txt(path), name="old", legacy=True)
     assert view.heatmaps.shape == (1, result.heatmaps.shape[0] * result.heatmaps.shape[1], *result.heatmaps.shape[2:])
-    assert view.frames is None and view.overlays() is None and overlay_mp4(view) is None
+    assert view.frames is None and result_overlays(view) is None and overlay_mp4(view) is None
     assert view.times() is None and view.topk() == [] and view.frame_label(3) == "position 3 in the file"
     assert [f.file_name for f in result_files(view)] == ["old.txt", "old.npz"]  # no sidecar: its frames are unknown
     assert set(np.load(io.BytesIO(npz_bytes(view)))) == {"heatmaps", "frame_indices"}

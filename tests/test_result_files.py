@@ -5,6 +5,7 @@ npz sizes are checked before anything is allocated; opening a batch row runs no 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tracemalloc
@@ -81,7 +82,10 @@ def test_explain_inputs_returns_the_result_with_its_inputs(made):
     clip = core.build_inputs(handle.cfg, made["video"])
     result = core.explain_inputs(handle, clip)
     assert isinstance(result, core.ExplainResult) and result.inputs is clip and result.windows == clip.windows
-    assert np.array_equal(result["heatmaps"], result.heatmaps) and result["target_class"] == result.target_class
+    with pytest.raises(TypeError):  # a value, not a dict: no item access, no changes after construction
+        result["heatmaps"]  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.target_class = 0  # type: ignore[misc]
     assert "inputs=" not in repr(result) and "inputs" not in to_sidecar(result)
     assert result.source_size == clip.source_size and result.view_boxes == clip.view_boxes
     assert result.crop_box == clip.crop_box and result.view_flips == clip.view_flips

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.batch.job import BatchRequest, execute
 from core.batch.spec import BatchOptions
 from core.batch.store import SUMMARY_NAME
+from core.batch.writer import Event
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
 from core.target import read_target
@@ -99,8 +100,8 @@ class _Progress:
     def set_total(self, tasks: list[BatchTask]) -> None:
         self.total = len(tasks)
 
-    def __call__(self, kind: str, task: BatchTask, row: dict | None) -> None:
-        if kind == "skipped":
+    def __call__(self, event: Event, task: BatchTask, row: dict | None) -> None:
+        if event is Event.SKIPPED:
             self.skipped += 1
             return
         if self.bar is None:
@@ -108,10 +109,10 @@ class _Progress:
 
             self.bar = tqdm(total=self.total, initial=self.skipped, unit="video", file=sys.stderr,
                             disable=self.quiet, dynamic_ncols=True, desc="explaining")
-        if kind == "started":
+        if event is Event.STARTED:
             self.bar.set_postfix_str(task.name[-40:], refresh=False)
             return
-        if kind == "failed":
+        if event is Event.FAILED:
             self.failed += 1
             if not self.quiet:
                 self.bar.write(f"failed: {task.video}: {(row or {}).get('error', '')}", file=sys.stderr)

@@ -24,8 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 import core
 from core.batch.run import Opened, drive
 from core.batch.spec import BatchOptions, Explained, Failed, ModelFiles, Outcome, decode, explain_clip, resolve_spec
@@ -105,7 +103,7 @@ class Explainer:
                 result = explain_clip(self.handle, clip, task, self.spec)
                 seconds = time.perf_counter() - start
             if not self.overlay:  # the driver needs the frames only to draw overlays
-                result.frames = np.empty((0,), np.uint8)
+                result = replace(result, frames=None)
             return Explained(task, result, seconds, decode_seconds)
         except Exception as err:  # reported as the video's failed row
             return Failed(task, describe_error(err), time.perf_counter() - start)

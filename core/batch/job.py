@@ -20,15 +20,40 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from core.batch.run import Executor, LocalExecutor, drive
 from core.batch.spec import BatchOptions, ModelFiles
-from core.batch.store import MANIFEST_NAME
+from core.batch.store import MANIFEST_NAME, Status
 from core.batch.tasks import BatchTask, collect_tasks
-from core.batch.writer import BatchReport, EventHandler
+from core.batch.writer import BatchReport, Event, EventHandler
 from core.errors import CamError, describe_error
 from core.target import choice_text, read_target
+
+_VALUE_FLAGS = ("--video-root", "--target-layer-name", "--target-class", "--label-map", "--method", "--device",
+                "--alpha", "--colormap", "--fps", "--workers", "--steps", "--baseline", "--blur-sigma",
+                "--window-stride", "--frame-interval", "--window-batch")  # in this order
+
+
+def _unless(value: object, default: object) -> object:
+    return None if value == default else value
+
+
+def _option_values(o: BatchOptions) -> dict[str, object]:
+    """The explanation options a command line must name (None: the default, or not used by these options)."""
+    default, evaluating = BatchOptions(), o.evaluate
+    return {"--target-layer-name": o.target_layer, "--target-class": choice_text(o.target),
+            "--method": _unless(o.method, default.method), "--alpha": _unless(o.alpha, default.alpha),
+            "--colormap": _unless(o.colormap, default.colormap),
+            "--fps": _unless(o.fps, default.fps) if o.overlay else None,
+            "--steps": _unless(o.steps, default.steps) if evaluating else None,
+            "--baseline": _unless(o.baseline, default.baseline) if evaluating else None,
+            "--blur-sigma": _unless(o.blur_sigma, default.blur_sigma) if evaluating and o.baseline == "blur"
+            else None,
+            "--window-stride": o.window_stride if o.whole_video else None,
+            "--frame-interval": o.frame_interval if o.whole_video else None,
+            "--window-batch": _unless(o.window_batch, default.window_batch) if o.whole_video else None}
 
 
 @dataclass
@@ -51,26 +76,14 @@ class BatchRequest:
 
     def command(self) -> str:
         """The equivalent ``python -m core.batch`` command line (e.g. to run it on a cluster)."""
-        o, default = self.options, BatchOptions()
+        o = self.options
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
                  "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate,
                  "--whole-video": o.whole_video}
-        values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
-                  "--target-class": choice_text(o.target), "--label-map": self.label_map,
-                  "--method": None if o.method == default.method else o.method,
-                  "--device": None if self.device == "auto" else self.device,
-                  "--alpha": None if o.alpha == default.alpha else o.alpha,
-                  "--colormap": None if o.colormap == default.colormap else o.colormap,
-                  "--fps": None if o.fps == default.fps or not o.overlay else o.fps, "--workers": self.workers,
-                  "--steps": None if o.steps == default.steps or not o.evaluate else o.steps,
-                  "--baseline": None if o.baseline == default.baseline or not o.evaluate else o.baseline,
-                  "--blur-sigma": None if o.blur_sigma == default.blur_sigma or not o.evaluate
-                  or o.baseline != "blur" else o.blur_sigma,
-                  "--window-stride": o.window_stride if o.whole_video else None,
-                  "--frame-interval": o.frame_interval if o.whole_video else None,
-                  "--window-batch": None if o.window_batch == default.window_batch or not o.whole_video
-                  else o.window_batch}
+        given = {"--video-root": self.video_root, "--label-map": self.label_map, "--workers": self.workers,
+                 "--device": None if self.device == "auto" else self.device, **_option_values(o)}
+        values = {flag: given[flag] for flag in _VALUE_FLAGS}
         words += [flag for flag, on in flags.items() if on]
         for flag, value in values.items():
             if value is not None:
@@ -219,11 +232,23 @@ def execute(request: BatchRequest, on_event: EventHandler | None = None,
                  manifest=manifest_of(request, len(tasks)))
 
 
+class Phase(StrEnum):
+    """Where a background job is: starting (loading the model), running, stopping (finishing the video in
+    hand), then finished, stopped or error."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
 @dataclass
 class BatchProgress:
     """A snapshot of a job, safe to read from any thread."""
 
-    phase: str  # "starting", "running", "stopping", "finished", "stopped", "error"
+    phase: Phase
     total: int = 0
     ok: int = 0
     failed: int = 0
@@ -255,7 +280,7 @@ class BatchJob:
         self.request = request
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._state = BatchProgress("starting")
+        self._state = BatchProgress(Phase.STARTING)
         self._started = time.perf_counter()
         self._first_explained: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"batch {request.out}", daemon=True)
@@ -269,8 +294,8 @@ class BatchJob:
         """Finish the video being explained, then end (a later run resumes)."""
         self._stop.set()
         with self._lock:
-            if self._state.phase in ("starting", "running"):
-                self._state.phase = "stopping"
+            if self._state.phase in (Phase.STARTING, Phase.RUNNING):
+                self._state.phase = Phase.STOPPING
 
     @property
     def running(self) -> bool:
@@ -293,28 +318,34 @@ class BatchJob:
         with self._lock:
             self._state.total = len(tasks)
 
-    def _on_event(self, kind: str, task: BatchTask, row: dict | None) -> None:
+    def _on_event(self, event: Event, task: BatchTask, row: dict | None) -> None:
         with self._lock:
             state = self._state
-            if kind == "started":
-                state.current = task.name
-                if self._first_explained is None:
-                    self._first_explained = time.perf_counter()
-                if state.phase == "starting":
-                    state.phase = "running"
-                return
-            setattr(state, kind, getattr(state, kind) + 1)  # ok / failed / skipped
+            match event:
+                case Event.STARTED:
+                    state.current = task.name
+                    if self._first_explained is None:
+                        self._first_explained = time.perf_counter()
+                    if state.phase is Phase.STARTING:
+                        state.phase = Phase.RUNNING
+                    return
+                case Event.OK:
+                    state.ok += 1
+                case Event.FAILED:
+                    state.failed += 1
+                case Event.SKIPPED:
+                    state.skipped += 1
             if row is not None:
                 state.rows.append(row)
 
     def _run(self) -> None:
         try:
             self.report = execute(self.request, self._on_event, self._stop, self._on_tasks, quiet=True)
-            phase, error = ("stopped" if self.report.stopped else "finished"), None
+            phase, error = (Phase.STOPPED if self.report.stopped else Phase.FINISHED), None
         except CamError as err:
-            phase, error = "error", str(err)
+            phase, error = Phase.ERROR, str(err)
         except Exception as err:  # shown as one line on the page; the thread must not die silently
-            phase, error = "error", describe_error(err)
+            phase, error = Phase.ERROR, describe_error(err)
         with self._lock:
             self._state.phase, self._state.error, self._state.current = phase, error, None
 
@@ -368,5 +399,5 @@ def interrupted(manifest: dict | None, rows: list[dict]) -> bool:
         return False
     if "finished" in manifest:  # written by runs that mark their end
         return manifest["finished"] is None
-    done = sum(r.get("status") in ("ok", "failed") for r in rows)
+    done = sum(r.get("status") in tuple(Status) for r in rows)
     return done < manifest["videos"]

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,19 @@ from core.errors import CamError
 from core.evaluate.faithfulness import SUMMARY_COLUMNS
 from core.export import atomic_path, write_result
 from core.heatmap_files import read_result
-from core.overlay import write_video
-from core.sidecar import to_sidecar
+from core.overlay import result_overlays, write_video
+from core.sidecar import read_sidecar, to_sidecar
 
 SUMMARY_NAME = "summary.csv"
+
+
+class Status(StrEnum):
+    """A summary row's ``status``: the video was explained, or failed (the reason in ``error``)."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
 MANIFEST_NAME = ".batch.json"  # the run's request (see core.batch.job); hidden: no video output can be named so
 SUMMARY_FIELDS = ("video", "name", "status", "target_class", "target_label", "score", "predicted_class",
                   "predicted_label", "gt_class", "gt_label", "frames", "constant_frames", "seconds", "decode_seconds",
@@ -101,13 +111,16 @@ def video_key(key: dict, task: BatchTask) -> dict:
     return {**key, "video": fingerprint(task.video)}
 
 
-def read_sidecar(outputs: Outputs) -> dict | None:
-    """The sidecar of a video whose results are on disk (sidecar, txt and npz), whatever run wrote it."""
-    try:
-        payload = json.loads(outputs.json.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+def result_sidecar(outputs: Outputs) -> dict | None:
+    """The sidecar of a video whose results are on disk (sidecar, txt and npz), whatever run wrote it; None
+    when there is none or it is no result's (read by :func:`core.sidecar.read_sidecar`, size-capped)."""
+    if not outputs.json.is_file():
         return None
-    if not isinstance(payload, dict) or not (outputs.txt.is_file() and outputs.npz.is_file()):
+    try:
+        payload = read_sidecar(outputs.json)
+    except CamError:
+        return None
+    if not (outputs.txt.is_file() and outputs.npz.is_file()):
         return None
     try:  # a sidecar that cannot make a summary row (edited, foreign) is not a result
         result_row(BatchTask("", ""), payload)
@@ -123,7 +136,7 @@ def is_done(payload: dict, outputs: Outputs, key: dict) -> bool:
 
 def done_sidecar(outputs: Outputs, key: dict) -> dict | None:
     """The sidecar of a finished video (matching ``key`` and with all its files), else None."""
-    payload = read_sidecar(outputs)
+    payload = result_sidecar(outputs)
     return payload if payload is not None and is_done(payload, outputs, key) else None
 
 
@@ -134,7 +147,7 @@ def write_outputs(outputs: Outputs, result: ExplainResult, *, key: dict, batch: 
     if outputs.mp4 is not None:
         options = dict(overlay_options or {})
         fps = options.pop("fps", 5.0)
-        blended = result.overlays(**options)
+        blended = result_overlays(result, **options)
         if blended is None:
             raise CamError(f"{result.video_stem}: no frames came back with the heatmaps, so no overlay video can be "
                            "written; run without the overlay video.")
@@ -150,7 +163,7 @@ def result_row(task: BatchTask, payload: dict) -> dict:
     shape = payload.get("shape", [0, 0])
     evaluation = payload.get("evaluation") or {}
     row = {
-        "video": task.video, "name": task.name, "status": "ok",
+        "video": task.video, "name": task.name, "status": Status.OK.value,
         "target_class": payload.get("target_class"), "target_label": payload.get("target_label"),
         "score": round(float(batch.get("score", float("nan"))), 6),
         "predicted_class": payload.get("predicted_class"), "predicted_label": payload.get("predicted_label"),
@@ -187,7 +200,7 @@ def class_label(classes: list[str], index: int | None) -> str | None:
 
 
 def failed_row(task: BatchTask, error: str, seconds: float | None = None, classes: list[str] | None = None) -> dict:
-    return {"video": task.video, "name": task.name, "status": "failed", "gt_class": task.gt_class,
+    return {"video": task.video, "name": task.name, "status": Status.FAILED.value, "gt_class": task.gt_class,
             "gt_label": class_label(classes or [], task.gt_class),
             "seconds": None if seconds is None else round(seconds, 3), "error": error}
 
@@ -256,7 +269,7 @@ def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str
         name = relative.with_suffix("").as_posix()
         if name in names or any(part.startswith(".") for part in relative.parts):
             continue
-        payload = read_sidecar(output_paths(out, BatchTask("", name)))
+        payload = result_sidecar(output_paths(out, BatchTask("", name)))
         if payload is not None and "batch_key" in payload:
             rows.append(result_row(BatchTask(str(payload.get("video", "")), name), payload))
     try:
@@ -264,7 +277,7 @@ def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str
     except (csv.Error, ValueError):  # not a summary this code wrote: nothing to keep from it
         previous = []
     rows += [{k: (v or None) for k, v in row.items()} for row in previous
-             if row.get("status") == "failed" and row.get("name") in names and row["name"] not in sidecars]
+             if row.get("status") == Status.FAILED and row.get("name") in names and row["name"] not in sidecars]
     return rows
 
 

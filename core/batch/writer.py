@@ -12,20 +12,22 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from core.batch.spec import BatchOptions, Explained, Failed, Outcome, Written, evaluation_of
 from core.batch.store import (
     MANIFEST_NAME,
     Outputs,
+    Status,
     Summary,
     class_label,
     failed_row,
     is_done,
     output_paths,
-    read_sidecar,
     remove_partials,
     result_row,
+    result_sidecar,
     rows_on_disk,
     video_key,
     write_outputs,
@@ -34,7 +36,18 @@ from core.batch.tasks import BatchTask
 from core.errors import CamError, describe_error
 from core.export import write_json
 
-EventHandler = Callable[[str, BatchTask, "dict | None"], None]  # (kind, task, row): skipped/started/ok/failed
+
+class Event(StrEnum):
+    """What happened to a task, as a writer reports it to its :data:`EventHandler` (the last two are also the
+    summary row's :class:`~core.batch.store.Status`)."""
+
+    SKIPPED = "skipped"  # done by an earlier run (its row is passed)
+    STARTED = "started"  # an executor began explaining it (no row yet)
+    OK = "ok"
+    FAILED = "failed"
+
+
+EventHandler = Callable[[Event, BatchTask, "dict | None"], None]  # (event, task, row)
 
 
 @dataclass
@@ -99,7 +112,7 @@ class BatchWriter:
                 write_json(self.out_dir / MANIFEST_NAME, {**self.manifest, "finished": None})
             todo, on_disk = [], {}
             for task in self.tasks:
-                payload = read_sidecar(self.outputs(task))
+                payload = result_sidecar(self.outputs(task))
                 if payload is not None:
                     on_disk[task.name] = payload
                 if payload is None or self.options.force or not self._done(task, payload):
@@ -112,7 +125,7 @@ class BatchWriter:
         left = {task.name for task in todo}
         for task in (task for task in self.tasks if task.name not in left):
             self.report.skipped += 1
-            self.on_event("skipped", task, self.summary.rows[task.name])
+            self.on_event(Event.SKIPPED, task, self.summary.rows[task.name])
         self.report.pending = len(todo)
         return todo
 
@@ -129,7 +142,7 @@ class BatchWriter:
 
     def started(self, task: BatchTask) -> None:
         """An executor began explaining ``task``."""
-        self.on_event("started", task, None)
+        self.on_event(Event.STARTED, task, None)
 
     def take(self, outcome: Outcome) -> None:
         """Record one outcome; an explained video is written while the caller goes on (one write in flight)."""
@@ -171,11 +184,12 @@ class BatchWriter:
         """Count a finished (ok or failed) video, update summary.csv (see :class:`Summary`) and report it."""
         self.summary.add(row)
         self.report.pending -= 1
-        if row["status"] == "ok":
+        status = Status(row["status"])
+        if status is Status.OK:
             self.report.ok += 1
         else:
             self.report.failed += 1
-        self.on_event(row["status"], task, row)
+        self.on_event(Event(status), task, row)
 
     def close(self, stopped: bool = False) -> BatchReport:
         """Wait for the write in flight, write summary.csv, remove leftovers; the run's report. Called once,

@@ -122,16 +122,11 @@ def frame_pictures(result: GazeScores, *, colormap: str = "viridis", alpha: floa
     heatmaps that show it, in their windows, on one scale for the clip), its gaze (density, else fixations as
     dots) and the saliency over the source frame with the fixations. None when the gaze is one map for the
     clip or the file records no frames (there is nothing to scrub)."""
-    heat, source = result.result, result.source
-    if source is None or heat.legacy:
+    heat = result.result
+    gaze = _per_frame_gaze(result)
+    if gaze is None:
         return None
-    seen = sorted({int(f) for f in np.ravel(heat.frame_indices)})
-    fixations, density = source.read(set(seen))
-    if not fixations.per_frame and (density is None or not density.per_frame):
-        return None
-    frames = [f for f in seen if fixations.at(f) is not None and (density is None or density.at(f) is not None)]
-    if not frames:
-        return None
+    frames, fixations, density = gaze
     notes: list[str] = []
     gaze_size = fixations.size
     views = window_views(heat, gaze_windows(heat, gaze_size, notes))
@@ -149,6 +144,20 @@ def frame_pictures(result: GazeScores, *, colormap: str = "viridis", alpha: floa
     labels = [f"source frame {f}" + (f" · {t:.2f} s" if times else "") for f, t in
               zip(frames, times or [0.0] * len(frames), strict=True)]
     return FramePictures(frames, images, labels, times, notes)
+
+
+def _per_frame_gaze(result: GazeScores) -> tuple[list[int], GazeMaps, GazeMaps | None] | None:
+    """(the frames the model saw that have every gaze map, the fixations, the density) when the gaze is per
+    frame and the file records its frames; else None (nothing to scrub)."""
+    heat, source = result.result, result.source
+    if source is None or heat.legacy:
+        return None
+    seen = sorted({int(f) for f in np.ravel(heat.frame_indices)})
+    fixations, density = source.read(set(seen))
+    if not fixations.per_frame and (density is None or not density.per_frame):
+        return None
+    frames = [f for f in seen if fixations.at(f) is not None and (density is None or density.at(f) is not None)]
+    return (frames, fixations, density) if frames else None
 
 
 def _at(maps: GazeMaps | None, frame: int) -> np.ndarray | None:

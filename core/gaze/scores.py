@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,27 @@ from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult, constant_note
 from core.saliency import BETTER, REGISTRY, Protocol, center_bias, check_protocols, clip_saliency, score, seed_of
 
-REGIONS = ("crop", "frame")
+
+class Region(StrEnum):
+    """Where heatmaps and gaze are compared: ``crop``, in the window the model saw at the heatmap's resolution;
+    ``frame``, over the whole gaze frame (the heatmap placed in its window). The values are the command line's
+    and the CSV's."""
+
+    CROP = "crop"
+    FRAME = "frame"
+
+
+REGIONS = tuple(Region)
+
+
+def parse_region(value: Region | str) -> Region:
+    """The :class:`Region` a user named (``--region``, a page's radio, a spec); a CamError for anything else."""
+    try:
+        return Region(value)
+    except ValueError:
+        raise CamError(f"region must be 'crop' or 'frame', not {value!r}.") from None
+
+
 DISTRIBUTION_METRICS = tuple(name for name, metric in REGISTRY.items() if metric.needs_density)
 """Compared with the density, else with the fixation map itself (CC, SIM, KL)."""
 
@@ -86,7 +107,7 @@ class GazeScores:
     """
 
     result: ExplainResult  # the heatmaps, read without frames
-    region: str
+    region: Region
     clip: dict[str, float]
     frames: list[dict]  # [{"frame": i, metric: value, ...}] for per-frame gaze
     crop_box: Box  # the window(s) the model saw together, in gaze-map pixels
@@ -209,14 +230,14 @@ class _Placement:
     """Puts a heatmap and gaze maps on one grid: the heatmap's (``crop``: gaze resampled into the window the
     view saw) or the gaze's (``frame``: the heatmap placed in its window)."""
 
-    region: str
+    region: Region
     heat_shape: tuple[int, int]  # (h, w)
     gaze_size: tuple[int, int]
 
     def maps(self, saliency: np.ndarray, fix: np.ndarray, dens: np.ndarray | None,
              box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
         """(saliency, fixations, density) on the grid; None when the gaze there cannot be scored."""
-        if self.region == "crop":
+        if self.region is Region.CROP:
             fix = gaze_to_crop(fix, box, self.heat_shape, binary=True)
             dens = None if dens is None else gaze_to_crop(dens, box, self.heat_shape, binary=False)
         else:
@@ -224,9 +245,7 @@ class _Placement:
         return (saliency, fix, dens) if _scorable(fix, dens) else None
 
 
-def _check_gaze(region: str, fixations: GazeMaps, density: GazeMaps | None) -> None:
-    if region not in REGIONS:
-        raise CamError(f"region must be 'crop' or 'frame', not {region!r}.")
+def _check_gaze(fixations: GazeMaps, density: GazeMaps | None) -> None:
     if not fixations.binary or (density is not None and density.binary):
         raise CamError("Pass fixation maps as fixations and a density as density.")
     if density is not None and density.size != fixations.size:
@@ -296,11 +315,12 @@ def _mean_frames(per_view: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
-                 region: str = "crop", metrics: Iterable[str] | None = None,
+                 region: Region | str = Region.CROP, metrics: Iterable[str] | None = None,
                  protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
     """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
     views that looked at different windows each where they looked."""
-    _check_gaze(region, fixations, density)
+    region = parse_region(region)
+    _check_gaze(fixations, density)
     protocol = Protocol(protocol)
     notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
     gaze_size = fixations.size
@@ -322,7 +342,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
         rows, empty = _frame_scores(view, frames, fixations, density, place, metrics, protocol,
                                     heat.video_stem)
         if empty:
-            where = " in the window" if region == "crop" else ""
+            where = " in the window" if region is Region.CROP else ""
             label = f"view {view.number}: " if len(views) > 1 else ""
             notes.append(f"{label}frames {frame_list(empty)} have no fixation to score{where}; "
                          "they are left out of the per-frame scores")
@@ -330,7 +350,7 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
         per_view.append({"view": view.number, "window": [round(v, 3) for v in view.box],
                          "heatmap_views": view.views, "clip": clip_scores, "frames": rows})
     if not per_view:
-        where = "inside the window the model saw (use --region frame)" if region == "crop" else "in the frame"
+        where = "inside the window the model saw (use --region frame)" if region is Region.CROP else "in the frame"
         raise CamError(f"The gaze of {heat.video_stem} has no fixated pixel {where}, or only fixated pixels, "
                        "or a constant density; there is nothing to score.")
     if unscored:
@@ -342,7 +362,8 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
                       [view.box for view in views], per_view if len(views) > 1 else [], protocol=protocol)
 
 
-def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
+def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *,
+               region: Region | str = Region.CROP,
                start_index: int | None = None, metrics: Iterable[str] | None = None,
                blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT,
                keep_constant: bool = False) -> GazeScores:
@@ -356,7 +377,7 @@ def score_file(txt: str | Path, fixations: str | Path, density: str | Path | Non
     return _scored(txt, heat, source, region, metrics, protocol)
 
 
-def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: str,
+def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: Region | str,
             metrics: Iterable[str] | None, protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
     fix, dens = source.read(_seen(heat))
     scores = score_result(heat, fix, dens, region=region, metrics=metrics, protocol=protocol)
@@ -415,9 +436,10 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 
 
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-                region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
-                blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT,
-                keep_constant: bool = False) -> tuple[list[GazeScores], list[str]]:
+                region: Region | str = Region.CROP, start_index: int | None = None,
+                metrics: Iterable[str] | None = None, blur: float | str | None = None,
+                protocol: Protocol | str = Protocol.EXACT, keep_constant: bool = False
+                ) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
     (videos without gaze are skipped; of two files for one video in one folder the newest is scored; heatmaps
@@ -462,9 +484,10 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
 
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
-               region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
-               blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT,
-               keep_constant: bool = False) -> tuple[list[GazeScores], list[str]]:
+               region: Region | str = Region.CROP, start_index: int | None = None,
+               metrics: Iterable[str] | None = None, blur: float | str | None = None,
+               protocol: Protocol | str = Protocol.EXACT, keep_constant: bool = False
+               ) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once). Heatmaps constant in every frame are left
     out (and listed in a note) unless ``keep_constant``; a single file that is constant is refused."""

@@ -50,10 +50,11 @@ mean ± std, best in bold, significance marks against the best, CIs, all tests, 
 definitions) and the figures ``summary.png``, ``distributions.png``, ``pvalues.png``, ``classes.png``.
 """
 
+from core.gaze.scores import REGIONS
 from core.study.inputs import ALL_BASELINES, BASELINES, Clip, find_run, gaze_window, read_clip
 from core.study.report import figures, output_files, p_matrix, report_markdown, write_outputs
 from core.study.result import StudyResult, compute
-from core.study.scoring import REGIONS, StudyScores, StudySpec, center_map, run_study
+from core.study.scoring import StudyScores, StudySpec, center_map, run_study
 
 __all__ = [
     "ALL_BASELINES", "BASELINES", "REGIONS", "Clip", "StudyResult", "StudyScores", "StudySpec", "center_map",

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from core.errors import CamError, CommandParser, run_command
-from core.gaze.scores import PROTOCOL_TEXT
+from core.gaze.scores import PROTOCOL_TEXT, REGIONS
 from core.saliency import BETTER, Protocol
 from core.study.inputs import ALL_BASELINES, BASELINES, parse_run
 from core.study.report import check_out, write_outputs
 from core.study.result import StudyResult, compute
-from core.study.scoring import REGIONS, StudySpec
+from core.study.scoring import StudySpec
 
 
 def build_parser() -> argparse.ArgumentParser:

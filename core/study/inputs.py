@@ -18,7 +18,7 @@ from core.gaze.scores import gaze_windows, newest_per_video
 from core.geometry import Box
 from core.heatmap_files import read_result
 from core.result import ExplainResult
-from core.sidecar import read_sidecar, sidecar_path
+from core.sidecar import peek, sidecar_path
 
 BASELINES = ("center", "others")
 """The baselines a study scores unless told otherwise."""
@@ -72,14 +72,12 @@ def _sidecar_facts(txt: Path) -> tuple[str, list[int] | None]:
     side = sidecar_path(txt)
     if not side.is_file():
         return txt.stem, None
-    meta = read_sidecar(side)
-    try:
-        video = meta.get("video")
-        seen = sorted({int(f) for f in np.ravel(meta["frame_indices"])})
-    except (KeyError, TypeError, ValueError) as err:
-        raise CamError(f"Sidecar {side} records no frame indices ({type(err).__name__}: {err}).") from err
-    name = Path(str(video)).stem if video and not str(video).startswith("<") else txt.stem
-    return name, seen
+    facts = peek(side)
+    if facts.frame_indices is None:
+        raise CamError(f"Sidecar {side} records no frame indices; it was not written by core.vis_cam or core.batch.")
+    video = facts.video
+    name = Path(video).stem if video and not video.startswith("<") else txt.stem
+    return name, sorted({int(f) for f in facts.frame_indices.ravel()})
 
 
 def read_clip(txt: str | Path) -> Clip:

@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 
 from core.errors import CamError
-from core.gaze import read_gaze
+from core.gaze import GazeMaps, read_gaze
 from core.gaze.images import fixation_dots
 from core.geometry import heatmap_to_source
 from core.overlay import overlay
 from core.study.inputs import Clip, find_gaze, gaze_window, read_clip
 from core.study.result import StudyResult
+from core.study.scoring import StudySpec
 from core.video import probe_video, read_frames
 
 WINDOW_COLOUR = (255, 255, 255)
@@ -116,46 +117,59 @@ def _run_panel(base: np.ndarray, run: _PlacedRun, frame: int | None, fix: np.nda
     return panel
 
 
+def _study_gaze(spec: StudySpec, video: str, frames: set[int] | None) -> tuple[GazeMaps, GazeMaps | None]:
+    """The fixations (and density, when the study has one for ``video``) of ``frames`` (None: all)."""
+    entry = find_gaze(spec.gaze, video)
+    if entry is None:
+        raise CamError(f"{spec.gaze} has no gaze entry for {video}.")
+    fixations = read_gaze(entry, fixations=True, frames=frames, start_index=spec.start_index)
+    density = None
+    if spec.density is not None and (dens_entry := find_gaze(spec.density, video)) is not None:
+        density = read_gaze(dens_entry, fixations=False, frames=frames, start_index=spec.start_index)
+    return fixations, density
+
+
+def _picture_row(frame: int | None, fixations: GazeMaps, density: GazeMaps | None, base: np.ndarray,
+                 placed: list[_PlacedRun], scale: float, *, alpha: float, colormap: str) -> list[np.ndarray]:
+    """One frame's panels: the gaze (density under the fixation dots), then each run's heatmap."""
+    fix = fixations.at(frame) if frame is not None else fixations.image
+    dens = None if density is None else density.at(frame) if frame is not None else density.image
+    gaze_panel = _gaze_panel(base, dens, alpha=alpha, colormap=colormap)
+    row = [fixation_dots(gaze_panel, fix, scale, per=110) if fix is not None else gaze_panel]
+    return row + [_run_panel(base, run, frame, fix, scale, alpha=alpha, colormap=colormap) for run in placed]
+
+
 def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis", alpha: float = 0.5,
                    width: int = 320) -> VideoPictures:
     """Every frame of ``video`` the runs saw: the gaze panel, then one panel per run, ``width`` pixels wide."""
-    spec, notes = result.spec, []
+    spec = result.spec
+    notes: list[str] = []
     clips = [(name, read_clip(txts[video])) for name, txts in result.scores.sources.items()
              if video in txts]
     if not clips:
         raise CamError(f"No run of the study has video {video}.")
-    entry = find_gaze(spec.gaze, video)
-    if entry is None:
-        raise CamError(f"{spec.gaze} has no gaze entry for {video}.")
     seen = sorted({f for _, clip in clips for f in clip.seen or []})
-    fixations = read_gaze(entry, fixations=True, frames=set(seen) or None, start_index=spec.start_index)
-    density = None
-    if spec.density is not None and (dens_entry := find_gaze(spec.density, video)) is not None:
-        density = read_gaze(dens_entry, fixations=False, frames=set(seen) or None, start_index=spec.start_index)
-    frames: list[int | None] = [f for f in seen if fixations.at(f) is not None] if fixations.per_frame else [None]
-    if not frames:
-        frames = [None]
+    fixations, density = _study_gaze(spec, video, set(seen) or None)
+    frames: list[int | None] = [f for f in seen if fixations.at(f) is not None] if fixations.per_frame else []
+    frames = frames or [None]  # one picture for the clip
     gaze_w, gaze_h = fixations.size
     height = max(2, round(width * gaze_h / gaze_w))
     scale = width / gaze_w
-    video_path = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
-    if video_path is None:
-        notes.append(f"the source video of {video} is not here: the pictures have a grey background")
+    video_path = _source_video(clips, video, notes)
     backgrounds = _background(video_path, frames, (width, height))
     placed = [_place_run(name, clip, frames, (gaze_w, gaze_h), (width, height), notes) for name, clip in clips]
-    images = []
-    for frame in frames:
-        fix = fixations.at(frame) if frame is not None else fixations.image
-        base = backgrounds[frame]
-        dens = None if density is None else density.at(frame) if frame is not None else density.image
-        gaze_panel = _gaze_panel(base, dens, alpha=alpha, colormap=colormap)
-        row = [fixation_dots(gaze_panel, fix, scale, per=110) if fix is not None else gaze_panel]
-        row += [_run_panel(base, run, frame, fix, scale, alpha=alpha, colormap=colormap) for run in placed]
-        images.append(row)
-    fps = None
-    if clips and clips[0][1].frame_indices is not None:
-        fps = _fps(video_path)
+    images = [_picture_row(frame, fixations, density, backgrounds[frame], placed, scale, alpha=alpha,
+                           colormap=colormap) for frame in frames]
+    fps = _fps(video_path) if clips[0][1].frame_indices is not None else None
     return VideoPictures(video, frames, ["gaze", *(name for name, _ in clips)], images, fps, notes)
+
+
+def _source_video(clips: list[tuple[str, Clip]], video: str, notes: list[str]) -> str | None:
+    """The first run's recorded source video that is here (a note when none is)."""
+    found = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
+    if found is None:
+        notes.append(f"the source video of {video} is not here: the pictures have a grey background")
+    return found
 
 
 def _fps(video: str | None) -> float | None:

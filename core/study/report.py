@@ -52,9 +52,38 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def report_markdown(result: StudyResult, figures: bool = True) -> str:
     """The study as a Markdown report (tables, notes, definitions; figures linked when written beside it)."""
     spec, scores, metrics = result.spec, result.scores, result.metrics
-    runs = [f"`{name}` ({folder})" for name, folder in spec.runs]
     lines = [f"# Saliency study: {len(spec.runs)} run{'s' * (len(spec.runs) != 1)} against human gaze", ""]
-    lines.append(f"- Runs: {', '.join(runs)}.")
+    lines += _inputs_lines(result)
+    lines += _clip_score_lines(result)
+    lines += _placed(result)
+    lines += _interval_lines(result)
+    lines += _test_lines(result)
+    lines += _frames_scored_lines(result)
+    lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
+    lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
+    if scores.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in scores.notes)]
+    lines += ["", "## Definitions", "", *_definitions(result)]
+    if figures:
+        lines += ["", "## Figures", "", *(f"![{name}]({name}.png)" for name in FIGURES)]
+    return "\n".join(lines) + "\n"
+
+
+def _frames_scored_lines(result: StudyResult) -> list[str]:
+    scores = result.scores
+    counts = scores.frames_scored()
+    lines = ["", "## Frames scored", "", "Frames scored on their own per video (every frame with both a heatmap "
+             "and per-frame gaze; 0: one gaze map per clip).", ""]
+    return lines + _table(["video", *(f"`{run}`" for run in result.runs)],
+                          [[video, *(str(counts.get(run, {}).get(video, 0)) for run in result.runs)]
+                           for video in scores.videos])
+
+
+def _inputs_lines(result: StudyResult) -> list[str]:
+    """What was compared: runs, baselines, gaze, region, protocol, and the videos a run or the gaze lacks."""
+    spec, scores = result.spec, result.scores
+    runs = [f"`{name}` ({folder})" for name, folder in spec.runs]
+    lines = [f"- Runs: {', '.join(runs)}."]
     if scores.baselines:
         lines.append("- Baselines, scored like the runs: "
                      + "; ".join(f"`{b}` ({BASELINE_TEXT[b]})" for b in scores.baselines) + ".")
@@ -75,10 +104,16 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
                          f"{', '.join(videos)}.")
     if scores.gaze_only:
         lines.append(f"- {len(scores.gaze_only)} videos with gaze in no run: {', '.join(scores.gaze_only)}.")
-    lines += ["", "## Clip scores", "", "Mean ± std over videos; **bold**: the best per metric; "
-              + ", ".join(f"`{mark}` p < {limit}" for limit, mark in reversed(MARKS))
-              + ": differs from the best (Holm-corrected two-sided Wilcoxon signed-rank over the videos both "
-              "have). ↑ higher is better, ↓ lower is better.", ""]
+    return lines
+
+
+def _clip_score_lines(result: StudyResult) -> list[str]:
+    """The run x metric table of mean ± std, the best in bold, marks where a run differs from the best."""
+    scores, metrics = result.scores, result.metrics
+    lines = ["", "## Clip scores", "", "Mean ± std over videos; **bold**: the best per metric; "
+             + ", ".join(f"`{mark}` p < {limit}" for limit, mark in reversed(MARKS))
+             + ": differs from the best (Holm-corrected two-sided Wilcoxon signed-rank over the videos both "
+             "have). ↑ higher is better, ↓ lower is better.", ""]
     rows = []
     for run in result.runs:
         cells = [f"`{run}`" + (" (baseline)" if run in scores.baselines else ""),
@@ -90,36 +125,28 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
                 text = f"**{text}**"
             cells.append(text + (f" {result.mark(run, metric)}" if result.mark(run, metric) else ""))
         rows.append(cells)
-    lines += _table(["run", "n", *map(metric_title, metrics)], rows)
-    lines += _placed(result)
-    lines += ["", "## 95 % confidence intervals and frame-pooled means", "",
-              "Percentile bootstrap over videos (10 000 resamples, seed 0) of the clip-score mean; then the mean "
-              "of all per-frame scores (all frames of all videos pooled), where the gaze is per frame.", ""]
+    return lines + _table(["run", "n", *map(metric_title, metrics)], rows)
+
+
+def _interval_lines(result: StudyResult) -> list[str]:
+    metrics = result.metrics
+    lines = ["", "## 95 % confidence intervals and frame-pooled means", "",
+             "Percentile bootstrap over videos (10 000 resamples, seed 0) of the clip-score mean; then the mean "
+             "of all per-frame scores (all frames of all videos pooled), where the gaze is per frame.", ""]
     rows = [[f"`{run}`", *(f"[{_f(s['ci_low'])}, {_f(s['ci_high'])}] · {_f(s['frame_pooled_mean'])}"
                            for s in (result.stat(run, m) for m in metrics))] for run in result.runs]
-    lines += _table(["run", *map(metric_title, metrics)], rows)
-    lines += ["", "## Pairwise tests", "",
-              "Two-sided Wilcoxon signed-rank (scipy defaults) over the videos both runs have; p Holm-corrected "
-              "across the pairs of each metric; effect: matched-pairs rank-biserial r of a − b (+1: a higher on "
-              "every video).", ""]
+    return lines + _table(["run", *map(metric_title, metrics)], rows)
+
+
+def _test_lines(result: StudyResult) -> list[str]:
+    lines = ["", "## Pairwise tests", "",
+             "Two-sided Wilcoxon signed-rank (scipy defaults) over the videos both runs have; p Holm-corrected "
+             "across the pairs of each metric; effect: matched-pairs rank-biserial r of a − b (+1: a higher on "
+             "every video).", ""]
     rows = [[metric_title(t["metric"]), f"`{t['run_a']}`", f"`{t['run_b']}`", str(t["n"]), _f(t["statistic"], 1),
              _p(t["p"]), _p(t["p_holm"]) + (" *" if math.isfinite(t["p_holm"]) and t["p_holm"] < ALPHA else ""),
              _f(t["effect"], 2)] for t in result.tests]
-    lines += _table(["metric", "run a", "run b", "n", "W", "p", "p (Holm)", "effect r"], rows)
-    counts = scores.frames_scored()
-    lines += ["", "## Frames scored", "", "Frames scored on their own per video (every frame with both a heatmap "
-              "and per-frame gaze; 0: one gaze map per clip).", ""]
-    lines += _table(["video", *(f"`{run}`" for run in result.runs)],
-                    [[video, *(str(counts.get(run, {}).get(video, 0)) for run in result.runs)]
-                     for video in scores.videos])
-    lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
-    lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
-    if scores.notes:
-        lines += ["", "## Notes", "", *(f"- {note}" for note in scores.notes)]
-    lines += ["", "## Definitions", "", *_definitions(result)]
-    if figures:
-        lines += ["", "## Figures", "", *(f"![{name}]({name}.png)" for name in FIGURES)]
-    return "\n".join(lines) + "\n"
+    return lines + _table(["metric", "run a", "run b", "n", "W", "p", "p (Holm)", "effect r"], rows)
 
 
 def _placed(result: StudyResult) -> list[str]:

@@ -20,6 +20,7 @@ from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
 from core.gaze.inputs import is_numbering_note, merge_numbering_notes
+from core.gaze.scores import Region, parse_region
 from core.gaze.subjects import Subjects, read_subjects
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
 from core.result import constant_maps, constant_note
@@ -27,7 +28,6 @@ from core.saliency import ALL_METRICS, Protocol, center_bias, clip_saliency, sco
 from core.study.baselines import center_log_likelihood, fitted_sigmas, leave_one_out
 from core.study.inputs import ALL_BASELINES, BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
 
-REGIONS = ("crop", "frame")
 Progress = Callable[[int, int, str], None]
 _KEEP_BYTES = 1 << 30  # gaze maps kept between the passes up to this much; beyond, read again
 
@@ -39,7 +39,7 @@ class StudySpec:
     runs: tuple[tuple[str, Path], ...]
     gaze: Path
     density: Path | None = None
-    region: str = "crop"
+    region: Region = Region.CROP  # a text is parsed on construction (a CamError names a wrong one)
     baselines: tuple[str, ...] = BASELINES
     start_index: int | None = None
     protocol: Protocol = Protocol.EXACT
@@ -52,6 +52,9 @@ class StudySpec:
         """The metric columns of the study: every one of :data:`core.saliency.ALL_METRICS`, information gain
         under ``mit`` (over the fitted centre bias), EMD when asked for."""
         return (*ALL_METRICS, *(("IG",) if self.protocol == Protocol.MIT else ()), *(("EMD",) if self.emd else ()))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "region", parse_region(self.region))
 
 
 @dataclass
@@ -266,8 +269,6 @@ class Study:
     one that reports progress."""
 
     def __init__(self, spec: StudySpec, progress: Progress | None = None, workers: int | None = None):
-        if spec.region not in REGIONS:
-            raise CamError(f"--region must be crop or frame, not {spec.region!r}.")
         unknown = [b for b in spec.baselines if b not in ALL_BASELINES]
         if unknown:
             raise CamError(f"Unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(ALL_BASELINES)}.")
@@ -390,35 +391,11 @@ class Study:
         from concurrent.futures import ThreadPoolExecutor
 
         videos, missing = self._videos()
-        total = 2 * len(videos)
-        for run in self.runs:
-            if missing[run.name]:
-                self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
-                                  f"with gaze: {', '.join(missing[run.name][:8])}"
-                                  + (" …" if len(missing[run.name]) > 8 else ""))
-        if missing["gaze"]:
-            self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
-                              f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
-        gazes: dict[str, VideoGaze] = {}
-        kept = 0
+        self._note_missing(videos, missing)
         with ThreadPoolExecutor(self.workers) as pool:
             each = pool.map if self.workers > 1 else map  # one worker: all on this thread
-            self._step(0, total, "reading the gaze")
-            for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
-                self._merge_gaze_notes(notes)
-                size = sum(m.nbytes for one in maps if one is not None
-                           for m in ([one.image] if one.image is not None else one.frames.values()))
-                if kept + size <= _KEEP_BYTES:  # else read again in the second pass
-                    gaze.maps, kept = maps, kept + size
-                gazes[gaze.name] = gaze
-                self._step(i + 1, total, f"read the gaze of {gaze.name}")
-            baselines = list(self.spec.baselines)
-            if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
-                baselines.remove("others")
-                self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
-            if len([g for g in gazes.values() if g.points[0].size]) < 2:
-                self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
-                                  "videos' fixations); it is left empty")
+            gazes = self._read_gazes(videos, each)
+            baselines = self._usable_baselines(gazes)
             scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
                                  {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs},
                                  self.spec.protocol, self.spec.metrics, constant={r.name: [] for r in self.runs},
@@ -431,18 +408,60 @@ class Study:
                            videos)
             for i, (video, result) in enumerate(zip(videos, results, strict=True)):
                 gazes[video].maps = None  # scored: its maps are no longer needed
-                scores.rows += result.rows
-                scores.classes[video] = result.label
-                for name in result.constant:
-                    scores.constant[name].append(video)
-                for name, path in result.sources.items():
-                    scores.sources[name][video] = path
-                    scores.windows[name][video] = result.windows[name]
-                _add_notes(self.notes, result.notes)
-                self._step(len(videos) + i + 1, total, f"scored {video}")
+                self._collect(scores, video, result)
+                self._step(len(videos) + i + 1, 2 * len(videos), f"scored {video}")
         self._left_out_notes(scores)
         self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
         return scores
+
+    def _note_missing(self, videos: list[str], missing: dict[str, list[str]]) -> None:
+        """Say which videos a run or the gaze lacks (never dropped silently)."""
+        for run in self.runs:
+            if missing[run.name]:
+                self.notes.append(f"run {run.name} lacks {len(missing[run.name])} of the {len(videos)} videos "
+                                  f"with gaze: {', '.join(missing[run.name][:8])}"
+                                  + (" …" if len(missing[run.name]) > 8 else ""))
+        if missing["gaze"]:
+            self.notes.append(f"{len(missing['gaze'])} videos have no gaze entry in {self.spec.gaze} and are not "
+                              f"scored: {', '.join(missing['gaze'][:8])}" + (" …" if len(missing["gaze"]) > 8 else ""))
+
+    def _read_gazes(self, videos: list[str], each: Callable) -> dict[str, VideoGaze]:
+        """Every video's gaze (first pass); its maps are kept while they fit :data:`_KEEP_BYTES`, else read
+        again when the video is scored."""
+        gazes: dict[str, VideoGaze] = {}
+        kept, total = 0, 2 * len(videos)
+        self._step(0, total, "reading the gaze")
+        for i, (gaze, maps, notes) in enumerate(each(self._gaze_of, videos)):
+            self._merge_gaze_notes(notes)
+            size = sum(m.nbytes for one in maps if one is not None
+                       for m in ([one.image] if one.image is not None else one.frames.values()))
+            if kept + size <= _KEEP_BYTES:  # else read again in the second pass
+                gaze.maps, kept = maps, kept + size
+            gazes[gaze.name] = gaze
+            self._step(i + 1, total, f"read the gaze of {gaze.name}")
+        return gazes
+
+    def _usable_baselines(self, gazes: dict[str, VideoGaze]) -> list[str]:
+        """The asked-for baselines this gaze allows (``others`` needs gaze on two videos), with notes."""
+        baselines = list(self.spec.baselines)
+        if "others" in baselines and len([g for g in gazes.values() if g.spread.sum() > 0]) < 2:
+            baselines.remove("others")
+            self.notes.append("the others baseline needs gaze on at least two videos; it is left out")
+        if len([g for g in gazes.values() if g.points[0].size]) < 2:
+            self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
+                              "videos' fixations); it is left empty")
+        return baselines
+
+    def _collect(self, scores: StudyScores, video: str, result: _VideoResult) -> None:
+        """Add one scored video to ``scores``."""
+        scores.rows += result.rows
+        scores.classes[video] = result.label
+        for name in result.constant:
+            scores.constant[name].append(video)
+        for name, path in result.sources.items():
+            scores.sources[name][video] = path
+            scores.windows[name][video] = result.windows[name]
+        _add_notes(self.notes, result.notes)
 
     def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str],
                      center_sigma: float = 0.25) -> _VideoResult:
@@ -470,7 +489,7 @@ class Study:
                 continue
             saliency = self._saliency(clip, grid, gaze, frames)
             self._score(run.name, video, scorer, grid, saliency, frames, result)
-        if self.spec.region == "crop" and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
             result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
                                 f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
                                 "pixels)")
@@ -491,7 +510,7 @@ class Study:
 
     def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
         box = gaze_window(clip, gaze.size, notes)
-        if self.spec.region == "crop":
+        if self.spec.region is Region.CROP:
             return Grid(tuple(clip.heatmaps.shape[-2:]), box, True)
         return Grid((gaze.size[1], gaze.size[0]), box, False)
 

@@ -12,6 +12,7 @@ import streamlit as st
 import core
 from core import dumps
 from core.heatmap_files import read_result
+from core.overlay import display_overlays
 from core.target import ClassIndex, Contrast
 from pages.ui import cache
 from pages.ui.errors import shown_as_error
@@ -31,7 +32,7 @@ def contrast_of(gt: int, pred: int) -> Contrast:
 
 def _frames(result: core.ExplainResult, count: int) -> list[np.ndarray]:
     """``count`` overlays spread over the result's first view."""
-    overlays = result.display_overlays()
+    overlays = display_overlays(result)
     if overlays is None:
         return []
     frames = result.heatmaps.shape[1]
@@ -71,7 +72,7 @@ def side_by_side(spec: cache.ModelSpec, video: str, gt: int, pred: int, classes:
     frames = results[0].heatmaps.shape[1]
     shown = st.slider("Frame", 0, frames - 1, 0, key="dump_why_frame") if frames > 1 else 0
     for col, title, result in zip(st.columns(3), titles, results, strict=True):
-        overlays = result.display_overlays()
+        overlays = display_overlays(result)
         col.markdown(f"**{title}**")
         if overlays is not None:
             col.image(overlays[shown], width="stretch")
