@@ -13,7 +13,16 @@ import numpy as np
 
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
-from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
+from core.gaze.inputs import (
+    GazeMaps,
+    blurred,
+    fixations_output,
+    frame_list,
+    merge_numbering_notes,
+    read_gaze,
+    read_heatmaps,
+    subfolders,
+)
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
 from core.saliency import BETTER, clip_saliency, score
@@ -387,7 +396,8 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
         source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
         results.append(_scored(txt, heat, source, region, metrics))
     if not results:
-        raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
+        raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name)"
+                       f"{subfolders(fixations)}.")
     return results, notes
 
 
@@ -397,6 +407,7 @@ def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path 
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once)."""
     path = Path(heatmaps)
+    fixations, density, taken = fixations_output(fixations, density, blur)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
                                      metrics=metrics, blur=blur)
@@ -405,7 +416,7 @@ def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path 
                                      metrics=metrics, blur=blur)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
-    return results, merge_numbering_notes(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
+    return results, merge_numbering_notes(dict.fromkeys([*taken, *notes, *(n for r in results for n in r.notes)]))
 
 
 CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "view", "frame")

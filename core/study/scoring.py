@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import demo_data
 from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
-from core.gaze.inputs import is_numbering_note, merge_numbering_notes
+from core.gaze.inputs import fixations_output, is_numbering_note, merge_numbering_notes, subfolders
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
 from core.saliency import ALL_METRICS, clip_saliency, score_maps
 from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
@@ -39,6 +40,14 @@ class StudySpec:
     region: str = "crop"
     baselines: tuple[str, ...] = BASELINES
     start_index: int | None = None
+
+    @classmethod
+    def demo(cls, region: str = "crop") -> StudySpec:
+        """The demo study (:mod:`core.demo_data`, built at first use): the two demo models, one trained with the
+        localization term and one on labels alone, against the demo gaze, with both baselines."""
+        fixations, density, _ = fixations_output(demo_data.gaze())
+        return cls(tuple((model.name, demo_data.batch(model)) for model in demo_data.MODELS), Path(fixations),
+                   None if density is None else Path(density), region)
 
 
 @dataclass
@@ -237,7 +246,8 @@ class Study:
         missing = {run.name: [v for v in videos if v not in run.files] for run in self.runs}
         missing["gaze"] = without
         if not videos:
-            raise CamError(f"No video of the runs has a gaze entry in {self.spec.gaze} (matched by video name).")
+            raise CamError(f"No video of the runs has a gaze entry in {self.spec.gaze} (matched by video name)"
+                           f"{subfolders(self.spec.gaze)}.")
         common = [v for v in videos if all(v in run.files for run in self.runs)]
         if not common:
             raise CamError("The runs have no video in common that has gaze; a study compares runs on the same "
