@@ -32,7 +32,7 @@ def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.S
             with shown_as_error() as box, st.spinner("Loading the model…"):
                 handle = cache.model(spec)
                 layers, default_layer = cache.layers(spec), cache.default_layer(spec)
-            if box.failed:
+            if box.failed or handle is None:
                 spec, handle = None, None
             else:
                 st.caption(f"{handle.num_classes} classes · {handle.device} · "
@@ -83,7 +83,8 @@ def _run(key: cache.RunKey) -> None:
             return
     st.session_state["run_key"] = key
     st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
-    st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
+    if result.probs is not None:  # always, for a result made here (only read-back results may lack them)
+        st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
 
 
@@ -104,6 +105,8 @@ def _look() -> tuple[float, str]:
 
 
 def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
+    # a result made here has its scores (only a result read back from files may lack them)
+    assert result.predicted_class is not None and result.probs is not None
     predicted = result.classes[result.predicted_class]
     st.subheader(f"Explained: {result.target_label}")
     st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted: {predicted} "
@@ -132,8 +135,9 @@ def main() -> None:
     key = None
     if spec is not None and settings is not None:
         key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
-    if st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
-                 icon=":material/play_arrow:") or (explain_now and key is not None and readable):
+    clicked = st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
+                        icon=":material/play_arrow:")
+    if key is not None and (clicked or (explain_now and readable)):
         _run(key)
     if note := st.session_state.pop("run_note", None):
         st.status(note, state="complete")

@@ -4,7 +4,7 @@ The operator (whoever starts ``streamlit run explorer.py``) decides, with enviro
 visitor and no file can change:
 
 - ``MMCAM_ROOTS``: the folders pages may read and write, ``os.pathsep``-separated. Default: the folder the
-  server was started in, the home folder and the cache folder (``core.demo.cache_dir()``). What the app
+  server was started in, the home folder and the cache folder (``core.limits.cache_dir()``). What the app
   itself needs (the demo assets, the demo clip and data, a session's own upload folder) is always allowed.
 - ``MMCAM_TRUST_CHECKPOINTS=1``: pages may offer a full unpickle of checkpoints that hold arbitrary objects,
   and configs may import modules of any package (``custom_imports``).
@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.demo import ASSETS, demo_data_folder, demo_video_path
 from core.errors import CamError
+from core.limits import cache_dir
 
 ROOTS_ENV = "MMCAM_ROOTS"
 TRUST_ENV = "MMCAM_TRUST_CHECKPOINTS"
@@ -94,15 +96,11 @@ class Roots:
 
 def default_folders() -> list[Path]:
     """The allowed folders when ``MMCAM_ROOTS`` is not set: where the server started, home, the cache."""
-    from core.demo import cache_dir
-
     return [Path.cwd(), Path.home(), cache_dir()]
 
 
 def app_folders() -> list[Path]:
     """What the app needs whatever the operator allows: the demo assets, the demo clip and the demo data."""
-    from core.demo import ASSETS, demo_data_folder, demo_video_path
-
     return [ASSETS, demo_video_path(), demo_data_folder()]
 
 

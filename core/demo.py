@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import CamError, run_command
+from core.limits import cache_dir
 from core.synthetic import CLIP_FPS, DEMO_CLASSES, SyntheticClip, make_clip, write_clip
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
@@ -28,11 +28,6 @@ DEMO_VIDEO_LABEL = DEMO_CLASSES.index("moving right")
 DEMO_VIDEO_FRAMES = 48
 DEMO_VIDEO_SIZE = (160, 224)  # (height, width)
 DEMO_VIDEO_FPS = CLIP_FPS
-
-
-def cache_dir() -> Path:
-    """Where generated files live: ``$MMCAM_CACHE``, else ``~/.cache/mmaction-cam``."""
-    return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")
 
 
 def demo_data_folder(cache: str | Path | None = None) -> Path:

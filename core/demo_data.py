@@ -7,7 +7,7 @@ data) the first time a page or command asks for it::
 
     clips/        clip_00..clip_11.mp4 (48 frames, 3 per class) and glimpse_00..03.mp4 (4 frames: too short
                   to see the motion well, so the test dump has a few mistakes); test_list.txt names all 16
-    gaze/         samples.csv: 5 synthetic observers watching each clip_* (core.gaze.synthetic), and the
+    gaze/         samples.csv: 5 synthetic observers watching each clip_* (core.observers), and the
                   fixations/ and density/ folders python -m core.gaze.fixations writes from it
     runs/         one training-run folder per demo model (work_dirs/NAME/ as MMEngine leaves it): its config
                   (the demo config, its test set set to the clips), checkpoint, last_checkpoint, the curves
@@ -38,6 +38,8 @@ from pathlib import Path
 
 from core.demo import ASSETS, CHECKPOINT, CONFIG, DEMO_VIDEO_SIZE, demo_data_folder
 from core.errors import CamError, run_command
+from core.gaze.fixations import make_fixations
+from core.observers import write_samples
 from core.synthetic import CLIP_FPS, DEMO_CLASSES, make_clip, write_clip
 
 VERSION = 1  # bump when what is generated changes
@@ -162,9 +164,6 @@ def clips() -> Path:
 
 
 def _build_gaze(folder: Path) -> None:
-    from core.gaze.fixations import make_fixations
-    from core.gaze.synthetic import write_samples
-
     videos = clips()
     watched = {clip.file: (make_clip(clip.seed, label=clip.label, frames=clip.frames, size=DEMO_VIDEO_SIZE).centers,
                            DEMO_VIDEO_SIZE) for clip in CLIPS if clip.watched}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.export import heatmap_text, npz_arrays
+from core.overlay import colorize, resize_frames, write_video
 from core.result import ExplainResult
 from core.sidecar import to_sidecar
 
@@ -63,8 +64,6 @@ def npz_bytes(result: ExplainResult) -> bytes:
 def overlay_mp4(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis",
                 fps: float | None = None) -> bytes | None:
     """The overlay video (H.264, plays in browsers) at the result's playback rate; None without frames."""
-    from core.overlay import write_video
-
     blended = result.display_overlays(alpha, colormap)
     if blended is None:
         return None
@@ -79,11 +78,8 @@ def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap
     scaled up to ``min_height`` pixels, with the frame's source index and time written above."""
     from PIL import Image, ImageDraw
 
-    from core.overlay import colorize
-
     if not 0 <= index < result.num_frames:
         raise ValueError(f"frame {index} is outside 0..{result.num_frames - 1}")
-    from core.overlay import resize_frames
 
     heatmap = (colorize(result.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
     panels = [resize_frames(heatmap, result.display_size())[0]]

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -50,8 +50,10 @@ import torch._utils
 from core import access
 from core.annotations import read_list
 from core.errors import CamError, first_line, run_command
+from core.export import write_json
 from core.limits import bytes_from_env
 from core.model import config_classes, read_label_map, test_dataset
+from core.outputs import atomic_path
 from core.target import GROUND_TRUTH, Target, parse_target
 
 DUMP_LIMIT_ENV = "MMCAM_DUMP_MAX_BYTES"
@@ -601,8 +603,6 @@ def source_file(dump: str | os.PathLike) -> Path:
 def record_source(dump: str | os.PathLike, *, checkpoint: str | os.PathLike, config: str | os.PathLike | None = None,
                   recorded_by: str = "") -> DumpSource:
     """Remember beside ``dump`` which checkpoint (and config) made it; paths are stored absolute."""
-    from core.export import write_json
-
     checkpoint = Path(checkpoint).expanduser().absolute()
     try:
         stat = checkpoint.stat()
@@ -916,7 +916,6 @@ def filter_samples(samples: list[Sample], *, gt: int | None = None, pred: int | 
 
 
 SAMPLE_LIST = "samples.txt"
-TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders when both are explained
 
 
 def write_sample_list(report: DumpReport, samples: list[Sample], path: str | os.PathLike) -> Path:
@@ -931,8 +930,6 @@ def write_sample_list(report: DumpReport, samples: list[Sample], path: str | os.
     if missing:
         raise CamError(f"{len(missing)} of the {len(samples)} videos are not here (e.g. {missing[0]}): give the "
                        "folder the annotation paths are relative to (the video root)")
-    from core.export import atomic_path
-
     lines = [f"{os.path.relpath(report.videos[s.index], root)} {s.gt_label}\n" for s in samples]
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -944,31 +941,6 @@ def sample_root(report: DumpReport, samples: list[Sample]) -> Path:
     """The deepest folder that holds the videos of ``samples``."""
     assert report.videos is not None
     return Path(os.path.commonpath([str(Path(report.videos[s.index]).absolute().parent) for s in samples]))
-
-
-def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.PathLike, targets: list[Target], *,
-                   config: str, checkpoint: str | None, device: str = "auto", label_map: str | None = None,
-                   trust_checkpoint: bool = False, views: str = "center") -> list:
-    """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
-    written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
-    ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or
-    ``out/ground_truth`` and ``out/prediction`` for both. Start them with ``core.batch.job.start_job``."""
-    from core.batch.job import BatchOptions, BatchRequest
-
-    chosen = list({str(t.key): t for t in targets}.items())
-    if not chosen or any(key not in TARGET_FOLDERS for key, _ in chosen):
-        raise CamError("explain the ground truth, the prediction, or both")
-    out = Path(out).expanduser().absolute()
-    out.mkdir(parents=True, exist_ok=True)
-    listed = write_sample_list(report, samples, out / SAMPLE_LIST)
-    use_frames = any(Path(report.videos[s.index]).is_dir() for s in samples) if report.videos else False
-    return [BatchRequest(config=config, checkpoint=checkpoint, inputs=[str(listed)],
-                         out=str(out / TARGET_FOLDERS[key] if len(chosen) > 1 else out),
-                         options=BatchOptions(target=cast(Any, target), views=views),  # typed since batch 15.3
-                         device=device, label_map=label_map,
-                         trust_checkpoint=trust_checkpoint, use_frames=use_frames,
-                         video_root=str(sample_root(report, samples)))
-            for key, target in chosen]
 
 
 def report_dict(report: DumpReport, pairs: int = 10) -> dict:

@@ -1,19 +1,15 @@
 """Heatmap files: the ``Frame N - Heatmap values:`` txt format, and a result written as txt, npz and its JSON
 sidecar (:mod:`core.sidecar`); :func:`core.heatmap_files.read_result` reads them back.
 
-Every writer goes through :func:`atomic_path`: data lands in a temporary file in the same folder
+Every writer goes through :func:`core.outputs.atomic_path`: data lands in a temporary file in the same folder
 and is renamed into place, so no reader ever sees half a file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.limits import check_file_size
+from core.outputs import atomic_path
 from core.result import ExplainResult
 from core.sidecar import sidecar_path, to_sidecar
 
@@ -30,29 +27,7 @@ __all__ = ["HEADER", "HEADER_RE", "atomic_path", "heatmap_text", "is_heatmap_tex
 HEADER = "Frame {} - Heatmap values:"
 HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTILINE)
 """A frame's header line (ours and the thesis' patched vis_cam.py; group 1 is the frame number)."""
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 _ROW_RE = re.compile(r"\[([^\[\]]*)\]")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CamError(f"Cannot write {path}: folder {path.parent} does not exist.")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    except OSError as err:
-        raise CamError(f"Cannot write {path}: {err.strerror}; choose a writable folder.") from err
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _format_unit(block: np.ndarray) -> bytes:

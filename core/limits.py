@@ -4,11 +4,15 @@ A file declares its arrays' shapes before their data; a reader that trusts the d
 it says (a 1.5 MB npz can declare gigabytes). Readers check the declared size first, against what the file
 can plausibly hold and against an absolute cap, ``MMCAM_MAX_ARRAY_BYTES`` (bytes; default 1 GiB); a text
 file that is parsed whole into an array (a heatmap txt) is held to the same cap.
+
+The cache folder (``$MMCAM_CACHE``, where generated files such as the demo clip live) is set here too, beside
+the other settings read from the environment.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from core.errors import CamError
 
@@ -61,3 +65,8 @@ def _size(nbytes: int) -> str:
         if nbytes >= scale:
             return f"{nbytes / scale:.1f} {unit}"
     return f"{nbytes} bytes"
+
+
+def cache_dir() -> Path:
+    """Where generated files live: ``$MMCAM_CACHE``, else ``~/.cache/mmaction-cam``."""
+    return Path(os.environ.get("MMCAM_CACHE") or Path.home() / ".cache" / "mmaction-cam")

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from core import _compat  # noqa: F401  (the mmaction2 wheel fixes, before the scripts import mmaction)
+from core.checkpoint import read_checkpoint
+from core.dumps import record_source
 from core.errors import CamError, describe_error, run_command
 
 TOOLS = ("train", "test")
@@ -53,8 +55,6 @@ def tool_script(name: str) -> Path:
 def _local_loader(trust_checkpoint: bool) -> Callable[[str, Any], dict]:
     """MMEngine's loader for local files (``CheckpointLoader`` prefix ``''``), reading through
     :func:`core.checkpoint.read_checkpoint` instead of a bare ``torch.load``."""
-    from core.checkpoint import read_checkpoint
-
     def load_from_local(filename: str, map_location: Any = None) -> dict:
         # onto the CPU whatever map_location says: load_state_dict copies into the model's device, and the
         # optimizer's load_state_dict casts its state to its parameters' device, as for map_location='cpu'
@@ -138,8 +138,6 @@ def run_tool(tool: str, argv: Sequence[str], *, trust_checkpoint: bool = False) 
         runpy.run_path(str(script), run_name="__main__")
     config, checkpoint, dump = _test_files(argv)
     if tool == "test" and dump and checkpoint and Path(dump).is_file():
-        from core.dumps import record_source
-
         record_source(dump, checkpoint=checkpoint, config=config, recorded_by="python -m core.mm test")
 
 

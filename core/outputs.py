@@ -1,4 +1,5 @@
-"""Where a command may write: checks made before any slow work, so a bad output path costs nothing.
+"""Where a command may write, and how: checks made before any slow work, so a bad output path costs nothing,
+and :func:`atomic_path`, through which every file is written (temporary file, then rename).
 
 :func:`check_apart` is the one rule shared by ``python -m core.vis_cam`` and the batch: no output file
 may be one of the inputs (the video, the config, the checkpoint, the label map), however the two paths
@@ -7,13 +8,17 @@ are spelled (relative, ``..``, a symbolic link, a hard link, another case on a c
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from core.errors import CamError
 
 PathLike = str | os.PathLike
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _inode(path: Path) -> tuple[int, int] | None:
@@ -74,3 +79,23 @@ def check_writable_folder(folder: PathLike, what: str = "--out") -> Path:
         raise CamError(f"{what} {path} is not writable: you lack permission to write in {existing}; "
                        "pick a folder you can write to.")
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise CamError(f"Cannot write {path}: folder {path.parent} does not exist.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    except OSError as err:
+        raise CamError(f"Cannot write {path}: {err.strerror}; choose a writable folder.") from err
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
-from core.export import atomic_path
+from core.outputs import atomic_path
 
 
 @lru_cache(maxsize=16)

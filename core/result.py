@@ -17,6 +17,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.geometry import Box, Windows
+from core.overlay import overlay, resize_frames
 
 if TYPE_CHECKING:
     from core.video import ClipInputs
@@ -216,8 +217,6 @@ class ExplainResult:
 
     def overlays(self, alpha: float = 0.5, colormap: str = "viridis", select: slice = slice(None)) -> np.ndarray | None:
         """Blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
-        from core.overlay import overlay
-
         frames = self.flat_frames()
         if frames is None:
             return None
@@ -226,8 +225,6 @@ class ExplainResult:
     def display_overlays(self, alpha: float = 0.5, colormap: str = "viridis",
                          select: slice = slice(None)) -> np.ndarray | None:
         """:meth:`overlays` resized to :meth:`display_size` (what videos and images show)."""
-        from core.overlay import resize_frames
-
         blended = self.overlays(alpha, colormap, select)
         size = self.display_size()
         if blended is None or size == blended.shape[1:3][::-1]:

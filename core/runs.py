@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.dumps import SOURCE_SUFFIX, DumpSource, read_source
 from core.errors import CamError
 
 if TYPE_CHECKING:
@@ -322,8 +323,6 @@ def dump_origin(dump: str | Path) -> DumpSource | None:
     """Which checkpoint made a results pickle, when it can be told: the record beside it
     (:func:`core.dumps.read_source`, written by ``python -m core.mm test`` or the Test results page), else the
     ``tools/test.py`` log that wrote it (in the dump's folder, or in ``work_dirs/*/`` beside it)."""
-    from core.dumps import DumpSource, read_source
-
     recorded = read_source(dump)
     if recorded is not None:
         return recorded
@@ -355,8 +354,6 @@ class RunDump:
 def run_dumps(folder: str | Path) -> list[RunDump]:
     """The results pickles a run's ``tools/test.py`` logs name, and those beside its checkpoints that record
     their checkpoint (``*.pkl.source.json``), oldest first; a record overrides what a log says."""
-    from core.dumps import SOURCE_SUFFIX, read_source
-
     folder = Path(folder).resolve()
     found: dict[Path, RunDump] = {}
     for test in logged_tests(folder):

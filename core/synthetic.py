@@ -11,7 +11,7 @@ Coordinates follow image convention: x to the right, y down, pixel centres at in
 ``python -m core.synthetic project DIR`` writes a small MMAction2 project of such clips (see
 :func:`write_project`): videos of N classes, train/val annotation lists, a label map, a tiny I3D config that
 trains for one epoch in seconds on a CPU, and eye-tracker samples of synthetic observers
-(:mod:`core.gaze.synthetic`), on which the README's workflow runs as written.
+(:mod:`core.observers`), on which the README's workflow runs as written.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError, CommandParser, run_command
+from core.observers import write_samples
+from core.overlay import write_video
 
 DEMO_CLASSES: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down")
 """Class names of the demo model, in label order."""
@@ -166,8 +168,6 @@ def make_clip(seed: int, *, label: int | None = None, frames: int | None = None,
 
 def write_clip(clip: SyntheticClip, path: str | Path, fps: float = CLIP_FPS) -> Path:
     """Write a clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
-    from core.overlay import write_video
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_video(clip.frames, path, fps)
@@ -254,12 +254,10 @@ def write_project(root: str | Path, *, classes: int = len(DEMO_CLASSES), train: 
     - ``data/label_map.txt``: the class names, one a line;
     - ``configs/<name>.py``: the tiny recognizer (:func:`project_config`, validation and test on the val list);
     - ``data/gaze_samples.csv``: ``subjects`` synthetic observers watching every val clip
-      (:mod:`core.gaze.synthetic`), for ``python -m core.gaze.fixations``.
+      (:mod:`core.observers`), for ``python -m core.gaze.fixations``.
 
     Paths in the config and lists are relative to ``root`` (run the commands from there).
     """
-    from core.gaze.synthetic import write_samples
-
     if not 1 <= classes <= len(DEMO_CLASSES):
         raise CamError(f"--classes must be 1 to {len(DEMO_CLASSES)} (the directions a shape moves in), not {classes}.")
     if train < 1 or val < 1 or subjects < 1 or epochs < 1:

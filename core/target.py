@@ -7,11 +7,21 @@ from *how*, a :data:`Target` names the class without knowing the CAM method:
 - :class:`GroundTruth`: the sample's annotated label (batch inputs from an annotation file, test dumps);
 - :class:`ClassIndex`: one fixed class.
 
-User input (``--target-class 3``, ``"arm wrestling"``, ``gt``) becomes a Target through
-:func:`parse_target` (before the model's classes are known, e.g. a batch's options, :func:`read_target`
-keeps a name as a :class:`ClassName` that :func:`parse_target` resolves later); :meth:`Target.resolve`
-turns it into a class index for one input. ``key`` is the form written into sidecars and batch keys
-(``"predicted"``, ``"gt"`` or the index), so files written before this type existed still match.
+User input (``--target-class 3``, ``"arm wrestling"``, ``gt``) is read by one rule, in this order:
+
+1. empty, or a word of :data:`PREDICTED_WORDS` (``predicted``): the predicted class;
+2. where inputs have labels (a batch, a test dump: ``ground_truth=True``), a word of
+   :data:`GROUND_TRUTH_WORDS` (``gt``): the ground truth;
+3. an integer (``3``, ``"3"``): that class index;
+4. any other text: the class of that name (case-insensitive).
+
+So a keyword wins over a class that happens to be called so; such a class is reached by its index.
+:func:`read_target` applies the rule before the model's classes are known (a batch's options keep a name
+as a :class:`ClassName`); :func:`parse_target` applies the same rule and resolves the name and checks the
+index against the classes. :meth:`Target.resolve` turns a Target into a class index for one input.
+
+``key`` is the form written into sidecars and batch keys (``"predicted"``, ``"gt"`` or the index), so files
+written before this type existed still match.
 """
 
 from __future__ import annotations
@@ -103,8 +113,8 @@ TargetChoice = Target | ClassName  # what a user may ask for before a model is l
 def read_target(value: TargetChoice | int | str | None, *, ground_truth: bool = False) -> TargetChoice:
     """What a user asked for, without the model's classes: None or ``"predicted"`` is :data:`PREDICTED`,
     ``"gt"`` (when ``ground_truth`` is allowed) :data:`GROUND_TRUTH`, an index or digit string a
-    :class:`ClassIndex` (range checked later), any other text a :class:`ClassName`. Unlike
-    :func:`parse_target`, the keywords win over a class that happens to be called so (pass its index)."""
+    :class:`ClassIndex` (range checked later), any other text a :class:`ClassName`: the module's one rule,
+    keywords first (a class called ``predicted`` is reached by its index)."""
     if isinstance(value, Predicted | GroundTruth | ClassIndex | ClassName):
         return value
     if value is None:
@@ -142,38 +152,26 @@ def _checked(index: int, classes: Sequence[str]) -> int:
 
 def parse_target(value: TargetChoice | int | str | None, classes: Sequence[str], *,
                  ground_truth: bool = False) -> Target:
-    """A :data:`Target` from what a user gave: None or ``"predicted"`` (the predicted class), an index, a
-    digit string, a class name (case-insensitive), or, when ``ground_truth`` is allowed, ``"gt"``.
+    """A :data:`Target` from what a user gave, once the model's classes are known: :func:`read_target`'s
+    reading (the one precedence rule, see the module docstring), then an index checked against ``classes``
+    and a name looked up in them (case-insensitive).
 
-    Raises CamError for an unknown name or an index out of range."""
-    if isinstance(value, Predicted | GroundTruth):
-        if isinstance(value, GroundTruth) and not ground_truth:
-            raise CamError("The ground truth can be explained only where inputs have labels (a batch of an "
-                           "annotation file, a test dump); pick a class instead.")
-        return value
-    if isinstance(value, ClassIndex):
-        _checked(value.index, classes)
-        return value
-    if isinstance(value, ClassName):
-        value = value.name
-    if value is None:
-        return PREDICTED
-    if isinstance(value, bool):
-        raise CamError(f"{value!r} is not a class; pass a class index or name.")
-    if isinstance(value, int):
-        return ClassIndex(_checked(value, classes))
-    text = str(value).strip()
-    if text.lstrip("-").isdigit():
-        return ClassIndex(_checked(int(text), classes))
+    Raises CamError for an unknown name, an index out of range, or the ground truth where inputs have no
+    labels (``ground_truth=False``)."""
+    if isinstance(value, GroundTruth) and not ground_truth:
+        raise CamError("The ground truth can be explained only where inputs have labels (a batch of an "
+                       "annotation file, a test dump); pick a class instead.")
+    choice = read_target(value, ground_truth=ground_truth)
+    if isinstance(choice, ClassIndex):
+        _checked(choice.index, classes)
+        return choice
+    if not isinstance(choice, ClassName):
+        return choice
     names = {c.lower(): i for i, c in enumerate(classes)}
-    if text.lower() in names:  # a class may be called "gt" or "predicted": its name wins
-        return ClassIndex(names[text.lower()])
-    if text.lower() in PREDICTED_WORDS:
-        return PREDICTED
-    if ground_truth and text.lower() in GROUND_TRUTH_WORDS:
-        return GROUND_TRUTH
+    if choice.name.lower() in names:
+        return ClassIndex(names[choice.name.lower()])
     extra = ", predicted" + (" or gt" if ground_truth else "")
-    raise CamError(f"Unknown class {text!r}; pass a class index, one of the model's class names "
+    raise CamError(f"Unknown class {choice.name!r}; pass a class index, one of the model's class names "
                    f"(e.g. {', '.join(list(classes)[:5])}){extra}.")
 
 

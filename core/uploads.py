@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from core.errors import CamError
+from core.outputs import atomic_path
 
 UPLOADS_ENV = "MMCAM_UPLOADS"
 
@@ -69,7 +70,6 @@ class UploadFolder:
         for name in sorted(named):
             digest.update(name.encode() + b"\0" + hashlib.sha256(named[name]).digest())
         target = self.path / digest.hexdigest()[:24]
-        from core.export import atomic_path
 
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

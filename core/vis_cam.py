@@ -12,8 +12,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import core
 from core.errors import CamError, run_command
+from core.export import sidecar_path
+from core.methods import METHODS
 from core.outputs import check_apart, check_output_file
+from core.overlay import colormap_lut, resize_frames, write_video
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -35,8 +39,6 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
 
     ``ground_truth=True`` also accepts ``--target-class gt`` (alias ``--target``): the annotation's label.
     """
-    from core.methods import METHODS
-
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda:N")
     parser.add_argument("--target-layer-name", default=None,
                         help="layer to explain, e.g. backbone/layer4/1/relu (default: the architecture's last "
@@ -81,8 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """The output paths are files of the right kind in existing folders, and none of them is an input."""
-    from core.export import sidecar_path
-
     check_output_file(args.out_filename, (".mp4", ".gif"), "--out-filename")
     check_output_file(args.file_url, (".txt",), "--file-url")
     outputs = [args.out_filename]
@@ -95,9 +95,6 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> int:
     """Explain one video and write the requested outputs; raises CamError on bad input."""
-    import core
-    from core.overlay import colormap_lut, resize_frames, write_video
-
     check_outputs(args)
     video = Path(args.video)
     if args.use_frames and video.is_file():

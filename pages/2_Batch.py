@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -51,7 +52,7 @@ TABLE_COLUMNS = [c for c in SUMMARY_FIELDS if c not in ("video", "decode_seconds
 TARGET_KINDS = ("Predicted", "Ground truth", "Class")  # radio labels; pick_target maps them to Targets
 
 
-def _text(label: str, key: str, **kwargs) -> str | None:
+def _text(label: str, key: str, **kwargs: Any) -> str | None:
     value = st.text_input(label, key=key, **kwargs)
     return value.strip() or None
 

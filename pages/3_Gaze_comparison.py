@@ -18,6 +18,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core import demo_data, gaze
+from core.gaze.images import FramePictures
 from core.saliency import BETTER
 from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
@@ -52,7 +53,7 @@ def scores(heatmaps: str, fixations: str, density: str | None, region: str, star
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _frame(video: str | None, index: int | None):
+def _frame(video: str | None, index: int | None) -> np.ndarray | None:
     """The source frame behind the pictures, decoded once (not again for each colormap or opacity)."""
     return gaze.video_frame(video, index)
 
@@ -64,7 +65,7 @@ def pictures(result: gaze.GazeScores, colormap: str, alpha: float) -> dict:
 
 
 @st.cache_data(show_spinner="Drawing the frames…", max_entries=8)
-def frame_pictures(key: str, colormap: str, alpha: float, _result: gaze.GazeScores):
+def frame_pictures(key: str, colormap: str, alpha: float, _result: gaze.GazeScores) -> FramePictures | None:
     """The comparison frame by frame (``key`` identifies the scored inputs and the video)."""
     return gaze.frame_pictures(_result, colormap=colormap, alpha=alpha)
 
@@ -119,7 +120,7 @@ def inputs() -> tuple[str, str, str | None, str, int | None, float | str | None,
         st.header("Display")
         colormap = st.selectbox("Colormap", COLORMAPS, key="gaze_colormap")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="gaze_alpha")
-    return (heatmaps, fixations, density, region, None if start == "auto" else int(start),
+    return (heatmaps, fixations, density, region, start if isinstance(start, int) else None,
             None if density else blur, colormap, alpha)
 
 
@@ -159,7 +160,7 @@ def _broken(frames: list[int], values: list[float]) -> tuple[list, list]:
     return xs, ys
 
 
-def player_figure(shown, result: gaze.GazeScores) -> go.Figure:
+def player_figure(shown: FramePictures, result: gaze.GazeScores) -> go.Figure:
     """Saliency | gaze | overlay of each frame, scrubbed and played in the browser, and under them each
     metric's per-frame score over the source frame, a marker on the frame the player shows."""
     metrics = [m for m in result.clip if any(m in row for row in result.frames)]
@@ -194,7 +195,7 @@ def player_figure(shown, result: gaze.GazeScores) -> go.Figure:
     if metrics:
         fig.update_xaxes(title_text="source frame (0-based)", row=rows, col=1)
 
-    def moving(i: int):
+    def moving(i: int) -> tuple[list[int], list[go.Scatter]]:
         return [index for index, _ in markers], [go.Scatter(x=[frames[i], frames[i]], y=span_y)
                                                  for _, span_y in markers]
 

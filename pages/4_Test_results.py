@@ -10,7 +10,9 @@ mistakes** starts ``core.batch`` jobs through its public API (``core.batch.job``
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,12 +20,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import demo_data, dumps
+from core.batch import samples as batch_samples
 from core.batch.job import BatchRequest, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
 from core.errors import CamError
 from core.model import read_label_map
 from core.runs import dump_origin
-from core.target import GROUND_TRUTH, PREDICTED, target_of_key
+from core.target import GROUND_TRUTH, PREDICTED, Target, target_of_key
 from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
@@ -33,11 +36,13 @@ setup_page("Test results", "📊")
 SOURCES = {"demo": "Built-in demo", "paths": "Paths", "upload": "Upload"}
 ANY = -1  # filter sentinel: any class
 SHOW = {"all": ("All", None), "wrong": ("Wrong", False), "right": ("Right", True)}  # value: (label, correct)
-ORDERS = {dumps.Order.SAMPLE: "sample order", dumps.Order.SCORE_ASCENDING: "score, lowest first",
-          dumps.Order.SCORE_DESCENDING: "score, highest first"}
+ORDERS: dict[dumps.Order, str] = {
+    dumps.Order.SAMPLE: "sample order", dumps.Order.SCORE_ASCENDING: "score, lowest first",
+    dumps.Order.SCORE_DESCENDING: "score, highest first"}
 TARGETS = {GROUND_TRUTH.key: "the ground truth", PREDICTED.key: "the prediction"}  # core.target keys
-BATCH_TARGETS = {"gt": ("the ground truth", [GROUND_TRUTH]), "predicted": ("the prediction", [PREDICTED]),
-                 "both": ("both", [GROUND_TRUTH, PREDICTED])}
+BATCH_TARGETS: dict[str, tuple[str, list[Target]]] = {
+    "gt": ("the ground truth", [GROUND_TRUTH]), "predicted": ("the prediction", [PREDICTED]),
+    "both": ("both", [GROUND_TRUTH, PREDICTED])}
 BATCH_SAMPLES = {"wrong": "the misclassified samples", "shown": "the samples in the table"}
 MAX_PICK = 1000  # samples listed in the Explain picker
 BATCHES = "dump_batches"  # session-state key: output folders of the batches started here
@@ -56,7 +61,7 @@ def report_of(results: str, config: str | None, ann_file: str | None, video_root
     return _report(results, config, ann_file, video_root, label_map, stamps)
 
 
-def _uploaded(label: str, types: list[str], key: str, check) -> str | None:
+def _uploaded(label: str, types: list[str], key: str, check: Callable[[Path], object]) -> str | None:
     """An uploaded file's path in this session's upload folder, or None (refused files are deleted)."""
     paths = pickers.upload_input(label, types, key, check=lambda paths: check(paths[0]))
     return str(paths[0]) if paths else None
@@ -86,7 +91,9 @@ def _remember(results: str, spec: pickers.ModelSpec) -> None:
 
 
 def _same_file(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    if not a or not b:
+        return False
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def model_section(results: str | None, test_config: str | None) -> tuple[pickers.ModelSpec | None,
@@ -252,8 +259,8 @@ def per_class(report: dumps.DumpReport) -> None:
                                        for p in pairs]), hide_index=True)
 
 
-def _named_choice(column, label: str, role: str, options: list, report: dumps.DumpReport, format_func,
-                  **kwargs):
+def _named_choice(column: Any, label: str, role: str, options: list, report: dumps.DumpReport,
+                  format_func: Callable[[Any], str], **kwargs: Any) -> Any:
     """A selectbox whose labels carry class names. Its widget key includes :func:`names_key` (so the browser
     shows the current names); its value is kept under ``role`` (set by clicks and row picks, kept across
     renamings)."""
@@ -269,7 +276,7 @@ def _named_choice(column, label: str, role: str, options: list, report: dumps.Du
     return value
 
 
-def _class_filter(label: str, role: str, report: dumps.DumpReport, options: np.ndarray, column) -> int | None:
+def _class_filter(label: str, role: str, report: dumps.DumpReport, options: np.ndarray, column: Any) -> int | None:
     chosen = _named_choice(column, label, role, [ANY, *options.tolist()], report,
                            lambda c: "Any" if c == ANY else f"{c}: {report.classes[c]}")
     return None if chosen == ANY else chosen
@@ -289,8 +296,9 @@ def samples(report: dumps.DumpReport) -> list[dumps.Sample]:
     gt = _class_filter("Ground truth", "dump_gt", report, np.unique(report.gt), cols[0])
     pred = _class_filter("Prediction", "dump_pred", report, np.unique(report.pred), cols[1])
     show = cols[2].radio("Show", tuple(SHOW), format_func=lambda v: SHOW[v][0], key="dump_show", horizontal=True)
-    order = cols[3].selectbox("Order", tuple(ORDERS), format_func=ORDERS.get, key="dump_order")
-    chosen = dumps.filter_samples(report.samples(), gt=gt, pred=pred, correct=SHOW[show][1], order=order)
+    order = cols[3].selectbox("Order", tuple(ORDERS), format_func=ORDERS.__getitem__, key="dump_order")
+    chosen = dumps.filter_samples(report.samples(), gt=gt, pred=pred, correct=SHOW[show][1],
+                                  order=order or dumps.Order.SAMPLE)
     st.caption(f"{len(chosen)} of {len(report.gt)} samples. Click a confusion-matrix cell to list its samples, "
                "a row to pick it for Explain.")
     st.session_state["dump_rows"] = [s.index for s in chosen]
@@ -399,7 +407,7 @@ def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.Mo
                         help=None if spec is not None else "Pick the model in the sidebar first.")
     if clicked and spec is not None and out is not None:
         with shown_as_error():
-            requests = dumps.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
+            requests = batch_samples.batch_requests(report, picked, out, BATCH_TARGETS[targets][1], config=spec.config,
                                             checkpoint=spec.checkpoint, device=spec.device, label_map=spec.label_map,
                                             trust_checkpoint=spec.trust_checkpoint, views=views)
             _start_batches(requests)

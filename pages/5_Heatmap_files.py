@@ -9,6 +9,7 @@ and draws with ``pages.ui.viewer`` (the explorer's own view) and ``pages.ui.comp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -76,7 +77,7 @@ def inputs() -> tuple[list[Path], str | None, float, str, st.delta_generator.Del
     return list(dict.fromkeys(files)), video, alpha, colormap, slot
 
 
-def placement(slot, video: str | None) -> tuple[int | None, str] | None:
+def placement(slot: Any, video: str | None) -> tuple[int | None, str] | None:
     """How legacy files go on the source video (stride or None for evenly, window), or None without one."""
     with slot:
         st.subheader("Files without sidecar")

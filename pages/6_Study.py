@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from plotly.subplots import make_subplots
 from core.gaze.inputs import fixations_output
 from core.saliency import BETTER
 from core.study import BASELINES, REGIONS, StudyResult, StudySpec, compute, p_matrix
-from core.study.pictures import frame_curves, video_pictures
+from core.study.pictures import VideoPictures, frame_curves, video_pictures
 from core.study.report import output_files
 from core.study.result import MARKS
 from pages.ui import cache
@@ -99,7 +100,7 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         return None, colormap, alpha
     gaze, density, _ = fixations_output(gaze, density)
     spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines),
-                     None if start == "auto" else int(start))
+                     start if isinstance(start, int) else None)
     return spec, colormap, alpha
 
 
@@ -215,11 +216,11 @@ def show_metric(result: StudyResult) -> None:
 
 
 @st.cache_data(show_spinner="Drawing the video's frames…", max_entries=8)
-def _pictures(key: str, video: str, colormap: str, alpha: float, _result: StudyResult):
+def _pictures(key: str, video: str, colormap: str, alpha: float, _result: StudyResult) -> VideoPictures:
     return video_pictures(_result, video, colormap=colormap, alpha=alpha)
 
 
-def player_figure(pictures) -> go.Figure:
+def player_figure(pictures: VideoPictures) -> go.Figure:
     """Every panel side by side, one slider (and play button) for all, swapped in the browser."""
     cols = len(pictures.panels)
     figure = make_subplots(rows=1, cols=cols, subplot_titles=pictures.panels, horizontal_spacing=0.01)
@@ -292,11 +293,16 @@ DOWNLOADS = ("study.zip", "scores.csv", "summary.csv", "tests.csv", "report.md",
 MIME = {".zip": "application/zip", ".csv": "text/csv", ".md": "text/markdown", ".png": "image/png"}
 
 
+def _file_data(key: str, result: StudyResult, name: str) -> Callable[[], bytes]:
+    """The bytes of output file ``name``, made only when its download is clicked."""
+    return lambda: _files(key, result)[name]
+
+
 def show_downloads(result: StudyResult, key: str) -> None:
     st.subheader("Downloads")
     st.caption("The same files python -m core.study --out writes; study.zip holds them all.")
     for column, name in zip(st.columns(3) * 3, DOWNLOADS, strict=True):
-        column.download_button(name, lambda name=name: _files(key, result)[name], file_name=name,
+        column.download_button(name, _file_data(key, result, name), file_name=name,
                                mime=MIME[Path(name).suffix], key=f"study_dl_{name}", on_click="ignore",
                                icon=":material/download:", width="stretch")
 
@@ -317,7 +323,7 @@ def main() -> None:
         if run_study(spec, key):
             st.rerun()  # draw the result (and the button's new label) from the top
         return
-    if not current:
+    if kept is None or not current:
         if kept is not None:
             st.caption("The inputs changed since the last study: run it again to see their result.")
         return

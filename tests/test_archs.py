@@ -5,9 +5,9 @@ temporal pooling, two pathways, 2D segments, relation heads, token layers …). 
 tests/test_archs.py`` explains all 119 configs the wheel ships (random weights, test pipelines shrunk
 for CI: one view, few frames, small crops) and writes each config's outcome (default layer, feature grid,
 ✓ or the reason per method, CPU seconds) to ``build/support.json``; ``python -m tools.support_table`` turns
-that into the README's table. A config that cannot be explained must fail with the CamError listed in
-:data:`UNEXPLAINABLE`, whose sentence is its row in the table. ``CAM_SWEEP_SHARD=k/n`` runs every n-th
-config from the k-th (parallel processes share ``build/support.json``).
+that into the table of docs/architectures.md. A config that cannot be explained must fail with the CamError
+listed in :data:`UNEXPLAINABLE`, whose sentence is its row in the table. ``CAM_SWEEP_SHARD=k/n`` runs every
+n-th config from the k-th (parallel processes share ``build/support.json``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 
 from core import demo_data, dumps, runs
 from core.demo import ASSETS, CHECKPOINT
-from core.gaze.synthetic import observers, watch
+from core.observers import observers, watch
 from core.saliency import BETTER
 from core.study import StudySpec, compute
 from core.study.cli import main as study_main

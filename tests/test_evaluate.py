@@ -274,7 +274,7 @@ def test_on_the_demo_gradcam_beats_the_random_ranking_on_insertion(demo):
     scores = faithfulness(handle, result, steps=10, batch_size=16)
     assert scores.insertion_auc > scores.random_insertion_auc + 0.3
     assert scores.score > 0.9 and scores.deletion[0] == pytest.approx(scores.score)
-    assert scores.verdict().text  # plain words either way (deletion with the zeros baseline: see the README)
+    assert scores.verdict().text  # plain words either way (deletion with the zeros baseline: see docs/evaluate.md)
     columns = summary_columns(handle, result, steps=2)
     assert list(columns) == list(core.evaluate.SUMMARY_COLUMNS) and all(np.isfinite(list(columns.values())))
 

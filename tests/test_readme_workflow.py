@@ -1,12 +1,13 @@
-"""The README's workflow (the ```bash block under "## Workflow") runs as written, on the sample project that its
-step 0 (``python -m core.synthetic project``) writes: real MMAction2 training and testing of a tiny I3D for one
-epoch, then explaining, the batch, fixation maps from raw samples and the gaze scores.
+"""The workflow as the README shows it (the ```bash block under "## A tour of the workflow") and as
+docs/workflow.md details it runs as written, on the sample project their first command
+(``python -m core.synthetic project``) writes: real MMAction2 training and testing of a tiny I3D for one epoch,
+then explaining, the batch, faithfulness, fixation maps from raw samples, the gaze scores and a study.
 
-The block is read from the README itself, so the README cannot drift from the code. Its commands run in one
-Python process (a subprocess of the test, started in an empty folder), each ``python -m MODULE ARGS`` as
-``runpy`` runs it (what ``python -m`` does), so torch and MMAction2 are imported once instead of ten times;
-``cd`` and ``mkdir -p`` are done as the shell does them. Any other command fails the test: the block must stay
-something this test can run.
+The blocks are read from the documents themselves, so they cannot drift from the code. Their commands run in one
+Python process (a subprocess of the test; each block from an empty folder of its own), each ``python -m MODULE
+ARGS`` as ``runpy`` runs it (what ``python -m`` does), so torch and MMAction2 are imported once instead of twenty
+times; ``cd`` and ``mkdir -p`` are done as the shell does them. Any other command fails the test: the blocks must
+stay something this test can run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from conftest import ROOT
 DRIVER = r"""
 import json, os, runpy, sys
 for op in json.loads(sys.argv[1]):
-    if op[0] == "cd":
+    if op[0] == "start":
+        os.makedirs(op[1])
+        os.chdir(op[1])
+    elif op[0] == "cd":
         os.chdir(op[1])
     elif op[0] == "mkdir":
         os.makedirs(op[1], exist_ok=True)
@@ -44,12 +48,16 @@ for op in json.loads(sys.argv[1]):
 """
 
 
-def workflow_block(readme: Path = ROOT / "README.md") -> str:
-    """The first ```bash block after the "## Workflow" heading."""
-    text = readme.read_text(encoding="utf-8")
-    start = text.index("\n## Workflow")
+DOCUMENTS = {"readme": (ROOT / "README.md", "\n## A tour of the workflow"),
+             "workflow": (ROOT / "docs" / "workflow.md", "# Workflow")}
+
+
+def workflow_block(document: Path, heading: str) -> str:
+    """The first ```bash block after ``heading`` in ``document``."""
+    text = document.read_text(encoding="utf-8")
+    start = text.index(heading)
     block = re.search(r"```bash\n(.*?)```", text[start:], re.S)
-    assert block, "the README's Workflow section has no ```bash block"
+    assert block, f"{document.name} has no ```bash block after {heading.strip()}"
     return block.group(1)
 
 
@@ -78,27 +86,35 @@ def test_the_block_is_read_as_the_shell_would():
                                         ["run", "core.y", "c", "--d", "e"], ["cd", "p"]]
 
 
-def test_the_readme_workflow_runs_as_written(tmp_path):
-    ops = workflow_commands(workflow_block())
-    assert [op[1] for op in ops if op[0] == "run"][:2] == ["core.synthetic", "core.mm"], \
-        "step 0 writes the sample project the rest runs on"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "MMCAM_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(ops)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    project = tmp_path / "my_project"
+def _check_project(project: Path, stdout: str, stderr: str) -> None:
     assert (project / "work_dirs" / "my_i3d" / "best_acc_top1_epoch_1.pth").is_file()
     assert (project / "work_dirs" / "my_i3d" / "results.pkl").is_file()
-    assert "4 samples, 4 classes" in done.stdout  # core.dumps' report of the dump
+    assert "4 samples, 4 classes" in stdout  # core.dumps' report of the dump
     with open(project / "cams" / "summary.csv", newline="") as handle:
         summary = list(csv.DictReader(handle))
     assert len(summary) == 4 and {row["status"] for row in summary} == {"ok"}
-    assert (project / "cams" / "clip_00.mp4").is_file()
-    # step 5 reads the folder core.gaze.fixations wrote (fixations/ and density/ in it)
+    # the gaze step reads the folder core.gaze.fixations wrote (fixations/ and density/ in it)
     assert sorted(p.name for p in (project / "gaze").iterdir() if p.is_dir()) == ["density", "fixations"]
-    assert "output of python -m core.gaze.fixations" in done.stderr
+    assert "output of python -m core.gaze.fixations" in stderr
     with open(project / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     clips = [row for row in rows if not row["frame"]]
     assert sorted(row["video"] for row in clips) == [f"clip_{i:02d}" for i in range(4)]
     assert all(float(row["NSS"]) == float(row["NSS"]) for row in clips)  # scored: no NaN
+
+
+def test_the_documented_workflows_run_as_written(tmp_path):
+    ops = []
+    for name, (document, heading) in DOCUMENTS.items():
+        block = workflow_commands(workflow_block(document, heading))
+        assert [op[1] for op in block if op[0] == "run"][:2] == ["core.synthetic", "core.mm"], \
+            f"{document.name}: the first command writes the sample project the rest runs on"
+        ops += [["start", str(tmp_path / name)], *block]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "MMCAM_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(ops)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for name in DOCUMENTS:
+        _check_project(tmp_path / name / "my_project", done.stdout, done.stderr)
+    assert (tmp_path / "workflow" / "my_project" / "cams" / "clip_00.mp4").is_file()
+    assert (tmp_path / "readme" / "my_project" / "study" / "summary.csv").is_file()

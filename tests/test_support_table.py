@@ -1,4 +1,4 @@
-"""The README's support table is rendered from test results, and the committed one matches them."""
+"""The support table (docs/architectures.md) is rendered from test results, and the committed one matches them."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def test_cli_says_what_is_missing_in_one_line(tmp_path, capsys):
 
 
 def committed_rows() -> dict[str, list[str]]:
-    """The README table's cells per config, all but the config and the seconds."""
-    committed = (ROOT / "README.md").read_text(encoding="utf-8").split(START, 1)[1].split(END, 1)[0]
+    """The committed table's cells per config, all but the config and the seconds."""
+    committed = (ROOT / "docs" / "architectures.md").read_text(encoding="utf-8").split(START, 1)[1].split(END, 1)[0]
     return rows(committed)
 
 
@@ -75,10 +75,10 @@ def test_readme_has_a_row_for_every_config_of_the_wheel():
 
 
 def test_committed_table_matches_the_latest_results():
-    """After `pytest -m allconfigs tests/test_archs.py`, README's cells are the results' (seconds vary)."""
+    """After `pytest -m allconfigs tests/test_archs.py`, the page's cells are the results' (seconds vary)."""
     results_path = ROOT / "build" / "support.json"
     if not results_path.is_file():
         pytest.skip("no build/support.json yet: run `pytest -m allconfigs tests/test_archs.py` first")
     committed, fresh = committed_rows(), rows(render(json.loads(results_path.read_text(encoding="utf-8"))))
     for config, cells in fresh.items():
-        assert committed.get(config) == cells, f"README row of {config} is stale: python -m tools.support_table"
+        assert committed.get(config) == cells, f"docs/architectures.md: {config} stale: python -m tools.support_table"

@@ -24,11 +24,27 @@ CLASSES = ["arm wrestling", "gt", "abseiling"]
 
 @pytest.mark.parametrize(("value", "expected"), [
     (None, PREDICTED), ("predicted", PREDICTED), (2, ClassIndex(2)), ("0", ClassIndex(0)),
-    ("Arm Wrestling", ClassIndex(0)), ("gt", ClassIndex(1)),  # a class called "gt" wins over the keyword
+    ("Arm Wrestling", ClassIndex(0)), ("gt", ClassIndex(1)),  # no labels here: "gt" is not a keyword, a name
     (ClassIndex(1), ClassIndex(1)), (PREDICTED, PREDICTED),
 ])
 def test_parse_target_reads_indices_names_and_keywords(value, expected):
     assert parse_target(value, CLASSES) == expected
+
+
+@pytest.mark.parametrize("value", ["gt", "predicted", "Prediction", "1", 1])
+def test_read_and_parse_follow_one_precedence(value):
+    """Keywords first, then an index, then a name: parse_target reads a word as read_target does, whether
+    the model has a class called so or not (such a class is reached by its index)."""
+    classes = ["gt", "predicted", "prediction", "x"]
+    for ground_truth in (True, False):
+        read = read_target(value, ground_truth=ground_truth)
+        parsed = parse_target(value, classes, ground_truth=ground_truth)
+        assert parsed == (parse_target(read, classes, ground_truth=ground_truth))
+        if not isinstance(read, ClassName):
+            assert parsed == read
+    assert parse_target("predicted", classes) == PREDICTED  # the keyword, not class 1
+    assert parse_target("gt", classes, ground_truth=True) == GROUND_TRUTH  # the keyword, not class 0
+    assert parse_target("gt", classes) == ClassIndex(0)  # no labels: "gt" is only a name
 
 
 def test_ground_truth_keyword_only_where_labels_exist():

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import core
+from core.batch.run import BatchOptions, run_batch
+from core.batch.tasks import BatchTask
 
 
 def materialize(cfg, folder: str | Path, seed: int = 0) -> tuple[Path, Path]:
@@ -50,9 +52,6 @@ def batch_figure(config: str | Path, checkpoint: str | Path | None, videos: list
     ``explain`` (median ``core.explain`` call on the same loaded model, nothing written), and
     ``vis_cam`` (one ``python -m core.vis_cam`` process per video writing the txt, median of
     ``vis_cam_runs``); ``ratio`` = batch / explain (goal ≤ 1.1), ``speedup`` = vis_cam / batch."""
-    from core.batch.run import BatchOptions, run_batch
-    from core.batch.tasks import BatchTask
-
     workdir = Path(workdir or tempfile.mkdtemp(prefix="mmcam-batch-bench-"))
     start = time.perf_counter()
     handle = core.load_model(config, checkpoint, device)

@@ -16,7 +16,16 @@ import sys
 import time
 from pathlib import Path
 
-import core  # noqa: F401  (mmaction2 wheel fixes)
+import core  # (first: the mmaction2 wheel fixes)
+from core.cam import class_scores
+from core.demo import demo_paths
+from core.evaluate import deletion_insertion
+from core.evaluate.perturb import counts_of, probabilities, view_inputs
+from core.layers import get_layer
+from core.model import load_config, resolve_device
+from tools.batch_bench import batch_figure, materialize, video_folder
+from tools.dataset_bench import dataset_figure
+from tools.study_bench import study_figure
 
 CASES = {
     "i3d": ("i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py", "backbone/layer4/1/relu",
@@ -35,8 +44,6 @@ STEPS = ("inference", "explain", "mmaction")
 def _config(case: str):
     import mmaction
 
-    from core.model import load_config
-
     rel, _, shrink, _ = CASES[case]
     cfg = load_config(Path(mmaction.__file__).parent / ".mim" / "configs" / "recognition" / rel)
     for op in cfg.test_pipeline:
@@ -52,7 +59,6 @@ def _video() -> Path:
     shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo.mp4"
     if shared.is_file():
         return shared
-    from core.demo import demo_paths
 
     return Path(demo_paths()["video"])
 
@@ -61,12 +67,9 @@ def _runner(case: str, step: str, device: str):
     """A zero-argument function doing ``step`` once on prepared inputs."""
     import torch
 
-    import core as api
-    from core.cam import class_scores
-
     cfg = _config(case)
-    handle = api.load_model(cfg, device=device)
-    clip = api.build_inputs(cfg, _video())
+    handle = core.load_model(cfg, device=device)
+    clip = core.build_inputs(cfg, _video())
     layer = CASES[case][1]
     if step == "inference":
         def run():
@@ -74,7 +77,7 @@ def _runner(case: str, step: str, device: str):
                 class_scores(handle, handle.model.data_preprocessor(clip.data, False))
     elif step == "explain":
         def run():
-            api.explain_inputs(handle, clip, target_layer=layer)
+            core.explain_inputs(handle, clip, target_layer=layer)
     elif case in FULL_BACKWARD:
         def run():
             _full_backward_gradcam(handle, clip, layer)
@@ -94,9 +97,6 @@ def _full_backward_gradcam(handle, clip, layer: str) -> None:
     """Grad-CAM the conventional way: one graph over the whole network, ``backward()`` into every
     parameter, the layer's gradient kept by ``retain_grad`` (the cost MMAction2's GradCAM pays)."""
     import torch
-
-    from core.cam import class_scores
-    from core.layers import get_layer
 
     kept = []
 
@@ -208,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
+    parser.add_argument("--datasets", action="store_true",
+                        help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
     if args.study:
         return study_table()
-    from core.model import resolve_device
+    if args.datasets:
+        return datasets_table()
 
     device = str(resolve_device(args.device))
     if args.evaluate is not None:
@@ -243,8 +246,6 @@ def batch_table(cases: list[str], device: str, count: int) -> None:
     """Per-video seconds of a batch vs one explain call on a loaded model vs one vis_cam process."""
     import tempfile
 
-    from tools.batch_bench import batch_figure, materialize, video_folder
-
     print(f"\n{'batch of ' + str(count):<20} {'batch s':>8} {'explain s':>9} {'vis_cam s':>9} "
           f"{'batch/expl':>10} {'speed-up':>8}")
     for case in cases:
@@ -267,19 +268,14 @@ def _evaluate_setup(case: str, device: str):
     """(handle, target class, one view's normalised input x, its Grad-CAM map) for the evaluate row."""
     import torch
 
-    import core as api
-    from core.evaluate.perturb import view_inputs
-
     if case == "demo":
-        from core.demo import demo_paths
-
         paths = demo_paths()
-        handle = api.load_model(paths["config"], paths["checkpoint"], device)
+        handle = core.load_model(paths["config"], paths["checkpoint"], device)
         video, layer = paths["video"], None
     else:
-        handle = api.load_model(_config(case), device=device)
+        handle = core.load_model(_config(case), device=device)
         video, layer = _video(), CASES[case][1]
-    result = api.explain(handle, video, target_layer=layer)
+    result = core.explain(handle, video, target_layer=layer)
     x = view_inputs(handle, result.inputs)[0]
     return handle, result.target_class, x, torch.from_numpy(result.heatmaps[0]).to(x.device)
 
@@ -287,9 +283,6 @@ def _evaluate_setup(case: str, device: str):
 def _evaluate_runners(case: str, device: str, steps: int, batch_size: int):
     """Deletion + insertion of one map (``2·(K−1)`` forwards for K curve points: 40 for 20 steps) and the same
     number of plain batched forwards of the same input, as zero-argument functions."""
-    from core.evaluate import deletion_insertion
-    from core.evaluate.perturb import counts_of, probabilities
-
     handle, target, x, heatmap = _evaluate_setup(case, device)
     count = 2 * (len(counts_of(heatmap.numel(), steps)) - 1)
     batch = x.unsqueeze(0).expand(batch_size, *x.shape).contiguous()
@@ -367,8 +360,6 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
     import os
     import tempfile
 
-    from tools.study_bench import study_figure
-
     with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
         fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
     print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
@@ -377,6 +368,21 @@ def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 22
     print(f"{'crop, 7 metrics':<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
           f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")
     print("goal: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart)")
+    return 0
+
+
+def datasets_table() -> int:
+    """Frames per second of a dataset import (tools.dataset_bench)."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mmcam-datasets-") as tmp:
+        fig = dataset_figure(Path(tmp))
+    print(f"{'import':<20} {'videos':>6} {'frames':>6} {'s':>7} {'cpu s':>7} {'frames/s':>8} {'frames/cpu s':>12}"
+          f"  (2 workers; CPU cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f})")
+    print(f"{'ledov 640x360':<20} {fig['videos']:>6} {fig['frames']:>6} {fig['seconds']:>7.2f} {fig['cpu_s']:>7.2f} "
+          f"{fig['fps']:>8.0f} {fig['frames_per_cpu_s']:>12.0f}")
+    print("goal: >= 200 frames/s on 2 CPU cores (both maps of every frame written)")
     return 0
 
 

@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cam import explain, list_layers, resolve_layer
 from core.demo import ASSETS, CHECKPOINT, CONFIG, write_clip
 from core.errors import CamError, run_command
 from core.export import atomic_path
+from core.model import load_model
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
+from core.video import build_inputs
 
 TRAIN_SEED_STRIDE = 1_000_000
 
@@ -35,8 +38,6 @@ TRAIN_SEED_STRIDE = 1_000_000
 def clip_inputs(cfg, clip: SyntheticClip):
     """The clip's frames through the config's test pipeline in memory (as :func:`core.explain` runs it
     on arrays: decoding swapped for ``ArrayDecode``), with the ground-truth label attached."""
-    from core.video import build_inputs
-
     inputs = build_inputs(cfg, clip.frames)
     inputs.data["data_samples"][0].set_gt_label(clip.label)
     return inputs
@@ -112,8 +113,6 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_si
     loss and training accuracy.
     """
     import torch
-
-    from core.model import load_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -207,8 +206,6 @@ def pointing_hits(result, clip: SyntheticClip, stride: float) -> np.ndarray:
 
 def layer_stride(handle, layer: str | None = None) -> float:
     """Input pixels per cell of ``layer``'s feature map (the default target layer when None)."""
-    from core.cam import list_layers, resolve_layer
-
     name = resolve_layer(handle, layer)
     shape = next(info.shape for info in list_layers(handle) if info.name == name)
     size = next(op["scale"] for op in handle.cfg.test_pipeline if op["type"] == "Resize")
@@ -219,9 +216,6 @@ def evaluate(seeds: Sequence[int] = range(100), *, config: str | Path = CONFIG,
              checkpoint: str | Path = CHECKPOINT, device: str = "cpu") -> dict:
     """Accuracy and pointing game of the demo model on fresh clips written as mp4 and explained
     with :func:`core.explain` (Grad-CAM of the predicted class at the default layer)."""
-    from core.cam import explain
-    from core.model import load_model
-
     if any(seed >= TRAIN_SEED_STRIDE for seed in seeds):
         raise CamError(f"Evaluation seeds must be below {TRAIN_SEED_STRIDE}; larger ones are training clips.")
     handle = load_model(config, checkpoint, device)

@@ -1,4 +1,4 @@
-"""``python -m tools.faithfulness``: the figures of the README's "Can the map be trusted?" section.
+"""``python -m tools.faithfulness``: the figures of docs/evaluate.md ("What the demo shows").
 
 Deletion and insertion AUCs (against the random ranking), Average Drop and the frame-importance agreement of CAM
 methods on the demo model, for each baseline, averaged over fresh synthetic clips (seeds below 1_000_000, which
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+import core
 from core.demo import CHECKPOINT, CONFIG, demo_video, write_clip
 from core.errors import run_command
 from core.evaluate import BASELINES
 from core.synthetic import make_clip
+from core.video import build_inputs
 
 
 def measure(handle, *, clips: int = 6, first_seed: int = 0, steps: int = 20, methods: Sequence[str] = ("gradcam",),
             log=print) -> list[dict]:
     """One row per (baseline, method): mean AUCs over ``clips`` fresh clips and how often the map beat chance."""
-    import core
-
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmcam-faith-") as tmp:
         videos = [write_clip(make_clip(seed), Path(tmp) / f"clip_{seed}.mp4")
@@ -65,9 +65,6 @@ def table(rows: list[dict]) -> str:
 
 def sanity_lines(handle, methods: Sequence[str]) -> list[str]:
     """Sanity checks on the demo video: rho per randomisation step and the verdict, per method."""
-    import core
-    from core.video import build_inputs
-
     clip = build_inputs(handle.cfg, demo_video())  # decoded once for every method
     lines = []
     for method in methods:
@@ -89,8 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def action() -> int:
-        import core
-
         handle = core.load_model(args.config, args.checkpoint, "auto")  # once, for both parts
         rows = measure(handle, clips=args.clips, first_seed=args.first_seed, steps=args.steps, methods=args.methods,
                        log=lambda row: print(row, file=sys.stderr, flush=True))

@@ -14,6 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.export import write_result
+from core.geometry import Windows
+from core.result import ExplainResult
+from core.study import StudySpec, compute, write_outputs
+
 SOURCE = (320, 240)
 WINDOW = (40.0, 0.0, 280.0, 240.0)
 FRAMES = 32
@@ -35,10 +40,6 @@ def _targets(clip: int) -> np.ndarray:
 def make_inputs(root: Path, *, runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224,
                 observers: int = 15) -> dict:
     """Write the batch folders ``root/run{i}`` and the gaze ``root/fixations``, ``root/density``."""
-    from core.export import write_result
-    from core.geometry import Windows
-    from core.result import ExplainResult
-
     seen = np.arange(frames) * (FRAMES // frames)
     fixations, density = root / "fixations", root / "density"
     folders = []
@@ -80,8 +81,6 @@ def make_inputs(root: Path, *, runs: int = 3, clips: int = 50, frames: int = 16,
 def study_figure(root: Path, **sizes) -> dict[str, float]:
     """Seconds to score, summarise and test the study (all metrics, both baselines; wall clock and the CPU time
     of all its threads, which on a shared machine says more than the wall clock), and to write its outputs."""
-    from core.study import StudySpec, compute, write_outputs
-
     inputs = make_inputs(root, **sizes)
     spec = StudySpec(tuple((f"run{i}", folder) for i, folder in enumerate(inputs["runs"])), inputs["fixations"],
                      inputs["density"])

@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.batch.job import BatchRequest, execute
+from core.batch.spec import BatchOptions
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
+from core.target import read_target
 from core.vis_cam import add_explain_options, parse_cfg_options
 
 if TYPE_CHECKING:
@@ -67,10 +70,6 @@ def _optional(path: str | None) -> str | None:
 def request_of(args: argparse.Namespace) -> BatchRequest:
     """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
     ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
-    from core.batch.job import BatchRequest
-    from core.batch.spec import BatchOptions
-    from core.target import read_target
-
     target = read_target(args.target_class, ground_truth=True)
     options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
                            views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
@@ -120,8 +119,6 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> BatchReport:
     """Run the batch the arguments describe; raises CamError on bad input."""
-    from core.batch.job import execute
-
     progress = _Progress(args.quiet)
     try:
         return execute(request_of(args), progress, on_tasks=progress.set_total, quiet=args.quiet)

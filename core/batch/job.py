@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.batch.run import Executor, LocalExecutor, drive
 from core.batch.spec import BatchOptions, ModelFiles
 from core.batch.store import MANIFEST_NAME
-from core.batch.tasks import BatchTask
+from core.batch.tasks import BatchTask, collect_tasks
 from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
 from core.target import choice_text, read_target
@@ -159,9 +160,6 @@ def execute(request: BatchRequest, on_event: EventHandler | None = None,
             on_tasks: Callable[[list[BatchTask]], None] | None = None, *, quiet: bool = False) -> BatchReport:
     """Run a request in this thread (local or on Ray); ``on_tasks(tasks)`` hears the video list first;
     ``quiet`` keeps decoders' native messages off stderr."""
-    from core.batch.run import Executor, LocalExecutor, drive
-    from core.batch.tasks import collect_tasks
-
     if request.workers is not None and request.workers < 1:
         raise CamError(f"--workers must be at least 1, not {request.workers}.")
     tasks = collect_tasks(request.inputs, use_frames=request.use_frames, video_root=request.video_root)

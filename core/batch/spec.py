@@ -21,7 +21,7 @@ from core.errors import CamError, first_line
 from core.evaluate.faithfulness import plain, summary_columns
 from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
 from core.methods import get_method
-from core.model import ModelHandle
+from core.model import ModelHandle, load_model
 from core.overlay import colormap_lut
 from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs
@@ -73,8 +73,6 @@ class ModelFiles:
     trust_checkpoint: bool = False  # allow full unpickling: the operator's choice, never a file's
 
     def load(self) -> ModelHandle:
-        from core.model import load_model
-
         return load_model(self.config, self.checkpoint, self.device, label_map=self.label_map,
                           cfg_options=self.cfg_options, trust_checkpoint=self.trust_checkpoint)
 

@@ -33,6 +33,7 @@ from core.cam import ExplainResult
 from core.errors import CamError
 from core.evaluate.faithfulness import SUMMARY_COLUMNS
 from core.export import atomic_path, write_result
+from core.heatmap_files import read_result
 from core.overlay import write_video
 from core.sidecar import to_sidecar
 
@@ -305,8 +306,6 @@ def read_outputs(out_dir: str | Path, name: str, *, frames: bool = True) -> Expl
     """The finished result of ``name`` under ``out_dir``, read from its files (:func:`core.heatmap_files.read_result`:
     no config or model runs); with ``frames``, the model's windows of the source video's frames for overlays,
     or a note in ``file_notes`` saying why there are none."""
-    from core.heatmap_files import read_result
-
     paths = output_paths(out_dir, BatchTask("", name))
     if not paths.json.is_file() or not paths.npz.is_file():
         raise CamError(f"{name} has no finished outputs in {out_dir}; run the batch on it first.")

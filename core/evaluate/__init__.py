@@ -22,8 +22,8 @@ from core.evaluate.faithfulness import (
     random_heatmaps,
     summary_columns,
 )
-from core.evaluate.perturb import BASELINES, DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, clip_of
-from core.evaluate.sanity import THRESHOLD, SanityCheck, sanity_check, spearman
+from core.evaluate.perturb import BASELINES, DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, clip_of, spearman
+from core.evaluate.sanity import THRESHOLD, SanityCheck, sanity_check
 
 __all__ = [
     "BASELINES", "DEFAULT_BATCH_SIZE", "DEFAULT_BLUR_SIGMA", "SUMMARY_COLUMNS", "THRESHOLD", "Faithfulness",

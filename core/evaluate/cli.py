@@ -14,8 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import core
 from core.errors import run_command
+from core.evaluate import faithfulness, frame_importance, sanity_check
+from core.evaluate.faithfulness import plain
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
+from core.export import write_json
+from core.outputs import check_output_file
+from core.vis_cam import add_explain_options, parse_cfg_options
 
 
 def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +36,6 @@ def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.vis_cam import add_explain_options
-
     parser = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="test config file path")
     parser.add_argument("checkpoint", help="checkpoint file (.pth)")
@@ -70,12 +74,6 @@ def _bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None] |
 
 def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     """Explain the video and evaluate the map; the JSON-ready report."""
-    import core
-    from core.evaluate import faithfulness, frame_importance, sanity_check
-    from core.evaluate.faithfulness import plain
-    from core.outputs import check_output_file
-    from core.vis_cam import parse_cfg_options
-
     check_options(steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
     check_output_file(args.out, (".json",), "--out")
     log("loading model")
@@ -140,8 +138,6 @@ def _num(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> int:
-    from core.export import write_json
-
     data = report(args, log)
     if args.out:
         write_json(args.out, data)

@@ -43,6 +43,7 @@ from core.evaluate.perturb import (
     heatmaps_tensor,
     ranks_of,
     score_all,
+    spearman,
     target_of,
     view_inputs,
 )
@@ -151,8 +152,6 @@ class FrameImportance:
     def agreement(self) -> float:
         """Spearman's rho between the frames' score drops and the map's mass per frame (all views): do the
         frames the map weighs most matter most to the model? NaN for a single frame or constant values."""
-        from core.evaluate.sanity import spearman
-
         return spearman(self.drop.reshape(-1), self.mass.reshape(-1))
 
 

@@ -1,5 +1,6 @@
 """What the metrics perturb: each view's normalised model input, the baselines that replace it, the
-position ranking of a map, and the batched forwards that score the perturbed inputs.
+position ranking of a map, the batched forwards that score the perturbed inputs, and the rank correlation
+(:func:`spearman`) that frame importance and the sanity checks compare rankings with.
 
 A view's input ``x`` is ``[C, T, H, W]`` in the model's normalised space (what the data preprocessor
 hands the backbone). For 3D recognizers a view is one clip of one crop; for 2D recognizers a view is one
@@ -176,3 +177,15 @@ def heatmaps_tensor(result: ExplainResult, inputs: torch.Tensor) -> torch.Tensor
 
 def mean_over_views(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two equally long arrays (ties get average ranks): the Pearson
+    correlation of their ranks. NaN when either is constant."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(np.asarray(a, np.float64).ravel()), rankdata(np.asarray(b, np.float64).ravel())
+    ra -= ra.mean()
+    rb -= rb.mean()
+    norm = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    return float(ra @ rb) / norm if norm > 0 else float("nan")

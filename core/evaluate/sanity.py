@@ -36,7 +36,7 @@ from torch import nn
 
 from core.cam import explain_inputs, resolve_layer
 from core.evaluate.faithfulness import Verdict, plain
-from core.evaluate.perturb import target_of
+from core.evaluate.perturb import spearman, target_of
 from core.model import ModelHandle
 from core.result import ExplainResult
 from core.target import Target
@@ -47,18 +47,6 @@ THRESHOLD = 0.5
 inverted ranking too); another class's map with rho at or above it is nearly the same map."""
 
 _STAGE = re.compile(r"^(layer|stage|res_layer|res|block)s?\d+$")
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation of two equally long arrays (ties get average ranks): the Pearson
-    correlation of their ranks. NaN when either is constant."""
-    from scipy.stats import rankdata
-
-    ra, rb = rankdata(np.asarray(a, np.float64).ravel()), rankdata(np.asarray(b, np.float64).ravel())
-    ra -= ra.mean()
-    rb -= rb.mean()
-    norm = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    return float(ra @ rb) / norm if norm > 0 else float("nan")
 
 
 def _map_rho(original: np.ndarray, other: np.ndarray) -> tuple[float, float]:

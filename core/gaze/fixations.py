@@ -239,11 +239,50 @@ def frame_maps(t: np.ndarray, x: np.ndarray, y: np.ndarray, times: FrameTimes
     return frame, rows, cols, in_time & in_frame
 
 
+SPARSE_POINTS = 256
+"""Up to this many marked pixels a density is the sum of their separable Gaussians (see :func:`density_map`)."""
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """The kernel ``cv2.GaussianBlur`` uses for float64 images and ``ksize=(0, 0)``: radius ``round(4σ)``,
+    normalised over its taps."""
+    size = round(sigma * 4 * 2 + 1) | 1
+    return cv2.getGaussianKernel(size, sigma, cv2.CV_64F).ravel()
+
+
 def density_map(counts: np.ndarray, sigma: float) -> np.ndarray:
     """A count image convolved with a Gaussian of ``sigma`` pixels (zero outside the frame), peak scaled to 255."""
-    if not counts.any():
-        return np.zeros(counts.shape, np.uint8)
-    blurred = cv2.GaussianBlur(counts.astype(np.float64), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    rows, cols = np.nonzero(counts)
+    return density_from_points(rows, cols, counts[rows, cols], counts.shape, sigma, counts=counts)
+
+
+def density_from_points(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, shape: tuple[int, int],
+                        sigma: float, *, counts: np.ndarray | None = None) -> np.ndarray:
+    """:func:`density_map` of the count image holding ``weights`` at ``(rows, cols)`` (distinct pixels).
+
+    A frame holds a few fixations, so the convolution is computed as what it is, a weighted sum of one separable
+    Gaussian per marked pixel: ``Gy · diag(weights) · Gxᵀ`` with OpenCV's own kernel (the same taps, truncation
+    and zero border as ``cv2.GaussianBlur``; equal to it within float rounding, the same bytes after scaling on
+    every frame tested), which costs H·W·n instead of H·W·(2·8σ). Frames with more than :data:`SPARSE_POINTS`
+    marked pixels use ``cv2.GaussianBlur`` itself."""
+    if rows.size == 0:
+        return np.zeros(shape, np.uint8)
+    if rows.size > SPARSE_POINTS:
+        if counts is None:
+            counts = np.zeros(shape, np.float64)
+            counts[rows, cols] = weights
+        blurred = cv2.GaussianBlur(counts.astype(np.float64), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    else:
+        kernel = _gaussian_kernel(sigma)
+        radius = len(kernel) // 2
+
+        def taps(offsets: np.ndarray) -> np.ndarray:
+            inside = np.abs(offsets) <= radius
+            return np.where(inside, kernel[np.clip(offsets + radius, 0, len(kernel) - 1)], 0.0)
+
+        gy = taps(np.arange(shape[0])[:, None] - rows[None, :]) * np.asarray(weights, np.float64)
+        gx = taps(np.arange(shape[1])[:, None] - cols[None, :])
+        blurred = np.einsum("in,jn->ij", gy, gx)  # numpy's own loop: a BLAS thread pool costs more than it saves here
     return np.rint(blurred / blurred.max() * 255).astype(np.uint8)
 
 
@@ -275,9 +314,12 @@ def write_maps(folder: Path, name: str, t: np.ndarray, x: np.ndarray, y: np.ndar
             (density_dir / name_k).write_bytes(empty_png)
         else:
             marked_frames += 1
-            counts = np.bincount(hits, minlength=size[0] * size[1]).reshape(size)
-            _write_png(fixations_dir / name_k, np.where(counts > 0, 255, 0).astype(np.uint8))
-            _write_png(density_dir / name_k, density_map(counts, sigma))
+            flat, weights = np.unique(hits, return_counts=True)
+            rows_k, cols_k = np.divmod(flat, times.width)
+            marks = np.zeros(size, np.uint8)
+            marks[rows_k, cols_k] = 255
+            _write_png(fixations_dir / name_k, marks)
+            _write_png(density_dir / name_k, density_from_points(rows_k, cols_k, weights, size, sigma))
         if progress is not None:
             progress(k + 1)
     subjects = Counter(str(s) for s in subject[used]) if subject is not None else Counter()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
+from core.gaze.fixations import default_sigma, density_map
 from core.heatmap_files import read_result
 from core.result import ExplainResult
 from core.video import VIDEO_EXTENSIONS
@@ -204,8 +205,6 @@ def blurred(fixations: GazeMaps, sigma: float | str = "auto") -> GazeMaps:
     clip's, or each frame's) convolved with a Gaussian of ``sigma`` gaze-map pixels (``"auto"``: the width / 30,
     :func:`core.gaze.fixations.default_sigma`), zero outside the frame, peak scaled to 255
     (:func:`core.gaze.fixations.density_map`)."""
-    from core.gaze.fixations import default_sigma, density_map
-
     if not fixations.binary:
         raise CamError("Only fixation maps can be blurred into a density.")
     width = fixations.size[0]

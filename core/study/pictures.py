@@ -20,7 +20,7 @@ from core.geometry import heatmap_to_source
 from core.overlay import overlay
 from core.study.inputs import Clip, find_gaze, gaze_window, read_clip
 from core.study.result import StudyResult
-from core.video import read_frames
+from core.video import probe_video, read_frames
 
 WINDOW_COLOUR = (255, 255, 255)
 
@@ -161,8 +161,6 @@ def _fps(video: str | None) -> float | None:
     if not video:
         return None
     try:
-        from core.video import probe_video
-
         return probe_video(video).fps
     except CamError:
         return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
 
 import streamlit as st
 
 from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints
 from core.errors import CamError, describe_error
-from pages.ui.text import for_page
+from pages.ui.text import TRUST_LABEL, for_page
 
 log = logging.getLogger("mmaction_cam.app")
 
@@ -23,14 +25,15 @@ class shown_as_error:  # (used like a function: ``with shown_as_error() as box:`
     (:func:`pages.ui.text.for_page`).
     """
 
-    def __init__(self, container=None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
+    def __init__(self, container: Any = None, prefix: str = "", controls: Mapping[str, str] | None = None) -> None:
         self.container, self.prefix, self.failed, self.message = container, prefix, False, ""
         self.controls = controls
 
     def __enter__(self) -> shown_as_error:
         return self
 
-    def __exit__(self, kind, error, _traceback) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 _traceback: TracebackType | None) -> bool:
         if error is None or not isinstance(error, Exception):  # Streamlit's stop/rerun pass through
             return False
         self.failed = True
@@ -38,7 +41,7 @@ class shown_as_error:  # (used like a function: ``with shown_as_error() as box:`
         if isinstance(error, CamError):
             self.message = self.prefix + page_message(error, self.controls)
         else:
-            log.error("unexpected error", exc_info=(kind, error, _traceback))
+            log.error("unexpected error", exc_info=error)
             self.message = f"{self.prefix}Unexpected {describe_error(error)} (details in the terminal)."
         target.error(self.message, icon=":material/error:")
         return True
@@ -51,8 +54,6 @@ def page_message(error: CamError, controls: Mapping[str, str] | None = None) -> 
     if not isinstance(error, TrustRequired):
         return for_page(str(error), controls)
     if operator_trusts_checkpoints():
-        from pages.ui.pickers import TRUST_LABEL
-
         return for_page(f"{error.reason}; if you made it yourself, tick “{TRUST_LABEL}” under “Class names, "
                         "device, trust” in the sidebar.")
     return for_page(f"{error.reason}; whoever starts this server can allow such files with {TRUST_ENV}=1 "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import core
-from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, Faithfulness, FrameImportance, SanityCheck, Verdict
+from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
 from core.methods import METHODS
 from core.overlay import colorize
 from core.result import ExplainResult
@@ -46,7 +46,7 @@ def _label(method: str) -> str:
     return METHODS[method].label or method
 
 
-def _progress_slot(what: str):
+def _progress_slot(what: str) -> tuple[Any, Callable[[int, int], None]]:
     """A progress bar that vanishes when done (created inside a cached function, so its replay is empty)."""
     slot = st.empty()
 
@@ -173,8 +173,6 @@ def importance_figure(view: ExplainResult, importance: FrameImportance) -> go.Fi
 
 def sanity_figure(check: SanityCheck) -> go.Figure:
     """Spearman's rho (and |rho|) with the original map after each cumulative randomisation step."""
-    from core.evaluate import THRESHOLD
-
     names = list(check.steps)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=names, y=check.rho, name="ρ", mode="lines+markers", line=dict(color="#4c78a8"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import streamlit as st
 
 import core
-from core import access
+from core import access, demo
 from core.errors import CamError
 from core.layers import LayerInfo
 from core.methods import METHODS
@@ -19,7 +19,7 @@ from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
 from pages.ui.errors import shown_as_error
-from pages.ui.text import control
+from pages.ui.text import TRUST_LABEL, control
 from pages.ui.viewer import COLORMAPS
 
 # Radio values are these keys; the labels are what the page shows.
@@ -39,23 +39,14 @@ _HANDOFF_TARGET = "handoff_target"
 _HANDOFF_EXPECTED = "handoff_expected"  # what the page that handed over expects the prediction to be
 
 
-def _demo_module():
-    try:
-        from core import demo
-    except ImportError as err:
-        raise CamError("The built-in demo is not part of this checkout (core/demo.py is missing); "
-                       "pick a training run or config and checkpoint paths instead.") from err
-    return demo
-
-
 def demo_paths() -> dict[str, str]:
     """The built-in demo's config, checkpoint and clip (``core.demo``), or a CamError saying what is missing."""
-    return _demo_module().demo_paths()
+    return demo.demo_paths()
 
 
 def demo_clip() -> str:
     """The demo clip alone (it is generated, so it exists even when the demo checkpoint does not)."""
-    return str(_demo_module().demo_video().resolve())
+    return str(demo.demo_video().resolve())
 
 
 def run_label(run: Run) -> str:
@@ -64,7 +55,7 @@ def run_label(run: Run) -> str:
     return f"{run.name} · {when}"
 
 
-def runs_input(**kwargs) -> list[Run] | None:
+def runs_input(**kwargs: Any) -> list[Run] | None:
     """The "Folder with your work_dirs" field (key ``runs_root``) and the training runs found there, newest
     first; None (said on the page) when the folder is refused, unreadable or holds no run."""
     root = path_input("Folder with your work_dirs", "runs_root", first_folder(), **kwargs)
@@ -85,7 +76,7 @@ def _optional(text: str | None) -> str | None:
     return text.strip() or None if text else None
 
 
-def path_input(label: str, key: str, default: str = "", **kwargs) -> str | None:
+def path_input(label: str, key: str, default: str = "", **kwargs: Any) -> str | None:
     """A text input for a path: its value survives while it is hidden (another source picked, another
     page visited), and a path outside the allowed folders is refused with one sentence (None returned).
     Every page takes paths through this field (or :func:`paths_input`)."""
@@ -111,7 +102,7 @@ def refused(*keys: str) -> bool:
     return any(st.session_state.get(f"refused:{key}", False) for key in keys)
 
 
-def paths_input(label: str, key: str, **kwargs) -> list[str]:
+def paths_input(label: str, key: str, **kwargs: Any) -> list[str]:
     """A text area of paths, one a line; lines outside the allowed folders are refused, one sentence each."""
     text = st.text_area(label, key=key, **kwargs)
     paths = (checked(line.strip()) for line in text.splitlines() if line.strip())
@@ -130,7 +121,7 @@ def checked(path: str) -> str | None:
 
 
 def upload_input(label: str, types: list[str], key: str, *, multiple: bool = False,
-                 check: Callable[[list[Path]], object] | None = None, **kwargs) -> list[Path]:
+                 check: Callable[[list[Path]], object] | None = None, **kwargs: Any) -> list[Path]:
     """Uploaded files saved in this session's own folder (under one sanitised name each), or [].
 
     ``check(paths)`` reads them as the page will; when it (or saving) refuses them they are deleted at
@@ -272,9 +263,6 @@ def pick_model() -> ModelSpec | None:
     return ModelSpec(config, checkpoint, device, label_map, trust)
 
 
-TRUST_LABEL = "Trust this checkpoint and config"
-
-
 def _trust() -> bool:
     """The visitor's "trust" tick, offered only when the operator allowed full unpickling for this server."""
     if not access.operator_trusts_checkpoints():
@@ -295,7 +283,7 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
         if demo_video is None:
             with shown_as_error() as box:
                 demo_video = demo_clip()
-            if box.failed:
+            if box.failed or demo_video is None:
                 return None
         return VideoRef.of(demo_video)
     if source == "upload":
@@ -306,8 +294,8 @@ def pick_video(demo_video: str | None) -> VideoRef | None:
         path = uploaded[0]  # <session folder>/<content digest>/<sanitised name>
         return VideoRef.of(path, stamp=path.parent.name)
     if source == "path":
-        path = path_input("Video file or rawframes folder", "video_path")
-        return VideoRef.of(path) if path else None
+        typed = path_input("Video file or rawframes folder", "video_path")
+        return VideoRef.of(typed) if typed else None
     folder = path_input("Folder", "video_folder", first_folder())
     if folder is None:
         return None

@@ -4,6 +4,7 @@ to a cap), so long video names are not cut short, and a cut value is read whole 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import streamlit as st
 
@@ -18,7 +19,7 @@ def text_width(values: Iterable, floor: int = 80, cap: int = 640) -> int:
 
 
 def text_column(label: str, values: Iterable, help: str | None = None, *, pinned: bool = False,
-                cap: int = 640):
+                cap: int = 640) -> Any:
     """A text column as wide as its longest value (up to ``cap`` pixels); its help says how to read a value
     cut short."""
     values = list(values)

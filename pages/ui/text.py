@@ -9,12 +9,18 @@ Each page declares its controls once (``setup_page(..., controls=...)``); :func:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 
+TRUST_LABEL = "Trust this checkpoint and config"  # the sidebar tick (pickers) that error messages name (errors)
 _LONE_STAR = re.compile(r"(?<![\\*])\*(?!\*)")  # a * that is not part of ** and not escaped yet
 # The controls of the page this script run draws (a run happens in one thread, which a ContextVar follows).
 _controls: ContextVar[Mapping[str, str] | None] = ContextVar("mmcam_page_controls", default=None)
+
+
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no group references, no escapes)."""
+    return lambda _: text
 
 
 def use_controls(controls: Mapping[str, str] | None) -> None:
@@ -38,5 +44,5 @@ def for_page(text: str, controls: Mapping[str, str] | None = None) -> str:
     :func:`use_controls`; longest first) replaced by the page's control, and Markdown's ``*`` escaped."""
     mapping = (_controls.get() or {}) if controls is None else controls
     for flag in sorted(mapping, key=len, reverse=True):
-        text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", lambda _, flag=flag: mapping[flag], text)
+        text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _constant(mapping[flag]), text)
     return escape_markdown(text)

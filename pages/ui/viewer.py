@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -82,8 +84,9 @@ def _data_uri(image: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def add_player(fig: go.Figure, pictures, labels: list[str], *, pixel_aspect: float, fps: float,
-               slider_x: float, slider_y: float = 0.0, moving=None) -> None:
+def add_player(fig: go.Figure, pictures: Callable[[int], list[np.ndarray]], labels: list[str], *, pixel_aspect: float,
+               fps: float, slider_x: float, slider_y: float = 0.0,
+               moving: Callable[[int], tuple[list[int], list[Any]]] | None = None) -> None:
     """Make ``fig`` scrub and play ``len(labels)`` steps: step ``i`` shows ``pictures(i)`` (uint8 RGB images of
     one size, one per subplot column of the first row) as layout images swapped client-side, without a
     redraw; the slider's current value shows ``labels[i]``, the play button runs at ``fps``. The slider starts

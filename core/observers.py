@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.export import atomic_path
+from core.outputs import atomic_path
 
 RATE = 60.0
 """Samples per second (a common remote eye-tracker rate)."""
