@@ -19,7 +19,7 @@ pytestmark = E2E
 PAGES = [
     ("", "Run Grad-CAM"),  # the explorer: the demo model and clip are picked
     ("Training_runs", "Checkpoints"),  # the demo runs' curves and checkpoints
-    ("Batch", "Start"),
+    ("Batch", "Output folder"),  # the form (it opens on a batch once an output folder is chosen)
     ("Gaze_comparison", "12 videos"),  # the demo batch scored against the demo gaze
     ("Test_results", "Top-1 accuracy"),  # the demo dump
     ("Heatmap_files", "Heatmap files"),
@@ -43,7 +43,7 @@ def test_every_page_shows_content_at_first_start(demo_data_cache, server, tmp_pa
     url, stderr_path = server
     with chromium_page() as page:
         page.goto(f"{url}/{path}")
-        page.get_by_text(shown).first.wait_for(timeout=300_000)
+        page.locator('[data-testid="stMain"]').get_by_text(shown).first.wait_for(timeout=300_000)
         _settled(page)
         shot = tmp_path / f"{path or 'explorer'}.png"
         page.screenshot(path=str(shot), full_page=True)
