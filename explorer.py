@@ -10,16 +10,17 @@ import time
 from dataclasses import replace
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 import core  # (applies the mmaction2 compatibility shim first)
 from core.downloads import file_stem
 from pages.ui import cache, pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.evaluate import show_evaluate
+from pages.ui.gate import Gate
 from pages.ui.page import setup_page
 from pages.ui.viewer import render, show_view
-
-setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
+from pages.ui.whole_video import SEEK, show_whole_video
 
 
 def _sidebar() -> tuple[cache.ModelSpec | None, cache.VideoRef | None, pickers.Settings | None]:
@@ -81,11 +82,27 @@ def _run(key: cache.RunKey) -> None:
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
-    st.session_state["run_key"] = key
+    st.session_state["run_key"], st.session_state["run_whole"] = key, False
     st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
     if result.probs is not None:  # always, for a result made here (only read-back results may lack them)
         st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
     st.rerun()  # redraw the sidebar too: the target picker lists this run's top-5 first
+
+
+def _run_whole(key: cache.RunKey) -> None:
+    """Explain every frame of the video (the model's windows over its whole length)."""
+    started = time.perf_counter()
+    with st.status("Explaining the whole video…", expanded=True) as status:
+        with shown_as_error() as box:
+            st.write(f"Sliding the model's clip sampling over {key.video.name} and explaining every window…")
+            cache.whole_video(key)
+        if box.failed:
+            status.update(label="Failed", state="error", expanded=True)
+            return
+    st.session_state["run_key"], st.session_state["run_whole"] = key, True
+    st.session_state[SEEK] = 0.0
+    st.session_state["run_note"] = f"Done in {time.perf_counter() - started:.1f} s"
+    st.rerun()
 
 
 def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
@@ -123,6 +140,7 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
 
 
 def main() -> None:
+    setup_page("Grad-CAM explorer", "🔥", controls=pickers.EXPLORER_CONTROLS)  # first: password, allowed folders
     st.title("Grad-CAM explorer")
     explain_now = pickers.take_handoff()  # another page (e.g. Test results) may open a sample here
     spec, video, settings = _sidebar()
@@ -134,20 +152,33 @@ def main() -> None:
         st.session_state["look"] = (settings.alpha, settings.colormap)
     key = None
     if spec is not None and settings is not None:
-        key = cache.RunKey(spec, video, settings.layer, settings.target, settings.method, settings.views)
+        key = cache.RunKey(spec, video, settings.layer, settings.explained, settings.method,
+                           "center" if settings.whole_video else settings.views)
+    whole = settings is not None and settings.whole_video
     clicked = st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
                         icon=":material/play_arrow:")
     if key is not None and (clicked or (explain_now and readable)):
-        _run(key)
+        if whole:
+            _run_whole(key)
+        else:
+            _run(key)
     if note := st.session_state.pop("run_note", None):
         st.status(note, state="complete")
     shown = st.session_state.get("run_key")
     if shown is None:
         return
-    if shown != key:
+    shown_whole = bool(st.session_state.get("run_whole"))
+    if shown != key or shown_whole != whole:
         st.info("The settings changed since this result: press **Run Grad-CAM** to explain them.")
+    if shown_whole:
+        st.subheader(f"Whole video: {shown.video.name}")
+        show_whole_video(cache.whole_video(shown))
+        return
     with shown_as_error():
         _show(shown, cache.explain(shown))
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs this file as __main__ for every visitor, on every rerun
+    main()
+else:  # `streamlit run explorer.py` imports it to find the server to start: Streamlit's, behind the gate
+    app = st.App(__file__, middleware=[Middleware(Gate)])

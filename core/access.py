@@ -28,17 +28,19 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.demo import ASSETS, demo_data_folder, demo_video_path
 from core.errors import CamError
 from core.limits import cache_dir
+from core.uploads import upload_root
 
 ROOTS_ENV = "MMCAM_ROOTS"
 TRUST_ENV = "MMCAM_TRUST_CHECKPOINTS"
 PASSWORD_ENV = "MMCAM_PASSWORD"
 TRUSTED_PACKAGES = ("mmaction", "mmengine", "mmcv", "mmdet", "mmpretrain")  # config imports allowed without trust
 _YES = ("1", "true", "yes", "on")
+CODE_FILES = ("Config", "Checkpoint")  # what ``check`` never takes from the uploads folder (files that run code)
 
 
 class TrustRequired(CamError):
@@ -60,33 +62,44 @@ def _resolved(path: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class Roots:
-    """Folders (or single files) inside which paths are allowed, all resolved."""
+    """Folders (or single files) inside which paths are allowed, all resolved; inside a ``fenced`` folder
+    (the folder of every session's uploads) only what lies under a root inside it (one session's folder)."""
 
     folders: tuple[Path, ...]
+    fenced: tuple[Path, ...] = ()
 
     @classmethod
-    def of(cls, folders: Iterable[str | os.PathLike]) -> Roots:
+    def of(cls, folders: Iterable[str | os.PathLike], fenced: Iterable[str | os.PathLike] = ()) -> Roots:
         resolved: list[Path] = []
         for folder in folders:
             if str(folder).strip():
                 path = _resolved(str(folder).strip())
                 if path not in resolved:
                     resolved.append(path)
-        return cls(tuple(resolved))
+        return cls(tuple(resolved), tuple(_resolved(folder) for folder in fenced))
 
     def __add__(self, other: Iterable[str | os.PathLike]) -> Roots:
-        return Roots.of([*self.folders, *other])
+        return Roots.of([*self.folders, *other], self.fenced)
 
     def allows(self, path: str | os.PathLike) -> bool:
-        """Whether ``path`` (after following symlinks) is one of the roots or lies under one."""
+        """Whether ``path`` (after following symlinks) is one of the roots or lies under one (and, inside a
+        fenced folder, under a root inside that folder)."""
         try:
             target = _resolved(path)
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte, an unreadable parent
             return False
-        return any(target == root or target.is_relative_to(root) for root in self.folders)
+        roots = [root for root in self.folders if target == root or target.is_relative_to(root)]
+        for fence in self.fenced:
+            if target.is_relative_to(fence):
+                roots = [root for root in roots if root != fence and root.is_relative_to(fence)]
+        return bool(roots)
 
     def check(self, path: str | os.PathLike, what: str = "Path") -> Path:
-        """``path`` as given, or a CamError saying it lies outside the allowed folders."""
+        """``path`` as given, or a CamError saying it lies outside the allowed folders. A config or checkpoint
+        is never taken from the uploads folder (uploads are data; the sentence does not name that folder)."""
+        if what in CODE_FILES and Roots.of([upload_root()]).allows(path):
+            raise CamError(f"{what} {Path(path).name} is an uploaded file, and uploads are data (videos, results, "
+                           f"heatmaps), never configs or checkpoints; pick a {what.lower()} in the server's folders.")
         if not self.allows(path):
             shown = ", ".join(str(root) for root in self.folders[:6]) + (" …" if len(self.folders) > 6 else "")
             raise CamError(f"{what} {path} is outside the folders this server may open ({shown}); pick one inside "
@@ -108,7 +121,7 @@ def configured_roots(extra: Iterable[str | os.PathLike] = ()) -> Roots:
     """The operator's roots (``MMCAM_ROOTS``, else :func:`default_folders`), the app's own, and ``extra``."""
     text = os.environ.get(ROOTS_ENV, "")
     folders = [part for part in text.split(os.pathsep) if part.strip()] or default_folders()
-    return Roots.of([*folders, *app_folders(), *extra])
+    return Roots.of([*folders, *app_folders(), *extra], fenced=[upload_root()])  # others' uploads: never
 
 
 # What ``core`` reads from inside files is held to the roots a page set for its own thread (its script
@@ -122,6 +135,7 @@ def limit(roots: Roots, *, others: Roots | None = None) -> None:
     threads to ``others`` (default: ``roots``). Pages call it first; nothing calls it in a command line."""
     global _process_roots
     _context_roots.set(roots)
+    _notes.set([])
     _process_roots = others if others is not None else roots
 
 
@@ -145,6 +159,46 @@ def check(path: str | os.PathLike, what: str = "Path") -> Path:
     """``path`` as given when nothing limits this thread or when it is allowed; else a CamError."""
     roots = current()
     return roots.check(path, what) if roots is not None else Path(path)
+
+
+P = TypeVar("P", str, Path)
+
+
+def listed(paths: Iterable[P], what: str) -> list[P]:
+    """The paths found by listing a folder or read from inside a file (``what``: "checkpoints of run x")
+    that this thread may open, in order: each is resolved, symlinks included, and held to the roots like
+    a typed path. Those left out are not shown and not used; one note says how many (:func:`take_notes`)."""
+    roots = current()
+    paths = list(paths)
+    if roots is None:
+        return paths
+    kept = [path for path in paths if roots.allows(path)]
+    if len(kept) < len(paths):
+        note(f"{len(paths) - len(kept)} of the {what} lie outside the folders this server may open and are "
+             f"left out; ask whoever starts the server to add their folder to {ROOTS_ENV} if you need them.")
+    return kept
+
+
+# Sentences about what was left out (a listed path outside the roots, a damaged entry skipped), for the
+# page to show; only collected where a page limited this thread.
+_notes: ContextVar[list[str] | None] = ContextVar("mmcam_notes", default=None)
+
+
+def note(sentence: str) -> None:
+    """Keep ``sentence`` for the page to show (once), when a page limited this thread."""
+    notes = _notes.get()
+    if notes is not None and sentence not in notes:
+        notes.append(sentence)
+
+
+def take_notes() -> list[str]:
+    """The notes kept since the last call (and forgets them)."""
+    notes = _notes.get()
+    if not notes:
+        return []
+    taken = list(notes)
+    notes.clear()
+    return taken
 
 
 # --------------------------------------------------------------------------- trust

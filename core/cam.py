@@ -7,7 +7,7 @@ gradients are ever computed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core import attention
 from core.errors import CamError
 from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, rank_layers
-from core.methods import get_method
+from core.methods import METHODS, AttentionMethod, CAMMethod, get_method
 from core.model import ModelHandle, class_scores, repeatable_numpy  # noqa: F401  (public here too)
 from core.reshape import BackboneInput, backbone_input, fits, to_feature_map
 from core.result import ExplainResult
-from core.target import Target, parse_target
+from core.target import TargetChoice, parse_target, target_score
 from core.video import ClipInputs, build_inputs
 
 
@@ -49,7 +50,19 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
     return "+".join(names)
 
 
-def resolve_target(handle: ModelHandle, target: Target | int | str | None, scores: torch.Tensor,
+def methods_for(handle: ModelHandle) -> list[str]:
+    """The methods of :data:`~core.methods.METHODS` that apply to ``handle``'s model: every CAM method, and the
+    attention methods when its backbone has attention they can compose (:func:`core.attention.check_backbone`)."""
+    model: Any = handle.model
+    try:
+        attention.check_backbone(model.backbone, "")
+        composable = True
+    except CamError:
+        composable = False
+    return [name for name, cls in METHODS.items() if composable or not cls.needs_attention]
+
+
+def resolve_target(handle: ModelHandle, target: TargetChoice | int | str | None, scores: torch.Tensor,
                    gt: int | None = None) -> int:
     """Class index of ``target`` (see :mod:`core.target`: None or :class:`~core.target.Predicted` is the
     argmax of ``scores``; an index, a digit string or a class name; :class:`~core.target.GroundTruth` is
@@ -111,10 +124,20 @@ class Captured:
     view_scores: torch.Tensor  # [K, C] class scores of each view
     target_class: int
     size: tuple[int, int, int, int]  # (views, frames, height, width) of the input frames
+    versus: list[int] = field(default_factory=list)  # the classes a Contrast target compared with (else empty)
+    samples: int = 1  # clips explained together (core.whole_video's windows); views are grouped by clip
+    target_classes: list[int] = field(default_factory=list)  # per clip (when samples > 1)
+    relevance: torch.Tensor | None = None  # an attention method's token map [G, T', h, w] (layers' outputs unused)
+    method: str | None = None  # the attention method that made ``relevance``
 
     @property
     def scores(self) -> torch.Tensor:
         return self.view_scores.mean(dim=0)
+
+    @property
+    def sample_scores(self) -> torch.Tensor:
+        """``[samples, C]``: each clip's class scores averaged over its views."""
+        return self.view_scores.reshape(self.samples, -1, self.view_scores.shape[-1]).mean(dim=1)
 
 
 def capture(
@@ -122,29 +145,39 @@ def capture(
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     gradients: bool = True,
     gt: int | None = None,
+    method: str | CAMMethod | None = None,
 ) -> Captured:
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
-    and, when ``gradients``, the gradient of the target class score with respect to it."""
+    and, when ``gradients``, the gradient of the target class score with respect to it.
+
+    For an attention method (``method`` with ``needs_attention``: rollout, attn-grad) the attention maps of
+    every block up to the target layer (default: all) are recorded instead and composed into its token map
+    (:func:`capture_attention`)."""
+    if method is not None and (cam_method := get_method(method)).needs_attention:
+        assert isinstance(cam_method, AttentionMethod)
+        return capture_attention(handle, clip, cam_method, target_layer=target_layer, target=target, gt=gt)
     layer = resolve_layer(handle, target_layer)
     model: Any = handle.model  # an MMAction2 recognizer: data_preprocessor, backbone, cls_head
     captures = [_Capture(get_layer(model, name), name) for name in layer.split("+")]
     try:
         data = model.data_preprocessor(clip.data, False)
         with torch.no_grad():  # the hook switches autograd on from the target layer onward
-            view_scores = class_scores(handle, data)
-            if not torch.isfinite(view_scores).all():
-                raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
-                               "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
-            scores = view_scores.mean(dim=0)
-            index = resolve_target(handle, target, scores, gt)
+            view_scores = _finite(class_scores(handle, data))
+            samples = len(clip.data["inputs"])  # several clips explained together: one objective summed over them
+            per_sample = view_scores.reshape(samples, -1, view_scores.shape[-1]).mean(dim=1)
+            chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+            indices = [chosen.resolve(handle.classes, scores, gt) for scores in per_sample]
             for cap in captures:
-                if not cap.leaves or not scores.requires_grad:
+                if not cap.leaves or not per_sample.requires_grad:
                     raise CamError(f"Layer {cap.name} does not lead to the class scores; pick a backbone layer.")
+            objectives = [target_score(chosen, scores, index, handle.classes, gt)
+                          for scores, index in zip(per_sample, indices, strict=True)]
+            objective = torch.stack([score for score, _ in objectives]).sum()  # clips are independent
             leaves = [leaf for cap in captures for leaf in cap.leaves]
-            grads = torch.autograd.grad(scores[index], leaves, allow_unused=True) if gradients else None
+            grads = torch.autograd.grad(objective, leaves, allow_unused=True) if gradients else None
     finally:
         for cap in captures:
             cap.handle.remove()
@@ -154,34 +187,90 @@ def capture(
     start = 0
     for cap in captures:
         count = len(cap.leaves)
-        activations.append(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen))
+        activations.append(_by_sample(_canonical(torch.cat(cap.leaves).detach(), handle.is_2d, seen), samples))
         if grads is None:
             layer_gradients.append(None)
         else:
             found = [g if g is not None else torch.zeros_like(a)
                      for g, a in zip(grads[start:start + count], cap.leaves, strict=True)]
-            gradient = _canonical(torch.cat(found), handle.is_2d, seen)
+            gradient = _by_sample(_canonical(torch.cat(found), handle.is_2d, seen), samples)
             layer_gradients.append(gradient)
             if not gradient.any():  # class token aside
                 raise CamError(f"The class score does not depend on layer {cap.name} (its gradient is zero: "
                                "e.g. the head reads only the class token after it); pick an earlier layer.")
         start += count
-    return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), index,
-                    tuple(clip.frames.shape[:4]))
+    return Captured(layer.split("+"), activations, layer_gradients, view_scores.detach(), indices[0],
+                    tuple(clip.frames.shape[:4]), objectives[0][1], samples, indices)
 
 
-def heatmaps_of(captured: Captured, method: str = "gradcam") -> torch.Tensor:
+def _by_sample(canonical: torch.Tensor, samples: int) -> torch.Tensor:
+    """A 2D model's single group of frames split into one group per clip (3D maps are grouped by view already)."""
+    if canonical.shape[0] == 1 and samples > 1:
+        return canonical.reshape(samples, -1, *canonical.shape[2:])
+    return canonical
+
+
+def _finite(view_scores: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(view_scores).all():
+        raise CamError("The model's class scores are not finite (NaN or inf) on this video: its activations "
+                       "overflow, as untrained or broken weights can; load the checkpoint it was trained to.")
+    return view_scores
+
+
+def capture_attention(
+    handle: ModelHandle,
+    clip: ClipInputs,
+    method: AttentionMethod,
+    *,
+    target_layer: str | None = None,
+    target: TargetChoice | int | str | None = None,
+    gt: int | None = None,
+) -> Captured:
+    """Run the model once on ``clip`` recording its attention maps (:mod:`core.attention`), up to the end of
+    ``target_layer`` (default: every block), and compose them with ``method`` into a token map, read back to the
+    token grid by :mod:`core.reshape` as a layer's output is. A gradient-weighted method adds one backward from
+    the target class score to the attention maps. The recorded layer is the last block that contributed."""
+    model: Any = handle.model
+    layer = resolve_layer(handle, target_layer) if target_layer is not None else None
+    if layer is not None and "+" in layer:
+        raise CamError(f"{method.label} composes every block up to one layer; pass one layer, not {layer}.")
+    data = model.data_preprocessor(clip.data, False)
+    until = get_layer(model, layer) if layer is not None else None
+    with attention.recording(model, method.fuse, gradients=method.needs_gradients, until=until,
+                             label=method.label) as record, torch.set_grad_enabled(method.needs_gradients):
+        view_scores = _finite(class_scores(handle, data))
+        scores = view_scores.mean(dim=0)
+        chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+        index = chosen.resolve(handle.classes, scores, gt)
+        objective, versus = target_score(chosen, scores, index, handle.classes, gt)  # a Contrast's difference too
+        if method.needs_gradients:
+            record.backward(objective)
+    row = attention.compose(record.events, method.step)  # [b, n] over the tokens of a block's output
+    seen = backbone_input(model.backbone, data["inputs"], handle.is_2d)
+    grid = _canonical(row.float().unsqueeze(-1), handle.is_2d, seen)  # [G, T', 1, h, w]
+    layer = layer or attention.block_of(record.events[-1].module)
+    return Captured([layer], [], [], view_scores.detach(), index, tuple(clip.frames.shape[:4]), versus,
+                    relevance=grid[:, :, 0], method=method.name)
+
+
+def heatmaps_of(captured: Captured, method: str | CAMMethod = "gradcam") -> torch.Tensor:
     """Heatmaps ``[V, T, H, W]`` in [0, 1] of ``method`` from what :func:`capture` captured.
 
     Each layer's map is resized to the input (trilinear over time, height and width) and min-max
-    normalised per group; several layers' maps are averaged and normalised again.
+    normalised per group; several layers' maps are averaged and normalised again. An attention method's
+    token map (captured by :func:`capture_attention`) is resized and normalised the same way.
     """
     cam_method = get_method(method)
     num_views, num_frames, height, width = captured.size
+    if cam_method.needs_attention:
+        if captured.relevance is None or captured.method != cam_method.name:
+            raise CamError(f"{cam_method.label} needs the attention maps; capture with method={cam_method.name!r}.")
+        cams = [captured.relevance]
+    else:
+        cams = [cam_method(a, g) for a, g in zip(captured.activations, captured.gradients, strict=True)]
     maps = []
-    for activations, gradients in zip(captured.activations, captured.gradients, strict=True):
-        cam = cam_method(activations, gradients)  # [G, t, h, w]; a gradient method raises if there are none
-        out_t = num_frames if activations.shape[0] == num_views else cam.shape[1]
+    for cam in cams:  # [G, t, h, w]; a gradient method raised above if there were no gradients
+        out_t = num_frames if cam.shape[0] == num_views else cam.shape[1]
         cam = F.interpolate(cam.unsqueeze(1), size=(out_t, height, width), mode="trilinear", align_corners=False)
         maps.append(_normalise(cam))
     heatmaps = maps[0] if len(maps) == 1 else _normalise(torch.stack(maps).mean(dim=0))
@@ -193,8 +282,8 @@ def explain_inputs(
     clip: ClipInputs,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
-    method: str = "gradcam",
+    target: TargetChoice | int | str | None = None,
+    method: str | CAMMethod = "gradcam",
     gt: int | None = None,
     video: str | Path | np.ndarray | None = None,
     views: str = "center",
@@ -209,8 +298,8 @@ def explain_inputs(
     """
     cam_method = get_method(method)
     captured = capture(handle, clip, target_layer=target_layer, target=target,
-                       gradients=cam_method.needs_gradients, gt=gt)
-    heatmaps = heatmaps_of(captured, method)
+                       gradients=cam_method.needs_gradients, gt=gt, method=cam_method)
+    heatmaps = heatmaps_of(captured, cam_method)
     view_scores, scores = captured.view_scores, captured.scores
     average = getattr(handle.model.cls_head, "average_clips", "prob")
     probs = view_scores.softmax(-1).mean(0) if average == "prob" else scores.softmax(-1)
@@ -220,8 +309,19 @@ def explain_inputs(
         target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
         classes=list(handle.classes), video=_video_name(video),
         config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
-        notes=list(clip.notes), inputs=clip,
+        notes=list(clip.notes), inputs=clip, extra=_contrast_record(handle, target, captured, gt),
     )
+
+
+def _contrast_record(handle: ModelHandle, target: TargetChoice | int | str | None, captured: Captured,
+                     gt: int | None) -> dict:
+    """The sidecar's ``contrast`` field for a :class:`~core.target.Contrast` target (else nothing): its key, and
+    the classes the explained class was compared with on this input."""
+    if not captured.versus:
+        return {}
+    chosen = parse_target(target, handle.classes, ground_truth=gt is not None)
+    return {"contrast": {"target": chosen.key, "versus": list(captured.versus),
+                         "versus_labels": [handle.classes[i] for i in captured.versus]}}
 
 
 def explain(
@@ -229,7 +329,7 @@ def explain(
     video: str | Path | np.ndarray,
     *,
     target_layer: str | None = None,
-    target: Target | int | str | None = None,
+    target: TargetChoice | int | str | None = None,
     views: str = "center",
     method: str = "gradcam",
     gt: int | None = None,

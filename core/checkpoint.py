@@ -1,36 +1,27 @@
-"""Safe checkpoint loading: ``torch.load(weights_only=True)`` with an allow-list of harmless types.
+"""Safe checkpoint loading: ``torch.save``'s formats read by :mod:`core.unpickle`, never by a full unpickle.
 
-MMEngine's runner saves ``meta`` with numpy scalars and a ``message_hub`` of ``HistoryBuffer``
-objects; on torch>=2.6 MMEngine's own loader refuses them. We allow exactly those types and refuse
-anything else with a sentence naming it, unless the caller explicitly trusts the file.
+MMEngine's runner saves ``meta`` with numpy scalars and a ``message_hub`` of ``HistoryBuffer`` objects; on
+torch>=2.6 MMEngine's own loader refuses them, and torch's ``weights_only`` loader, given them as safe globals,
+calls their methods with whatever the file says. :func:`core.unpickle.read_torch_file` reads them as plain
+data instead (a ``HistoryBuffer`` becomes the dict of its state). A file naming anything else is refused with
+a sentence naming it, unless the caller explicitly trusts the file.
 """
 
 from __future__ import annotations
 
+import collections
 import pickle
-import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
 
 from core import access
 from core.errors import CamError, first_line
-
-
-def _history_getattr(owner: object, name: str) -> object:
-    """The only ``getattr`` runner checkpoints need: a HistoryBuffer's statistics methods
-    (``message_hub`` pickles ``getattr(HistoryBuffer, 'min')``). Anything else is refused."""
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    allowed = {"min", "max", "mean", "current", *HistoryBuffer._statistics_methods}
-    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and name in allowed:
-        return getattr(owner, name)
-    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL builtins.getattr on {type(owner).__name__}.{name}")
+from core.unpickle import CHECKPOINT, Budget, DumpUnpickler, ForeignGlobal, Kind, read_torch_file
 
 
 def numpy_core() -> ModuleType:
@@ -44,97 +35,82 @@ def numpy_core() -> ModuleType:
     return np.core
 
 
-def _safe_globals() -> list:
-    """Types that MMEngine runner checkpoints hold and that cannot run code when rebuilt."""
-    from collections import Counter
-
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    multiarray = numpy_core().multiarray
-    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    return [multiarray.scalar, multiarray._reconstruct, np.ndarray, np.dtype, HistoryBuffer, Counter, *dtypes,
-            (_history_getattr, "builtins.getattr"), (_history_getattr, "__builtin__.getattr")]
-
-
-class _ObjectsInside(pickle.UnpicklingError):
-    """The pickle names a class or function (it is not plain data)."""
-
-
-class _NoGlobals(pickle.Unpickler):
-    """Reads a pickle that may hold no object but plain data (no class, no function is ever looked up)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise _ObjectsInside(f"{module}.{name}")
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise _ObjectsInside("persistent id")
-
-
-def _not_a_checkpoint(path: Path) -> str | None:
-    """Why ``path`` is a pickle but no PyTorch checkpoint (a test dump, another pickle), so that trusting it
-    would not help; None when it is a checkpoint container (``torch.save``'s zip, or the legacy format that
-    starts with torch's magic number) or no pickle at all."""
-    if zipfile.is_zipfile(path):
-        return None
+def _not_a_checkpoint(path: Path, data: bytes) -> str:
+    """Why ``path`` (neither of torch's formats) is no checkpoint: a test dump, another pickle, or no pickle."""
     try:
-        with path.open("rb") as file:
-            if _NoGlobals(file).load() == torch.serialization.MAGIC_NUMBER:
-                return None
-    except _ObjectsInside:
-        pass  # a pickle of objects: torch's formats start with a plain number
-    except Exception:  # (garbage, truncated: not a pickle; the caller says it cannot be read)
-        return None
-    from core.dumps import load_dump
-
-    try:
-        load_dump(path)
-    except CamError:
-        return (f"{path} is a pickle but not a PyTorch checkpoint (torch.save writes a zip archive); "
-                "pass the .pth file MMEngine saved for the model")
-    return (f"{path} is a test results pickle (what tools/test.py --dump writes), not a checkpoint; open it as "
-            "test results (the Test results page, or python -m core.dumps) and pass the model's .pth file here")
-
-
-def _unpickler_reason(err: Exception) -> str:
-    """What torch's weights-only unpickler objected to (not its advice to unpickle the file in full)."""
-    found = re.search(r"WeightsUnpickler error:\s*(\S.*)", str(err))
-    return found.group(1).strip() if found else first_line(err)
+        content = DumpUnpickler(data, Budget(CHECKPOINT, len(data))).load()
+    except ForeignGlobal:
+        content = None  # a pickle of objects
+    except Exception:  # (garbage, truncated: not a pickle at all)
+        return f"{path} could not be read as a PyTorch checkpoint (it is no torch.save file)"
+    if isinstance(content, list) and content:
+        return (f"{path} is a test results pickle (what tools/test.py --dump writes), not a checkpoint; open it as "
+                "test results (the Test results page, or python -m core.dumps) and pass the model's .pth file here")
+    return (f"{path} is a pickle but not a PyTorch checkpoint (torch.save writes a zip archive); "
+            "pass the .pth file MMEngine saved for the model")
 
 
 def read_checkpoint(path: str | Path, *, trust_checkpoint: bool = False) -> dict:
-    """Load a checkpoint file onto the CPU, refusing types outside the allow-list.
+    """Load a checkpoint file onto the CPU as plain data (:func:`core.unpickle.read_torch_file`).
 
-    ``trust_checkpoint=True`` falls back to a full unpickle, which can run arbitrary code: only
-    for files you made yourself. A file that is no checkpoint (a test dump, another pickle) is refused
-    either way, with what it is.
+    ``trust_checkpoint=True`` falls back to a full unpickle when the file names a class or function outside
+    the allow-list, which can run arbitrary code: only for files you made yourself. A file that is no
+    checkpoint (a test dump, another pickle) is refused either way, with what it is; a crafted one too.
     """
     path = access.check(path, "Checkpoint")
     if not path.is_file():
         raise CamError(f"Checkpoint {path} does not exist; pass the path of a .pth file.")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise CamError(f"Checkpoint {path} is empty; pass a checkpoint saved by MMAction2 or torch.save.")
+    kind = Kind(f"checkpoint {path}", CHECKPOINT.plural)
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if (why := _not_a_checkpoint(path)) is not None:
-            raise CamError(f"Checkpoint {why}.") from err
-        found = re.search(r"GLOBAL ([\w.]+(?: on [\w.]+)?)", str(err))
-        if found is None:
-            raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
-                           f"({_unpickler_reason(err)}).") from err
+        ckpt = read_torch_file(path, Budget(kind, size))
+    except ForeignGlobal as err:
         if not access.trusted(trust_checkpoint):  # a server honours only its operator's trust
             raise access.TrustRequired(
-                f"Checkpoint {path} was refused: it needs `{found.group(1)}`, which plain weights never hold "
+                f"Checkpoint {path} was refused: it needs `{err.name}`, which plain weights never hold "
                 "(it could run code)") from err
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        if (why := _not_a_checkpoint(path)) is not None:
-            raise CamError(f"Checkpoint {why}.") from err
+    except CamError as err:
+        raise CamError(f"{str(err)[0].upper()}{str(err)[1:]}.") from err
+    except RecursionError:  # not chained: its traceback is thousands of frames
+        raise CamError(f"Checkpoint {path} nests deeper than any checkpoint (a damaged or crafted file).") from None
+    except pickle.UnpicklingError as err:
+        if str(err) == "not a torch.save file":
+            raise CamError(f"Checkpoint {_not_a_checkpoint(path, path.read_bytes())}.") from err
         raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint ({first_line(err)}).") from err
+    except MemoryError:  # a cap failed to foresee it: a bug to report, not a damaged file
+        raise
+    except Exception as err:  # truncated or damaged: EOFError, struct.error, KeyError, BadZipFile...
+        raise CamError(f"Checkpoint {path} could not be read as a PyTorch checkpoint "
+                       f"({type(err).__name__}: {first_line(err)}).") from err
     if not isinstance(ckpt, Mapping):
         raise CamError(f"Checkpoint {path} holds a {type(ckpt).__name__}, not a state dict.")
     return dict(ckpt)
+
+
+def with_history_buffers(ckpt: dict) -> dict:
+    """``ckpt`` with its message hub's scalar histories as MMEngine's ``HistoryBuffer`` objects again (what a
+    runner resuming from it restores; it skips anything else). The safe loader leaves each as the plain dict of
+    its state; this builds them through ``HistoryBuffer``'s own constructor from checked arrays, after loading."""
+    hub = ckpt.get("message_hub")
+    scalars = hub.get("log_scalars") if isinstance(hub, Mapping) else None
+    if not isinstance(hub, Mapping) or not isinstance(scalars, Mapping):
+        return ckpt
+    histories = collections.OrderedDict((key, _history_buffer(value)) for key, value in scalars.items())
+    return {**ckpt, "message_hub": {**hub, "log_scalars": histories}}
+
+
+def _history_buffer(state: object) -> object:
+    if not isinstance(state, dict) or set(state) != {"max_length", "_log_history", "_count_history"}:
+        return state
+    log, count, length = state["_log_history"], state["_count_history"], state["max_length"]
+    if not (type(length) is int and length > 0 and isinstance(log, np.ndarray) and isinstance(count, np.ndarray)
+            and log.ndim == count.ndim == 1 and len(log) == len(count) <= length
+            and log.dtype.kind in "iuf" and count.dtype.kind in "iu"):
+        return state
+    return HistoryBuffer(log, count, length)
 
 
 def state_dict_of(ckpt: Mapping) -> dict[str, torch.Tensor]:

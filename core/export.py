@@ -52,14 +52,18 @@ def heatmap_text(heatmaps: np.ndarray) -> bytes:
     maps = np.asarray(heatmaps, dtype=np.float32)
     maps = maps.reshape(-1, *maps.shape[-2:])
     fast = bool(np.isfinite(maps).all() and maps.min(initial=0) >= 0 and maps.max(initial=0) <= 1)
-    parts = []
-    for i, frame in enumerate(maps):
-        parts.append((HEADER.format(i) + "\n").encode())
-        if fast:
-            parts.append(_format_unit(frame))
-        else:
-            parts.append("".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in frame).encode())
-    return b"".join(parts)
+    return b"".join(heatmap_block(i, frame, fast=fast) for i, frame in enumerate(maps))
+
+
+def heatmap_block(number: int, frame: np.ndarray, *, fast: bool | None = None) -> bytes:
+    """One frame of the txt format: its ``Frame N - Heatmap values:`` line and H lines of W values (``fast``:
+    the values are known to lie in [0, 1])."""
+    if fast is None:
+        fast = bool(np.isfinite(frame).all() and frame.min(initial=0) >= 0 and frame.max(initial=0) <= 1)
+    head = (HEADER.format(number) + "\n").encode()
+    if fast:
+        return head + _format_unit(frame)
+    return head + "".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in frame).encode()
 
 
 def write_heatmap_txt(path: str | Path, heatmaps: np.ndarray) -> Path:

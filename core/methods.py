@@ -3,12 +3,17 @@
 Activations and gradients arrive in the canonical layout ``[G, T, C, h, w]`` (G groups, T
 feature-map time slices). As MMAction2's GradCAM does, weights are computed per time slice, so a
 video of T=1 is exactly the image case.
+
+Two methods read no layer's channels: attention rollout and gradient-weighted attention
+(:class:`AttentionMethod`) compose the attention maps of every block (recorded by :mod:`core.attention`);
+their token map then goes through the same grid, resizing and normalisation as a CAM (docs/methods.md).
 """
 
 from __future__ import annotations
 
 import torch
 
+from core import attention
 from core.errors import CamError
 
 
@@ -18,6 +23,7 @@ class CAMMethod:
     name: str = ""
     label: str = ""
     needs_gradients: bool = True
+    needs_attention: bool = False  # composes the backbone's attention maps instead of one layer's activations
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         """Channel weights ``[G, T, C, 1, 1]`` (or per-pixel ``[G, T, C, h, w]``)."""
@@ -104,14 +110,88 @@ class EigenCAM(CAMMethod):
         return torch.relu(projection).reshape(*lead, h, w).to(activations.dtype)
 
 
+class AttentionMethod(CAMMethod):
+    """Base of the methods that compose the attention probabilities of every block (:mod:`core.attention`)
+    instead of weighting one layer's channels: ``fuse`` turns one attention's per-head probabilities (and, for
+    gradient-weighted methods, their gradients) into one ``[b, n, n]`` matrix, ``step`` applies the block's
+    operator to the read-out row."""
+
+    needs_attention = True
+
+    def __call__(self, activations: torch.Tensor, gradients: torch.Tensor | None) -> torch.Tensor:
+        raise CamError(f"{self.label} composes attention maps, not a layer's activations; capture them with "
+                       "core.cam.capture(..., method=...).")
+
+    def fuse(self, probs: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def step(self, event: attention.Event, v: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class AttentionRollout(AttentionMethod):
+    """Attention rollout (Abnar & Zuidema 2020, eq. 1 with the residual as in their section 3): per block the
+    heads' probabilities fused (mean, or max/min as in vit-explain), the lowest ``discard_ratio`` of them zeroed,
+    ``Ã = (A + I)`` with rows re-normalised, ``R = Ã_L ··· Ã_1``; the map is the class token's row of ``R`` (the
+    mean of its rows when the model has no class token). Gradient-free: the cost of one forward."""
+
+    name, label = "rollout", "Attention rollout"
+    needs_gradients = False
+
+    def __init__(self, head_fusion: str = "mean", discard_ratio: float = 0.0) -> None:
+        if head_fusion not in ("mean", "max", "min"):
+            raise CamError(f"Unknown head fusion {head_fusion!r}; choose mean, max or min.")
+        if not 0.0 <= discard_ratio < 1.0:
+            raise CamError(f"discard_ratio must lie in [0, 1), not {discard_ratio}.")
+        self.head_fusion, self.discard_ratio = head_fusion, discard_ratio
+
+    def fuse(self, probs: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
+        if self.head_fusion == "mean":
+            return probs.mean(dim=1)
+        return probs.amax(dim=1) if self.head_fusion == "max" else probs.amin(dim=1)
+
+    def step(self, event: attention.Event, v: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        matrix = attention.discard_lowest(event, matrix, self.discard_ratio)
+        scaled = v / (attention.row_sums(event, matrix, v.shape[0]) + 1.0)  # rows of (A + I) summed to 1
+        return attention.apply(event, scaled, matrix) + scaled
+
+
+class AttentionGrad(AttentionMethod):
+    """Gradient-weighted attention (Chefer, Gur & Wolf, ICCV 2021, "Generic attention-model explainability",
+    eqs. 5-6): per block ``Ā = E_h[ReLU(∇A ⊙ A)]`` with ``∇A`` the gradient of the target class score, and
+    ``R <- R + Ā · R`` from ``R = I``; the map is the class token's row of ``R`` (the mean of its rows without
+    one). One backward to the attention maps, no parameter gradients."""
+
+    name, label = "attn-grad", "Gradient-weighted attention"
+
+    def fuse(self, probs: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
+        if grads is None:
+            raise CamError(f"{self.label} needs the gradients of the attention maps.")
+        fused = torch.zeros_like(probs[:, 0])
+        for head in range(probs.shape[1]):  # one head at a time: temporaries of one n x n map, not of all heads
+            fused += (grads[:, head] * probs[:, head]).clamp_(min=0)
+        return fused / probs.shape[1]
+
+    def step(self, event: attention.Event, v: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        return v + attention.apply(event, v, matrix)
+
+
 METHODS: dict[str, type[CAMMethod]] = {
-    cls.name: cls for cls in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, EigenCAM)
+    cls.name: cls for cls in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, EigenCAM, AttentionRollout,
+                              AttentionGrad)
 }
 
 
-def get_method(name: str) -> CAMMethod:
-    """The CAM method called ``name`` (case-insensitive; ``-``/``_``/``+`` spellings accepted)."""
-    key = name.lower().replace("-", "").replace("_", "").replace("++", "pp")
-    if key not in METHODS:
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").replace("++", "pp")
+
+
+def get_method(name: str | CAMMethod) -> CAMMethod:
+    """The CAM method called ``name`` (case-insensitive; ``-``/``_``/``+`` spellings accepted); a
+    :class:`CAMMethod` instance (e.g. ``AttentionRollout(head_fusion="max")``) is returned as it is."""
+    if isinstance(name, CAMMethod):
+        return name
+    found = {_key(key): cls for key, cls in METHODS.items()}.get(_key(name))
+    if found is None:
         raise CamError(f"Unknown CAM method {name!r}; choose one of {', '.join(METHODS)}.")
-    return METHODS[key]()
+    return found()

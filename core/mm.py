@@ -5,8 +5,9 @@ The mmaction2 1.2.0 wheel ships both scripts (``mmaction/.mim/tools/``), but her
 ``train.py --resume``) cannot load the runner checkpoints training writes (``torch.load`` defaults to
 ``weights_only=True`` on torch>=2.6 and refuses MMEngine's ``HistoryBuffer``). This module applies the
 project's fixes (:mod:`core._compat`) and puts the project's safe checkpoint reader
-(:func:`core.checkpoint.read_checkpoint`: ``weights_only=True`` plus the allow-list of what runner checkpoints
-hold) behind MMEngine's loader for local files, then runs the script as ``python tools/X.py`` would::
+(:func:`core.checkpoint.read_checkpoint`: plain data through :mod:`core.unpickle`, the message hub's histories
+made ``HistoryBuffer`` objects again for a resume) behind MMEngine's loader for local files, then runs the
+script as ``python tools/X.py`` would::
 
     python -m core.mm train CONFIG [train.py options]            # e.g. --work-dir work_dirs/tsn --seed 0
     python -m core.mm test CONFIG CHECKPOINT --dump results.pkl [test.py options]
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from core import _compat  # noqa: F401  (the mmaction2 wheel fixes, before the scripts import mmaction)
-from core.checkpoint import read_checkpoint
+from core.checkpoint import read_checkpoint, with_history_buffers
 from core.dumps import record_source
 from core.errors import CamError, describe_error, run_command
 
@@ -61,7 +62,7 @@ def _local_loader(trust_checkpoint: bool) -> Callable[[str, Any], dict]:
         path = Path(os.path.expanduser(filename))
         if not path.is_file():
             raise FileNotFoundError(f"{filename} can not be found.")  # MMEngine's own wording
-        return read_checkpoint(path, trust_checkpoint=trust_checkpoint)
+        return with_history_buffers(read_checkpoint(path, trust_checkpoint=trust_checkpoint))
 
     return load_from_local
 

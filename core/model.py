@@ -15,6 +15,7 @@ from mmengine.config import Config
 
 from core import access
 from core.checkpoint import classes_of, load_weights, read_checkpoint, state_dict_of
+from core.config_types import check_types
 from core.errors import CamError, first_line
 from core.layers import probe_shapes
 from core.reshape import BackboneInput, backbone_input
@@ -183,6 +184,9 @@ def load_config(config: str | Path | Config, cfg_options: dict | None = None, *,
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
             raise CamError(f"--cfg-options {', '.join(cfg_options)} could not be applied to the config "
                            f"({first_line(err)}); check the keys against the config.") from err
+        if any(key == "custom_imports" or key.startswith("custom_imports.") for key in cfg_options):
+            access.import_config_modules(cfg, "--cfg-options", trust=trust)  # the same check as in a file
+    check_types(cfg, cfg.filename or "(config object)")
     if not isinstance(cfg.get("model"), dict):
         raise CamError("The config has no `model` settings; pass an MMAction2 recognition config.")
     return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,17 +80,69 @@ def write_video(frames: np.ndarray, path: str | Path, fps: float = 30.0) -> Path
 
 
 def _write_h264(frames: np.ndarray, path: Path, fps: float) -> None:
-    from fractions import Fraction
+    with _H264(path, fps) as encoder:
+        encoder.write(frames)
 
-    import av
 
-    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sizes
-    if height == 0 or width == 0:
-        raise CamError("Frames are too small to encode as H.264 (need at least 2×2 pixels).")
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast", "movflags": "+faststart"}
-        for frame in frames[:, :height, :width]:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+class _H264:
+    """An H.264 mp4 (yuv420p, plays in browsers) encoded a few frames at a time into ``path`` as it is."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self.container: Any = None
+        self.stream: Any = None
+
+    def __enter__(self) -> _H264:
+        import av
+
+        self.container = av.open(str(self.path), mode="w", format="mp4")
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        from fractions import Fraction
+
+        import av
+
+        frames = np.ascontiguousarray(frames, dtype=np.uint8)
+        if self.stream is None:
+            height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sizes
+            if height == 0 or width == 0:
+                raise CamError("Frames are too small to encode as H.264 (need at least 2×2 pixels).")
+            self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1000))
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+            self.stream.options = {"crf": "20", "preset": "veryfast", "movflags": "+faststart"}
+        for frame in frames[:, :self.stream.height, :self.stream.width]:
+            self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.stream is not None and exc[0] is None:
+                self.container.mux(self.stream.encode())
+        finally:
+            self.container.close()
+
+
+class VideoWriter:
+    """An H.264 mp4 written chunk by chunk (constant memory, e.g. a whole video's overlay) and renamed into
+    place only when the ``with`` block ends without error, as :func:`write_video` does in one go."""
+
+    def __init__(self, path: str | Path, fps: float = 30.0) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise CamError(f"Output {self.path} must end in .mp4 (a video written as it is made).")
+        self.fps = fps
+
+    def __enter__(self) -> VideoWriter:
+        self._atomic = atomic_path(self.path)
+        self._encoder = _H264(self._atomic.__enter__(), self.fps).__enter__()
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append uint8 RGB frames ``[T, H, W, 3]``."""
+        self._encoder.write(frames)
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._encoder.__exit__(*exc)
+        finally:
+            self._atomic.__exit__(*exc)

@@ -4,18 +4,25 @@ checkpoints (which epoch each is, which one is best), the loss and accuracy curv
 which results pickle.
 
 Everything here reads files as data: logs are matched with regular expressions, scalars are JSON, and no
-config or checkpoint is executed or unpickled.
+config or checkpoint is executed or unpickled. Logs are read a line at a time (a line longer than
+:data:`MAX_LINE` is skipped), reduced to what the curves need (:data:`MAX_POINTS` rows, evenly thinned
+beyond that) and cached by file stamp, so a 1 GB log costs neither its size in memory nor a second read.
+Every path found by listing a run folder or read from inside a log goes through
+:func:`core.access.listed`: in a server, what lies outside the allowed folders is left out with one note.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core import access
 from core.dumps import SOURCE_SUFFIX, DumpSource, read_source
 from core.errors import CamError
 
@@ -31,6 +38,8 @@ _LOADED = re.compile(r"- mmengine - INFO - Load checkpoint from (?P<path>.+?)\s*
 _DUMPED = re.compile(r"- mmengine - INFO - Results has been saved to (?P<path>.+?)\.\s*$", re.M)
 _WORK_DIR = re.compile(r"^work_dir = (?P<quote>['\"])(?P<path>.+?)(?P=quote)\s*$", re.M)
 _RUNTIME = ("data_time", "time", "memory", "step", "epoch", "iter", "eta")
+MAX_LINE = 64 * 1024  # bytes: MMEngine's log and scalars lines are well under 2 KiB
+MAX_POINTS = 5000  # rows kept per curve part (train, val); beyond it every other row goes, as often as needed
 
 
 @dataclass(frozen=True)
@@ -53,13 +62,18 @@ def _latest(folder: Path) -> Path | None:
     marker = folder / "last_checkpoint"
     if not marker.is_file():
         return None
-    text = marker.read_text(encoding="utf-8", errors="replace").strip()
-    if not text:
+    with open(marker, encoding="utf-8", errors="replace") as file:
+        text = file.readline(4096).strip()
+    if not text or "\0" in text:
         return None
-    for path in (Path(text), folder / Path(text).name):
-        if path.is_file():
-            return path.resolve()
-    return None
+    found = [p for p in (Path(text), folder / Path(text).name) if p.is_file()]
+    allowed = access.listed(found[:1], f"checkpoints of {folder.name}")
+    return allowed[0].resolve() if allowed else None
+
+
+def _files(paths: Iterator[Path] | list[Path], what: str) -> list[Path]:
+    """The listed ``paths`` that are files (a dangling symlink is not) and that this thread may open."""
+    return access.listed([p for p in paths if p.is_file()], what)
 
 
 def _epoch(path: Path) -> int:
@@ -69,8 +83,9 @@ def _epoch(path: Path) -> int:
 
 def checkpoints_of(folder: Path) -> tuple[tuple[Path, ...], Path | None]:
     """A run folder's checkpoints in picking order (best, latest, other epochs) and its latest one."""
-    best = sorted(folder.glob("best_*.pth"), key=lambda p: p.stat().st_mtime, reverse=True)
-    epochs = sorted((p for p in folder.glob("*.pth") if _EPOCH.match(p.name)), key=_epoch, reverse=True)
+    what = f"checkpoints of {folder.name}"
+    best = sorted(_files(folder.glob("best_*.pth"), what), key=lambda p: p.stat().st_mtime, reverse=True)
+    epochs = sorted((p for p in _files(folder.glob("*.pth"), what) if _EPOCH.match(p.name)), key=_epoch, reverse=True)
     latest = _latest(folder)
     ordered = [p.resolve() for p in best]
     for path in ([latest] if latest else []) + [p.resolve() for p in epochs]:
@@ -81,10 +96,11 @@ def checkpoints_of(folder: Path) -> tuple[tuple[Path, ...], Path | None]:
 
 def config_of(folder: Path) -> Path | None:
     """The config the runner dumped into a run folder: ``<folder name>.py``, else the newest ``*.py``."""
-    named = folder / f"{folder.name}.py"
-    if named.is_file():
-        return named.resolve()
-    configs = sorted(folder.glob("*.py"), key=lambda p: p.stat().st_mtime, reverse=True)
+    what = f"configs of {folder.name}"
+    named = _files([folder / f"{folder.name}.py"], what)
+    if named:
+        return named[0].resolve()
+    configs = sorted(_files(folder.glob("*.py"), what), key=lambda p: p.stat().st_mtime, reverse=True)
     return configs[0].resolve() if configs else None
 
 
@@ -106,7 +122,8 @@ def find_runs(root: str | Path) -> list[Run]:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise CamError(f"Folder {root} does not exist; pick the folder that holds your work_dirs.")
-    folders = [root, *sorted(root.glob("*/")), *sorted(root.glob("work_dirs/*/"))]
+    folders = [root, *access.listed([*sorted(root.glob("*/")), *sorted(root.glob("work_dirs/*/"))],
+                                    f"folders under {root}")]
     runs, seen = [], set()
     for folder in folders:
         folder = folder.resolve()
@@ -137,6 +154,7 @@ class TrainingLog:
     val: list[dict[str, float]] = field(default_factory=list)
     by_epoch: bool = True  # val steps count epochs (EpochBasedTrainLoop), else iterations
     sessions: tuple[Path, ...] = ()  # the scalars.json files read, oldest first
+    notes: tuple[str, ...] = ()  # what was skipped or thinned, one sentence each
 
     def keys(self, part: str) -> list[str]:
         """The logged quantities of ``part`` ("train" or "val"), runtime bookkeeping left out."""
@@ -161,37 +179,137 @@ def _number(value: object) -> float | None:
 def _sessions(folder: Path) -> list[Path]:
     """The runner's log folders (``<timestamp>/``) in time order."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and _TIMESTAMP.match(p.name))
+        found = sorted(p for p in folder.iterdir() if p.is_dir() and _TIMESTAMP.match(p.name))
     except OSError:
         return []
+    return access.listed(found, f"log folders of {folder.name}")
+
+
+def _lines(path: Path) -> Iterator[str | None]:
+    """A text file's lines, read one at a time; None for a line longer than :data:`MAX_LINE` (skipped
+    without being held whole)."""
+    with open(path, "rb") as file:
+        while line := file.readline(MAX_LINE):
+            if len(line) == MAX_LINE and not line.endswith(b"\n"):
+                while (rest := file.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
+                yield None
+                continue
+            yield line.decode("utf-8", errors="replace")
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """What identifies a file's content for the caches below: its path, size and modification time."""
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def _thin(rows: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
+    """At most :data:`MAX_POINTS` rows, evenly spaced (every n-th in step order) with the last one kept, as
+    TensorBoard samples long curves."""
+    if len(rows) <= MAX_POINTS:
+        return rows
+    steps = sorted(rows)
+    every = -(-len(steps) // (MAX_POINTS - 1))
+    return {step: rows[step] for step in [*steps[:-1:every], steps[-1]]}
+
+
+class _Curve:
+    """The rows of one part of a log as they arrive, in bounded memory: every row up to twice
+    :data:`MAX_POINTS`, then every second, fourth, ... row (evenly spaced in arrival), and always the last."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, dict[str, float]] = {}
+        self.stride, self.seen, self.thinned = 1, 0, False
+        self.last: tuple[int, dict[str, float]] | None = None
+
+    def add(self, step: int, row: dict[str, float]) -> None:
+        if self.seen % self.stride == 0 or step in self.rows:  # (a resumed run logs a step again)
+            self.rows[step] = row
+        self.last, self.seen = (step, row), self.seen + 1
+        if len(self.rows) > 2 * MAX_POINTS:
+            self.stride, self.thinned = self.stride * 2, True
+            self.rows = {s: r for i, (s, r) in enumerate(self.rows.items()) if i % 2 == 0}
+
+    def done(self) -> dict[int, dict[str, float]]:
+        rows = dict(self.rows)
+        if self.last is not None:
+            rows[self.last[0]] = self.last[1]
+        self.thinned = self.thinned or len(rows) > MAX_POINTS
+        return _thin(rows)
+
+
+@dataclass(frozen=True)
+class _Scalars:
+    """One scalars.json, reduced: its train and val rows by step, and how many lines it skipped."""
+
+    train: dict[int, dict[str, float]]
+    val: dict[int, dict[str, float]]
+    by_epoch: bool
+    skipped: int
+    thinned: bool
+
+
+@functools.lru_cache(maxsize=64)
+def _read_scalars(path: str, _size: int, _mtime_ns: int) -> _Scalars:
+    """One scalars.json read line by line (cached by its stamp): lines that are not JSON objects with a step
+    are skipped (a run killed mid-write leaves half a line; a line nested too deep to parse is counted)."""
+    train, val = _Curve(), _Curve()
+    by_epoch, skipped = True, 0
+    for line in _lines(Path(path)):
+        if line is None or not line.strip():
+            skipped += line is None
+            continue
+        try:
+            entry = json.loads(line)
+        except (ValueError, RecursionError):
+            skipped += 1
+            continue
+        if not isinstance(entry, dict) or _number(entry.get("step")) is None:
+            skipped += 1
+            continue
+        row = {str(k): n for k, v in entry.items() if (n := _number(v)) is not None}
+        step = int(row["step"])
+        if "iter" in row or "lr" in row:  # train rows carry the iteration and the learning rate
+            train.add(step, row)
+            by_epoch = by_epoch and "epoch" in row
+        else:
+            val.add(step, row)
+    rows = train.done(), val.done()
+    return _Scalars(*rows, by_epoch, skipped, train.thinned or val.thinned)
 
 
 def read_training_log(folder: str | Path) -> TrainingLog:
-    """The curves of a run folder (its ``<timestamp>/vis_data/scalars.json`` files); empty when none was
-    written. Lines that are not JSON objects are skipped (a run killed mid-write leaves half a line)."""
+    """The curves of a run folder (its ``<timestamp>/vis_data/scalars.json`` files, read a line at a time
+    and cached by file stamp); empty when none was written. Lines that are not JSON objects with a step are
+    skipped and counted in ``notes``; beyond :data:`MAX_POINTS` rows a curve is evenly thinned."""
     folder = Path(folder)
-    files = [s / "vis_data" / "scalars.json" for s in _sessions(folder)]
-    files = [f for f in files if f.is_file()]
+    files = _files([s / "vis_data" / "scalars.json" for s in _sessions(folder)], f"scalars.json of {folder.name}")
     train: dict[int, dict[str, float]] = {}
     val: dict[int, dict[str, float]] = {}
-    by_epoch = True
+    by_epoch, skipped, thinned = True, 0, False
     for path in files:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(entry, dict) or _number(entry.get("step")) is None:
-                continue
-            row = {str(k): n for k, v in entry.items() if (n := _number(v)) is not None}
-            step = int(row["step"])
-            if "iter" in row or "lr" in row:  # train rows carry the iteration and the learning rate
-                train[step] = row
-                by_epoch = by_epoch and "epoch" in row
-            else:
-                val[step] = row
+        try:
+            scalars = _read_scalars(*_stamp(path))
+        except OSError:
+            skipped += 1
+            continue
+        train.update(scalars.train)  # a later session's row replaces an earlier one at the same step
+        val.update(scalars.val)
+        by_epoch, skipped = by_epoch and scalars.by_epoch, skipped + scalars.skipped
+        thinned = thinned or scalars.thinned
+    thinned = thinned or len(train) > MAX_POINTS or len(val) > MAX_POINTS
+    train, val = _thin(train), _thin(val)
+    notes = []
+    if skipped:
+        notes.append(f"{skipped} line{'s' if skipped > 1 else ''} of the scalars.json log could not be read "
+                     "(not a JSON object with a step, cut short or nested too deep) and "
+                     f"{'were' if skipped > 1 else 'was'} skipped.")
+    if thinned:
+        notes.append(f"The curves are long: every other point is shown, as often as needed to keep at most "
+                     f"{MAX_POINTS} per curve (the last one always).")
     return TrainingLog(train=[train[s] for s in sorted(train)], val=[val[s] for s in sorted(val)],
-                       by_epoch=by_epoch, sessions=tuple(files))
+                       by_epoch=by_epoch, sessions=tuple(files), notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -217,13 +335,58 @@ class CheckpointInfo:
         return self.epoch if self.epoch is not None else self.iteration
 
 
+@dataclass(frozen=True)
+class _LogFacts:
+    """What this module reads from one MMEngine ``.log``: its best-checkpoint lines (file name -> metric),
+    the checkpoints it loaded and the dumps it wrote (in order), its ``work_dir`` line, and whether it
+    logged a test."""
+
+    best: dict[str, str]
+    loaded: tuple[str, ...]
+    dumped: tuple[str, ...]
+    work_dir: str | None
+    tested: bool
+
+
+@functools.lru_cache(maxsize=256)
+def _read_log(path: str, _size: int, _mtime_ns: int) -> _LogFacts:
+    """One log scanned a line at a time (cached by its stamp); lines longer than :data:`MAX_LINE` skipped."""
+    best: dict[str, str] = {}
+    loaded: list[str] = []
+    dumped: list[str] = []
+    work_dir, tested = None, False
+    for line in _lines(Path(path)):
+        if line is None:
+            continue
+        if (match := _BEST_LINE.search(line)) is not None:
+            best[Path(match["name"]).name] = match["metric"]
+        if (match := _LOADED.search(line)) is not None:
+            loaded.append(match["path"])
+        if (match := _DUMPED.search(line)) is not None:
+            dumped.append(match["path"])
+        if work_dir is None and (match := _WORK_DIR.search(line)) is not None:
+            work_dir = line
+        tested = tested or "Epoch(test)" in line
+    return _LogFacts(best, tuple(loaded), tuple(dumped), work_dir, tested)
+
+
+def _logs(session: Path) -> list[tuple[Path, _LogFacts]]:
+    """A session folder's ``*.log`` files with what they say, those that cannot be read left out."""
+    found = []
+    for log in _files(sorted(session.glob("*.log")), f"logs of {session.parent.name}"):
+        try:
+            found.append((log, _read_log(*_stamp(log))))
+        except OSError:
+            continue
+    return found
+
+
 def _best_lines(folder: Path) -> dict[str, str]:
     """checkpoint file name -> the metric MMEngine chose it by, from the logs' "The best checkpoint ..." lines."""
     names: dict[str, str] = {}
     for session in _sessions(folder):
-        for log in session.glob("*.log"):
-            for match in _BEST_LINE.finditer(log.read_text(encoding="utf-8", errors="replace")):
-                names[Path(match["name"]).name] = match["metric"]
+        for _, facts in _logs(session):
+            names.update(facts.best)
     return names
 
 
@@ -299,24 +462,30 @@ def logged_tests(folder: str | Path) -> list[LoggedTest]:
     folder = Path(folder).resolve()
     runs = []
     for session in _sessions(folder):
-        for log in sorted(session.glob("*.log")):
-            text = log.read_text(encoding="utf-8", errors="replace")
-            dumped = _DUMPED.findall(text)
-            if not dumped and "Epoch(test)" not in text:
+        for log, facts in _logs(session):
+            if not facts.dumped and not facts.tested:
                 continue  # a training session
-            start = _started_in(folder, text)
-            loaded = _LOADED.findall(text)
-            metrics: dict[str, float] = {}
-            summary = log.with_suffix(".json")
-            if summary.is_file():
-                try:
-                    entry = json.loads(summary.read_text(encoding="utf-8").splitlines()[-1])
-                    metrics = {k: n for k, v in entry.items() if k not in _RUNTIME and (n := _number(v)) is not None}
-                except (ValueError, IndexError, AttributeError):
-                    metrics = {}
-            runs.append(LoggedTest(log, _resolved(loaded[-1], start) if loaded else None,
-                                _resolved(dumped[-1], start) if dumped else None, metrics))
+            start = _started_in(folder, facts.work_dir or "")
+            named = [_resolved(facts.loaded[-1], start) if facts.loaded else None,
+                     _resolved(facts.dumped[-1], start) if facts.dumped else None]
+            allowed = access.listed([p for p in named if p is not None], f"paths named in {log.name}")
+            checkpoint, dump = (p if p in allowed else None for p in named)
+            runs.append(LoggedTest(log, checkpoint, dump, _test_metrics(log.with_suffix(".json"))))
     return runs
+
+
+def _test_metrics(summary: Path) -> dict[str, float]:
+    """The metrics of a test session's ``<timestamp>.json`` (its last line), {} when absent or unreadable."""
+    if not summary.is_file():
+        return {}
+    last = None
+    try:
+        for line in _lines(summary):
+            last = line if line is not None and line.strip() else last
+        entry = json.loads(last or "")
+        return {k: n for k, v in entry.items() if k not in _RUNTIME and (n := _number(v)) is not None}
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return {}
 
 
 def dump_origin(dump: str | Path) -> DumpSource | None:
@@ -327,7 +496,7 @@ def dump_origin(dump: str | Path) -> DumpSource | None:
     if recorded is not None:
         return recorded
     dump = Path(dump).expanduser().resolve()
-    for folder in [dump.parent, *sorted(dump.parent.glob("work_dirs/*/"))]:
+    for folder in [dump.parent, *access.listed(sorted(dump.parent.glob("work_dirs/*/")), f"runs beside {dump.name}")]:
         for test in reversed(logged_tests(folder)):  # the newest run that wrote this file
             if test.dump is not None and test.checkpoint is not None and test.dump.resolve() == dump:
                 config = config_of(folder)
@@ -360,13 +529,14 @@ def run_dumps(folder: str | Path) -> list[RunDump]:
         if test.dump is not None:
             found[test.dump.resolve()] = RunDump(test.dump, test.checkpoint, f"the tools/test.py log {test.log.name}",
                                                  test.metrics, test.when)
-    recorded = [record.with_name(record.name[: -len(SOURCE_SUFFIX)]) for record in folder.glob(f"*{SOURCE_SUFFIX}")]
+    records = access.listed(sorted(folder.glob(f"*{SOURCE_SUFFIX}")), f"result records of {folder.name}")
+    recorded = [record.with_name(record.name[: -len(SOURCE_SUFFIX)]) for record in records]
     for dump in [*found, *sorted(recorded)]:
         try:
             source = read_source(dump)
         except CamError:
             continue
-        if source is not None:
+        if source is not None and access.listed([source.checkpoint], f"checkpoints named beside {dump.name}"):
             logged = found.get(dump.resolve())
             found[dump.resolve()] = RunDump(dump.resolve(), Path(source.checkpoint), source.recorded_by or "a record",
                                             logged.metrics if logged else {}, logged.when if logged else "")

@@ -32,36 +32,36 @@ Deliberate differences from the MATLAB code, so that every score is deterministi
   average, NSS 0, CC 0); the MATLAB code returns NaN for most of these.
 - KL shifts a saliency map with negative values up to a minimum of 0 before normalising it.
 
+This is the ``exact`` protocol; ``protocol="mit"`` (:class:`Protocol`) computes every metric as the MATLAB code
+does instead, ties, NaNs and random draws included (:mod:`core.saliency_mit`). :data:`REGISTRY` holds one
+:class:`Metric` row per metric (name, direction, inputs, both kernels, citation): tables, CSV columns, pages and
+reports read it, so a metric is added there alone.
+
 Every metric is computed on a stack of maps at once (:func:`score_maps`, ``[N, H, W]``: the frames of a
 clip, vectorised over the stack where the metric allows); the one-map functions call the same kernels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
 
 import cv2
 import numpy as np
 
+from core import saliency_mit as mit
 from core.errors import CamError
+from core.saliency_mit import EPS, auc_sampled
+from core.saliency_mit import trapezoid as trapezoid  # the ROC area rule, also used by core.evaluate
 
-EPS = 2.2204e-16
-"""The MIT benchmark's regulariser for KL (MATLAB's ``eps``, rounded as pysaliency's ``MIT_KLDiv`` does)."""
-
-METRICS = ("AUC_Judd", "AUC_Borji", "NSS", "CC", "SIM", "KL")
-"""Metrics :func:`score` computes by default; ``sAUC`` is added when ``other_fixations`` is given."""
-
-ALL_METRICS = ("AUC_Judd", "AUC_Borji", "sAUC", "NSS", "CC", "SIM", "KL")
-"""Every metric, in the order tables show them."""
-
-BETTER = {"AUC_Judd": "higher", "AUC_Borji": "higher", "sAUC": "higher", "NSS": "higher", "CC": "higher",
-          "SIM": "higher", "KL": "lower"}
-"""Which way each metric improves: ``"higher"`` or ``"lower"`` is better."""
-
-_DISTRIBUTION = ("CC", "SIM", "KL")  # compare with the density (else the fixation map)
 _BROADCAST_MAX = 48  # up to this many distinct positives, count by comparison instead of sorting
 
-Rng = int | np.random.Generator | None
+Rng = int | np.random.Generator | Sequence[int] | None
+"""A seed (every map gets its own fresh generator from it), a generator shared by the maps, or one seed per map
+of a stack (how :mod:`core.study` gives every run the same draws on the same frame)."""
 
 
 def _as_maps(array: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
@@ -122,8 +122,9 @@ def _ground_truth(target: np.ndarray, name: str, ndim: int = 2) -> np.ndarray:
     return gt
 
 
-def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """How often each pixel is a negative (values >= 0), one map per saliency map or one for all of them."""
+def _weights(other_fixations: np.ndarray, shape: tuple[int, ...], allow_empty: bool = False) -> np.ndarray:
+    """How often each pixel is a negative (values >= 0), one map per saliency map or one for all of them (under
+    ``mit`` a map may be empty: AUC_shuffled.m then gives NaN)."""
     weights = np.asarray(other_fixations)
     if weights.shape[-2:] != shape[-2:] or weights.ndim not in (2, len(shape)) \
             or (weights.ndim == len(shape) and weights.shape != shape):
@@ -132,7 +133,7 @@ def _weights(other_fixations: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if (weights < 0).any():
         raise CamError("The other fixation map has negative values; it counts how often each pixel is fixated.")
     stack = weights.reshape(-1, *shape[-2:])
-    if (stack.reshape(len(stack), -1).sum(axis=1) <= 0).any():
+    if not allow_empty and (stack.reshape(len(stack), -1).sum(axis=1) <= 0).any():
         raise CamError("The other fixation map has no fixated pixel (no value > 0).")
     return stack
 
@@ -159,14 +160,14 @@ def _z_score(smaps: np.ndarray) -> np.ndarray:
     return out
 
 
-def trapezoid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Trapezoid-rule area under y(x) along the last axis (MATLAB's ``trapz``)."""
-    return (np.diff(x, axis=-1) * (y[..., 1:] + y[..., :-1]) / 2).sum(axis=-1)
-
-
-def _generator(rng: Rng) -> np.random.Generator:
-    """A seed gives every map its own fresh generator (a stack scores as its maps one by one would)."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+def _generator(rng: Rng, index: int = 0) -> np.random.Generator:
+    """The generator of map ``index`` of a stack: a seed gives every map its own fresh generator (a stack
+    scores as its maps one by one would), a sequence one seed per map."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, Sequence):
+        return np.random.default_rng(rng[index])
+    return np.random.default_rng(rng)
 
 
 def _below_tied(positives: np.ndarray, negatives: np.ndarray,
@@ -222,25 +223,13 @@ def _auc_judd(smaps: np.ndarray, fixated: np.ndarray) -> np.ndarray:
     return out
 
 
-def _auc_sampled(positives: np.ndarray, negatives: np.ndarray, step: float) -> float:
-    """Mean ROC area over splits (columns of ``negatives``), thresholds 0, step, 2·step, ... (descending)."""
-    top = max(positives.max(), negatives.max())
-    thresholds = np.arange(int(np.floor(top / step + 1e-9)) + 1)[::-1] * step
-    tp = (positives[None, :] >= thresholds[:, None]).mean(axis=1)  # [K]
-    fp = (negatives[None, :, :] >= thresholds[:, None, None]).mean(axis=1)  # [K, splits]
-    n_splits = negatives.shape[1]
-    tp = np.concatenate([np.zeros(1), tp, np.ones(1)])
-    fp = np.concatenate([np.zeros((1, n_splits)), fp, np.ones((1, n_splits))]).T  # [splits, K + 2]
-    return float(trapezoid(fp, np.broadcast_to(tp, fp.shape)).mean())
-
-
 def _auc_borji(scaled: np.ndarray, fixated: np.ndarray, n_splits: int, step: float, rng: Rng) -> np.ndarray:
     """``scaled``: the saliency maps min-max scaled."""
     out = np.empty(len(scaled))
     for i, (smap, fix) in enumerate(zip(scaled, fixated, strict=True)):
         positives = smap[fix]
-        picks = _generator(rng).integers(0, smap.size, size=(positives.size, n_splits))
-        out[i] = _auc_sampled(positives, smap.ravel()[picks], step)
+        picks = _generator(rng, i).integers(0, smap.size, size=(positives.size, n_splits))
+        out[i] = auc_sampled(positives, smap.ravel()[picks], step)
     return out
 
 
@@ -337,16 +326,153 @@ def kl(saliency: np.ndarray, density: np.ndarray) -> float:
     return float(_kl(_resized(saliency, gt.shape)[None], gt[None])[0])
 
 
-def _wanted(metrics: Iterable[str] | None, negatives: bool) -> list[str]:
-    wanted = list(METRICS) + (["sAUC"] if negatives else [])
+class Protocol(StrEnum):
+    """How the metrics are computed: ``exact`` (this module's deterministic definitions, the default) or
+    ``mit`` (the MIT saliency benchmark's MATLAB code, as DHF1K's evaluation runs it: :mod:`core.saliency_mit`).
+    Scores of different protocols are never compared (:func:`check_protocols`)."""
+
+    EXACT = "exact"
+    MIT = "mit"
+
+
+def check_protocols(protocols: Iterable[str]) -> Protocol:
+    """The one protocol of scores to be compared; a CamError when they mix protocols (or there are none)."""
+    found = sorted({str(p) for p in protocols})
+    if len(found) != 1:
+        what = "no scores" if not found else f"scores of the protocols {', '.join(found)}"
+        raise CamError(f"Cannot compare {what}: score everything with one --protocol (exact or mit).")
+    try:
+        return Protocol(found[0])
+    except ValueError:
+        raise CamError(f"Unknown protocol {found[0]!r}; use exact or mit.") from None
+
+
+@dataclass
+class Maps:
+    """The inputs of one :func:`score_maps` call, as every metric's kernel reads them: the saliency maps
+    ``[N, H, W]``, the fixated pixels (bool ``[N, H, W]``), the distribution targets (the densities, else the
+    fixation maps; empty when no metric needs them), the sAUC negatives (count maps ``[1 or N, H, W]``; empty
+    without them), the centre-bias baseline of information gain (``[1 or N, H, W]``; empty without it) and
+    the seed(s) of the random draws; the z-scored and min-max scaled maps are made once, when a metric first
+    asks."""
+
+    smaps: np.ndarray
+    fixated: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    rng: Rng = 0
+    baseline: np.ndarray = field(default_factory=lambda: np.empty((0, 1, 1)))
+
+    @cached_property
+    def zscored(self) -> np.ndarray:
+        return _z_score(self.smaps)
+
+    @cached_property
+    def scaled(self) -> np.ndarray:
+        return _min_max(self.smaps)
+
+    def each(self, kernel: Callable[..., float], *inputs: np.ndarray, seeded: bool = False) -> np.ndarray:
+        """A one-map kernel over the stack: ``kernel(saliency, *inputs[i], [generator])`` for each map (an input
+        of one map is shared by all)."""
+        out = np.empty(len(self.smaps))
+        for i, smap in enumerate(self.smaps):
+            args = [one[i] if len(one) == len(self.smaps) else one[0] for one in inputs]
+            out[i] = kernel(smap, *args, *([_generator(self.rng, i)] if seeded else []))
+        return out
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One saliency metric: everything a table, CSV column, page or report needs to know about it.
+
+    ``fn`` computes it on a stack (:class:`Maps` → float64 ``[N]``) under the ``exact`` protocol, ``mit`` under
+    the ``mit`` protocol (None: the same ``fn``); ``needs_density``: compared with the fixation density (the
+    distribution metrics), else with the fixated pixels; ``needs_negatives``: needs other images' fixations
+    (sAUC); ``needs_baseline``: needs a baseline map (information gain); ``default``: computed when no metric
+    is named (sAUC is added whenever negatives are given, information gain under ``mit`` whenever a baseline
+    is)."""
+
+    name: str
+    better: str  # "higher" or "lower"
+    needs_density: bool
+    fn: Callable[[Maps], np.ndarray]
+    citation: str
+    mit: Callable[[Maps], np.ndarray] | None = None
+    needs_negatives: bool = False
+    needs_baseline: bool = False
+    default: bool = True
+
+    def compute(self, maps: Maps, protocol: Protocol) -> np.ndarray:
+        return (self.mit or self.fn)(maps) if protocol == Protocol.MIT else self.fn(maps)
+
+
+_MIT = "MIT saliency benchmark, cvzoya/saliency code_forMetrics/"
+REGISTRY: dict[str, Metric] = {metric.name: metric for metric in (
+    Metric("AUC_Judd", "higher", False, lambda m: _auc_judd(m.smaps, m.fixated), _MIT + "AUC_Judd.m",
+           mit=lambda m: m.each(mit.auc_judd, m.fixated, seeded=True)),
+    Metric("AUC_Borji", "higher", False, lambda m: _auc_borji(m.scaled, m.fixated, 100, 0.1, m.rng),
+           _MIT + "AUC_Borji.m", mit=lambda m: m.each(mit.auc_borji, m.fixated, seeded=True)),
+    Metric("sAUC", "higher", False, lambda m: _auc_shuffled(m.smaps, m.fixated, m.weights),
+           "Zhang et al., JoV 2008; Borji et al., ICCV 2013 (exact rank form of " + _MIT + "AUC_shuffled.m)",
+           mit=lambda m: m.each(mit.auc_shuffled, m.fixated, m.weights, seeded=True), needs_negatives=True,
+           default=False),
+    Metric("NSS", "higher", False, lambda m: _nss(m.zscored, m.fixated), _MIT + "NSS.m",
+           mit=lambda m: m.each(mit.nss, m.fixated)),
+    Metric("CC", "higher", True, lambda m: _cc(m.zscored, m.targets), _MIT + "CC.m",
+           mit=lambda m: m.each(mit.cc, m.targets)),
+    Metric("SIM", "higher", True, lambda m: _sim(m.scaled, m.targets), _MIT + "similarity.m",
+           mit=lambda m: m.each(mit.sim, m.targets)),
+    Metric("KL", "lower", True, lambda m: _kl(m.smaps, m.targets), _MIT + "KLdiv.m",
+           mit=lambda m: m.each(mit.kl, m.targets)),
+    Metric("IG", "higher", False, lambda m: m.each(mit.info_gain, m.fixated, m.baseline),
+           "Kümmerer et al., PNAS 2015; " + _MIT + "InfoGain.m (bits per fixation over a centre-bias baseline)",
+           needs_baseline=True, default=False),
+    Metric("EMD", "lower", True, lambda m: m.each(mit.emd, m.targets),
+           _MIT + "EMD.m (maps shrunk 32×; exact transport by POT's ot.emd2)", default=False),
+)}
+"""Every saliency metric by name, in the order tables show them; the one place a metric is declared."""
+
+ALL_METRICS = tuple(name for name, metric in REGISTRY.items() if not metric.needs_baseline and name != "EMD")
+"""The metrics a study scores under the ``exact`` protocol, in the order tables show them (information gain
+and EMD are scored when asked for, and information gain under ``mit``)."""
+
+METRICS = tuple(name for name, metric in REGISTRY.items() if metric.default)
+"""Metrics :func:`score` computes by default; ``sAUC`` is added when ``other_fixations`` is given."""
+
+BETTER = {name: metric.better for name, metric in REGISTRY.items()}
+"""Which way each metric improves: ``"higher"`` or ``"lower"`` is better."""
+
+
+def default_metrics(protocol: Protocol = Protocol.EXACT, *, negatives: bool = False,
+                    baseline: bool = False) -> list[str]:
+    """The metrics scored when none are named: :data:`METRICS`, sAUC with negatives, information gain under
+    ``mit`` with a baseline."""
+    return [name for name, metric in REGISTRY.items()
+            if metric.default or (metric.needs_negatives and negatives)
+            or (metric.needs_baseline and baseline and protocol == Protocol.MIT)]
+
+
+def _wanted(metrics: Iterable[str] | None, negatives: bool, baseline: bool = False,
+            protocol: Protocol = Protocol.EXACT) -> list[str]:
+    wanted = default_metrics(protocol, negatives=negatives, baseline=baseline)
     if metrics is not None:
         wanted = list(metrics)
-        unknown = sorted(set(wanted) - set(ALL_METRICS))
+        unknown = sorted(set(wanted) - set(REGISTRY))
         if unknown:
-            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {list(ALL_METRICS)}.")
-        if "sAUC" in wanted and not negatives:
+            raise CamError(f"Unknown saliency metric(s) {unknown}; choose from {list(REGISTRY)}.")
+        if not negatives and any(REGISTRY[name].needs_negatives for name in wanted):
             raise CamError("The sAUC metric needs other_fixations (fixations on other images).")
+        if not baseline and any(REGISTRY[name].needs_baseline for name in wanted):
+            raise CamError("Information gain (IG) needs a baseline map (a centre bias) to gain over.")
     return wanted
+
+
+def _baseline(baseline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The information-gain baseline as ``[1 or N, H, W]`` float64, of the fixation maps' size."""
+    array = np.asarray(baseline)
+    if array.shape[-2:] != shape[-2:] or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape != shape):
+        raise CamError(f"The baseline map has shape {array.shape}, but the fixation map has shape {shape}.")
+    return _as_maps(array, "baseline map", array.ndim).reshape(-1, *shape[-2:])
 
 
 def score_maps(
@@ -357,11 +483,14 @@ def score_maps(
     metrics: Iterable[str] | None = None,
     other_fixations: np.ndarray | None = None,
     rng: Rng = 0,
+    protocol: Protocol | str = Protocol.EXACT,
+    baseline: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`score` of a stack: ``saliency``, ``fixations`` (and ``density``) are ``[N, H, W]`` of one size;
-    ``other_fixations`` is one ``[H, W]`` count map for all N maps or ``[N, H, W]``. Returns float64 ``[N]``
-    per metric, each equal to scoring the maps one by one."""
-    wanted = _wanted(metrics, other_fixations is not None)
+    ``other_fixations`` and ``baseline`` are one ``[H, W]`` map for all N maps or ``[N, H, W]``. Returns
+    float64 ``[N]`` per metric, each equal to scoring the maps one by one."""
+    protocol = Protocol(protocol)
+    wanted = _wanted(metrics, other_fixations is not None, baseline is not None, protocol)
     fixated = _fixated(fixations, ndim=3)
     smaps = _as_maps(saliency, "saliency maps", 3)
     if smaps.shape != fixated.shape:
@@ -371,28 +500,15 @@ def score_maps(
         raise CamError(f"The fixation density has shape {np.shape(density)}, "
                        f"but the fixation map has shape {fixated.shape}.")
     targets = np.empty((0, 1, 1))
-    if any(name in _DISTRIBUTION for name in wanted):
+    if any(REGISTRY[name].needs_density for name in wanted):
         source = fixated if density is None else density
         targets = _ground_truth(source, "fixation density" if density is not None else "fixation map", 3)
-    weights = np.empty((0, 1, 1)) if other_fixations is None else _weights(other_fixations, fixated.shape)
-    shared: dict[str, np.ndarray] = {}  # the z-scored and the min-max scaled maps, each made once
-
-    def zscored() -> np.ndarray:
-        return shared["z"] if "z" in shared else shared.setdefault("z", _z_score(smaps))
-
-    def scaled() -> np.ndarray:
-        return shared["s"] if "s" in shared else shared.setdefault("s", _min_max(smaps))
-
-    compute = {
-        "AUC_Judd": lambda: _auc_judd(smaps, fixated),
-        "AUC_Borji": lambda: _auc_borji(scaled(), fixated, 100, 0.1, rng),
-        "sAUC": lambda: _auc_shuffled(smaps, fixated, weights),
-        "NSS": lambda: _nss(zscored(), fixated),
-        "CC": lambda: _cc(zscored(), targets),
-        "SIM": lambda: _sim(scaled(), targets),
-        "KL": lambda: _kl(smaps, targets),
-    }
-    return {name: compute[name]() for name in wanted}
+    weights = np.empty((0, 1, 1)) if other_fixations is None else \
+        _weights(other_fixations, fixated.shape, allow_empty=protocol == Protocol.MIT)
+    maps = Maps(smaps, fixated, targets, weights, rng)
+    if baseline is not None:
+        maps.baseline = _baseline(baseline, fixated.shape)
+    return {name: REGISTRY[name].compute(maps, protocol) for name in wanted}
 
 
 def score(
@@ -403,13 +519,18 @@ def score(
     metrics: Iterable[str] | None = None,
     other_fixations: np.ndarray | None = None,
     rng: Rng = 0,
+    protocol: Protocol | str = Protocol.EXACT,
+    baseline: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """The MIT benchmark metrics of one saliency map against human gaze, by name (see the module docstring).
+    """The saliency metrics of one saliency map against human gaze, by name (see the module docstring).
 
-    ``metrics`` restricts which are computed (default: all of :data:`METRICS`, plus ``sAUC`` when
-    ``other_fixations`` is given); ``rng`` seeds the random negatives of AUC_Borji.
+    ``metrics`` restricts which are computed (default: :func:`default_metrics`: all of :data:`METRICS`, plus
+    ``sAUC`` when ``other_fixations`` is given, plus ``IG`` under the ``mit`` protocol when a ``baseline`` is);
+    ``rng`` seeds the random draws (AUC_Borji's negatives; under ``mit`` also AUC_Judd's jitter and sAUC's
+    splits); ``protocol`` chooses the definitions (:class:`Protocol`).
     """
-    wanted = _wanted(metrics, other_fixations is not None)
+    protocol = Protocol(protocol)
+    wanted = _wanted(metrics, other_fixations is not None, baseline is not None, protocol)
     if density is not None and np.shape(density) != np.shape(fixations):
         raise CamError(
             f"The fixation density has shape {np.shape(density)}, "
@@ -419,7 +540,8 @@ def score(
     smap = _resized(saliency, fixated.shape)
     others = None if other_fixations is None else _weights(other_fixations, fixated.shape)
     scores = score_maps(smap[None], fixated[None], density=None if density is None else np.asarray(density)[None],
-                        metrics=wanted, other_fixations=others, rng=rng)
+                        metrics=wanted, other_fixations=others, rng=rng, protocol=protocol,
+                        baseline=None if baseline is None else _resized(baseline, fixated.shape)[None])
     return {name: float(values[0]) for name, values in scores.items()}
 
 
@@ -438,3 +560,20 @@ def clip_saliency(heatmaps: np.ndarray) -> np.ndarray:
     mean = frames.sum(axis=0) / frames.shape[0]
     low, high = mean.min(), mean.max()
     return (mean - low) / (high - low) * 255.0 if high > low else np.zeros_like(mean)
+
+
+def center_bias(shape: tuple[int, ...], sigma: float = 0.25) -> np.ndarray:
+    """A Gaussian centred on an ``(H, W)`` grid, σx = ``sigma``·W, σy = ``sigma``·H (pixel centres), peak 1:
+    the centre-bias baseline (the ``center`` baseline of :mod:`core.study`, and the map information gain is
+    measured over in :mod:`core.gaze`)."""
+    height, width = shape[-2:]
+    ys = (np.arange(height) + 0.5 - height / 2) / (sigma * height)
+    xs = (np.arange(width) + 0.5 - width / 2) / (sigma * width)
+    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+
+
+def seed_of(*parts: object) -> int:
+    """A seed that depends only on ``parts`` (e.g. a video's name and a frame), the same in every process and
+    thread: what makes the ``mit`` protocol's random draws repeat, and the same for every run scored on that
+    frame."""
+    return zlib.crc32("\x1f".join(map(str, parts)).encode("utf-8"))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from mmengine.config import Config
 
-from core import access
+from core import access, limits
 from core.errors import CamError, first_line
 from core.geometry import Box, Windows
 
@@ -121,10 +121,12 @@ def find_videos(folder: str | Path) -> list[Path]:
 
 
 def video_reader(path: str | Path) -> decord.VideoReader:
-    """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded."""
+    """A decord ``VideoReader`` of a video file (one thread), or a CamError saying it cannot be decoded or
+    that its header declares frames too large to decode (:func:`core.limits.check_video`)."""
     import decord
 
     access.check(path, "Video")
+    limits.check_video(path)
     try:
         reader = decord.VideoReader(str(path), num_threads=1)
     except Exception as err:  # decord raises its own error types for broken files
@@ -144,12 +146,16 @@ def read_frames(video: str | Path, indices: list[int], cfg: Config | None = None
         template, start = rawframes_template(cfg)
         images = []
         for index in indices:
+            width, height = limits.check_image(path / template.format(index + start), "Frame")
+            limits.check_decoded(len(indices), width * height * 3, f"Rawframes {path}")
             image = cv2.imread(str(path / template.format(index + start)))
             if image is None:
                 raise CamError(f"Frame {path / template.format(index + start)} is missing or not an image; "
                                "the rawframes folder does not hold the frames asked for.")
             images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         return np.stack(images)
+    header = limits.check_video(path)
+    limits.check_decoded(len(indices), header.frame_bytes, f"Video {path}")
     reader = video_reader(path)
     if indices and max(indices) >= len(reader):
         raise CamError(f"Video {path} has {len(reader)} frames, so frame {max(indices)} is not in it; "
@@ -165,6 +171,7 @@ def probe_video(video: str | Path, cfg: Config | None = None) -> VideoInfo:
         count = _count_rawframes(path, template, start)
         import cv2
 
+        limits.check_image(path / template.format(start), "Frame")
         first = cv2.imread(str(path / template.format(start)))
         if first is None:
             raise CamError(f"Frame {path / template.format(start)} is not a readable image.")
@@ -257,6 +264,7 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
         results: dict[str, Any] = dict(array=video, total_frames=len(video), label=-1, start_index=0,
                                        modality="RGB")
         path: str | Path = "<array>"
+        frame_bytes = 0  # already in memory
     else:
         path = folder = _check_path(video)
         ops, notes = test_pipeline(cfg, views=views, rawframes=folder.is_dir())
@@ -264,8 +272,11 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
             template, start = rawframes_template(cfg)
             results = dict(frame_dir=str(folder), total_frames=_count_rawframes(folder, template, start),
                            label=-1, start_index=start, filename_tmpl=template, modality="RGB")
+            width, height = limits.check_image(folder / template.format(start), "Frame")
+            frame_bytes = width * height * 3
         else:
             results = dict(filename=str(path), label=-1, start_index=0, modality="RGB")
+            frame_bytes = limits.check_video(path).frame_bytes  # before anything is decoded
     transforms = _build_transforms(cfg, ops)
     if not transforms or type(transforms[-1]).__name__ != "PackActionInputs":
         raise CamError("The config's test pipeline does not end with PackActionInputs; "
@@ -275,6 +286,8 @@ def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "c
         step = type(transform).__name__
         if step in _MULTI_CROP:
             multi_crop = (step, len(results["imgs"]), tuple(results["imgs"][0].shape[:2]))
+        if step.endswith("Decode") and frame_bytes:  # the frames sampled, at the size the header declares
+            limits.check_decoded(np.asarray(results["frame_inds"]).size, frame_bytes, f"Video {path}")
         try:
             results = transform(results)
         except Exception as err:  # decoders and transforms raise many types on bad input

@@ -2,7 +2,7 @@
 
 Accepts vis_cam's arguments (so existing .sh loops keep working) plus ``--file-url`` (heatmap txt
 and JSON sidecar, as the thesis' patched script wrote), ``--target-class``, ``--method``,
-``--all-views``, ``--trust-checkpoint``, ``--alpha`` and ``--colormap``.
+``--versus`` (contrastive maps), ``--all-views``, ``--trust-checkpoint``, ``--alpha`` and ``--colormap``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import core
 from core.errors import CamError, run_command
@@ -18,6 +19,8 @@ from core.export import sidecar_path
 from core.methods import METHODS
 from core.outputs import check_apart, check_output_file
 from core.overlay import colormap_lut, resize_frames, write_video
+from core.target import TargetChoice, read_target, with_versus
+from core.whole_video import explain_whole_video
 
 
 def parse_cfg_options(pairs: list[str] | None) -> dict | None:
@@ -51,6 +54,10 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                                  "(default: predicted class)")
     else:
         parser.add_argument("--target-class", default=None, help="class index or name (default: predicted class)")
+    parser.add_argument("--versus", default=None, metavar="B|similar:K",
+                        help="explain why the target rather than class B (index, name, predicted"
+                             + (", gt" if ground_truth else "") + "): the map of score(target) - score(B); "
+                             "similar:K contrasts with the K most similar classes (FinerCAM)")
     parser.add_argument("--method", default="gradcam", help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
     parser.add_argument("--all-views", action="store_true",
                         help="keep multi-crop views of the test pipeline (default: center crop only)")
@@ -59,6 +66,15 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                         help="allow checkpoints that need arbitrary pickled objects (only for your own files)")
     parser.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity in the overlay (0-1)")
     parser.add_argument("--colormap", default="viridis", help="matplotlib colormap of the overlay")
+
+
+def target_of_args(args: argparse.Namespace, *, ground_truth: bool = False) -> TargetChoice | str | None:
+    """What ``--target-class`` and ``--versus`` ask for: the target as given, or its :class:`~core.target.Contrast`
+    with ``--versus``."""
+    versus = getattr(args, "versus", None)
+    if versus is None:
+        return args.target_class
+    return with_versus(read_target(args.target_class, ground_truth=ground_truth), versus)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--use-frames", action="store_true",
                         help="the input is a rawframes directory (detected automatically too)")
     parser.add_argument("--out-filename", default=None, help="overlay video to write (.mp4 H.264 or .gif)")
-    parser.add_argument("--fps", default=5, type=float, help="frame rate of the overlay video")
+    parser.add_argument("--fps", default=None, type=float,
+                        help="frame rate of the overlay video (default 5; with --whole-video the source's)")
     parser.add_argument("--target-resolution", nargs=2, type=int, default=None, metavar=("W", "H"),
                         help="resolution of the overlay video (-1 keeps the aspect ratio)")
     parser.add_argument("--resize-algorithm", default="bilinear", help="resize algorithm for the overlay video")
@@ -78,7 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="heatmap txt to write ('Frame N - Heatmap values:' blocks) plus a .json sidecar")
     parser.add_argument("--npz", action="store_true", help="also write heatmaps as .npz next to --file-url")
     add_explain_options(parser)
+    add_whole_video_options(parser)
     return parser
+
+
+def add_whole_video_options(parser: argparse.ArgumentParser) -> None:
+    """``--whole-video`` and its settings (shared with ``python -m core.batch``)."""
+    parser.add_argument("--whole-video", action="store_true",
+                        help="explain every frame: the model's clip sampling slides over the whole video "
+                             "(txt, sidecar with the window table, npz, overlay of the whole length)")
+    parser.add_argument("--window-stride", type=int, default=None, metavar="N",
+                        help="with --whole-video: frames between two windows' starts (default: clip_len x "
+                             "frame_interval; smaller overlaps them)")
+    parser.add_argument("--frame-interval", type=int, default=None, metavar="N",
+                        help="with --whole-video: source frames between sampled frames (default: the config's "
+                             "SampleFrames frame_interval; 1 for UniformSample)")
+    parser.add_argument("--window-batch", type=int, default=4, metavar="N",
+                        help="with --whole-video: windows explained together (default 4)")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -102,11 +135,15 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
     colormap_lut(args.colormap)  # fail on a bad colormap before the slow part
     if not 0 <= args.alpha <= 1:
         raise CamError(f"--alpha must be between 0 and 1, not {args.alpha}.")
+    if args.whole_video:
+        check_whole_video(args)
     progress("loading model")
     handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     progress(f"explaining {video} on {handle.device}")
-    result = core.explain(handle, video, target_layer=args.target_layer_name, target=args.target_class,
+    if args.whole_video:
+        return run_whole_video(args, handle, progress)
+    result = core.explain(handle, video, target_layer=args.target_layer_name, target=target_of_args(args),
                           views="all" if args.all_views else "center", method=args.method)
     progress(f"{result.method} of {result.layer} for class {result.target_class} ({result.target_label}), "
              f"heatmaps {tuple(result.heatmaps.shape)}")
@@ -119,13 +156,38 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
         if blended is None:  # explain() always returns the frames it explained
             raise CamError("The result carries no frames to draw the overlay on.")
         frames = resize_frames(blended, args.target_resolution, args.resize_algorithm)
-        write_video(frames, args.out_filename, fps=args.fps)
+        write_video(frames, args.out_filename, fps=args.fps or 5)
         progress(f"wrote {args.out_filename}")
     if not args.file_url and not args.out_filename:
         for index, label, prob in result.topk(5):
             print(f"{prob:8.4f}  {index:>5}  {label}{'  <- explained' if index == result.target_class else ''}")
         progress("nothing written: add --file-url OUT.txt for the heatmaps (txt, json sidecar) and/or "
                  "--out-filename OUT.mp4 for the overlay video")
+    return 0
+
+
+def check_whole_video(args: argparse.Namespace) -> None:
+    """What ``--whole-video`` cannot do, refused before the model loads."""
+    if not args.file_url:
+        raise CamError("--whole-video writes a heatmap file per video; pass --file-url OUT.txt.")
+    if args.all_views:
+        raise CamError("--whole-video explains the center view of every window; drop --all-views.")
+    if args.out_filename and not str(args.out_filename).lower().endswith(".mp4"):
+        raise CamError("--whole-video writes the overlay as it is made, which needs an .mp4 --out-filename.")
+    if args.target_resolution:
+        raise CamError("--whole-video writes the overlay at the heatmaps' size; drop --target-resolution.")
+
+
+def run_whole_video(args: argparse.Namespace, handle: Any, progress: Callable[[str], object]) -> int:
+    """``--whole-video``: every frame explained (:func:`core.whole_video.explain_whole_video`)."""
+    report = explain_whole_video(
+        handle, args.video, args.file_url, target=target_of_args(args), target_layer=args.target_layer_name,
+        method=args.method, stride=args.window_stride, frame_interval=args.frame_interval,
+        batch_size=args.window_batch, overlay_path=args.out_filename, alpha=args.alpha, colormap=args.colormap,
+        fps=args.fps, progress=lambda done, total: progress(f"window {done}/{total}"))
+    resumed = f", resumed at window {report.resumed_from}" if report.resumed_from else ""
+    progress(f"{report.windows} windows, {report.frames} frames ({report.interpolated} interpolated) in "
+             f"{report.seconds:.1f} s{resumed}; wrote {', '.join(str(f) for f in report.files)}")
     return 0
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core import demo_data, runs
-from pages.ui import cache, pickers
+from pages.ui import pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 
@@ -24,17 +24,6 @@ setup_page("Training runs", "📈")
 
 TEST_RESULTS_PAGE = "pages/4_Test_results.py"
 SOURCES = {"demo": "Built-in demo", "folder": "Your work_dirs"}
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _log(folder: str, _stamps: tuple) -> runs.TrainingLog:
-    return runs.read_training_log(folder)
-
-
-def training_log(run: runs.Run) -> runs.TrainingLog:
-    """The run's curves, read again when a session's scalars.json grows."""
-    sessions = sorted(run.folder.glob("*/vis_data/scalars.json"))
-    return _log(str(run.folder), tuple((str(p), cache.content_stamp(p)) for p in sessions))
 
 
 def pick_run() -> runs.Run | None:
@@ -165,10 +154,12 @@ def main() -> None:
     st.caption(f"{run.folder} · config {run.config.name if run.config else 'missing'} · "
                f"{len(run.checkpoints)} checkpoint{'s' if len(run.checkpoints) != 1 else ''}")
     with shown_as_error() as box:
-        log = training_log(run)
+        log = runs.read_training_log(run.folder)  # read a line at a time, cached by file stamp in core
         infos = runs.describe_checkpoints(run, log)
     if box.failed:
         return
+    for sentence in log.notes:
+        st.caption(sentence)
     if log.train or log.val:
         curves(log, infos)
     else:

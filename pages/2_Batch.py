@@ -157,7 +157,8 @@ def _start(request: BatchRequest) -> None:
     st.rerun()
 
 
-def resume(manifest: dict, rows: list[dict], model: ModelFiles | None, out: str) -> BatchRequest | None:
+def resume(manifest: dict, rows: list[dict], model: ModelFiles | None, out: str,
+           options: BatchOptions | None) -> BatchRequest | None:
     """The interrupted batch's note and Resume button: it runs with this page's model and output folder
     (see :func:`core.batch.job.resume_request`); every recorded value that differs must be confirmed."""
     recorded: BatchRequest = manifest["request"]
@@ -169,13 +170,13 @@ def resume(manifest: dict, rows: list[dict], model: ModelFiles | None, out: str)
                 f"`{recorded.checkpoint or 'none'}`); the page never loads a model named by a file in the folder.")
         st.button("Resume", type="primary", key="batch_resume", icon=":material/play_arrow:", disabled=True)
         return None
-    request, differences = resume_request(recorded, model, out)
+    request, differences = resume_request(recorded, model, out, options=options)
     confirmed = True
     if differences:
-        st.markdown("Resuming uses this page's settings where they differ from the recorded batch "
-                    "(videos done with other settings are explained again):\n"
+        st.markdown("Resuming differs from what this page chose or from the recorded batch (each line says which "
+                    "is used; videos done with other settings are explained again):\n"
                     + "\n".join(f"- {d}" for d in differences))
-        confirmed = st.checkbox("Resume with this page's settings", key="batch_resume_confirm")
+        confirmed = st.checkbox("Resume with these settings", key="batch_resume_confirm")
     if st.button("Resume", type="primary", key="batch_resume", icon=":material/play_arrow:", disabled=not confirmed,
                  help=None if confirmed else "Confirm the differences above first."):
         _start(request)
@@ -250,7 +251,7 @@ def main() -> None:
         st.info("Another process (e.g. `python -m core.batch` in a terminal) is writing to this folder; its "
                 "summary below fills as it goes (rerun the page to refresh).")
     elif manifest is not None and interrupted(manifest, rows):
-        resumed = resume(manifest, rows, model, out)
+        resumed = resume(manifest, rows, model, out, options)
     missing = ("Choose a model and an input first." if model is None or source is None
                else "Type the class to explain (Options), or pick Predicted." if options is None else None)
     if st.button("Start", type="primary", key="batch_start", disabled=request is None,

@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from core import demo_data, gaze
 from core.gaze.images import FramePictures
-from core.saliency import BETTER
+from core.saliency import BETTER, REGISTRY, Protocol
 from pages.ui import cache, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
@@ -36,6 +36,7 @@ CONTROLS = {  # what core's sentences call --flags, as this page's sidebar names
     "--region crop": control(f"{REGION_LABEL}: the model's window"),
     "--density": control(DENSITY_LABEL),
     "--blur": control(BLUR_LABEL),
+    "--protocol": control("Protocol"),
 }
 MARKER = "#e4572e"  # the player's current frame on the curves
 SOURCES = {"demo": "Built-in demo", "paths": "Paths"}
@@ -47,9 +48,10 @@ say = for_page  # a sentence of core.gaze in this page's words
 
 @st.cache_data(show_spinner="Scoring the heatmaps against the gaze…", max_entries=16)
 def scores(heatmaps: str, fixations: str, density: str | None, region: str, start_index: int | None,
-           blur: float | str | None, stamp: tuple) -> tuple[list[gaze.GazeScores], list[str]]:
+           blur: float | str | None, stamp: tuple, protocol: str = "exact") -> tuple[list[gaze.GazeScores], list[str]]:
     """Scores of one heatmap txt or of a batch folder, and notes; ``stamp`` makes edited files count as new."""
-    return gaze.score_path(heatmaps, fixations, density, region=region, start_index=start_index, blur=blur)
+    return gaze.score_path(heatmaps, fixations, density, region=region, start_index=start_index, blur=blur,
+                           protocol=protocol)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -252,7 +254,7 @@ def show_clip(result: gaze.GazeScores, key: str, colormap: str, alpha: float) ->
 def show_batch(results: list[gaze.GazeScores]) -> None:
     rows = gaze.csv_rows(results)
     clips = pd.DataFrame([row for row in rows if row["frame"] == "" and row["view"] == ""])
-    metrics = [m for m in gaze.METRICS if m in clips]
+    metrics = [m for m in REGISTRY if m in clips]
     clips = clips[["video", "class", *metrics, "target_label", "predicted_label", "region", "txt"]]
     st.subheader(f"{len(results)} videos")
     st.dataframe(clips, hide_index=True, column_config={
@@ -283,18 +285,22 @@ def show_batch(results: list[gaze.GazeScores]) -> None:
 def main() -> None:
     st.title("Gaze comparison")
     heatmaps, fixations, density, region, start, blur, colormap, alpha = inputs()
+    protocol = st.sidebar.radio("Protocol", [str(p) for p in Protocol], key="gaze_protocol", horizontal=True,
+                                help="exact: deterministic definitions; mit: the MIT saliency benchmark's MATLAB code "
+                                     "as DHF1K's evaluation runs it (seeded), with information gain over the centre "
+                                     "bias (docs/gaze.md).")
     if not heatmaps or not fixations:
         st.info("Give a heatmap txt (or a batch output folder) and the gaze maps in the sidebar. Scores follow "
                 "the MIT saliency benchmark; python -m core.gaze computes the same from the command line.")
         return
     stamp = (cache.tree_stamp(heatmaps), cache.tree_stamp(fixations), cache.tree_stamp(density))
     with shown_as_error() as box:
-        results, notes = scores(heatmaps, fixations, density, region, start, blur, stamp)
+        results, notes = scores(heatmaps, fixations, density, region, start, blur, stamp, protocol)
     if box.failed:
         return
     for note in notes:
         st.info(say(note))
-    key = str(abs(hash((heatmaps, fixations, density, region, start, blur, stamp))))
+    key = str(abs(hash((heatmaps, fixations, density, region, start, blur, stamp, protocol))))
     if len(results) > 1 or Path(heatmaps).is_dir():
         show_batch(results)
         names = [f"{r.name} ({r.label})" if r.label else r.name for r in results]

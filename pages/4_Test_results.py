@@ -27,7 +27,7 @@ from core.errors import CamError
 from core.model import read_label_map
 from core.runs import dump_origin
 from core.target import GROUND_TRUTH, PREDICTED, Target, target_of_key
-from pages.ui import cache, pickers, tables
+from pages.ui import cache, contrast, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
 
@@ -102,11 +102,13 @@ def model_section(results: str | None, test_config: str | None) -> tuple[pickers
     st.header("Model (to explain samples)")
     origin = origin_of(results) if results else None
     if origin is not None:
-        st.caption(f"These results were made by **{Path(origin.checkpoint).name}** (recorded by "
-                   f"{origin.recorded_by or 'hand'}).")
+        st.caption(f"These results were made by checkpoint `{origin.checkpoint}` with config "
+                   f"`{origin.config or test_config or '(none recorded)'}` (recorded by "
+                   f"{origin.recorded_by or 'hand'}); they are used only if you press the button.")
         st.button("Use the checkpoint that made them", key="dump_use_origin", on_click=_use_origin,
                   args=(origin, test_config), icon=":material/link:",
-                  help=f"Checkpoint {origin.checkpoint}, config {origin.config or test_config or '(none recorded)'}")
+                  help="Puts both paths above into the model picker (a file beside the results never loads a "
+                       "model by itself).")
     spec = pickers.pick_model()
     if results and spec is not None and spec.checkpoint and not (origin and _same_file(spec.checkpoint,
                                                                                      origin.checkpoint)):
@@ -436,6 +438,40 @@ def progress() -> None:
                 st.switch_page("pages/2_Batch.py")
 
 
+# --------------------------------------------------------------------------- Why B rather than A? (contrast)
+
+
+def why(report: dumps.DumpReport, spec: pickers.ModelSpec | None, results: str) -> None:
+    """For the confusion cell picked (true A, predicted B): explain its samples with Contrast(B, A) in a
+    background batch and show the maps; one sample's Grad-CAM(B), Grad-CAM(A) and contrast side by side."""
+    gt, pred = st.session_state.get("dump_gt"), st.session_state.get("dump_pred")
+    if gt in (None, ANY) or pred in (None, ANY) or gt == pred:
+        return
+    cell = [s for s in report.samples() if s.gt_label == gt and s.pred_label == pred]
+    if not cell:
+        return
+    a, b = report.classes[gt], report.classes[pred]
+    st.subheader(f"Why {b} rather than {a}?")
+    folder = contrast.cell_folder(_default_out(results), gt, pred)
+    running = [o for o in st.session_state.get(BATCHES, []) if (job := job_for(o)) is not None and job.running]
+    clicked = st.button(f"Why {b} rather than {a}? ({len(cell)} samples)", key="dump_why", type="primary",
+                        icon=":material/compare:", disabled=spec is None or bool(running),
+                        help=f"Explains each sample of the cell with the map of score({b}) − score({a}) in a "
+                             f"background batch into {folder}.")
+    if clicked and spec is not None:
+        with shown_as_error():
+            _start_batches(batch_samples.batch_requests(
+                report, cell, folder, [contrast.contrast_of(gt, pred)], config=spec.config,
+                checkpoint=spec.checkpoint, device=spec.device, label_map=spec.label_map,
+                trust_checkpoint=spec.trust_checkpoint))
+    contrast.show_grid(folder, report)
+    if spec is not None and report.videos and st.toggle("One sample side by side", key="dump_why_single"):
+        by_index = {s.index: s for s in cell[:MAX_PICK]}
+        index = st.selectbox("Sample", list(by_index), key="dump_why_sample",
+                             format_func=lambda i: _sample_label(report, by_index[i]))
+        contrast.side_by_side(spec, report.videos[index], gt, pred, report.classes)
+
+
 def main() -> None:
     st.title("Test results")
     files, spec, origin = inputs()
@@ -461,6 +497,7 @@ def main() -> None:
     st.subheader("Samples")
     chosen = samples(report)
     explain(report, chosen, spec, origin)
+    why(report, spec, files["results"])
     batch(report, chosen, spec, files["results"])
 
 

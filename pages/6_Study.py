@@ -21,8 +21,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.gaze.inputs import fixations_output
-from core.saliency import BETTER
-from core.study import BASELINES, REGIONS, StudyResult, StudySpec, compute, p_matrix
+from core.saliency import BETTER, Protocol
+from core.study import ALL_BASELINES, BASELINES, REGIONS, StudyResult, StudySpec, compute, p_matrix
 from core.study.pictures import VideoPictures, frame_curves, video_pictures
 from core.study.report import output_files
 from core.study.result import MARKS
@@ -41,10 +41,13 @@ setup_page("Study", "📊", controls={  # what core's sentences call --flags, as
     "--gaze": control("Fixations folder"),
     "--density": control("Density folder (optional)"),
     "--run NAME=BATCH_DIR": "a run's name and batch folder (sidebar)",
+    "--subjects": control("Subjects folder (optional: the human bound)"),
+    "--protocol": control("Protocol"),
 })
 
 ARROW = {"higher": "↑", "lower": "↓"}
-GREYS = {"center": "#7f7f7f", "others": "#b5b5b5"}  # baselines in grey, as in the report's figures
+# baselines in grey, as in the report's figures
+GREYS = {"center": "#7f7f7f", "center_fit": "#666666", "others": "#b5b5b5", "human": "#4d4d4d"}
 RESULT = "study_result"  # session state: (key, StudyResult) of the last study run
 SOURCES = {"demo": "Built-in demo", "folders": "Batch folders"}
 
@@ -83,9 +86,17 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         start = st.selectbox(START_LABEL, ("auto", 0, 1), key="study_start",
                              help="In per-frame gaze folders, the number of the video's first frame; auto: 0 when "
                                   "a file numbered 0 exists, else 1.")
-        baselines = st.multiselect("Baselines", BASELINES, default=list(BASELINES), key="study_baselines",
-                                   help="center: a Gaussian centred on the scoring grid (σ = size / 4); others: "
-                                        "the mean gaze density of the other videos (leave one out).")
+        baselines = st.multiselect("Baselines", ALL_BASELINES, default=list(BASELINES), key="study_baselines",
+                                   help="center: a Gaussian centred on the scoring grid (σ = size / 4); center_fit: "
+                                        "its σ chosen on the other videos' fixations; others: the mean gaze density "
+                                        "of the other videos (leave one out); human: each observer against the "
+                                        "others (needs the subjects folder).")
+        subjects = path_input("Subjects folder (optional: the human bound)", key="study_subjects",
+                              help="The subjects/ folder python -m core.gaze.fixations (or core.gaze.datasets) "
+                                   "writes: each observer's fixations, one <video>.npz per video.")
+        protocol = st.radio("Protocol", list(Protocol), key="study_protocol", horizontal=True,
+                            help="exact: deterministic definitions; mit: the MIT saliency benchmark's MATLAB code as "
+                                 "DHF1K's evaluation runs it (seeded), with information gain (docs/study.md).")
         st.header("Display")
         colormap = st.selectbox("Colormap", COLORMAPS, key="study_colormap")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="study_alpha")
@@ -94,19 +105,20 @@ def inputs() -> tuple[StudySpec | None, str, float]:
             demo = StudySpec.demo(region)
         if box.failed:
             return None, colormap, alpha
-        return replace(demo, baselines=tuple(baselines), start_index=None if start == "auto" else int(start)), \
-            colormap, alpha
+        return replace(demo, baselines=tuple(baselines), start_index=start if isinstance(start, int) else None,
+                       protocol=Protocol(protocol or Protocol.EXACT)), colormap, alpha
     if not runs or not gaze:
         return None, colormap, alpha
     gaze, density, _ = fixations_output(gaze, density)
     spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines),
-                     start if isinstance(start, int) else None)
+                     start if isinstance(start, int) else None, Protocol(protocol or Protocol.EXACT),
+                     Path(subjects) if subjects else None)
     return spec, colormap, alpha
 
 
 def _key(spec: StudySpec) -> tuple:
     folders = [folder for _, folder in spec.runs]
-    return (spec, *map(cache.tree_stamp, [*folders, spec.gaze, spec.density]))
+    return (spec, *map(cache.tree_stamp, [*folders, spec.gaze, spec.density, spec.subjects]))
 
 
 def run_study(spec: StudySpec, key: tuple) -> bool:

@@ -33,6 +33,13 @@ def _free_port() -> int:
 def streamlit_server(tmp_path: Path, address: str = "127.0.0.1", **env: str):
     """``streamlit run explorer.py`` on a free port (listening on ``address``), with ``env`` added; always
     stopped. Yields its URL (on 127.0.0.1) and the path of its stderr."""
+    with streamlit_process(tmp_path, address, **env) as (_, url, stderr_path):
+        yield url, stderr_path
+
+
+@contextlib.contextmanager
+def streamlit_process(tmp_path: Path, address: str = "127.0.0.1", **env: str):
+    """:func:`streamlit_server` that also yields the server's process first (to measure its memory)."""
     port = _free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
     stderr_path = tmp_path / "streamlit.stderr"
@@ -55,7 +62,7 @@ def streamlit_server(tmp_path: Path, address: str = "127.0.0.1", **env: str):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start: {stderr_path.read_text()}")
             time.sleep(0.3)
-        yield url, stderr_path
+        yield proc, url, stderr_path
     finally:
         proc.terminate()
         try:

@@ -13,6 +13,8 @@ import importlib
 import sys
 import types
 
+import torch
+
 
 def _unavailable(name: str):
     def call(*_args, **_kwargs):
@@ -64,3 +66,15 @@ def import_pytorch_grad_cam():
         if getattr(sys.modules[name], "__stub__", False) or name.startswith("torchvision."):
             del sys.modules[name]
     return module
+
+
+class ClipScores(torch.nn.Module):
+    """A 2D recognizer as an image model for pytorch-grad-cam: ``[N, 3, H, W]`` frames to ``[1, C]``."""
+
+    def __init__(self, recognizer: torch.nn.Module) -> None:
+        super().__init__()
+        self.recognizer = recognizer
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        feats, kwargs = self.recognizer.extract_feat(frames[None], test_mode=True)
+        return self.recognizer.cls_head(feats, **kwargs)

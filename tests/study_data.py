@@ -69,22 +69,31 @@ def write_run(folder: Path, kind: str, videos: list[int]) -> Path:
 
 
 def write_gaze(folder: Path, videos: list[int], observers: int = 6) -> tuple[Path, Path]:
-    """Per-frame fixation maps (0/255 PNGs, 0-based ``frame_{k:05d}``) and densities, one folder per video."""
+    """Per-frame fixation maps (0/255 PNGs, 0-based ``frame_{k:05d}``) and densities, one folder per video;
+    and ``subjects/v{video}.npz``: observer i's fixation on every frame (core.gaze.subjects)."""
+    from core.gaze.subjects import write_subjects
+
     fixations, density = folder / "fixations", folder / "density"
+    (folder / "subjects").mkdir(parents=True, exist_ok=True)
     for video in videos:
         rng = np.random.default_rng(50 + video)
         for root in (fixations, density):
             (root / f"v{video}").mkdir(parents=True, exist_ok=True)
+        points: list[np.ndarray] = []
         for frame in range(FRAMES):
             x, y = target(video, frame)
             fix = np.zeros(SOURCE[::-1], np.uint8)
             xs = np.clip(np.rint(x + rng.normal(0, 2.0, observers)), 0, SOURCE[0] - 1).astype(int)
             ys = np.clip(np.rint(y + rng.normal(0, 2.0, observers)), 0, SOURCE[1] - 1).astype(int)
             fix[ys, xs] = 255
+            points.append(np.stack([np.full(observers, frame), xs, ys, np.arange(observers)], axis=1))
             blurred = cv2.GaussianBlur((fix > 0).astype(np.float64), (0, 0), 2.5, borderType=cv2.BORDER_CONSTANT)
             cv2.imwrite(str(fixations / f"v{video}" / f"frame_{frame:05d}.png"), fix)
             cv2.imwrite(str(density / f"v{video}" / f"frame_{frame:05d}.png"),
                         np.rint(blurred / blurred.max() * 255).astype(np.uint8))
+        table = np.concatenate(points)
+        write_subjects(folder / "subjects" / f"v{video}.npz", [f"s{i}" for i in range(observers)], table[:, 0],
+                       table[:, 1], table[:, 2], table[:, 3], SOURCE, 2.5)
     return fixations, density
 
 
@@ -109,4 +118,5 @@ def make_study(folder: Path, videos: int = 8) -> dict[str, Path]:
     paths = {kind: write_run(folder / "runs" / kind, kind, ids) for kind in ("good", "mid", "bad")}
     paths["videos"] = write_videos(folder / "runs" / "videos", ids)
     paths["fixations"], paths["density"] = write_gaze(folder / "gaze", ids)
+    paths["subjects"] = folder / "gaze" / "subjects"
     return paths

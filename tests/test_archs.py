@@ -26,9 +26,9 @@ from real_configs import ALL_CONFIGS, CONFIGS, STRUCTURES, small_config
 
 import core
 from core.cam import capture, class_scores, heatmaps_of
-from core.methods import METHODS
 from core.synthetic import make_clip
 from core.video import build_inputs
+from tools.support_table import METHODS  # the CAM methods; the attention methods are in tests/test_attention.py
 
 RESULTS = Path(os.environ.get("CAM_SUPPORT_JSON", Path(__file__).resolve().parents[1] / "build" / "support.json"))
 _SHARD, _SHARDS = (int(n) for n in os.environ.get("CAM_SWEEP_SHARD", "0/1").split("/"))

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import pickletools
+import re
 import struct
 import subprocess
 import sys
@@ -423,7 +424,8 @@ def test_storage_declaring_more_than_its_bytes_is_refused(tmp_path):
     forged = blob.replace(b"K\x05N", b"J" + struct.pack("<i", 2**30) + b"N")  # 4 GiB of floats
     dump = _write(tmp_path / "storage.pkl", [{"pred_score": _LoadFromBytes(forged), "gt_label": torch.tensor([0])}])
     error, peak = _traced_peak(lambda: load_dump(dump))
-    assert isinstance(error, CamError) and "a tensor storage declares 4.0 GiB but only 20 bytes" in str(error)
+    assert isinstance(error, CamError)
+    assert re.search(r"a tensor storage declares 4.0 GiB but only \d+ bytes", str(error))
     assert peak < 5_000_000
 
 

@@ -410,3 +410,15 @@ def test_a_gpu_gives_the_cpu_figures(demo):
     before = _state(gpu.model)
     sanity_check(gpu, video)
     assert all(torch.equal(before[k], v) for k, v in gpu.model.state_dict().items())
+
+
+def test_every_faithfulness_column_is_one_registry_row_and_a_field():
+    """SUMMARY_COLUMNS (the batch's summary.csv) and the tables' labels come from FAITHFULNESS_METRICS."""
+    import dataclasses
+
+    from core.evaluate.faithfulness import FAITHFULNESS_METRICS, Faithfulness
+
+    fields = {f.name for f in dataclasses.fields(Faithfulness)}
+    assert core.evaluate.SUMMARY_COLUMNS == tuple(FAITHFULNESS_METRICS) and set(FAITHFULNESS_METRICS) <= fields
+    assert [FAITHFULNESS_METRICS[n].label for n in ("deletion_auc", "insertion_auc", "average_drop")] == \
+        ["deletion AUC ↓", "insertion AUC ↑", "average drop ↓"]

@@ -78,7 +78,7 @@ def test_run_scrub_play_and_download_in_chromium(server, tmp_path):
 
 
 def test_shared_server_asks_for_the_password_in_chromium(tmp_path):
-    """Served beyond loopback: nothing without MMCAM_PASSWORD; with it, the password form first, then the app."""
+    """Served beyond loopback: nothing without MMCAM_PASSWORD; with it, the gate's login page first, then the app."""
     with streamlit_server(tmp_path / "none", "0.0.0.0") as (url, _), chromium_page() as page:
         page.goto(url)
         page.get_by_text("it serves no page without a password").wait_for(timeout=60_000)
@@ -95,6 +95,9 @@ def test_shared_server_asks_for_the_password_in_chromium(tmp_path):
         field.fill("correct horse battery")
         page.get_by_role("button", name="Open").click()
         page.get_by_role("button", name="Run Grad-CAM").wait_for(timeout=90_000)
-        page.reload()  # a new browser session asks again
+        page.reload()  # a new session of the same browser: logged in (the gate's cookie)
+        page.get_by_role("button", name="Run Grad-CAM").wait_for(timeout=90_000)
+        page.context.clear_cookies()  # another browser asks again
+        page.reload()
         page.get_by_label("Password", exact=True).wait_for(timeout=60_000)
     assert "Traceback" not in log.read_text()

@@ -19,6 +19,7 @@ from gaze_data import SOURCE, fixations_from, make_clip_gaze, make_frame_gaze, m
 
 import core
 from core import gaze
+from core.errors import CamError
 from core.geometry import gaze_to_crop, heatmap_to_source, window_mask
 from core.saliency import cc, clip_saliency
 
@@ -136,7 +137,7 @@ def test_cli_json_for_one_txt(clip_gaze):
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     expected = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png", clip_gaze / "dens.png")
-    assert json.loads(done.stdout) == {"clip": pytest.approx(expected.clip), "frames": []}
+    assert json.loads(done.stdout) == {"protocol": "exact", "clip": pytest.approx(expected.clip), "frames": []}
 
 
 def test_all_views_scored_view_by_view(clip_gaze, frame_gaze, tmp_path, capsys):
@@ -219,8 +220,10 @@ def test_cli_batch_folder_to_csv(clip_gaze, frame_gaze, tmp_path, capsys):
     alone = gaze.score_file(clip_gaze / "wide.txt", clip_gaze / "fix.png").clip
     assert {m: float(clips["wide"][m]) for m in gaze.METRICS} == pytest.approx(alone)
     table = captured.out.splitlines()
-    assert table[0].split() == ["video", *" ".join(gaze.metric_title(m) for m in gaze.METRICS).split()]
-    assert table[0].split()[-2:] == ["KL", "↓"] and table[0].split()[1:3] == ["AUC_Judd", "↑"]
+    assert table[0].split() == ["video", "frames", "scored",
+                                *" ".join(gaze.metric_title(m) for m in gaze.METRICS).split()]
+    assert table[0].split()[-2:] == ["KL", "↓"] and table[0].split()[3:5] == ["AUC_Judd", "↑"]
+    assert [line.split()[1] for line in table[1:3]] == ["16", "0"]  # other: per-frame gaze; wide: one map
     assert [line.split()[0] for line in table[1:3]] == ["other", "wide"]
     assert table[4].startswith("Per class") and [line.split()[0] for line in table[6:8]] == ["walk", "run"]
 
@@ -344,3 +347,31 @@ def test_a_batch_says_the_gaze_folders_numbering_once(clip_gaze, frame_gaze, tmp
         f"numbered from {first} (file {first} = first frame)" in numbering[0]
     assert [n for n in notes if "numbered" not in n] == list(dict.fromkeys(
         n for r in results for n in r.notes if "numbered" not in n))  # the other notes as they were
+
+
+def test_mit_protocol_is_carried_by_every_output_and_never_mixed(frame_gaze, tmp_path, capsys):
+    """--protocol mit: the same frames scored by the benchmark's definitions (IG over the centre bias added),
+    seeded so a second run repeats; the protocol is in the JSON, the CSV column and its header; exact and mit
+    scores are not summarised together."""
+    folder = frame_gaze[0]
+    args = [str(folder / "wide.txt"), str(folder / "fix_frames"), "--density", str(folder / "dens_frames.mp4")]
+    assert gaze.main([*args, "--protocol", "mit", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert gaze.main([*args, "--protocol", "mit", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert first["protocol"] == "mit" and set(first["clip"]) == {*gaze.METRICS, "IG"}
+    exact = gaze.score_file(folder / "wide.txt", folder / "fix_frames", folder / "dens_frames.mp4")
+    assert first["clip"]["CC"] == pytest.approx(exact.clip["CC"], abs=1e-9)  # CC: one definition in both
+    assert first["clip"]["AUC_Judd"] == pytest.approx(exact.clip["AUC_Judd"], abs=5e-3)  # one jitter vs its mean
+    assert first["clip"]["IG"] > 0  # the heatmap follows the gaze better than the centre bias does
+    assert gaze.main([*args, "--protocol", "mit", "--out", str(tmp_path / "mit.csv")]) == 0
+    assert "Scored under protocol mit" in capsys.readouterr().out
+    text = (tmp_path / "mit.csv").read_text()
+    assert "protocol mit" in text.splitlines()[0]
+    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+    assert {row["protocol"] for row in rows} == {"mit"}
+    mit = gaze.score_file(folder / "wide.txt", folder / "fix_frames", folder / "dens_frames.mp4", protocol="mit")
+    with pytest.raises(CamError, match="one --protocol"):
+        gaze.class_summary([exact, mit])
+    with pytest.raises(CamError, match="one --protocol"):
+        gaze.header_notes([exact, mit])

@@ -155,6 +155,12 @@ def test_ledov_events_spread_over_the_frames_they_cover(tmp_path):
     assert _marked(out, "animal_01", 0) == [] and _marked(out, "animal_01", 3) == []
     assert _marked(out, "animal_01", 5) == [(5, 5)]
     assert record["videos"][0]["subjects"] == {"1": 2, "2": 1}
+    from core.gaze.subjects import read_subjects  # each observer apart, for core.study's human bound
+
+    subjects = read_subjects(out / "subjects" / "animal_01.npz")
+    assert subjects.names == ("1", "2") and subjects.size == (80, 60)
+    assert sorted(zip(subjects.frame.tolist(), subjects.x.tolist(), subjects.y.tolist(), subjects.subject.tolist(),
+                      strict=True)) == [(1, 30, 20, 0), (2, 30, 20, 0), (5, 5, 5, 1)]
 
 
 def test_diem_left_eye_first_then_right(tmp_path):
@@ -210,7 +216,7 @@ def test_several_workers_write_the_same_bytes(tmp_path):
     two = datasets.import_dataset("ledov", tmp_path / "src", tmp_path / "two", workers=2)
     assert one["videos"] == two["videos"]
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
-    assert len(files) == 3 * 6 * 2 + 2
+    assert len(files) == 3 * 6 * 2 + 3 + 2  # maps, each video's subjects file, samples.csv and dataset.json
     for rel in files:
         if rel.name != "dataset.json":
             assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel

@@ -20,9 +20,6 @@ PACKAGES = ("core", "pages", "tools")
 JUSTIFIED = {
     ("core.batch.job", "core.batch.cluster"):
         "Ray is optional and heavy: core.batch.cluster imports ray, needed only for --ray runs",
-    ("core.checkpoint", "core.dumps"):
-        "words an error about a results pickle given as a checkpoint; goes with the safe unpickler's move "
-        "below both (engineer sec-files)",
 }
 
 

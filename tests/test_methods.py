@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import sample_file
-from gradcam_stubs import import_pytorch_grad_cam
+from gradcam_stubs import ClipScores, import_pytorch_grad_cam
 from real_configs import small_config
 
 import core
@@ -34,19 +34,9 @@ MAX_DIFFS: dict[str, float] = {}
 
 
 def test_every_method_has_an_oracle():
-    assert set(METHODS) == set(ORACLES)
-
-
-class _ClipScores(torch.nn.Module):
-    """A 2D recognizer as an image model for pytorch-grad-cam: ``[N, 3, H, W]`` frames to ``[1, C]``."""
-
-    def __init__(self, recognizer: torch.nn.Module) -> None:
-        super().__init__()
-        self.recognizer = recognizer
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        feats, kwargs = self.recognizer.extract_feat(frames[None], test_mode=True)
-        return self.recognizer.cls_head(feats, **kwargs)
+    """CAM methods here; the attention methods' oracles (the authors' code) are in tests/test_attention.py."""
+    assert {name for name, cls in METHODS.items() if not cls.needs_attention} == set(ORACLES)
+    assert {name for name, cls in METHODS.items() if cls.needs_attention} == {"rollout", "attn-grad"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +61,7 @@ def test_2d_matches_pytorch_grad_cam(method, tsn):
     handle, captured, frames = tsn
     size = (frames.shape[-1], frames.shape[-2])
     ours = get_method(method)(captured.activations[0], captured.gradients[0])[0].numpy()  # [N, h, w]
-    oracle = ORACLES[method](model=_ClipScores(handle.model), target_layers=[handle.model.backbone.layer3])
+    oracle = ORACLES[method](model=ClipScores(handle.model), target_layers=[handle.model.backbone.layer3])
     with oracle:
         theirs = oracle(input_tensor=frames, targets=[ClassifierOutputTarget(TARGET)])
     if method == "eigencam":  # the SVD's sign is arbitrary there; we fix it (see core.methods.EigenCAM)
@@ -181,7 +171,7 @@ def test_3d_time_slices_are_the_2d_case(method, i3d):
 
 def test_heatmaps_of_normalises_each_view(i3d):
     captured = i3d[0]
-    for method in METHODS:
+    for method in ORACLES:
         heatmaps = heatmaps_of(captured, method).numpy()
         assert heatmaps.shape == captured.size
         assert np.isclose(heatmaps.max(axis=(1, 2, 3)), 1).all() and (heatmaps.min(axis=(1, 2, 3)) == 0).all()
@@ -196,7 +186,8 @@ def test_gradient_free_method_needs_no_backward(i3d):
         heatmaps_of(no_grads, "gradcam")
 
 
-@pytest.mark.parametrize("spelling", ["Grad-CAM++", "gradcam_pp", "XGrad-CAM", "layer-cam", "HiResCAM", "EIGENCAM"])
+@pytest.mark.parametrize("spelling", ["Grad-CAM++", "gradcam_pp", "XGrad-CAM", "layer-cam", "HiResCAM", "EIGENCAM",
+                                      "Rollout", "attn_grad", "attngrad"])
 def test_method_names(spelling):
     assert get_method(spelling).name in METHODS
 

@@ -15,6 +15,7 @@ from core.saliency import (
     ALL_METRICS,
     BETTER,
     METRICS,
+    REGISTRY,
     auc_borji,
     auc_judd,
     auc_shuffled,
@@ -234,8 +235,8 @@ def test_stack_scores_equal_one_map_at_a_time(scene) -> None:
 
 
 def test_every_metric_says_which_way_is_better() -> None:
-    assert set(BETTER) == set(ALL_METRICS) and set(METRICS) < set(ALL_METRICS)
-    assert {m for m, way in BETTER.items() if way == "lower"} == {"KL"}
+    assert set(BETTER) == set(REGISTRY) and set(METRICS) < set(ALL_METRICS) < set(REGISTRY)
+    assert {m for m, way in BETTER.items() if way == "lower"} == {"KL", "EMD"}
     assert set(BETTER.values()) == {"higher", "lower"}
 
 

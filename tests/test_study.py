@@ -270,11 +270,12 @@ def test_cli_writes_every_output_and_prints_json(data, tmp_path, capsys):
                      "pvalues.png", "classes.png"}
     summary = list(csv.DictReader(io.StringIO((out / "summary.csv").read_text())))
     assert list(summary[0]) == ["run", "metric", "mean", "std", "n", "ci_low", "ci_high", "frame_pooled_mean",
-                                "better"]
+                                "normalised", "better", "protocol"]
     scores = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
     assert list(scores[0])[:4] == ["run", "video", "class", "frame"] and scores[0]["frame"] == ""
     tests = list(csv.DictReader(io.StringIO((out / "tests.csv").read_text())))
-    assert list(tests[0]) == ["metric", "run_a", "run_b", "n", "statistic", "p", "p_holm", "effect", "better"]
+    assert list(tests[0]) == ["metric", "run_a", "run_b", "n", "statistic", "p", "p_holm", "effect", "better",
+                              "protocol"]
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -8,8 +8,7 @@ import re
 import pytest
 from conftest import ROOT
 
-from core.methods import METHODS
-from tools.support_table import END, START, load_results, main, render, summary, update_readme
+from tools.support_table import END, METHODS, START, load_results, main, render, summary, update_readme
 
 ROW = {"config": "tsn/x.py", "architecture": "tsn", "layer": "backbone/layer4", "grid": "8x4x4", "input": "8x112x112",
        "seconds": 3.5, "methods": {name: "ok" for name in METHODS}}

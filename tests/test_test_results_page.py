@@ -178,7 +178,11 @@ def _biased_checkpoint(project, folder: Path, cls: int) -> Path:
 
 def test_the_dumps_checkpoint_is_offered_and_a_mismatch_warned(project, tmp_path):
     app = _opened_project(project)
-    assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" in _sidebar_text(app)
+    assert "made by **epoch_2.pth** (recorded by python -m core.mm test)" not in _sidebar_text(app)
+    text = _sidebar_text(app)  # both paths in full, used only on the button (issue 22.3)
+    assert f"made by checkpoint `{project['checkpoint']}` with config `{project['config']}`" in text
+    assert "(recorded by python -m core.mm test); they are used only if you press the button" in text
+    assert app.radio(key="model_source").value != "paths"  # nothing preset yet
     app.button(key="dump_use_origin").click().run()
     assert app.radio(key="model_source").value == "paths"
     assert app.text_input(key="checkpoint_path").value == str(project["checkpoint"])
@@ -226,7 +230,7 @@ def test_remember_which_checkpoint_made_a_dump(project, tmp_path):
     app.button(key="dump_remember").click().run()
     source = dumps.read_source(dump)
     assert source.checkpoint == str(project["checkpoint"]) and source.recorded_by == "the Test results page"
-    assert "made by **epoch_2.pth** (recorded by the Test results page)" in _sidebar_text(app)
+    assert f"made by checkpoint `{project['checkpoint']}`" in _sidebar_text(app)
     assert all(b.key != "dump_remember" for b in app.button)  # remembered: the record is offered instead
 
 
@@ -272,3 +276,44 @@ def test_explain_all_mistakes_runs_a_batch(project, tmp_path, target):
     assert not app.exception, app.exception
     assert app.title[0].value == "Batch" and app.text_input(key="batch_out").value == str(folders[0])
     assert any(m.value.startswith(f"**Summary** · {len(wrong)} explained · 0 failed") for m in app.markdown)
+
+
+def test_why_b_rather_than_a_explains_the_cell_with_the_contrast(project):
+    from collections import Counter
+
+    from core.batch.job import job_for
+    from pages.ui.contrast import cell_folder
+
+    report = dumps.open_dump(project["dump"], config=project["config"])
+    cells = Counter((s.gt_label, s.pred_label) for s in report.samples() if not s.correct)
+    (gt, pred), count = cells.most_common(1)[0]
+    app = _opened_project(project)
+    app.button(key="dump_use_origin").click().run()
+    assert all(b.key != "dump_why" for b in app.button)  # no cell picked: no question
+    app.session_state["dump_gt"], app.session_state["dump_pred"] = gt, pred  # what a cell click sets
+    app.run()
+    a, b = report.classes[gt], report.classes[pred]
+    assert f"Why {b} rather than {a}?" in [s.value for s in app.subheader]
+    button = app.button(key="dump_why")
+    assert button.label == f"Why {b} rather than {a}? ({count} samples)" and not button.disabled
+    button.click().run()
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    folder = cell_folder(Path(project["dump"]).with_name(f"{Path(project['dump']).stem}_explained"), gt, pred)
+    deadline = time.monotonic() + 300
+    while job_for(folder) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = job_for(folder)
+    assert job is not None
+    job.join(300)
+    assert job.progress().phase == "finished", job.progress().error
+    sidecars = [json.loads(p.read_text()) for p in folder.rglob("*.json") if not p.name.startswith(".")]
+    assert len(sidecars) == count
+    assert all(m["contrast"] == {"target": f"contrast:{pred}:{gt}", "versus": [gt], "versus_labels": [a]}
+               and m["target_class"] == pred for m in sidecars)
+    app.run()  # the grid: a row of frames per sample
+    assert len(app.get("image")) == min(count, 8) * 8
+    app.toggle(key="dump_why_single").set_value(True).run()
+    assert len(app.get("image")) == min(count, 8) * 8 + 3
+    assert not app.exception and not app.main.error, [e.value for e in app.main.error]
+    titles = [m.value for m in app.markdown if m.value.startswith("**Grad-CAM(") or m.value.startswith("**Contrast(")]
+    assert titles == [f"**Grad-CAM({b})**", f"**Grad-CAM({a})**", f"**Contrast({b}, {a})**"]

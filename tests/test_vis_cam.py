@@ -100,8 +100,8 @@ def write_bad_inputs(tmp_path, config, ckpt):
 BAD = {
     "missing video": (["{ckpt}", "{tmp}/nope.mp4"], "does not exist"),
     "empty file": (["{ckpt}", "{tmp}/empty.mp4"], "empty file"),
-    "corrupt file": (["{ckpt}", "{tmp}/corrupt.mp4"], "could not be read"),
-    "not a video": (["{ckpt}", "{tmp}/notes.txt"], "could not be read"),
+    "corrupt file": (["{ckpt}", "{tmp}/corrupt.mp4"], "could not be (read|decoded)"),
+    "not a video": (["{ckpt}", "{tmp}/notes.txt"], "could not be (read|decoded)"),
     "folder without frames": (["{ckpt}", "{tmp}/noframes"], "holds no frames"),
     "video with --use-frames": (["{ckpt}", "{demo}", "--use-frames"], "not a rawframes directory"),
     "checkpoint of another model": (["{tmp}/other.pth", "{demo}"], "does not fit this config"),
@@ -116,6 +116,8 @@ BAD = {
     "bad alpha": (["{ckpt}", "{demo}", "--alpha", "3"], "alpha"),
     "bad colormap": (["{ckpt}", "{demo}", "--colormap", "rainbowz"], "Unknown colormap"),
     "unknown method": (["{ckpt}", "{demo}", "--method", "magic"], "Unknown CAM method"),
+    "attention method on a CNN": (["{ckpt}", "{demo}", "--method", "rollout"],
+                                  "Attention rollout needs attention layers .* ResNet3dSlowOnly has none"),
     "cuda without gpu": (["{ckpt}", "{demo}", "--device", "cuda:0"], "no CUDA GPU"),
 }
 

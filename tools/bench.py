@@ -13,19 +13,29 @@ import argparse
 import multiprocessing as mp
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import decord
+import numpy as np
+import torch
+
 import core  # (first: the mmaction2 wheel fixes)
 from core.cam import class_scores
-from core.demo import demo_paths
+from core.checkpoint import numpy_core, read_checkpoint
+from core.demo import cache_dir, demo_paths
+from core.dumps import load_dump
 from core.evaluate import deletion_insertion
 from core.evaluate.perturb import counts_of, probabilities, view_inputs
 from core.layers import get_layer
 from core.model import load_config, resolve_device
+from core.overlay import VideoWriter
+from core.video import build_inputs, probe_video
+from core.whole_video import FrameStream, explain_whole_video, plan_windows, sampling_of, stack_clips, window_config
 from tools.batch_bench import batch_figure, materialize, video_folder
 from tools.dataset_bench import dataset_figure
-from tools.study_bench import study_figure
+from tools.study_bench import make_inputs, study_figure
 
 CASES = {
     "i3d": ("i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py", "backbone/layer4/1/relu",
@@ -39,6 +49,7 @@ CASES = {
 # usual full backward (autograd everywhere, parameter gradients), which is what it would cost.
 FULL_BACKWARD = {"videomae"}
 STEPS = ("inference", "explain", "mmaction")
+ATTENTION_METHODS = ("rollout", "attn-grad")
 
 
 def _config(case: str):
@@ -78,6 +89,9 @@ def _runner(case: str, step: str, device: str):
     elif step == "explain":
         def run():
             core.explain_inputs(handle, clip, target_layer=layer)
+    elif step in ATTENTION_METHODS:
+        def run():
+            core.explain_inputs(handle, clip, method=step)
     elif case in FULL_BACKWARD:
         def run():
             _full_backward_gradcam(handle, clip, layer)
@@ -176,23 +190,51 @@ def peak_memory(case: str, step: str, device: str) -> float:
     return _in_fresh_process(_peak_child, case, step, device)
 
 
-def timings(case: str, device: str, repeat: int) -> dict[str, float]:
-    """Median seconds of each step, measured interleaved in this process after one warm-up."""
+def timings(case: str, device: str, repeat: int, steps: tuple[str, ...] = STEPS,
+            cpu: dict[str, float] | None = None) -> dict[str, float]:
+    """Median seconds of each step, measured interleaved in this process after one warm-up (``cpu``, when
+    given, receives the median process CPU seconds, steadier on a shared machine)."""
     import warnings
 
     warnings.filterwarnings("ignore")
-    runs = {step: _runner(case, step, device) for step in STEPS}
-    samples = {step: [] for step in STEPS}
-    for step in STEPS:
+    runs = {step: _runner(case, step, device) for step in steps}
+    samples: dict[str, list[float]] = {step: [] for step in steps}
+    cpu_samples: dict[str, list[float]] = {step: [] for step in steps}
+    for step in steps:
         runs[step]()
     for _ in range(repeat):
-        for step in STEPS:
+        for step in steps:
             _sync(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             runs[step]()
             _sync(device)
             samples[step].append(time.perf_counter() - start)
+            cpu_samples[step].append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.update({step: statistics.median(values) for step, values in cpu_samples.items()})
     return {step: statistics.median(values) for step, values in samples.items()}
+
+
+def attention_table(cases: list[str], device: str, repeat: int, memory: bool = True) -> None:
+    """Attention rollout and gradient-weighted attention beside plain inference and our Grad-CAM, same model."""
+    steps = ("inference", "explain", *ATTENTION_METHODS)
+    print(f"\nattention methods on {device} (times: median of {repeat}, interleaved; cpu: the same ratio in process "
+          "CPU time; memory: peak extra MiB per step, fresh process)")
+    header = (f"{'model':<20} {'infer s':>8} {'gradcam s':>9} {'rollout s':>9} {'attn-grad s':>11} {'roll/inf':>8} "
+              f"{'agrad/inf':>9} {'cpu r/i':>7} {'cpu a/i':>7} {'mem inf':>8} {'mem gcam':>8} {'mem roll':>8} "
+              f"{'mem agrad':>9}")
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        cpu: dict[str, float] = {}
+        t = timings(case, device, repeat, steps, cpu)
+        mem = {step: peak_memory(case, step, device) if memory else float("nan") for step in steps}
+        print(f"{CASES[case][3]:<20} {t['inference']:>8.3f} {t['explain']:>9.3f} {t['rollout']:>9.3f} "
+              f"{t['attn-grad']:>11.3f} {t['rollout'] / t['inference']:>8.2f} {t['attn-grad'] / t['inference']:>9.2f} "
+              f"{cpu['rollout'] / cpu['inference']:>7.2f} {cpu['attn-grad'] / cpu['inference']:>7.2f} "
+              f"{mem['inference']:>8.0f} {mem['explain']:>8.0f} {mem['rollout']:>8.0f} {mem['attn-grad']:>9.0f}",
+              flush=True)
+    print("goals: roll/inf <= 1.3, agrad/inf <= 2.5")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,19 +248,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time core.batch over N videos vs core.explain vs one vis_cam process per video")
     parser.add_argument("--evaluate", nargs="*", default=None, choices=list(EVALUATE_CASES), metavar="MODEL",
                         help="also time deletion+insertion (core.evaluate) vs plain forwards: demo, i3d (default both)")
+    parser.add_argument("--attention", nargs="*", default=None, choices=sorted(FULL_BACKWARD), metavar="MODEL",
+                        help="also time attention rollout and attn-grad vs inference and Grad-CAM (default: videomae)")
+    parser.add_argument("--whole-video", nargs="*", default=None, choices=["demo", "i3d"], metavar="MODEL",
+                        help="also time explaining every window of a video vs plain inference over the same "
+                             "windows, and peak memory at 4x and 16x the length: demo, i3d (default both)")
+    parser.add_argument("--loads", action="store_true",
+                        help="only time reading a checkpoint and a test dump (core's unpickler vs torch's loaders)")
     parser.add_argument("--study", action="store_true",
                         help="only time core.study: 3 runs x 50 clips x 16 frames at 224², all metrics (goal <= 30 s)")
     parser.add_argument("--datasets", action="store_true",
                         help="only time core.gaze.datasets: 20 videos x 300 frames at 640x360 (goal >= 200 frames/s)")
     args = parser.parse_args(argv)
+    if args.loads:
+        return load_table(args.repeat)
     if args.study:
         return study_table()
     if args.datasets:
         return datasets_table()
 
     device = str(resolve_device(args.device))
+    if args.whole_video is not None:
+        whole_video_table(args.whole_video or list(WHOLE_CASES), device, args.repeat, memory=not args.no_memory)
     if args.evaluate is not None:
         evaluate_table(args.evaluate or list(EVALUATE_CASES), device, args.repeat, memory=not args.no_memory)
+    if args.attention is not None:
+        attention_table(args.attention or sorted(FULL_BACKWARD), device, args.repeat, memory=not args.no_memory)
     if not args.cases:
         return 0
     print(f"device: {device}   (times: median of {args.repeat}; memory: peak extra MiB per step; "
@@ -356,18 +411,74 @@ def evaluate_table(cases: list[str], device: str, repeat: int, *, steps: int = 2
 
 
 def study_table(runs: int = 3, clips: int = 50, frames: int = 16, size: int = 224) -> int:
-    """Seconds for a study of synthetic batch folders and per-frame gaze (tools.study_bench)."""
+    """Seconds for a study of synthetic batch folders and per-frame gaze (tools.study_bench), under the exact and
+    the mit protocol, side by side on the same files."""
     import os
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="mmcam-study-") as tmp:
-        fig = study_figure(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
+        inputs = make_inputs(Path(tmp), runs=runs, clips=clips, frames=frames, size=size)
+        figs = {protocol: study_figure(Path(tmp), protocol, inputs) for protocol in ("exact", "mit")}
     print(f"{'study':<20} {'runs':>4} {'clips':>5} {'frames':>6} {'maps':>6} {'study s':>8} {'cpu s':>7} "
           f"{'ms/map':>7} {'outputs s':>9}  (CPU cores: {os.cpu_count()}, load average "
           f"{os.getloadavg()[0]:.1f})")
-    print(f"{'crop, 7 metrics':<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
-          f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")
-    print("goal: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart)")
+    for protocol, fig in figs.items():
+        label = f"crop, {protocol}, {fig['metrics']} metrics"
+        print(f"{label:<20} {runs:>4} {clips:>5} {frames:>6} {fig['maps']:>6} {fig['study_s']:>8.2f} "
+              f"{fig['study_cpu_s']:>7.2f} {fig['ms_per_map']:>7.2f} {fig['outputs_s']:>9.2f}")
+    ratio = figs["mit"]["study_cpu_s"] / figs["exact"]["study_cpu_s"]
+    print(f"mit / exact: {ratio:.2f}x CPU time "
+          f"({figs['mit']['study_s'] / figs['exact']['study_s']:.2f}x wall clock)")
+    print("goals: study s <= 30 on 2 CPU cores (scores of every run and both baselines, CIs, tests; outputs apart); "
+          "mit <= 3x exact")
+    return 0
+
+
+def _median_seconds(action, repeat: int) -> float:
+    action()  # warm-up (page cache, imports)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def load_table(repeat: int) -> int:
+    """Seconds to read a ResNet-50-sized runner checkpoint (core.checkpoint.read_checkpoint vs torch.load with
+    weights_only=True, the loader core used before issue 22) and a 5,000-sample test dump (core.dumps.load_dump
+    vs pickle.load, which would run any code in it)."""
+    import pickle
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for i, width in enumerate([64] * 10 + [128] * 12 + [256] * 18 + [512] * 13):  # ~25 M weights, 265 tensors
+        state[f"layer{i}.conv.weight"] = torch.randn(width, width, 3, 3, generator=generator) / 10
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            state[f"layer{i}.bn.{name}"] = torch.rand(width, generator=generator)
+    samples = [{"pred_score": torch.softmax(torch.randn(400, generator=generator), 0), "pred_label": torch.tensor([1]),
+                "gt_label": torch.tensor([i % 400]), "num_classes": 400} for i in range(5000)]
+    with tempfile.TemporaryDirectory(prefix="mmcam-loads-") as tmp:
+        checkpoint, dump = Path(tmp) / "r50.pth", Path(tmp) / "results.pkl"
+        torch.save({"state_dict": state, "meta": {"epoch": np.int64(100), "seed": np.int64(0)}}, checkpoint)
+        dump.write_bytes(pickle.dumps(samples, protocol=2))
+        old_globals = [numpy_core().multiarray.scalar, np.dtype, np.dtypes.Int64DType]  # what core allowed before
+
+        def torch_weights_only() -> object:
+            with torch.serialization.safe_globals(old_globals):
+                return torch.load(checkpoint, map_location="cpu", weights_only=True)
+
+        rows = [("checkpoint r50", checkpoint, lambda: read_checkpoint(checkpoint), torch_weights_only),
+                ("dump 5000x400", dump, lambda: load_dump(dump), lambda: pickle.loads(dump.read_bytes()))]
+        print(f"{'file':<16} {'MiB':>6} {'core s':>8} {'torch/pickle s':>14} {'ratio':>6}  (median of {repeat})")
+        for name, path, ours, theirs in rows:
+            mine, base = _median_seconds(ours, repeat), _median_seconds(theirs, repeat)
+            print(f"{name:<16} {path.stat().st_size / 2**20:>6.1f} {mine:>8.3f} {base:>14.3f} {mine / base:>6.2f}")
+    print("goal: core's checkpoint load <= 1.2x torch.load(weights_only=True); dump load as before issue 22")
     return 0
 
 
@@ -384,6 +495,110 @@ def datasets_table() -> int:
           f"{fig['fps']:>8.0f} {fig['frames_per_cpu_s']:>12.0f}")
     print("goal: >= 200 frames/s on 2 CPU cores (both maps of every frame written)")
     return 0
+
+
+
+# --------------------------------------------------------------------------- --whole-video
+# ``python -m tools.bench --whole-video``: explaining every window of a video against plain inference over the
+# same windows, and peak memory against the video's length.
+#
+# Both sides decode each source frame once (:class:`core.whole_video.FrameStream`), build every window's input with
+# the same test pipeline and run the windows in the same batches; plain inference stops at the class scores, the
+# explanation adds the truncated backward, the maps, the per-frame means and interpolation, and writing the txt,
+# npz and sidecar (no overlay video). Peak memory is the extra RSS of one whole-video run in a fresh process, on
+# the bench video looped 4 and 16 times (both longer than one batch of windows, where memory stops growing: the
+# ratio stays near 1 when memory is constant in the video's length).
+
+WHOLE_CASES = ("demo", "i3d")
+
+
+def _whole_setup(case: str, device: str):
+    if case == "demo":
+        paths = demo_paths()
+        return core.load_model(paths["config"], paths["checkpoint"], device=device), 3
+    return core.load_model(_config("i3d"), device=device), None
+
+
+def long_video(loops: int) -> Path:
+    """The bench video looped ``loops`` times (written once into the cache)."""
+    source = _video()
+    path = cache_dir() / f"bench_{source.stem}_x{loops}.mp4"
+    if not path.exists():
+        reader = decord.VideoReader(str(source))
+        with VideoWriter(path, float(reader.get_avg_fps()) or 25.0) as writer:
+            for _ in range(loops):
+                for start in range(0, len(reader), 64):
+                    writer.write(reader.get_batch(list(range(start, min(start + 64, len(reader))))).asnumpy())
+    return path
+
+
+def _whole_plain(handle, video: Path, interval: int | None, batch: int) -> None:
+    """Class scores of every window: the same decode, inputs and batches, no backward, nothing written."""
+    sampling = sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)
+    windows = plan_windows(probe_video(video).frames, sampling)
+    cfg = window_config(handle.cfg, sampling, handle.is_2d)
+    stream = FrameStream(video)
+    for first in range(0, len(windows), batch):
+        chunk = windows[first:first + batch]
+        clip = stack_clips([build_inputs(cfg, stream.frames(w.indices)) for w in chunk])
+        following = first + batch
+        stream.forget_before(windows[following].start if following < len(windows) else 1 << 62)
+        with torch.no_grad():
+            class_scores(handle, handle.model.data_preprocessor(clip.data, False)).cpu()
+
+
+def _whole_explain(handle, video: Path, interval: int | None, batch: int, out: Path) -> None:
+    explain_whole_video(handle, video, out / "bench.txt", frame_interval=interval, batch_size=batch)
+
+
+def _whole_peak_child(case: str, device: str, loops: int, batch: int, queue) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    handle, interval = _whole_setup(case, device)
+    video = long_video(loops)
+    with tempfile.TemporaryDirectory() as out:
+        queue.put(_peak_of(lambda: _whole_explain(handle, video, interval, batch, Path(out)), device))
+
+
+def whole_video_table(cases: list[str], device: str, repeat: int, *, batch: int = 2, memory: bool = True) -> None:
+    """Print explain / plain-inference time over the same windows (the bench video looped 4 times), and peak
+    memory on 4x and 16x."""
+    import warnings
+
+
+    warnings.filterwarnings("ignore")
+    print(f"whole video, device {device}: median of {repeat}; windows in batches of {batch}; "
+          "memory: peak extra MiB of one run, the video looped 4x and 16x")
+    header = (f"{'model':<8} {'frames':>6} {'windows':>7} {'infer s':>8} {'explain s':>9} {'expl/inf':>8} "
+              f"{'mem 4x':>7} {'mem 16x':>7} {'16x/4x':>6}")
+    print(header)
+    print("-" * len(header))
+    video = long_video(4)
+    for case in cases:
+        handle, interval = _whole_setup(case, device)
+        frames = probe_video(video).frames
+        windows = len(plan_windows(frames, sampling_of(handle.cfg, handle.is_2d, frame_interval=interval)))
+        samples: dict[str, list[float]] = {"plain": [], "explain": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = {"plain": lambda h=handle, i=interval: _whole_plain(h, video, i, batch),
+                    "explain": lambda h=handle, i=interval, t=tmp: _whole_explain(h, video, i, batch, Path(t))}
+            for run in runs.values():
+                run()  # warm-up
+            for _ in range(repeat):
+                for name, run in runs.items():
+                    _sync(device)
+                    start = time.perf_counter()
+                    run()
+                    _sync(device)
+                    samples[name].append(time.perf_counter() - start)
+        plain, explain = (statistics.median(samples[k]) for k in ("plain", "explain"))
+        mem = [float("nan")] * 2
+        if memory:
+            mem = [_in_fresh_process(_whole_peak_child, case, device, loops, batch) for loops in (4, 16)]
+        print(f"{case:<8} {frames:>6} {windows:>7} {plain:>8.3f} {explain:>9.3f} {explain / plain:>8.2f} "
+              f"{mem[0]:>7.0f} {mem[1]:>7.0f} {mem[1] / mem[0] if mem[0] else np.nan:>6.2f}", flush=True)
+    print("goals: expl/inf <= 1.2; 16x/4x near 1 (memory constant in the video's length)")
 
 
 if __name__ == "__main__":

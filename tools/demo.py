@@ -1,7 +1,7 @@
 """The demo model's training and evaluation: ``python -m tools.demo train|evaluate``.
 
     python -m tools.demo train [--out DIR] [--seed N] [--steps N] [--localization W]
-    python -m tools.demo evaluate [--clips N] [--first-seed S]
+    python -m tools.demo evaluate [--method M ...] [--clips N] [--first-seed S]
 
 Training clips use seeds ``1_000_000 * (seed + 1) + k``; evaluation uses seeds below 1_000_000,
 so it always scores clips the training never saw. The assets it writes live in ``core/demo_assets``
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cam import explain, list_layers, resolve_layer
+from core.cam import explain_inputs, resolve_layer
 from core.demo import ASSETS, CHECKPOINT, CONFIG, write_clip
 from core.errors import CamError, run_command
 from core.export import atomic_path
 from core.model import load_model
+from core.reshape import to_feature_map
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 from core.video import build_inputs
 
@@ -205,30 +206,39 @@ def pointing_hits(result, clip: SyntheticClip, stride: float) -> np.ndarray:
 
 
 def layer_stride(handle, layer: str | None = None) -> float:
-    """Input pixels per cell of ``layer``'s feature map (the default target layer when None)."""
-    name = resolve_layer(handle, layer)
-    shape = next(info.shape for info in list_layers(handle) if info.name == name)
+    """Input pixels per cell of ``layer``'s feature map or token grid (the default target layer when None)."""
+    import torch
+
+    probe = handle.probe()
+    shape = dict(probe.shapes)[resolve_layer(handle, layer)]
+    grid = to_feature_map(torch.empty(shape, device="meta"), probe.backbone_input)
     size = next(op["scale"] for op in handle.cfg.test_pipeline if op["type"] == "Resize")
-    return size[0] / shape[-1]
+    return size[0] / grid.shape[-1]
 
 
 def evaluate(seeds: Sequence[int] = range(100), *, config: str | Path = CONFIG,
-             checkpoint: str | Path = CHECKPOINT, device: str = "cpu") -> dict:
-    """Accuracy and pointing game of the demo model on fresh clips written as mp4 and explained
-    with :func:`core.explain` (Grad-CAM of the predicted class at the default layer)."""
+             checkpoint: str | Path = CHECKPOINT, device: str = "cpu",
+             methods: Sequence[str] = ("gradcam",)) -> dict:
+    """Accuracy and pointing game of the demo model on fresh clips written as mp4 and explained with
+    :func:`core.explain_inputs` (the predicted class at the default layer), for each of ``methods`` on the same
+    decoded clips. ``pointing_game`` is the first method's; ``pointing_games`` has every method's."""
     if any(seed >= TRAIN_SEED_STRIDE for seed in seeds):
         raise CamError(f"Evaluation seeds must be below {TRAIN_SEED_STRIDE}; larger ones are training clips.")
     handle = load_model(config, checkpoint, device)
-    stride = layer_stride(handle)
-    correct, hits, start = [], [], time.perf_counter()
+    correct, hits, start = [], {method: list[float]() for method in methods}, time.perf_counter()
+    strides: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         for seed in seeds:
             clip = make_clip(seed)
-            result = explain(handle, write_clip(clip, Path(folder) / f"clip_{seed}.mp4"))
+            inputs = build_inputs(handle.cfg, write_clip(clip, Path(folder) / f"clip_{seed}.mp4"))
+            for method in methods:
+                result = explain_inputs(handle, inputs, method=method)
+                stride = strides.setdefault(method, layer_stride(handle, result.layer))
+                hits[method].append(pointing_hits(result, clip, stride).mean())
             correct.append(result.target_class == clip.label)
-            hits.append(pointing_hits(result, clip, stride).mean())
-    return {"clips": len(correct), "accuracy": float(np.mean(correct)), "pointing_game": float(np.mean(hits)),
-            "stride": stride, "seconds": time.perf_counter() - start}
+    games = {method: float(np.mean(values)) for method, values in hits.items()}
+    return {"clips": len(correct), "accuracy": float(np.mean(correct)), "pointing_game": games[methods[0]],
+            "pointing_games": games, "stride": strides[methods[0]], "seconds": time.perf_counter() - start}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_cmd.add_argument("--name", default=CHECKPOINT.stem,
                            help="file name of the checkpoint (and of its .scalars.json curves), without .pth")
     evaluate_cmd = commands.add_parser("evaluate", help="accuracy and pointing game on fresh clips")
+    evaluate_cmd.add_argument("--method", nargs="+", default=["gradcam"], help="CAM methods, on the same clips")
     evaluate_cmd.add_argument("--clips", type=int, default=100)
     evaluate_cmd.add_argument("--first-seed", type=int, default=0)
     evaluate_cmd.add_argument("--config", default=str(CONFIG))
@@ -261,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    name=args.name, log=log)))
         else:
             seeds = range(args.first_seed, args.first_seed + args.clips)
-            print(json.dumps(evaluate(seeds, config=args.config, checkpoint=args.checkpoint)))
+            print(json.dumps(evaluate(seeds, config=args.config, checkpoint=args.checkpoint, methods=args.method)))
         return 0
 
     return run_command(action)

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from core.errors import CamError, run_command
 from core.export import atomic_path
-from core.methods import METHODS
+from core.methods import METHODS as ALL_METHODS
+
+# The CAM methods (one layer's activations): the attention methods' support is per family, in docs/methods.md.
+METHODS = {name: cls for name, cls in ALL_METHODS.items() if not cls.needs_attention}
 
 START, END = "<!-- support-table:start -->", "<!-- support-table:end -->"
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from core.batch.spec import BatchOptions
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
 from core.target import read_target
-from core.vis_cam import add_explain_options, parse_cfg_options
+from core.vis_cam import add_explain_options, add_whole_video_options, parse_cfg_options, target_of_args
 
 if TYPE_CHECKING:
     from core.batch.job import BatchRequest
@@ -40,8 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video-root", default=None, metavar="DIR",
                         help="folder that relative paths of list files start from (default: the list's folder)")
     add_explain_options(parser, ground_truth=True)
+    add_whole_video_options(parser)
     parser.add_argument("--overlay", action="store_true", help="also write each video's H.264 overlay <name>.mp4")
-    parser.add_argument("--fps", type=float, default=5.0, help="frame rate of the overlay videos")
+    parser.add_argument("--fps", type=float, default=5.0,
+                        help="frame rate of the overlay videos (--whole-video: the source's)")
     parser.add_argument("--force", action="store_true", help="recompute videos that are already done")
     parser.add_argument("--evaluate", action="store_true",
                         help="also measure each map's faithfulness (python -m core.evaluate): deletion_auc, "
@@ -70,11 +72,13 @@ def _optional(path: str | None) -> str | None:
 def request_of(args: argparse.Namespace) -> BatchRequest:
     """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
     ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
-    target = read_target(args.target_class, ground_truth=True)
+    target = read_target(target_of_args(args, ground_truth=True), ground_truth=True)
     options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
                            views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
                            colormap=args.colormap, fps=args.fps, force=args.force, evaluate=args.evaluate,
-                           steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma)
+                           steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma,
+                           whole_video=args.whole_video, window_stride=args.window_stride,
+                           frame_interval=args.frame_interval, window_batch=args.window_batch)
     checkpoint = None if args.checkpoint.lower() == "none" else _absolute(args.checkpoint)
     return BatchRequest(config=_absolute(args.config), checkpoint=checkpoint,
                         inputs=[_absolute(i) for i in args.inputs], out=_absolute(args.out), options=options,

@@ -54,7 +54,8 @@ class BatchRequest:
         o, default = self.options, BatchOptions()
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
         flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
-                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate}
+                 "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate,
+                 "--whole-video": o.whole_video}
         values = {"--video-root": self.video_root, "--target-layer-name": o.target_layer,
                   "--target-class": choice_text(o.target), "--label-map": self.label_map,
                   "--method": None if o.method == default.method else o.method,
@@ -65,7 +66,11 @@ class BatchRequest:
                   "--steps": None if o.steps == default.steps or not o.evaluate else o.steps,
                   "--baseline": None if o.baseline == default.baseline or not o.evaluate else o.baseline,
                   "--blur-sigma": None if o.blur_sigma == default.blur_sigma or not o.evaluate
-                  or o.baseline != "blur" else o.blur_sigma}
+                  or o.baseline != "blur" else o.blur_sigma,
+                  "--window-stride": o.window_stride if o.whole_video else None,
+                  "--frame-interval": o.frame_interval if o.whole_video else None,
+                  "--window-batch": None if o.window_batch == default.window_batch or not o.whole_video
+                  else o.window_batch}
         words += [flag for flag, on in flags.items() if on]
         for flag, value in values.items():
             if value is not None:
@@ -96,7 +101,29 @@ class BatchRequest:
         payload["options"] = BatchOptions(**{k: v for k, v in options.items()
                                              if k in BatchOptions.__dataclass_fields__})
         payload["trust_checkpoint"] = False
-        return cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
+        request = cls(**{k: v for k, v in payload.items() if k in cls.__dataclass_fields__})
+        request.check()
+        return request
+
+    def check(self) -> None:
+        """CamError for a value the command line would refuse: a ``.batch.json`` is a file anyone may have
+        edited, so what it records is held to the CLI's own types and ranges before it is shown or resumed."""
+        self.options.check()
+        if type(self.inputs) is not list or not all(type(i) is str for i in self.inputs):
+            raise CamError(f"inputs must be a list of paths, not {self.inputs!r}.")
+        for name in ("config", "out", "device"):
+            if type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a path or name, not {getattr(self, name)!r}.")
+        for name in ("checkpoint", "label_map", "video_root", "ray"):
+            if getattr(self, name) is not None and type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a path or none, not {getattr(self, name)!r}.")
+        if type(self.use_frames) is not bool:
+            raise CamError(f"use_frames must be true or false, not {self.use_frames!r}.")
+        if self.workers is not None and (type(self.workers) is not int or self.workers < 1):
+            raise CamError(f"--workers must be a whole number of 1 or more, not {self.workers!r}.")
+        if self.cfg_options is not None and (type(self.cfg_options) is not dict
+                                             or not all(type(k) is str for k in self.cfg_options)):
+            raise CamError(f"cfg_options must map keys to values, not {self.cfg_options!r}.")
 
 
 def _cfg_value(value: object) -> str:
@@ -122,17 +149,19 @@ def read_manifest(out_dir: str | Path) -> dict | None:
         payload = json.loads((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
         payload["request"] = BatchRequest.from_json(payload["request"])
         payload["videos"] = int(payload["videos"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, CamError):  # (CamError: a value out of range)
         return None
     return payload
 
 
-def resume_request(recorded: BatchRequest, model: ModelFiles, out: str,
-                   ray: str | None = None) -> tuple[BatchRequest, list[str]]:
+def resume_request(recorded: BatchRequest, model: ModelFiles, out: str, ray: str | None = None,
+                   options: BatchOptions | None = None) -> tuple[BatchRequest, list[str]]:
     """The request that finishes a recorded batch with the caller's ``model`` (config, checkpoint, trust,
-    label map, device), output folder and Ray address; only the videos and the explanation settings come
-    from the record. Returns it with one sentence per recorded value it overrides (config, checkpoint,
-    label map, output folder, Ray address), for the user to confirm."""
+    label map, device), output folder and Ray address; only the videos, the explanation settings and the
+    cfg-options come from the record. Returns it with one sentence per value that differs from the caller's
+    (config, checkpoint, label map, output folder, Ray address: the caller's are used; cfg-options and each
+    explanation setting that differs from ``options``, the caller's choice: the recorded ones are used), for
+    the user to confirm before anything runs."""
     request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=list(recorded.inputs), out=out,
                            options=recorded.options, device=model.device, label_map=model.label_map,
                            cfg_options=recorded.cfg_options, trust_checkpoint=model.trust_checkpoint,
@@ -148,7 +177,21 @@ def resume_request(recorded: BatchRequest, model: ModelFiles, out: str,
         differences.append(f"output folder: recorded {recorded.out}, now {out}")
     if recorded.ray != ray:
         differences.append(f"Ray: recorded {recorded.ray or 'none (local)'}, now {ray or 'none (local)'}")
+    if (recorded.cfg_options or None) != (model.cfg_options or None):
+        differences.append(f"cfg-options: recorded {_cfg_text(recorded.cfg_options)} (used), chosen "
+                           f"{_cfg_text(model.cfg_options)}")
+    if options is not None:
+        for name in BatchOptions.__dataclass_fields__:
+            was, now = getattr(recorded.options, name), getattr(options, name)
+            if name == "target":
+                was, now = choice_text(was), choice_text(now)
+            if was != now:
+                differences.append(f"{name}: recorded {was} (used), chosen {now}")
     return request, differences
+
+
+def _cfg_text(options: dict | None) -> str:
+    return " ".join(f"{k}={_cfg_value(v)}" for k, v in options.items()) if options else "none"
 
 
 def _spelled(path: str | None) -> str | None:

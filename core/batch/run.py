@@ -13,6 +13,7 @@ the batch key, holds the output folder's lock and feeds a :class:`BatchWriter` t
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,18 +31,20 @@ from core.batch.spec import (
     Failed,
     ModelFiles,
     Outcome,
+    Written,
     check_targets,
     decode,
     explain_clip,
     resolve_spec,
 )
-from core.batch.store import batch_key, locked, output_paths
+from core.batch.store import Outputs, batch_key, class_label, locked, output_paths, video_key
 from core.batch.tasks import BatchTask
 from core.batch.writer import BatchReport, BatchWriter, EventHandler, prepare_output
-from core.errors import describe_error
+from core.errors import CamError, describe_error
 from core.model import ModelHandle
 from core.outputs import check_apart, check_writable_folder
 from core.video import ClipInputs
+from core.whole_video import explain_whole_video
 
 __all__ = [
     "BatchOptions", "BatchReport", "BatchSpec", "BatchWriter", "EventHandler", "Executor", "Explained", "Failed",
@@ -106,6 +109,11 @@ def drive(executor: Executor, tasks: list[BatchTask], out_dir: str | Path, optio
         out = prepare_output(out_dir)
         with locked(out):
             writer = BatchWriter(out, tasks, key, options, opened.spec.classes, on_event, manifest)
+            if options.whole_video:
+                if not isinstance(executor, LocalExecutor):
+                    raise CamError("--whole-video runs on one local model (its outputs are written as they come); "
+                                   "drop --ray.")
+                executor.write_whole = lambda task: (writer.outputs(task), video_key(key, task))
             todo = writer.begin()
             try:
                 for outcome in executor.outcomes(todo, writer.started, stop):
@@ -131,10 +139,13 @@ class LocalExecutor:
             self.files = (model.config, model.checkpoint)
         self.handle: ModelHandle | None = None
         self.spec: BatchSpec | None = None
+        self.options: BatchOptions | None = None
+        # whole-video runs: where each video's files go and its batch key (set by drive(); None: one clip a video)
+        self.write_whole: Callable[[BatchTask], tuple[Outputs, dict]] | None = None
 
     def open(self, options: BatchOptions) -> Opened:
         handle = self.model.load() if isinstance(self.model, ModelFiles) else self.model
-        self.handle, self.spec = handle, resolve_spec(handle, options)
+        self.handle, self.spec, self.options = handle, resolve_spec(handle, options), options
         return Opened(self.spec, handle.config, handle.cfg, handle.checkpoint)
 
     def _decode(self, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
@@ -148,6 +159,9 @@ class LocalExecutor:
                  stop: threading.Event | None) -> Iterator[Outcome]:
         handle, spec = self.handle, self.spec
         assert handle is not None and spec is not None, "open() first"
+        if self.write_whole is not None:
+            yield from self._whole_videos(todo, started, stop)
+            return
         workers = self.decode_workers or (2 if handle.device.type == "cuda" else 1)
         decoder = ThreadPoolExecutor(max(1, workers), thread_name_prefix="batch-decode")
         pending = iter(todo)
@@ -174,6 +188,35 @@ class LocalExecutor:
                 yield Explained(task, result, time.perf_counter() - start, decode_seconds)
         finally:
             decoder.shutdown(wait=True, cancel_futures=True)
+
+    def _whole_videos(self, todo: list[BatchTask], started: Callable[[BatchTask], None],
+                      stop: threading.Event | None) -> Iterator[Outcome]:
+        """Each video explained over its whole length, its files written as the windows come
+        (:func:`core.whole_video.explain_whole_video`; an interrupted video resumes by window)."""
+        handle, spec, options, write_whole = self.handle, self.spec, self.options, self.write_whole
+        assert handle is not None and spec is not None and options is not None and write_whole is not None
+        for task in todo:
+            if stop is not None and stop.is_set():
+                return
+            started(task)
+            start = time.perf_counter()
+            try:
+                if task.origin is not None and not Path(task.video).exists():
+                    raise CamError(f"{task.video} does not exist ({task.origin}); check the list or --video-root.")
+                outputs, key = write_whole(task)
+                outputs.txt.parent.mkdir(parents=True, exist_ok=True)
+                batch = {"name": task.name, "gt_class": task.gt_class,
+                         "gt_label": class_label(spec.classes, task.gt_class)}
+                report = explain_whole_video(
+                    handle, task.video, outputs.txt, target=spec.target, target_layer=spec.layer, method=spec.method,
+                    gt=task.gt_class, stride=options.window_stride, frame_interval=options.frame_interval,
+                    batch_size=options.window_batch, overlay_path=outputs.mp4, alpha=options.alpha,
+                    colormap=options.colormap, batch_key=key, batch=batch)
+                payload = json.loads(outputs.json.read_text(encoding="utf-8"))
+            except Exception as err:  # one unreadable or unexplainable video must not end the batch
+                yield Failed(task, describe_error(err), time.perf_counter() - start)
+                continue
+            yield Written(task, payload, report.seconds, report.decode_seconds)
 
     def close(self) -> None:
         self.handle = None

@@ -13,7 +13,7 @@ from core.batch.job import BatchRequest
 from core.batch.spec import BatchOptions
 from core.dumps import SAMPLE_LIST, DumpReport, Sample, sample_root, write_sample_list
 from core.errors import CamError
-from core.target import Target
+from core.target import Contrast, Target
 
 TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders when both are explained
 
@@ -24,11 +24,13 @@ def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.Path
     """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
     written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
     ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or
-    ``out/ground_truth`` and ``out/prediction`` for both. Start them with
-    :func:`core.batch.job.start_job`."""
+    ``out/ground_truth`` and ``out/prediction`` for both; or one :class:`~core.target.Contrast` (e.g. why the
+    prediction rather than the ground truth) into ``out``. Start them with :func:`core.batch.job.start_job`."""
     chosen = list({str(t.key): t for t in targets}.items())
-    if not chosen or any(key not in TARGET_FOLDERS for key, _ in chosen):
-        raise CamError("explain the ground truth, the prediction, or both")
+    if any(isinstance(t, Contrast) for _, t in chosen) and len(chosen) > 1:
+        raise CamError("explain one contrast at a time")
+    if not chosen or any(key not in TARGET_FOLDERS for key, t in chosen if not isinstance(t, Contrast)):
+        raise CamError("explain the ground truth, the prediction, or both (or one contrast)")
     out = Path(out).expanduser().absolute()
     out.mkdir(parents=True, exist_ok=True)
     listed = write_sample_list(report, samples, out / SAMPLE_LIST)

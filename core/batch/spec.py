@@ -23,8 +23,9 @@ from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
 from core.methods import get_method
 from core.model import ModelHandle, load_model
 from core.overlay import colormap_lut
-from core.target import PREDICTED, GroundTruth, Target, TargetChoice, parse_target
+from core.target import PREDICTED, Contrast, GroundTruth, Target, TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs
+from core.whole_video import sampling_of
 
 if TYPE_CHECKING:
     from mmengine.config import Config
@@ -47,9 +48,15 @@ class BatchOptions:
     steps: int = 20  # of the deletion and insertion curves (with evaluate)
     baseline: str = "zeros"  # what deletion/insertion put in place of removed pixels: zeros, blur or static
     blur_sigma: float = DEFAULT_BLUR_SIGMA  # pixels, of the blur baseline
+    whole_video: bool = False  # explain every frame of each video (core.whole_video), not one clip
+    window_stride: int | None = None  # with whole_video: frames between windows (default: one window's span)
+    frame_interval: int | None = None  # with whole_video: the sampling interval (default: the config's)
+    window_batch: int = 4  # with whole_video: windows explained together
 
     def check(self) -> None:
-        """Fail on a bad option before any model is loaded."""
+        """Fail on a bad option before any model is loaded (the command line's ranges; a ``.batch.json`` read back
+        is held to them too, with the types the command line's parser gives)."""
+        self._check_types()
         get_method(self.method)
         check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
         colormap_lut(self.colormap)
@@ -59,6 +66,35 @@ class BatchOptions:
             raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
         if not self.fps > 0:
             raise CamError(f"--fps must be above 0, not {self.fps}.")
+        self._check_whole_video()
+
+    def _check_types(self) -> None:
+        for name in ("overlay", "force", "evaluate", "whole_video"):
+            if type(getattr(self, name)) is not bool:
+                raise CamError(f"{name} must be true or false, not {getattr(self, name)!r}.")
+        for name in ("alpha", "fps", "blur_sigma"):
+            if type(getattr(self, name)) not in (int, float):
+                raise CamError(f"{name} must be a number, not {getattr(self, name)!r}.")
+        for name in ("method", "colormap", "baseline", "views"):
+            if type(getattr(self, name)) is not str:
+                raise CamError(f"{name} must be a name, not {getattr(self, name)!r}.")
+        if self.target_layer is not None and type(self.target_layer) is not str:
+            raise CamError(f"target_layer must be a layer name, not {self.target_layer!r}.")
+        for name in ("window_stride", "frame_interval", "window_batch"):
+            value = getattr(self, name)
+            if value is not None and type(value) is not int:
+                raise CamError(f"{name} must be a whole number, not {value!r}.")
+
+    def _check_whole_video(self) -> None:
+        if self.whole_video and (self.views != "center" or self.evaluate):
+            raise CamError("--whole-video explains the center view of every window and is not evaluated; drop "
+                           "--all-views and --evaluate.")
+        if self.whole_video and self.window_batch < 1:
+            raise CamError(f"--window-batch must be at least 1, not {self.window_batch}.")
+        for name in ("window_stride", "frame_interval"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CamError(f"--{name.replace('_', '-')} must be at least 1, not {value}.")
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,7 @@ class BatchSpec:
     views: str
     classes: list[str] = field(default_factory=list)
     evaluation: Evaluation | None = None  # measure each map's faithfulness too (--evaluate)
+    whole_video: dict | None = None  # every frame explained: the windows' sampling (Sampling.to_dict())
 
 
 def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
@@ -131,13 +168,24 @@ def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     layer = resolve_layer(handle, options.target_layer)
     method = get_method(options.method).name
     target = parse_target(options.target, handle.classes, ground_truth=True)
-    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options))
+    whole = None
+    if options.whole_video:
+        whole = sampling_of(handle.cfg, handle.is_2d, stride=options.window_stride,
+                            frame_interval=options.frame_interval).to_dict()
+    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options), whole)
+
+
+def uses_ground_truth(target: Target) -> bool:
+    """Whether explaining ``target`` needs each video's label (the ground truth, or a contrast with it)."""
+    if isinstance(target, Contrast):
+        return isinstance(target.target, GroundTruth) or isinstance(target.versus, GroundTruth)
+    return isinstance(target, GroundTruth)
 
 
 def check_targets(tasks: list[BatchTask], spec: BatchSpec) -> None:
     """Ground-truth labels must exist for ``--target gt`` and fit the model's classes."""
     for task in tasks:
-        if isinstance(spec.target, GroundTruth) and task.gt_class is None:
+        if uses_ground_truth(spec.target) and task.gt_class is None:
             raise CamError(f"--target gt needs ground-truth labels, but {task.video} has none; "
                            "pass an annotation file (path label).")
         if task.gt_class is not None and not 0 <= task.gt_class < len(spec.classes):
@@ -164,7 +212,17 @@ class Failed:
     seconds: float | None = None
 
 
-Outcome = Explained | Failed
+@dataclass(frozen=True)
+class Written:
+    """A video the executor explained and wrote itself (a whole-video run writes as it goes): its sidecar."""
+
+    task: BatchTask
+    payload: dict
+    seconds: float
+    decode_seconds: float
+
+
+Outcome = Explained | Failed | Written
 
 
 def decode(cfg: Config, task: BatchTask, views: str) -> tuple[ClipInputs, float]:

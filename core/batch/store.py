@@ -89,6 +89,7 @@ def batch_key(*, config: str | Path, cfg: Config, checkpoint: str | Path | None,
         "method": spec.method,
         "target": spec.target.key,
         "views": spec.views,
+        **({"whole_video": spec.whole_video} if spec.whole_video else {}),
         "classes_sha1": hashlib.sha1("\n".join(spec.classes).encode()).hexdigest(),
     }
     return json.loads(json.dumps(key))  # the form it takes once read back from a sidecar
@@ -214,10 +215,24 @@ class Summary:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, self.fields(), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.sorted_rows())
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.sorted_rows())
         with atomic_path(self.path) as tmp:
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
         self.written = time.monotonic()
+
+
+def _cell(value: object) -> object:
+    """A summary cell: "" for None; a name that is not valid UTF-8 (a file named in another encoding: its
+    undecodable bytes are kept as surrogates) with those bytes written as ``\xff``, so that it is named, in
+    valid UTF-8, and the summary can be written."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value).decode("utf-8", "backslashreplace")
+    return value
 
 
 def rows_on_disk(out_dir: str | Path, tasks: list[BatchTask], sidecars: dict[str, dict]) -> list[dict]:

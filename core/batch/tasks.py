@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from core import access
 from core.annotations import ListEntry, read_list
 from core.errors import CamError
 from core.video import VIDEO_EXTENSIONS, is_rawframes
@@ -46,6 +47,7 @@ def _scan_folder(folder: Path, use_frames: bool) -> list[BatchTask]:
     found = [p for p in folder.rglob("*") if p.is_file() and _is_video(p)]
     if use_frames:
         found += [p for p in [folder, *folder.rglob("*")] if p.is_dir() and is_rawframes(p)]
+    found = access.listed(found, f"videos under {folder}")  # a page's batch: symlinks out of the roots
     tasks = []
     for path in sorted(found):
         relative = PurePosixPath(path.relative_to(folder).as_posix()) if path != folder else PurePosixPath(path.name)

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.batch.spec import BatchOptions, Explained, Failed, Outcome, evaluation_of
+from core.batch.spec import BatchOptions, Explained, Failed, Outcome, Written, evaluation_of
 from core.batch.store import (
     MANIFEST_NAME,
     Outputs,
@@ -135,6 +135,10 @@ class BatchWriter:
         """Record one outcome; an explained video is written while the caller goes on (one write in flight)."""
         if isinstance(outcome, Failed):
             self._record(outcome.task, failed_row(outcome.task, outcome.reason, outcome.seconds, self.classes))
+            return
+        if isinstance(outcome, Written):  # its files are on disk already
+            self._drain()
+            self._record(outcome.task, result_row(outcome.task, outcome.payload))
             return
         self._drain()
         self._saving = (outcome.task, self._saver.submit(self._write, outcome))

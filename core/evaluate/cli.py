@@ -17,11 +17,11 @@ from typing import Any
 import core
 from core.errors import run_command
 from core.evaluate import faithfulness, frame_importance, sanity_check
-from core.evaluate.faithfulness import plain
+from core.evaluate.faithfulness import FAITHFULNESS_METRICS, plain
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
 from core.export import write_json
 from core.outputs import check_output_file
-from core.vis_cam import add_explain_options, parse_cfg_options
+from core.vis_cam import add_explain_options, parse_cfg_options, target_of_args
 
 
 def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, An
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     views = "all" if args.all_views else "center"
     log(f"explaining {args.video} on {handle.device}")
-    result = core.explain(handle, args.video, target_layer=args.target_layer_name, target=args.target_class,
+    result = core.explain(handle, args.video, target_layer=args.target_layer_name, target=target_of_args(args),
                           views=views, method=args.method)
     options = dict(baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
     with _bar("deletion/insertion", args.quiet) as progress:
@@ -110,11 +110,10 @@ def text(data: dict[str, Any]) -> str:
     lines = [f"{data['method']} of {data['layer']} for class {data['target_class']} ({data['target_label']}), "
              f"{faith['views']} view(s), baseline {faith['baseline']}, {faith['steps']} steps",
              f"  score of the input    {faith['score']:.4f}",
-             f"  deletion AUC          {faith['deletion_auc']:.4f}   random ranking "
-             f"{_num(faith['random_deletion_auc'])}   (lower is better)",
-             f"  insertion AUC         {faith['insertion_auc']:.4f}   random ranking "
-             f"{_num(faith['random_insertion_auc'])}   (higher is better)",
-             f"  average drop          {faith['average_drop']:.4f}   increase in confidence "
+             *(f"  {FAITHFULNESS_METRICS[name].title:<21} {faith[name]:.4f}   random ranking "
+               f"{_num(faith[f'random_{name}'])}   ({FAITHFULNESS_METRICS[name].better} is better)"
+               for name in ("deletion_auc", "insertion_auc")),
+             f"  {FAITHFULNESS_METRICS['average_drop'].title:<21} {faith['average_drop']:.4f}   increase in confidence "
              f"{faith['increase_in_confidence']:.2f}",
              f"  verdict: {faith['verdict']}",
              "frame importance (score drop without the frame | map mass), view 1:"]

@@ -52,7 +52,35 @@ from core.result import ExplainResult
 from core.saliency import trapezoid
 from core.video import ClipInputs
 
-SUMMARY_COLUMNS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "average_drop")
+
+@dataclass(frozen=True)
+class FaithfulnessMetric:
+    """One summary figure of :class:`Faithfulness`: its field (and CSV column), which way it improves, how tables
+    title it, its source; the one row tables, CSV columns, the CLI and the Evaluate part read."""
+
+    name: str
+    better: str  # "higher" or "lower"
+    title: str
+    citation: str
+
+    @property
+    def label(self) -> str:
+        """``deletion AUC ↓``: the title with the way it improves."""
+        return f"{self.title} {'↓' if self.better == 'lower' else '↑'}"
+
+
+_RISE = "Petsiuk et al., RISE, BMVC 2018 (torchcam's DeletionInsertionMetric)"
+FAITHFULNESS_METRICS: dict[str, FaithfulnessMetric] = {metric.name: metric for metric in (
+    FaithfulnessMetric("deletion_auc", "lower", "deletion AUC", _RISE),
+    FaithfulnessMetric("insertion_auc", "higher", "insertion AUC", _RISE),
+    FaithfulnessMetric("random_deletion_auc", "lower", "random deletion AUC", _RISE + "; a random ranking: chance"),
+    FaithfulnessMetric("random_insertion_auc", "higher", "random insertion AUC", _RISE + "; a random ranking: chance"),
+    FaithfulnessMetric("average_drop", "lower", "average drop",
+                       "Chattopadhay et al., Grad-CAM++, WACV 2018 (torchcam's ClassificationMetric)"),
+)}
+"""Every summary figure of a faithfulness measurement, in column order (a new one: a field and a row here)."""
+
+SUMMARY_COLUMNS = tuple(FAITHFULNESS_METRICS)
 """The columns ``python -m core.batch --evaluate`` adds to ``summary.csv`` (see :func:`summary_columns`)."""
 
 

@@ -1,6 +1,10 @@
 """Grad-CAM heatmaps scored against human gaze: gaze inputs, frame matching, clip and per-frame scores, CLI.
 
-``python -m core.gaze HEATMAPS FIXATIONS [--density D | --blur [SIGMA]] [--region crop|frame] [--json] [--out CSV]``
+``python -m core.gaze HEATMAPS FIXATIONS [--density D | --blur [SIGMA]] [--region crop|frame] [--json] [--out CSV]
+[--protocol exact|mit]``
+
+``--protocol mit`` computes the metrics as the MIT benchmark's MATLAB code does (seeded per video and frame) and
+adds information gain over the centre bias; every output says its protocol (docs/gaze.md).
 
 Gaze inputs (fixations, and optionally a fixation density) are one map for the whole clip (an image,
 ``.npy``), or one per frame: a folder of images whose names carry the frame number (``0001.png``,

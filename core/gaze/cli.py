@@ -19,11 +19,15 @@ from core.gaze.scores import (
     directions,
     header_notes,
     metric_title,
+    protocol_line,
     score_path,
     summary_cells,
     write_csv,
 )
-from core.saliency import BETTER, METRICS
+from core.saliency import BETTER, METRICS, REGISTRY, Protocol
+
+CHOICES = tuple(name for name, metric in REGISTRY.items() if not metric.needs_negatives)
+"""Metrics one file can be scored on (sAUC needs other videos' fixations: python -m core.study)."""
 
 
 def _blur(text: str) -> float | str:
@@ -62,9 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start-index", type=int, default=None,
                         help="frame number of the first video frame in per-frame gaze folders (default 1, or 0 "
                              "when a frame numbered 0 exists)")
-    parser.add_argument("--metrics", nargs="+", default=None, choices=METRICS, metavar="METRIC",
-                        help="metrics to compute (default all): "
-                             + ", ".join(f"{m} ({BETTER[m]} is better)" for m in METRICS))
+    parser.add_argument("--metrics", nargs="+", default=None, choices=CHOICES, metavar="METRIC",
+                        help="metrics to compute (default: " + ", ".join(METRICS) + ", and IG under --protocol "
+                             "mit): " + ", ".join(f"{m} ({BETTER[m]} is better)" for m in CHOICES))
+    parser.add_argument("--protocol", default=Protocol.EXACT, type=Protocol, choices=list(Protocol),
+                        help="exact (default): deterministic definitions; mit: the MIT saliency benchmark's MATLAB "
+                             "code as DHF1K's evaluation runs it (seeded random draws; IG over a centre bias). "
+                             "See docs/gaze.md")
     parser.add_argument("--json", action="store_true", help='print {"clip": {...}, "frames": [...]} as JSON')
     parser.add_argument("--out", default=None, help="CSV to write: one row per clip, and per frame")
     return parser
@@ -81,13 +89,13 @@ def _rows(header: list[str], rows: list[list[str]]) -> list[str]:
 def table(results: list[GazeScores]) -> str:
     """Each video's clip scores, per class mean ± std (a batch), and what the metrics mean."""
     metrics = list(results[0].clip)
-    lines = _rows(["video", *map(metric_title, metrics)],
-                  [[r.name, *(f"{r.clip[m]:.4f}" for m in metrics)] for r in results])
+    lines = _rows(["video", "frames scored", *map(metric_title, metrics)],
+                  [[r.name, str(r.frames_scored), *(f"{r.clip[m]:.4f}" for m in metrics)] for r in results])
     if len(results) > 1:
         summary = [summary_cells(row, digits=4) for row in class_summary(results)]
         lines += ["", "Per class (mean ± std over its videos; classes in label order):"]
         lines += _rows(list(summary[0]), [list(cells.values()) for cells in summary])
-    lines += ["", f"{directions(metrics)}."]
+    lines += ["", f"{directions(metrics)}.", f"Scored under {protocol_line(results)}."]
     if any(r.against_fixations for r in results):
         lines.append(FIXATIONS_ONLY)
     return "\n".join(lines)
@@ -103,7 +111,8 @@ def run(args: argparse.Namespace, note: Callable[[str], object] = print) -> str:
         raise CamError("Give --density or --blur, not both: --blur makes the density from the fixations.")
     heatmaps = Path(args.heatmaps)
     results, notes = score_path(heatmaps, args.fixations, args.density, region=args.region,
-                                start_index=args.start_index, metrics=args.metrics, blur=args.blur)
+                                start_index=args.start_index, metrics=args.metrics, blur=args.blur,
+                                protocol=args.protocol)
     for line in notes:
         note(line)
     if args.out is not None:

@@ -67,7 +67,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError, CommandParser, run_command
-from core.gaze.fixations import FrameTimes, default_sigma, write_maps
+from core.gaze.fixations import SUBJECTS_FILE, FrameTimes, default_sigma, write_maps
+from core.gaze.subjects import FOLDER as SUBJECTS_FOLDER
 
 FIXATION = "F"
 SAMPLES_NAME = "samples.csv"
@@ -626,6 +627,11 @@ def _move_into_place(tmp: Path, out: Path, names: list[str]) -> None:
                 shutil.rmtree(target)
             target.parent.mkdir(parents=True, exist_ok=True)
             (tmp / kind / name).rename(target)
+    for name in names:
+        built = tmp / SUBJECTS_FOLDER / f"{name}.npz"
+        if built.is_file():
+            (out / SUBJECTS_FOLDER).mkdir(exist_ok=True)
+            built.replace(out / SUBJECTS_FOLDER / f"{name}.npz")
     for file_name in (SAMPLES_NAME, DATASET_NAME):
         (tmp / file_name).replace(out / file_name)
 
@@ -648,6 +654,9 @@ def _write_video(rec: Recording, tmp: Path, sigma: float | None) -> VideoRecord:
         for kind in ("fixations", "density"):
             (tmp / kind).mkdir(exist_ok=True)
             (build / kind).rename(tmp / kind / rec.video)
+        if (build / SUBJECTS_FILE).is_file():  # each observer's fixations: core.study's human bound
+            (tmp / SUBJECTS_FOLDER).mkdir(exist_ok=True)
+            (build / SUBJECTS_FILE).replace(tmp / SUBJECTS_FOLDER / f"{rec.video}.npz")
         marked, subjects = report.marked, report.subjects
         left["outside the frame"] += report.outside_frame
         left["outside the video's time"] += report.outside_time

@@ -20,6 +20,8 @@
   DIR/density`` for ``core.study``. ``fixations.json`` records the parameters and, per video, how many samples
   were used and how many were not and why (missing position, not a fixation, outside the frame, outside the
   video's time): nothing is dropped silently.
+- With a ``subject`` column, ``subjects/<video stem>.npz`` also keeps every used sample's pixel, frame and
+  subject (:mod:`core.gaze.subjects`): the input of ``core.study``'s human upper bound (``--subjects DIR/subjects``).
 - Default σ: the frame width / 30 (about one degree of visual angle when the video spans 30° of view, the
   usual size of the fixation blur in saliency benchmarks); pass ``--fwhm`` or ``--sigma`` for your setup.
 """
@@ -41,7 +43,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import access
 from core.errors import CamError, CommandParser, run_command
+from core.gaze.subjects import FOLDER as SUBJECTS_FOLDER
+from core.gaze.subjects import write_subjects
 from core.video import VIDEO_EXTENSIONS
 
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
@@ -49,6 +54,7 @@ FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))  # 2.3548...
 WIDTH_PER_SIGMA = 30.0
 """The default σ is the frame width over this (see the module docstring)."""
 REPORT_NAME = "fixations.json"
+SUBJECTS_FILE = "subjects.npz"  # written beside a video's maps, moved to subjects/<video stem>.npz
 _COLUMNS = ("t", "x", "y", "subject", "event", "video")
 
 
@@ -323,6 +329,12 @@ def write_maps(folder: Path, name: str, t: np.ndarray, x: np.ndarray, y: np.ndar
         if progress is not None:
             progress(k + 1)
     subjects = Counter(str(s) for s in subject[used]) if subject is not None else Counter()
+    if subject is not None:
+        names = sorted(set(str(s) for s in subject))
+        index = {n: i for i, n in enumerate(names)}
+        write_subjects(folder / SUBJECTS_FILE, names, frame[used], cols[used], rows[used],
+                       np.array([index[str(s)] for s in subject[used]], np.int64), (times.width, times.height),
+                       sigma)
     return VideoReport(name, times.frames, float(times.starts[-1]), (times.width, times.height), samples,
                        int(used.sum()), not_fixation, no_position, int((in_time & ~used).sum()), int((~in_time).sum()),
                        marked_frames, dict(sorted(subjects.items())))
@@ -330,10 +342,10 @@ def write_maps(folder: Path, name: str, t: np.ndarray, x: np.ndarray, y: np.ndar
 
 def _find_video(folder: Path, name: str) -> Path:
     exact = folder / name
-    if exact.is_file():
+    if exact.is_file() and access.listed([exact], f"videos named {name!r} in the CSV"):
         return exact
-    matches = [p for p in folder.iterdir() if p.is_file() and p.stem == Path(name).stem
-               and p.suffix.lower() in VIDEO_EXTENSIONS]
+    matches = access.listed([p for p in folder.iterdir() if p.is_file() and p.stem == Path(name).stem
+                             and p.suffix.lower() in VIDEO_EXTENSIONS], f"videos named {name!r} in the CSV")
     if len(matches) != 1:
         what = "no video" if not matches else f"several videos ({', '.join(p.name for p in matches)})"
         raise CamError(f"The CSV names video {name!r}, but {folder} holds {what} of that name.")
@@ -417,6 +429,11 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
                                       blur or default_sigma(timing[name].width), samples=count,
                                       not_fixation=samples.not_fixation[name],
                                       no_position=samples.no_position[name], progress=step))
+        if samples.subject is not None:
+            (out / SUBJECTS_FOLDER).mkdir(exist_ok=True)
+            for _, path, _ in jobs:
+                where = Path(tmp) / (path.stem if samples.video is not None else "")
+                (where / SUBJECTS_FILE).replace(out / SUBJECTS_FOLDER / f"{path.stem}.npz")
         for kind in ("fixations", "density"):
             if samples.video is None:
                 _replace(Path(tmp) / kind, out / kind)

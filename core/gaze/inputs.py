@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core import access, limits
 from core.errors import CamError
 from core.gaze.fixations import default_sigma, density_map
 from core.heatmap_files import read_result
@@ -59,15 +60,19 @@ def _read_image(path: Path) -> np.ndarray:
     """A 2-D numeric map from an image or ``.npy`` (colour: brightest channel, alpha dropped)."""
     if path.suffix.lower() == ".npy":
         try:
-            array = np.load(path, allow_pickle=False)
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # the header's shape, nothing read yet
+            limits.check_declared(mapped.nbytes, path.stat().st_size, f"Gaze map {path}")
+            array = np.array(mapped)
         except (OSError, ValueError) as err:
             raise CamError(f"Gaze map {path} could not be read ({err}).") from err
     else:
         import cv2
 
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
+        limits.check_image(path, "Gaze map")  # the header's size, before decoding
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
             raise CamError(f"Gaze map {path} is not a readable image.")
+        array = image
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].max(axis=-1)
     if array.ndim != 2 or array.size == 0:
@@ -126,8 +131,8 @@ def fixations_output(fixations: str | Path, density: str | Path | None = None,
 
 def _read_folder(folder: Path, *, fixations: bool, frames: Collection[int] | None,
                  start_index: int | None) -> GazeMaps:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                   and not p.name.startswith("."))
+    files = access.listed(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                                 and not p.name.startswith(".")), f"gaze maps in {folder}")
     if not files:
         raise CamError(f"Folder {folder} holds no gaze images ({', '.join(IMAGE_EXTENSIONS)}){subfolders(folder)}.")
     numbered: dict[int, Path] = {}
@@ -157,6 +162,9 @@ def _read_video(path: Path, *, fixations: bool, frames: Collection[int] | None) 
     wanted = None if frames is None else set(frames)
     last = max(wanted) if wanted else None
     maps = {}
+    header = limits.check_video(path, "Gaze video")
+    count = len(wanted) if wanted is not None else header.frames or 1
+    limits.check_decoded(count, header.width * header.height * 8, f"Gaze video {path}")  # float64 maps
     try:
         with av.open(str(path)) as container:
             for index, frame in enumerate(container.decode(video=0)):

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from core import access
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
 from core.gaze.inputs import (
@@ -25,10 +26,11 @@ from core.gaze.inputs import (
 )
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult
-from core.saliency import BETTER, clip_saliency, score
+from core.saliency import BETTER, REGISTRY, Protocol, center_bias, check_protocols, clip_saliency, score, seed_of
 
 REGIONS = ("crop", "frame")
-DISTRIBUTION_METRICS = ("CC", "SIM", "KL")  # compared with the density, else with the fixation map itself
+DISTRIBUTION_METRICS = tuple(name for name, metric in REGISTRY.items() if metric.needs_density)
+"""Compared with the density, else with the fixation map itself (CC, SIM, KL)."""
 
 ARROWS = {"higher": "↑", "lower": "↓"}
 
@@ -48,6 +50,12 @@ def directions(metrics: Iterable[str]) -> str:
             parts.append(f"{ARROWS[way]} {way} is better: {', '.join(names)}")
     return "; ".join(parts)
 
+
+PROTOCOL_TEXT = {
+    Protocol.EXACT: "deterministic definitions of core.saliency",
+    Protocol.MIT: "the MIT benchmark's MATLAB code as DHF1K's evaluation runs it, seeded; IG over a centre bias",
+}
+"""How each protocol computes the metrics, in one line (score tables and reports say it)."""
 
 FIXATIONS_ONLY = ("CC, SIM and KL were computed against the fixation points themselves (no density): a few "
                   "fixated pixels against a smooth heatmap give CC and SIM near 0 and a large KL whatever the "
@@ -100,6 +108,7 @@ class GazeScores:
     views: list[dict] = field(default_factory=list)  # per view: view, window, heatmap_views, clip, frames
     txt: str = ""  # the heatmap file scored
     source: GazeSource | None = None  # where the gaze was read (per-frame pictures read it again)
+    protocol: Protocol = Protocol.EXACT  # how the metrics were computed (core.saliency.Protocol)
 
     @property
     def against_fixations(self) -> bool:
@@ -127,8 +136,15 @@ class GazeScores:
             return gt if isinstance(gt, int) and not isinstance(gt, bool) else None
         return self.result.target_class if self.result.target_label else None
 
+    @property
+    def frames_scored(self) -> int:
+        """How many frames were scored on their own: every frame with both a heatmap and a gaze map (all of a
+        whole-video result's frames that have gaze); 0 with one gaze map per clip."""
+        return len(self.frames)
+
     def to_json(self) -> dict:
-        out: dict = {"clip": self.clip, "frames": self.frames}
+        out: dict = {"protocol": str(self.protocol), "clip": self.clip, "frames_scored": self.frames_scored,
+                     "frames": self.frames}
         if self.views:
             out["views"] = self.views
         return out
@@ -246,8 +262,22 @@ def _gaze_frames(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
     return per_frame, available
 
 
+def _score_maps(maps: tuple[np.ndarray, np.ndarray, np.ndarray | None], metrics: Iterable[str] | None,
+                protocol: Protocol, seed: int) -> dict[str, float]:
+    """:func:`core.saliency.score` of (saliency, fixations, density) under ``protocol``: information gain over
+    the fixed centre bias (:func:`core.saliency.center_bias`); the random draws seeded by ``seed`` under
+    ``mit`` (0 under ``exact``, as always): ``seed_of(video, frame)``, ``seed_of(video, "")`` for the clip, as
+    :mod:`core.study` seeds the same rows."""
+    saliency, fix, dens = maps
+    wants_gain = protocol == Protocol.MIT or (metrics is not None and "IG" in metrics)
+    return score(saliency, fix, density=dens, metrics=metrics, protocol=protocol,
+                 rng=seed if protocol == Protocol.MIT else 0,
+                 baseline=center_bias(fix.shape) if wants_gain else None)
+
+
 def _frame_scores(view: WindowView, frames: list[int], fixations: GazeMaps, density: GazeMaps | None,
-                  place: _Placement, metrics: Iterable[str] | None) -> tuple[list[dict], list[int]]:
+                  place: _Placement, metrics: Iterable[str] | None,
+                  protocol: Protocol = Protocol.EXACT, name: str = "") -> tuple[list[dict], list[int]]:
     """The view's scores on each of ``frames`` it shows, and the frames with nothing to score."""
     rows, empty = [], []
     for frame in frames:
@@ -261,7 +291,7 @@ def _frame_scores(view: WindowView, frames: list[int], fixations: GazeMaps, dens
         if frame_maps is None:
             empty.append(frame)
             continue
-        rows.append({"frame": frame, **score(*frame_maps[:2], density=frame_maps[2], metrics=metrics)})
+        rows.append({"frame": frame, **_score_maps(frame_maps, metrics, protocol, seed_of(name, frame))})
     return rows, empty
 
 
@@ -275,10 +305,12 @@ def _mean_frames(per_view: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | None = None, *,
-                 region: str = "crop", metrics: Iterable[str] | None = None) -> GazeScores:
+                 region: str = "crop", metrics: Iterable[str] | None = None,
+                 protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
     """Score ``heat`` against gaze over the clip, and per frame when the gaze is per frame (module docstring);
     views that looked at different windows each where they looked."""
     _check_gaze(region, fixations, density)
+    protocol = Protocol(protocol)
     notes = [*heat.file_notes, *fixations.notes, *(density.notes if density else [])]
     gaze_size = fixations.size
     windows = gaze_windows(heat, gaze_size, notes)
@@ -296,15 +328,16 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
             unscored.append(view.number)
             continue
         frames = available if per_frame and not heat.legacy else []
-        rows, empty = _frame_scores(view, frames, fixations, density, place, metrics)
+        rows, empty = _frame_scores(view, frames, fixations, density, place, metrics, protocol,
+                                    heat.video_stem)
         if empty:
             where = " in the window" if region == "crop" else ""
             label = f"view {view.number}: " if len(views) > 1 else ""
             notes.append(f"{label}frames {frame_list(empty)} have no fixation to score{where}; "
                          "they are left out of the per-frame scores")
+        clip_scores = _score_maps(maps, metrics, protocol, seed_of(heat.video_stem, ""))
         per_view.append({"view": view.number, "window": [round(v, 3) for v in view.box],
-                         "heatmap_views": view.views,
-                         "clip": score(maps[0], maps[1], density=maps[2], metrics=metrics), "frames": rows})
+                         "heatmap_views": view.views, "clip": clip_scores, "frames": rows})
     if not per_view:
         where = "inside the window the model saw (use --region frame)" if region == "crop" else "in the frame"
         raise CamError(f"The gaze of {heat.video_stem} has no fixated pixel {where}, or only fixated pixels, "
@@ -315,22 +348,22 @@ def score_result(heat: ExplainResult, fixations: GazeMaps, density: GazeMaps | N
     clip = _mean_scores([entry["clip"] for entry in per_view])
     return GazeScores(heat, region, clip, _mean_frames(per_view), windows.crop_box, gaze_size,
                       placed_saliency(views, gaze_size), np.asarray(clip_fix, dtype=bool), clip_dens, notes,
-                      [view.box for view in views], per_view if len(views) > 1 else [])
+                      [view.box for view in views], per_view if len(views) > 1 else [], protocol=protocol)
 
 
 def score_file(txt: str | Path, fixations: str | Path, density: str | Path | None = None, *, region: str = "crop",
                start_index: int | None = None, metrics: Iterable[str] | None = None,
-               blur: float | str | None = None) -> GazeScores:
+               blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
     """Read one heatmap txt (+ sidecar) and its gaze inputs (:class:`GazeSource`), and :func:`score_result`
     them."""
     source = GazeSource(str(fixations), None if density is None else str(density), start_index, blur)
-    return _scored(txt, read_heatmaps(txt), source, region, metrics)
+    return _scored(txt, read_heatmaps(txt), source, region, metrics, protocol)
 
 
 def _scored(txt: str | Path, heat: ExplainResult, source: GazeSource, region: str,
-            metrics: Iterable[str] | None) -> GazeScores:
+            metrics: Iterable[str] | None, protocol: Protocol | str = Protocol.EXACT) -> GazeScores:
     fix, dens = source.read(_seen(heat))
-    scores = score_result(heat, fix, dens, region=region, metrics=metrics)
+    scores = score_result(heat, fix, dens, region=region, metrics=metrics, protocol=protocol)
     scores.txt, scores.source = str(txt), source
     return scores
 
@@ -342,9 +375,10 @@ def _seen(heat: ExplainResult) -> set[int] | None:
 
 def find_heatmap_files(folder: str | Path) -> list[Path]:
     """Heatmap txt files under ``folder`` (recursively): those with a JSON sidecar, and legacy ones whose
-    text starts with a ``Frame N - Heatmap values`` line."""
+    text starts with a ``Frame N - Heatmap values`` line. In a server, those outside the allowed folders (a
+    symlink out of ``folder``) are left out with a note (:func:`core.access.listed`)."""
     found = []
-    for txt in sorted(Path(folder).rglob("*.txt")):
+    for txt in access.listed(sorted(Path(folder).rglob("*.txt")), f"heatmap files under {folder}"):
         if txt.name.startswith(".") or not txt.is_file():
             continue
         if sidecar_path(txt).is_file():
@@ -358,8 +392,9 @@ def find_heatmap_files(folder: str | Path) -> list[Path]:
 
 def gaze_entry(folder: str | Path, name: str) -> Path | None:
     """The entry of a gaze folder for the video called ``name``: a file or folder with that stem."""
-    entries = [p for p in Path(folder).iterdir() if not p.name.startswith(".")
-               and ((p.is_dir() and p.name == name) or (p.is_file() and p.stem == name))]
+    entries = access.listed([p for p in Path(folder).iterdir() if not p.name.startswith(".")
+                             and ((p.is_dir() and p.name == name) or (p.is_file() and p.stem == name))],
+                            f"gaze entries of {name}")
     if len(entries) > 1:
         raise CamError(f"{folder} holds several gaze entries for {name}: {', '.join(p.name for p in entries)}.")
     return entries[0] if entries else None
@@ -367,7 +402,8 @@ def gaze_entry(folder: str | Path, name: str) -> Path | None:
 
 def score_batch(folder: str | Path, fixations: str | Path, density: str | Path | None = None, *,
                 region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
-                blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
+                blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT
+                ) -> tuple[list[GazeScores], list[str]]:
     """Score every heatmap file under a batch output ``folder`` against the gaze entry of its video in the
     ``fixations`` (and ``density``) folder, matched by the video's stem; returns scores and notes
     (videos without gaze are skipped)."""
@@ -394,7 +430,7 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
             if dens is None:
                 notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
         source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
-        results.append(_scored(txt, heat, source, region, metrics))
+        results.append(_scored(txt, heat, source, region, metrics, protocol))
     if not results:
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name)"
                        f"{subfolders(fixations)}.")
@@ -403,23 +439,24 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,
                region: str = "crop", start_index: int | None = None, metrics: Iterable[str] | None = None,
-               blur: float | str | None = None) -> tuple[list[GazeScores], list[str]]:
+               blur: float | str | None = None, protocol: Protocol | str = Protocol.EXACT
+               ) -> tuple[list[GazeScores], list[str]]:
     """:func:`score_file` for a heatmap txt, :func:`score_batch` for a batch output folder; returns the
     scores and every note (the run's and the results', each once)."""
     path = Path(heatmaps)
     fixations, density, taken = fixations_output(fixations, density, blur)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics, blur=blur)
+                                     metrics=metrics, blur=blur, protocol=protocol)
     elif path.is_file():
         results, notes = [score_file(path, fixations, density, region=region, start_index=start_index,
-                                     metrics=metrics, blur=blur)], []
+                                     metrics=metrics, blur=blur, protocol=protocol)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
     return results, merge_numbering_notes(dict.fromkeys([*taken, *notes, *(n for r in results for n in r.notes)]))
 
 
-CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "view", "frame")
+CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "protocol", "view", "frame")
 
 
 def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
@@ -429,7 +466,7 @@ def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
     for result in results:
         base = {"video": result.name, "txt": result.txt, "class": result.label,
                 "target_label": result.result.target_label, "predicted_label": result.result.predicted_label,
-                "region": result.region}
+                "region": result.region, "protocol": str(result.protocol)}
         rows.append({**base, "view": "", "frame": "", **result.clip})
         rows.extend({**base, "view": "", **row} for row in result.frames)
         for view in result.views:
@@ -438,12 +475,19 @@ def csv_rows(results: Iterable[GazeScores]) -> list[dict]:
     return rows
 
 
+def protocol_line(results: Iterable[GazeScores]) -> str:
+    """``protocol mit (how it computes)`` for scores of one protocol; a CamError when they mix protocols."""
+    protocol = check_protocols(r.protocol for r in results)
+    return f"protocol {protocol} ({PROTOCOL_TEXT[protocol]})"
+
+
 def header_notes(results: Iterable[GazeScores]) -> list[str]:
     """What the lines above a score table say: which way each metric improves, and, when CC, SIM and KL
     were scored against fixation points, :data:`FIXATIONS_ONLY`."""
     results = list(results)
     metrics = list(dict.fromkeys(m for r in results for m in r.clip))
-    notes = [f"Metrics (MIT saliency benchmark; Bylinskii et al., TPAMI 2019): {directions(metrics)}."]
+    notes = [f"Metrics (MIT saliency benchmark; Bylinskii et al., TPAMI 2019), {protocol_line(results)}: "
+             f"{directions(metrics)}."]
     if any(r.against_fixations for r in results):
         notes.append(FIXATIONS_ONLY)
     return notes
@@ -474,6 +518,8 @@ def class_summary(results: Iterable[GazeScores]) -> list[dict]:
     """Per class, the mean and std (population, ddof 0) of each metric's clip score over its videos:
     ``[{"class": label, "n": videos, metric: mean, f"{metric} std": std, ...}]``, classes in label order
     (their index among the model's classes; unknown indices last, by name)."""
+    results = list(results)
+    check_protocols(r.protocol for r in results)
     groups: dict[str, list[GazeScores]] = {}
     for result in results:
         groups.setdefault(result.label, []).append(result)

@@ -1,7 +1,13 @@
 """Several runs (batch output folders) compared with human gaze at benchmark standard, with baselines and tests.
 
 ``python -m core.study --run NAME=BATCH_DIR [--run …] --gaze GAZE_DIR [--density DENSITY_DIR]
-[--region crop|frame] [--baselines center,others] [--out DIR] [--json]``
+[--region crop|frame] [--baselines center,others] [--protocol exact|mit] [--subjects DIR] [--emd] [--out DIR]
+[--latex] [--figures [VIDEO[:FRAME] …]] [--json]``
+
+``--protocol mit`` scores with the MIT benchmark's MATLAB definitions (:mod:`core.saliency_mit`) and adds
+information gain; ``center_fit`` and ``human`` bound the runs (:mod:`core.study.baselines`); ``--latex`` and
+``--figures`` write ``table.tex`` (:mod:`core.study.tables`) and print-resolution panels
+(:func:`core.study.pictures.print_panels`). docs/study.md says all of it; what follows is the ``exact`` protocol.
 
 Inputs. A run is a ``core.batch`` output folder (one heatmap txt + sidecar, and npz, per video). GAZE_DIR
 (and DENSITY_DIR) hold one entry per video named like it, in any layout ``core.gaze`` reads (an image per
@@ -44,13 +50,13 @@ mean ± std, best in bold, significance marks against the best, CIs, all tests, 
 definitions) and the figures ``summary.png``, ``distributions.png``, ``pvalues.png``, ``classes.png``.
 """
 
-from core.study.inputs import BASELINES, Clip, find_run, gaze_window, read_clip
+from core.study.inputs import ALL_BASELINES, BASELINES, Clip, find_run, gaze_window, read_clip
 from core.study.report import figures, output_files, p_matrix, report_markdown, write_outputs
 from core.study.result import StudyResult, compute
 from core.study.scoring import REGIONS, StudyScores, StudySpec, center_map, run_study
 
 __all__ = [
-    "BASELINES", "REGIONS", "Clip", "StudyResult", "StudyScores", "StudySpec", "center_map", "compute", "figures",
-    "find_run", "gaze_window", "output_files", "p_matrix", "read_clip", "report_markdown", "run_study",
-    "write_outputs",
+    "ALL_BASELINES", "BASELINES", "REGIONS", "Clip", "StudyResult", "StudyScores", "StudySpec", "center_map",
+    "compute", "figures", "find_run", "gaze_window", "output_files", "p_matrix", "read_clip", "report_markdown",
+    "run_study", "write_outputs",
 ]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from core.errors import CamError, CommandParser, run_command
 from core.gaze.inputs import fixations_output
-from core.saliency import BETTER
-from core.study.inputs import BASELINES, parse_run
+from core.gaze.scores import PROTOCOL_TEXT
+from core.saliency import BETTER, Protocol
+from core.study.inputs import ALL_BASELINES, BASELINES, parse_run
 from core.study.report import check_out, write_outputs
 from core.study.result import StudyResult, compute
 from core.study.scoring import REGIONS, StudySpec
@@ -35,14 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", default="crop", choices=REGIONS,
                         help="score in the window each model saw (crop, default) or over the whole frame")
     parser.add_argument("--baselines", default=",".join(BASELINES),
-                        help="comma-separated baselines to score like runs: center, others (default both; "
-                             "'none' for neither)")
+                        help="comma-separated baselines to score like runs: " + ", ".join(ALL_BASELINES)
+                             + " (default " + ",".join(BASELINES) + "; 'none' for none; human needs --subjects)")
+    parser.add_argument("--protocol", default=Protocol.EXACT, type=Protocol, choices=list(Protocol),
+                        help="exact (default): deterministic definitions; mit: the MIT saliency benchmark's MATLAB "
+                             "code as DHF1K's evaluation runs it, seeded, with IG over the fitted centre bias "
+                             "(docs/study.md)")
+    parser.add_argument("--subjects", default=None,
+                        help="folder of <video>.npz per-observer fixations (the subjects/ folder python -m "
+                             "core.gaze.fixations writes from samples with a subject column): the human baseline")
+    parser.add_argument("--emd", action="store_true", help="also score EMD (exact optimal transport on maps shrunk "
+                                                           "32×, as the MIT benchmark does; slow)")
     parser.add_argument("--start-index", type=int, default=None,
                         help="frame number of the first video frame in per-frame gaze folders (default: 0 when "
                              "a frame numbered 0 exists, else 1)")
     parser.add_argument("--out", default=None, help="folder for scores.csv, summary.csv, tests.csv, report.md, "
                                                     "figures")
     parser.add_argument("--json", action="store_true", help="print the summary and the tests as JSON")
+    parser.add_argument("--latex", action="store_true", help="also write table.tex into --out: booktabs run × metric "
+                                                             "table (mean ± std, best bold, significance marks)")
+    parser.add_argument("--figures", nargs="*", default=None, metavar="VIDEO[:FRAME]",
+                        help="also write panels.pdf and panels.png (300 dpi) into --out: per video (default: the "
+                             "first three) the source frame with its gaze, then each run's heatmap, one colour scale")
     return parser
 
 
@@ -52,12 +67,15 @@ def spec_from(args: argparse.Namespace) -> StudySpec:
     if args.demo:
         if args.run or args.gaze or args.density:
             raise CamError("--demo is a study of its own; give it without --run, --gaze and --density.")
-        return replace(StudySpec.demo(args.region), baselines=baselines, start_index=args.start_index)
+        return replace(StudySpec.demo(args.region), baselines=baselines, start_index=args.start_index,
+                       protocol=args.protocol, emd=args.emd)
     if not args.run or not args.gaze:
         raise CamError("Give at least one --run NAME=BATCH_DIR and --gaze GAZE_DIR (or --demo for the demo study).")
     gaze, density, _ = fixations_output(args.gaze, args.density)
     return StudySpec(tuple(parse_run(r) for r in args.run), Path(gaze),
-                     None if density is None else Path(density), args.region, baselines, args.start_index)
+                     None if density is None else Path(density), args.region, baselines,
+                     args.start_index, args.protocol, None if args.subjects is None else Path(args.subjects),
+                     args.emd)
 
 
 def table(result: StudyResult) -> str:
@@ -73,6 +91,7 @@ def table(result: StudyResult) -> str:
             cells.append(text + result.mark(run, metric))
         lines.append("\t".join(cells))
     lines.append("[best]; * ** ***: differs from the best at Holm-corrected p < .05 .01 .001 (Wilcoxon)")
+    lines.append(f"protocol {result.protocol}: {PROTOCOL_TEXT[result.protocol]}")
     return "\n".join(lines)
 
 
@@ -82,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = spec_from(args)
         if args.out is not None:
             check_out(args.out)
+        elif args.latex or args.figures is not None:
+            raise CamError("--latex and --figures write into the --out folder; give --out.")
         from tqdm import tqdm
 
         bars: list = []  # made at the first step, so bad input prints its one error line alone
@@ -100,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in result.scores.notes:
             print(f"note: {note}", file=sys.stderr)
         if args.out is not None:
-            written = write_outputs(result, args.out)
+            written = write_outputs(result, args.out, latex=args.latex, panels=args.figures)
             print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
         print(json.dumps(result.to_json(), indent=2, allow_nan=False, default=str) if args.json
               else table(result))

@@ -21,6 +21,9 @@ from core.result import ExplainResult
 from core.sidecar import read_sidecar, sidecar_path
 
 BASELINES = ("center", "others")
+"""The baselines a study scores unless told otherwise."""
+ALL_BASELINES = ("center", "center_fit", "others", "human")
+"""Every baseline (:mod:`core.study.baselines`): ``human`` needs each observer's fixations (``--subjects``)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]*$")
 
 
@@ -128,7 +131,7 @@ def find_run(name: str, folder: str | Path) -> Run:
     if not _NAME.match(name):
         raise CamError(f"Run name {name!r} must start with a letter or digit and hold only letters, digits, "
                        "spaces and . _ + -.")
-    if name in BASELINES:
+    if name in ALL_BASELINES:
         raise CamError(f"Run name {name!r} is the name of a baseline; call the run something else.")
     if not folder.is_dir():
         raise CamError(f"Run {name}: {folder} is not a folder; pass the --out folder of python -m core.batch.")

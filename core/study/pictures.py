@@ -7,6 +7,7 @@ frame it saw, labelled "held from frame k".
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,3 +172,97 @@ def frame_curves(result: StudyResult, video: str) -> list[dict]:
     return [row for row in result.scores.rows if row["video"] == video and row["frame"] != ""]
 
 
+
+
+def _picks(result: StudyResult, picks: list[str]) -> list[tuple[str, int | None]]:
+    """``video`` or ``video:frame`` picks (default: the first three videos), frames None when not given."""
+    if not picks:
+        return [(video, None) for video in result.scores.videos[:3]]
+    out = []
+    for pick in picks:
+        video, sep, frame = pick.rpartition(":") if ":" in pick else (pick, "", "")
+        if sep and not frame.strip().isdigit():
+            raise CamError(f"--figures {pick!r}: give VIDEO or VIDEO:FRAME, the frame a 0-based source frame number.")
+        if video not in result.scores.videos:
+            raise CamError(f"--figures {pick!r}: the study scored no video {video!r}.")
+        out.append((video, int(frame) if sep else None))
+    return out
+
+
+def _panel_row(result: StudyResult, video: str, frame: int | None, pixels: int, notes: list[str]) -> dict:
+    """One video's row of :func:`print_panels`: background, fixations and each run's placed heatmap."""
+    spec = result.spec
+    clips = [(name, read_clip(txts[video])) for name, txts in result.scores.sources.items() if video in txts]
+    seen = sorted({f for _, clip in clips for f in clip.seen or []})
+    if frame is None and seen:
+        frame = seen[len(seen) // 2]
+    if frame is not None and seen and frame not in seen:
+        raise CamError(f"--figures {video}:{frame}: no run saw frame {frame}; the runs saw frames "
+                       f"{', '.join(map(str, seen))}.")
+    entry = find_gaze(spec.gaze, video)
+    assert entry is not None  # scored videos have gaze
+    fixations = read_gaze(entry, fixations=True, frames=None if frame is None else {frame},
+                          start_index=spec.start_index)
+    fix = fixations.at(frame) if fixations.per_frame and frame is not None else fixations.image
+    size = (pixels, max(2, round(pixels * fixations.size[1] / fixations.size[0])))
+    shown: int | None = frame if fixations.per_frame else None
+    video_path = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
+    if video_path is None:
+        notes.append(f"the source video of {video} is not here: its panels have a grey background")
+    base = _background(video_path, [frame], size)[frame]
+    placed = [_place_run(name, clip, [shown], fixations.size, size, notes) for name, clip in clips]
+    return {"video": video, "frame": frame, "base": base, "fix": fix, "scale": size[0] / fixations.size[0],
+            "runs": placed}
+
+
+def print_panels(result: StudyResult, picks: list[str], *, width: float = 1.7, colormap: str = "viridis",
+                 alpha: float = 0.55) -> dict[str, bytes]:
+    """``panels.pdf`` and ``panels.png`` (300 dpi) for a thesis: one row per picked video (``video`` or
+    ``video:frame``; default the first three videos at the middle frame the runs saw), the source frame with
+    its fixations, then each run's heatmap over it (zero outside the window the model saw), all on one colour
+    scale (0 to the largest heatmap value shown), ``width`` inches per panel."""
+    from matplotlib.figure import Figure
+
+    notes: list[str] = []
+    runs = [name for name in result.runs if name not in result.scores.baselines]
+    made = [_panel_row(result, video, frame, round(width * 300), notes) for video, frame in _picks(result, picks)]
+    top = max((float(v[0][v[1]].max()) for row in made for run in row["runs"] for v in run.per_frame.values()
+               if v[1].any()), default=1.0) or 1.0
+    aspect = made[0]["base"].shape[0] / made[0]["base"].shape[1]
+    figure = Figure(figsize=(width * (1 + len(runs)) + 0.6, width * aspect * len(made) + 0.35))
+    figure.subplots_adjust(left=0.02, right=1 - 0.6 / (width * (1 + len(runs)) + 0.6), bottom=0.01,
+                           top=1 - 0.3 / (width * aspect * len(made) + 0.35), wspace=0.03, hspace=0.08)
+    axes = figure.subplots(len(made), 1 + len(runs), squeeze=False)
+    image = None
+    for r, row in enumerate(made):
+        by_name = {run.name: run for run in row["runs"]}
+        for c, name in enumerate(["gaze", *runs]):
+            axis = axes[r, c]
+            axis.imshow(row["base"], interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if r == 0:
+                axis.set_title(name, fontsize=8)
+            if c == 0:
+                axis.set_ylabel(f"{row['video']}" + (f", frame {row['frame']}" if row["frame"] is not None else ""),
+                                fontsize=7)
+                if row["fix"] is not None:
+                    ys, xs = np.nonzero(row["fix"])
+                    axis.scatter((xs + 0.5) * row["scale"], (ys + 0.5) * row["scale"], s=4, c="#ff3030",
+                                 linewidths=0)
+                continue
+            run = by_name.get(name)
+            if run is None:
+                continue
+            heat, inside, _ = next(iter(run.per_frame.values()))
+            image = axis.imshow(np.ma.masked_where(~inside, heat), cmap=colormap, vmin=0, vmax=top, alpha=alpha,
+                                interpolation="bilinear")
+    if image is not None:
+        bar = figure.add_axes((1 - 0.5 / (width * (1 + len(runs)) + 0.6), 0.1, 0.015, 0.8))
+        figure.colorbar(image, cax=bar).ax.tick_params(labelsize=6)
+    out = {}
+    for kind in ("pdf", "png"):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=kind, dpi=300, metadata={"CreationDate": None} if kind == "pdf" else None)
+        out[f"panels.{kind}"] = buffer.getvalue()
+    return out

@@ -10,9 +10,11 @@ import numpy as np
 
 from core.errors import CamError
 from core.export import atomic_path
-from core.gaze.scores import metric_title
+from core.gaze.scores import PROTOCOL_TEXT, metric_title
 from core.saliency import BETTER
+from core.study.pictures import print_panels
 from core.study.result import ALPHA, MARKS, StudyResult, scores_csv, summary_csv, tests_csv
+from core.study.tables import latex_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,6 +23,10 @@ FIGURES = ("summary", "distributions", "pvalues", "classes")
 BASELINE_TEXT = {
     "center": "a Gaussian centred on the scoring grid, σx = W/4, σy = H/4",
     "others": "leave one video out: the mean of the other videos' gaze densities, each summing to 1",
+    "center_fit": "a centred Gaussian, σ = f·(W, H) with f chosen on the other videos' fixations (highest "
+                  "log-likelihood; leave one video out)",
+    "human": "the human upper bound: each subject's fixations against the other subjects' density (leave one "
+             "subject out, same blur), averaged over subjects",
 }
 REGION_TEXT = {
     "crop": "in the window each model saw, at its heatmap resolution (gaze cut to the window)",
@@ -55,6 +61,8 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
     lines.append(f"- Gaze: {spec.gaze}" + (f"; density: {spec.density}" if spec.density else
                                            "; no density (CC, SIM and KL compare with the fixation maps)") + ".")
     lines.append(f"- Scored {REGION_TEXT[spec.region]} (`--region {spec.region}`).")
+    lines.append(f"- Protocol `{result.protocol}`: {PROTOCOL_TEXT[result.protocol]} (`--protocol "
+                 f"{result.protocol}`; scores of another protocol are not comparable with these).")
     common = [v for v in scores.videos if all(v not in scores.missing.get(r, []) for r, _ in spec.runs)]
     lines.append(f"- Videos: {len(scores.videos)} with gaze in some run, {len(common)} in every run.")
     for run, videos in scores.missing.items():
@@ -77,6 +85,7 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
             cells.append(text + (f" {result.mark(run, metric)}" if result.mark(run, metric) else ""))
         rows.append(cells)
     lines += _table(["run", "n", *map(metric_title, metrics)], rows)
+    lines += _placed(result)
     lines += ["", "## 95 % confidence intervals and frame-pooled means", "",
               "Percentile bootstrap over videos (10 000 resamples, seed 0) of the clip-score mean; then the mean "
               "of all per-frame scores (all frames of all videos pooled), where the gaze is per frame.", ""]
@@ -91,14 +100,33 @@ def report_markdown(result: StudyResult, figures: bool = True) -> str:
              _p(t["p"]), _p(t["p_holm"]) + (" *" if math.isfinite(t["p_holm"]) and t["p_holm"] < ALPHA else ""),
              _f(t["effect"], 2)] for t in result.tests]
     lines += _table(["metric", "run a", "run b", "n", "W", "p", "p (Holm)", "effect r"], rows)
+    counts = scores.frames_scored()
+    lines += ["", "## Frames scored", "", "Frames scored on their own per video (every frame with both a heatmap "
+              "and per-frame gaze; 0: one gaze map per clip).", ""]
+    lines += _table(["video", *(f"`{run}`" for run in result.runs)],
+                    [[video, *(str(counts.get(run, {}).get(video, 0)) for run in result.runs)]
+                     for video in scores.videos])
     lines += ["", "## Per class", "", "Mean ± std of the clip scores of each class's videos.", ""]
     lines += _table(["class", "run", "n", *map(metric_title, metrics)], _class_rows(result))
     if scores.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in scores.notes)]
-    lines += ["", "## Definitions", "", *_definitions()]
+    lines += ["", "## Definitions", "", *_definitions(result)]
     if figures:
         lines += ["", "## Figures", "", *(f"![{name}]({name}.png)" for name in FIGURES)]
     return "\n".join(lines) + "\n"
+
+
+def _placed(result: StudyResult) -> list[str]:
+    """The runs placed between the centre baseline and the human bound (nothing without both)."""
+    centre, metrics = result.centre, result.metrics
+    if centre is None or "human" not in result.scores.baselines:
+        return []
+    lines = ["", "## Between the centre baseline and the human bound", "",
+             f"(run − {centre}) / (human − {centre}) of the mean clip scores: 0 is the centre bias, 1 the human "
+             "bound (for KL too, where lower is better).", ""]
+    rows = [[f"`{run}`", *(_f(result.stat(run, m)["normalised"], 2) for m in metrics)]
+            for run in result.runs if run not in result.scores.baselines]
+    return lines + _table(["run", *map(metric_title, metrics)], rows)
 
 
 def _class_rows(result: StudyResult) -> list[list[str]]:
@@ -119,15 +147,25 @@ def _class_rows(result: StudyResult) -> list[list[str]]:
     return rows
 
 
-def _definitions() -> list[str]:
-    return [
-        "- Metrics as the MIT saliency benchmark defines them (Bylinskii et al., \"What do different evaluation "
-        "metrics tell us about saliency models?\", TPAMI 2019), computed by `core.saliency`: AUC_Judd, AUC_Borji "
-        "(100 splits of uniform random negatives, seed 0), NSS, CC, SIM, KL.",
+def _definitions(result: StudyResult) -> list[str]:
+    protocol = [
+        "- Protocol `mit`: every metric as the MIT benchmark's MATLAB code computes it (cvzoya/saliency "
+        "code_forMetrics/*.m, which DHF1K's evaluationFunc.m runs): AUC_Judd with a seeded 1e-7 jitter; AUC_Borji "
+        "and sAUC over 100 seeded splits, thresholds in steps of 0.1; sAUC's negatives the fixations of 10 frames "
+        "drawn from the other videos (10 other videos for the clip score); constant maps give no score (NaN, left "
+        "out). IG: information gain over the fitted centre bias in bits per fixation (Kümmerer et al., PNAS 2015; "
+        "InfoGain.m). The frame-pooled mean averages at most 50 000 frames (a seeded random subset).",
+    ] if result.protocol == "mit" else [
         "- sAUC (Zhang et al. 2008; Borji et al. 2013), exact: positives are the saliency at this video's fixated "
         "pixels, negatives the saliency at the fixated pixels of every other video of the study (their coordinates "
         "scaled to this map's grid, floor(x·W/W'), floor(y·H/H'); duplicates kept); sAUC is the probability that "
         "a positive outranks a negative, ties counting one half (sklearn's roc_auc_score on the two sets).",
+    ]
+    return [
+        "- Metrics as the MIT saliency benchmark defines them (Bylinskii et al., \"What do different evaluation "
+        "metrics tell us about saliency models?\", TPAMI 2019), computed by `core.saliency`: AUC_Judd, AUC_Borji "
+        "(100 splits of uniform random negatives, seed 0), NSS, CC, SIM, KL.",
+        *protocol,
         "- Clip score: the mean of all heatmaps (min-max scaled) against the gaze of the frames the model saw "
         "(fixations united, densities averaged); per-frame scores: each frame's heatmap against that frame's gaze.",
         "- Confidence intervals: percentile bootstrap (Efron & Tibshirani 1993). Tests: Wilcoxon signed-rank "
@@ -267,11 +305,18 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def output_files(result: StudyResult) -> dict[str, bytes]:
-    """Every output by file name: the CSVs, report.md and the figures."""
+def output_files(result: StudyResult, *, latex: bool = False,
+                 panels: list[str] | None = None) -> dict[str, bytes]:
+    """Every output by file name: the CSVs, report.md and the figures; with ``latex`` also ``table.tex``
+    (:func:`core.study.tables.latex_table`), with ``panels`` (video or video:frame picks, [] for the default)
+    also ``panels.pdf`` and ``panels.png`` (:func:`core.study.pictures.print_panels`)."""
     files = {"scores.csv": scores_csv(result).encode(), "summary.csv": summary_csv(result).encode(),
              "tests.csv": tests_csv(result).encode(), "report.md": report_markdown(result).encode()}
     files.update({f"{name}.png": png_bytes(figure) for name, figure in figures(result).items()})
+    if latex:
+        files["table.tex"] = latex_table(result).encode()
+    if panels is not None:
+        files.update(print_panels(result, panels))
     return files
 
 
@@ -285,10 +330,11 @@ def check_out(out: str | Path) -> Path:
     return out
 
 
-def write_outputs(result: StudyResult, out: str | Path) -> list[Path]:
-    """Write every output into ``out`` (created when needed), each file atomically."""
+def write_outputs(result: StudyResult, out: str | Path, *, latex: bool = False,
+                  panels: list[str] | None = None) -> list[Path]:
+    """Write every output (:func:`output_files`) into ``out`` (created when needed), each file atomically."""
     out = check_out(out)
-    files = output_files(result)  # built first: nothing is written when a figure fails
+    files = output_files(result, latex=latex, panels=panels)  # built first: nothing is written when a figure fails
     out.mkdir(exist_ok=True)
     written = []
     for name, data in files.items():

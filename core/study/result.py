@@ -7,13 +7,20 @@ import io
 import math
 from dataclasses import dataclass
 
-from core.saliency import ALL_METRICS, BETTER
+from core.errors import CamError
+from core.saliency import ALL_METRICS, BETTER, Protocol
+from core.study.baselines import normalised
 from core.study.scoring import Progress, StudyScores, StudySpec, run_study
 from core.study.stats import pairwise_tests, summarise
 
-SCORE_FIELDS = ("run", "video", "class", "frame", *ALL_METRICS)
-SUMMARY_FIELDS = ("run", "metric", "mean", "std", "n", "ci_low", "ci_high", "frame_pooled_mean", "better")
-TEST_FIELDS = ("metric", "run_a", "run_b", "n", "statistic", "p", "p_holm", "effect", "better")
+SCORE_FIELDS = ("run", "video", "class", "frame", "protocol", *ALL_METRICS)
+"""The columns of ``scores.csv`` under the ``exact`` protocol (:func:`score_fields` gives any study's)."""
+SUMMARY_FIELDS = ("run", "metric", "mean", "std", "n", "ci_low", "ci_high", "frame_pooled_mean", "normalised",
+                  "better", "protocol")
+TEST_FIELDS = ("metric", "run_a", "run_b", "n", "statistic", "p", "p_holm", "effect", "better", "protocol")
+FRAME_CAP = 50_000
+"""Under ``mit``, the frame-pooled mean averages at most this many frames, a seeded random subset (DHF1K's
+evaluationFunc.m: "we evaluate at most 50000 randomly selected frames in one dataset")."""
 ALPHA = 0.05
 MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
@@ -30,9 +37,18 @@ class StudyResult:
         return self.scores.runs
 
     @property
+    def protocol(self) -> Protocol:
+        return self.scores.protocol
+
+    @property
     def metrics(self) -> list[str]:
         """The metrics with at least one score (sAUC is empty when there are no other videos' fixations)."""
-        return [m for m in ALL_METRICS if any(row["n"] for row in self.summary if row["metric"] == m)]
+        return [m for m in self.scores.metrics if any(row["n"] for row in self.summary if row["metric"] == m)]
+
+    @property
+    def centre(self) -> str | None:
+        """The centre baseline a run is placed against: ``center_fit`` when scored, else ``center``."""
+        return next((b for b in ("center_fit", "center") if b in self.scores.baselines), None)
 
     def stat(self, run: str, metric: str) -> dict:
         return next(row for row in self.summary if row["run"] == run and row["metric"] == metric)
@@ -44,8 +60,9 @@ class StudyResult:
         return None
 
     def best(self, metric: str) -> str | None:
-        """The run (or baseline) with the best mean on ``metric``."""
-        means = [(self.stat(run, metric)["mean"], run) for run in self.runs]
+        """The run (or baseline) with the best mean on ``metric``; the human bound is a ceiling, not a
+        competitor, and is never the best."""
+        means = [(self.stat(run, metric)["mean"], run) for run in self.runs if run != "human"]
         means = [(mean, run) for mean, run in means if math.isfinite(mean)]
         if not means:
             return None
@@ -62,9 +79,11 @@ class StudyResult:
 
     def to_json(self) -> dict:
         """Summary, tests and what was left out, NaN as null."""
-        return _json_safe({"summary": self.summary, "tests": self.tests, "better": {m: BETTER[m] for m in self.metrics},
+        return _json_safe({"protocol": str(self.protocol), "summary": self.summary, "tests": self.tests,
+                "better": {m: BETTER[m] for m in self.metrics}, "center_sigmas": self.scores.center_sigmas,
                 "runs": self.runs, "baselines": self.scores.baselines, "videos": self.scores.videos,
-                "missing": self.scores.missing, "notes": self.scores.notes})
+                "missing": self.scores.missing, "notes": self.scores.notes,
+                "frames_scored": self.scores.frames_scored()})
 
 
 def _json_safe(value):
@@ -80,9 +99,28 @@ def _json_safe(value):
 def compute(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyResult:
     """Score, summarise and test (see :mod:`core.study`); ``workers`` as :func:`~core.study.run_study`."""
     scores = run_study(spec, progress, workers)
-    metrics = [m for m in ALL_METRICS if any(math.isfinite(row[m]) for row in scores.rows)]
-    return StudyResult(spec, scores, summarise(scores.rows, scores.runs, metrics),
-                       pairwise_tests(scores.rows, scores.runs, metrics))
+    metrics = [m for m in scores.metrics if any(math.isfinite(row[m]) for row in scores.rows)]
+    if not metrics:
+        why = next((note for note in scores.notes if "not scored" in note), None)
+        raise CamError("No clip of the study could be scored" + (f" (e.g. {why})" if why else "")
+                       + "; check that the gaze holds fixations inside what the models saw.")
+    cap = FRAME_CAP if scores.protocol == Protocol.MIT else None
+    summary = summarise(scores.rows, scores.runs, metrics, frame_cap=cap)
+    tests = pairwise_tests(scores.rows, scores.runs, metrics)
+    _place(summary, scores.baselines)
+    for row in (*summary, *tests):
+        row["protocol"] = str(scores.protocol)
+    return StudyResult(spec, scores, summary, tests)
+
+
+def _place(summary: list[dict], baselines: list[str]) -> None:
+    """Each summary row's ``normalised`` mean: (run − centre) / (human − centre) (:func:`normalised`), with
+    the fitted centre when it was scored; NaN without a human bound and a centre baseline."""
+    centre = next((b for b in ("center_fit", "center") if b in baselines), None)
+    means = {(row["run"], row["metric"]): row["mean"] for row in summary}
+    for row in summary:
+        bounds = (means.get((centre, row["metric"]), math.nan), means.get(("human", row["metric"]), math.nan))
+        row["normalised"] = normalised(row["mean"], *bounds)
 
 
 def _cell(value: object) -> object:
@@ -100,8 +138,14 @@ def csv_text(rows: list[dict], fields: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
+def score_fields(result: StudyResult) -> tuple[str, ...]:
+    """The columns of ``scores.csv``: run, video, class, frame, protocol, then the study's metrics."""
+    return (*SCORE_FIELDS[:5], *result.scores.metrics)
+
+
 def scores_csv(result: StudyResult) -> str:
-    return csv_text(result.scores.rows, SCORE_FIELDS)
+    protocol = str(result.protocol)
+    return csv_text([{**row, "protocol": protocol} for row in result.scores.rows], score_fields(result))
 
 
 def summary_csv(result: StudyResult) -> str:

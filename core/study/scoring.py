@@ -21,9 +21,11 @@ from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
 from core.gaze.inputs import fixations_output, is_numbering_note, merge_numbering_notes, subfolders
+from core.gaze.subjects import Subjects, read_subjects
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
-from core.saliency import ALL_METRICS, clip_saliency, score_maps
-from core.study.inputs import BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
+from core.saliency import ALL_METRICS, Protocol, center_bias, clip_saliency, score_maps, seed_of
+from core.study.baselines import center_log_likelihood, fitted_sigmas, leave_one_out
+from core.study.inputs import ALL_BASELINES, BASELINES, Clip, Run, find_gaze, find_run, gaze_window, read_clip
 
 REGIONS = ("crop", "frame")
 Progress = Callable[[int, int, str], None]
@@ -40,14 +42,27 @@ class StudySpec:
     region: str = "crop"
     baselines: tuple[str, ...] = BASELINES
     start_index: int | None = None
+    protocol: Protocol = Protocol.EXACT
+    subjects: Path | None = None  # folder of <video>.npz per-subject fixations (core.gaze.subjects): human bound
+    emd: bool = False  # also score EMD (the MIT benchmark's; slow: an optimal transport per map)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metric columns of the study: every one of :data:`core.saliency.ALL_METRICS`, information gain
+        under ``mit`` (over the fitted centre bias), EMD when asked for."""
+        return (*ALL_METRICS, *(("IG",) if self.protocol == Protocol.MIT else ()), *(("EMD",) if self.emd else ()))
 
     @classmethod
     def demo(cls, region: str = "crop") -> StudySpec:
         """The demo study (:mod:`core.demo_data`, built at first use): the two demo models, one trained with the
-        localization term and one on labels alone, against the demo gaze, with both baselines."""
-        fixations, density, _ = fixations_output(demo_data.gaze())
+        localization term and one on labels alone, against the demo gaze (with each observer's fixations, when
+        core.gaze.fixations wrote them), with the default baselines."""
+        gaze = demo_data.gaze()
+        fixations, density, _ = fixations_output(gaze)
+        subjects = gaze / "subjects"
         return cls(tuple((model.name, demo_data.batch(model)) for model in demo_data.MODELS), Path(fixations),
-                   None if density is None else Path(density), region)
+                   None if density is None else Path(density), region,
+                   subjects=subjects if subjects.is_dir() else None)
 
 
 @dataclass
@@ -61,6 +76,7 @@ class VideoGaze:
     size: tuple[int, int]  # (width, height) of the gaze maps
     points: tuple[np.ndarray, np.ndarray]  # (x, y) of the clip's fixated pixels: the union over ``frames``
     spread: np.ndarray  # float64 [h, w]: the clip density (else the fixations blurred), summing to 1
+    frame_points: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # per frame (mit sAUC)
     maps: tuple[GazeMaps, GazeMaps | None] | None = None  # kept from the first pass when small enough
 
 
@@ -77,14 +93,23 @@ class StudyScores:
     classes: dict[str, str]  # video -> class
     sources: dict[str, dict[str, str]]  # run -> video -> heatmap txt
     windows: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # run -> video -> window (gaze px)
+    protocol: Protocol = Protocol.EXACT
+    metrics: tuple[str, ...] = ALL_METRICS  # the metric columns of the rows
+    center_sigmas: dict[str, float] = field(default_factory=dict)  # video -> σ fraction of center_fit
+
+    def frames_scored(self) -> dict[str, dict[str, int]]:
+        """Run -> video -> how many frames were scored on their own (per-frame gaze: every frame that has both a
+        heatmap and gaze, all frames of a whole-video run); 0 where the gaze is one map per clip."""
+        counts: dict[str, dict[str, int]] = {run: {} for run in self.runs}
+        for row in self.rows:
+            per_run = counts.setdefault(row["run"], {})
+            per_run[row["video"]] = per_run.get(row["video"], 0) + (row.get("frame") not in ("", None))
+        return counts
 
 
 def center_map(shape: tuple[int, int]) -> np.ndarray:
     """The ``center`` baseline: a Gaussian centred on an ``(H, W)`` grid, σx = W/4, σy = H/4 (pixel centres)."""
-    height, width = shape
-    ys = (np.arange(height) + 0.5 - height / 2) / (height / 4)
-    xs = (np.arange(width) + 0.5 - width / 2) / (width / 4)
-    return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2))
+    return center_bias(shape)
 
 
 def _scaled_points(points: tuple[np.ndarray, np.ndarray], source: tuple[int, int],
@@ -107,9 +132,11 @@ class Grid:
 class _VideoScorer:
     """The maps of one video on the scoring grids, made once and shared by the runs that use the same grid."""
 
-    def __init__(self, gaze: VideoGaze, others: list[VideoGaze], maps: tuple[GazeMaps, GazeMaps | None]):
+    def __init__(self, gaze: VideoGaze, others: list[VideoGaze], maps: tuple[GazeMaps, GazeMaps | None],
+                 center_sigma: float = 0.25):
         self.gaze, self.others = gaze, others
         self.fixations, self.density = maps
+        self.center_sigma = center_sigma  # of center_fit, chosen on the other videos
         self.cache: dict[tuple, object] = {}
 
     def frames_of(self, seen: list[int] | None) -> list[int | None]:
@@ -162,6 +189,39 @@ class _VideoScorer:
             counts = np.bincount(y * grid.shape[1] + x, minlength=grid.shape[0] * grid.shape[1])
             self.cache[key] = counts.reshape(grid.shape) if counts.any() else None
         return self.cache[key]  # type: ignore[return-value]
+
+    def drawn_negatives(self, grid: Grid, labels: list[int | str]) -> np.ndarray:
+        """``[len(labels), H, W]`` count maps of the ``mit`` sAUC negatives, as DHF1K's evaluationFunc.m draws
+        them: for a frame, the fixations of 10 frames drawn at random (without replacement) from the other
+        videos' frames that have fixations (DHF1K draws from its whole test set, where another video is all but
+        certain; drawing from this video too would, in a study of a few videos, take the positives' own
+        neighbours as negatives); for the clip row (label ``""``), the clip fixations of 10 other videos. Seeded
+        by the video and the label: every run meets the same negatives."""
+        key = ("drawn", grid, tuple(labels))
+        if key not in self.cache:
+            frames: list[tuple[VideoGaze, int | None]] = [
+                (o, f) for o in self.others for f, pts in sorted(o.frame_points.items()) if pts[0].size]
+            frames += [(o, None) for o in self.others if not o.frame_points and o.points[0].size]
+            clips: list[tuple[VideoGaze, int | None]] = [(o, None) for o in self.others if o.points[0].size]
+            maps = np.zeros((len(labels), *grid.shape))
+            for i, label in enumerate(labels):
+                pool = clips if label == "" else frames
+                if not pool:
+                    continue
+                rng = np.random.default_rng(seed_of(self.gaze.name, label, "sAUC"))
+                for pick in rng.choice(len(pool), min(10, len(pool)), replace=False):
+                    other, frame = pool[int(pick)]
+                    points = other.points if frame is None else other.frame_points[frame]
+                    x, y = _scaled_points(points, other.size, self.gaze.size)
+                    if grid.crop:
+                        x, y = points_in_window(x, y, grid.box, grid.shape)
+                    np.add.at(maps[i], (y, x), 1.0)
+            self.cache[key] = maps
+        return self.cache[key]  # type: ignore[return-value]
+
+    def center_fit_map(self, grid: Grid) -> np.ndarray:
+        """The ``center_fit`` baseline on ``grid`` (:mod:`core.study.baselines`)."""
+        return center_bias(grid.shape, self.center_sigma)
 
     def others_map(self, grid: Grid) -> np.ndarray | None:
         """The ``others`` baseline on ``grid``: the mean of the other videos' clip densities (each summing to 1,
@@ -216,9 +276,12 @@ class Study:
     def __init__(self, spec: StudySpec, progress: Progress | None = None, workers: int | None = None):
         if spec.region not in REGIONS:
             raise CamError(f"--region must be crop or frame, not {spec.region!r}.")
-        unknown = [b for b in spec.baselines if b not in BASELINES]
+        unknown = [b for b in spec.baselines if b not in ALL_BASELINES]
         if unknown:
-            raise CamError(f"Unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}.")
+            raise CamError(f"Unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(ALL_BASELINES)}.")
+        if "human" in spec.baselines and (spec.subjects is None or not Path(spec.subjects).is_dir()):
+            raise CamError("The human baseline needs each observer's fixations: pass --subjects, the subjects/ "
+                           "folder python -m core.gaze.fixations writes from samples with a subject column.")
         if not spec.runs:
             raise CamError("Give at least one run (--run NAME=BATCH_DIR).")
         names = [name for name, _ in spec.runs]
@@ -301,6 +364,11 @@ class Study:
             spread = spread / spread.sum()
         gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
                          have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
+        if self.spec.protocol == Protocol.MIT and have is not None:  # each frame's fixations: sAUC negatives
+            for frame in have:
+                found = fixations.at(frame)
+                fy, fx = np.nonzero(found) if found is not None else (np.zeros(0, np.int64),) * 2
+                gaze.frame_points[frame] = (fx.astype(np.int64), fy.astype(np.int64))
         return gaze, (fixations, density), notes
 
     def _merge_gaze_notes(self, notes: list[str]) -> None:
@@ -344,8 +412,14 @@ class Study:
                 self.notes.append("sAUC needs fixations on at least two videos (the negatives are the other "
                                   "videos' fixations); it is left empty")
             scores = StudyScores([r.name for r in self.runs] + baselines, baselines, videos, [], missing, self.notes,
-                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs})
-            results = each(lambda video: self._score_video(video, gazes, baselines), videos)
+                                 {}, {r.name: {} for r in self.runs}, {r.name: {} for r in self.runs},
+                                 self.spec.protocol, self.spec.metrics)
+            if "center_fit" in baselines or self.spec.protocol == Protocol.MIT:
+                scores.center_sigmas = fitted_sigmas({name: center_log_likelihood(*g.points, g.size)
+                                                      for name, g in gazes.items()})
+            sigmas = scores.center_sigmas
+            results = each(lambda video: self._score_video(video, gazes, baselines, sigmas.get(video, 0.25)),
+                           videos)
             for i, (video, result) in enumerate(zip(videos, results, strict=True)):
                 gazes[video].maps = None  # scored: its maps are no longer needed
                 scores.rows += result.rows
@@ -358,14 +432,15 @@ class Study:
         self.notes.extend(merge_numbering_notes(sorted(self.numbering)))  # sorted: workers finish in any order
         return scores
 
-    def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str]) -> _VideoResult:
+    def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str],
+                     center_sigma: float = 0.25) -> _VideoResult:
         gaze = gazes[video]
         if gaze.maps is not None:
             maps = gaze.maps
         else:
             fixations, density, _ = self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
             maps = (fixations, density)
-        scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps)
+        scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps, center_sigma)
         clips = [(run, read_clip(run.files[video])) for run in self.runs if video in run.files]
         result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
         first_grid = None
@@ -387,7 +462,11 @@ class Study:
         assert first_grid is not None
         for name in baselines:
             frames = scorer.frames_of(None)
-            base = center_map(first_grid.shape) if name == "center" else scorer.others_map(first_grid)
+            if name == "human":
+                self._score_human(video, scorer, first_grid, frames, result)
+                continue
+            base = center_map(first_grid.shape) if name == "center" else scorer.center_fit_map(first_grid) \
+                if name == "center_fit" else scorer.others_map(first_grid)
             if base is None:
                 continue
             stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
@@ -431,16 +510,81 @@ class Study:
             empty = [f for f, good in zip(frames, ok[1:], strict=True) if not good]
             result.notes.append(f"{run}, {video}: {len(empty)} of its {len(frames)} frames have no fixation to score"
                                 f"{' in the window' if grid.crop else ''}; they are left out of the per-frame scores")
-        negatives = scorer.negatives(grid)
-        metrics = [m for m in ALL_METRICS if m != "sAUC" or negatives is not None]
-        values = score_maps(saliency[ok], fix[ok], density=None if dens is None else dens[ok], metrics=metrics,
-                            other_fixations=negatives)
-        labels = ["", *frames[:len(fix) - 1]] if per_frame else [""]
+        labels: list[int | str] = ["", *frames[:len(fix) - 1]] if per_frame else [""]  # type: ignore[list-item]
         kept = [label for label, good in zip(labels, ok, strict=True) if good]
-        for j, frame in enumerate(kept):
+        values = self._values(video, scorer, grid, saliency[ok], fix[ok], None if dens is None else dens[ok], kept)
+        self._rows(run, video, kept, values, result)
+
+    def _values(self, video: str, scorer: _VideoScorer, grid: Grid, saliency: np.ndarray, fix: np.ndarray,
+                dens: np.ndarray | None, labels: list[int | str]) -> dict[str, np.ndarray]:
+        """Every metric of the study on scorable maps ``[N, H, W]`` (row ``i`` is the clip for label ``""``,
+        else frame ``labels[i]``), under the study's protocol: under ``mit`` each row's random draws are seeded
+        by the video and the row (every run meets the same ones), sAUC's negatives drawn per row and
+        information gain measured over the fitted centre bias."""
+        if self.spec.protocol == Protocol.MIT:
+            negatives: np.ndarray | None = scorer.drawn_negatives(grid, labels)
+            metrics = [m for m in self.spec.metrics if m != "sAUC" or any(o.points[0].size for o in scorer.others)]
+            return score_maps(saliency, fix, density=dens, metrics=metrics, other_fixations=negatives,
+                              rng=[seed_of(video, label) for label in labels], protocol=Protocol.MIT,
+                              baseline=scorer.center_fit_map(grid))
+        negatives = scorer.negatives(grid)
+        metrics = [m for m in self.spec.metrics if m != "sAUC" or negatives is not None]
+        return score_maps(saliency, fix, density=dens, metrics=metrics, other_fixations=negatives)
+
+    def _rows(self, run: str, video: str, labels: list[int | str], values: dict[str, np.ndarray],
+              result: _VideoResult) -> None:
+        for j, frame in enumerate(labels):
             row: dict[str, object] = {"run": run, "video": video, "class": result.label, "frame": frame}
-            row.update({m: float(values[m][j]) if m in values else float("nan") for m in ALL_METRICS})
+            row.update({m: float(values[m][j]) if m in values else float("nan") for m in self.spec.metrics})
             result.rows.append(row)
+
+    def _score_human(self, video: str, scorer: _VideoScorer, grid: Grid, frames: list[int | None],
+                     result: _VideoResult) -> None:
+        """The ``human`` bound (:mod:`core.study.baselines`): each subject's fixations against the other
+        subjects' density, on the same grid, frames and metrics as the runs; per row the mean over subjects."""
+        subjects = self._subjects(video)
+        if subjects is None:
+            result.notes.append(f"human, {video}: no subjects file {video}.npz in {self.spec.subjects}; not scored")
+            return
+        if subjects.size != scorer.gaze.size:
+            result.notes.append(f"human, {video}: the subjects file is for a {subjects.size[0]}×{subjects.size[1]} "
+                                f"frame, the gaze maps are {scorer.gaze.size[0]}×{scorer.gaze.size[1]}; not scored")
+            return
+        per_frame = frames != [None]
+        wanted = [f for f in frames if f is not None] if per_frame else sorted({int(f) for f in subjects.frame})
+        labels: list[int | str] = ["", *wanted] if per_frame else [""]
+        sums: dict[str, np.ndarray] = {}
+        counts: dict[str, np.ndarray] = {}
+        for _, fix, own, others in leave_one_out(subjects, wanted):
+            if not per_frame:
+                fix, own, others = fix[:1], own[:1], others[:1]
+            if grid.crop:
+                fix = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix.astype(np.uint8)])
+                own = gaze_to_crop(own, grid.box, grid.shape, binary=False)
+                others = gaze_to_crop(others, grid.box, grid.shape, binary=False)
+            ok = _scorable(fix, own if self.spec.density is not None else None)
+            if not ok.any():
+                continue
+            kept = [label for label, good in zip(labels, ok, strict=True) if good]
+            values = self._values(video, scorer, grid, others[ok], fix[ok],
+                                  own[ok] if self.spec.density is not None else None, kept)
+            for name, got in values.items():
+                full = np.full(len(labels), np.nan)
+                full[ok] = got
+                sums[name] = sums.get(name, np.zeros(len(labels))) + np.nan_to_num(full)
+                counts[name] = counts.get(name, np.zeros(len(labels))) + np.isfinite(full)
+        if not sums:
+            result.notes.append(f"human, {video}: fewer than two subjects with fixations to score; not scored")
+            return
+        scored = next(iter(counts.values())) > 0
+        means = {name: np.divide(sums[name], counts[name], out=np.full(len(labels), np.nan),
+                                 where=counts[name] > 0)[scored] for name in sums}
+        self._rows("human", video, [label for label, good in zip(labels, scored, strict=True) if good], means, result)
+
+    def _subjects(self, video: str) -> Subjects | None:
+        folder = self.spec.subjects
+        path = None if folder is None else folder / f"{video}.npz"
+        return read_subjects(path) if path is not None and path.is_file() else None
 
 
 def run_study(spec: StudySpec, progress: Progress | None = None, workers: int | None = None) -> StudyScores:

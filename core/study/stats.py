@@ -93,11 +93,24 @@ def _clip_scores(rows: list[dict], run: str, metric: str) -> dict[str, float]:
             if row["run"] == run and row["frame"] == "" and np.isfinite(row[metric])}
 
 
-def summarise(rows: list[dict], runs: list[str], metrics: list[str]) -> list[dict]:
-    """One row per run and metric: mean, std, n, ci_low, ci_high, frame_pooled_mean, better."""
+def pooled_frames(rows: list[dict], cap: int | None, seed: int = SEED) -> set[tuple[str, object]] | None:
+    """The (video, frame) pairs the frame-pooled mean averages: all (None) up to ``cap``, else ``cap`` of them
+    drawn at random (seeded; the same frames for every run), as DHF1K's evaluationFunc.m caps its frames."""
+    keys = sorted({(row["video"], row["frame"]) for row in rows if row["frame"] != ""}, key=str)
+    if cap is None or len(keys) <= cap:
+        return None
+    picks = np.random.default_rng(seed).choice(len(keys), cap, replace=False)
+    return {keys[int(i)] for i in picks}
+
+
+def summarise(rows: list[dict], runs: list[str], metrics: list[str], *, frame_cap: int | None = None) -> list[dict]:
+    """One row per run and metric: mean, std, n, ci_low, ci_high, frame_pooled_mean (over at most
+    ``frame_cap`` frames: :func:`pooled_frames`), better."""
     out = []
+    chosen = pooled_frames(rows, frame_cap)
     for run in runs:
-        frames = [row for row in rows if row["run"] == run and row["frame"] != ""]
+        frames = [row for row in rows if row["run"] == run and row["frame"] != ""
+                  and (chosen is None or (row["video"], row["frame"]) in chosen)]
         for metric in metrics:
             values = np.array(list(_clip_scores(rows, run, metric).values()))
             pooled = np.array([row[metric] for row in frames if np.isfinite(row[metric])])

@@ -7,6 +7,7 @@ Keys hold each file's modification time and size (``stamps``, an argument Stream
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import NamedTuple
@@ -16,8 +17,10 @@ import streamlit as st
 import core
 from core import access
 from core.cam import ExplainResult
+from core.demo import cache_dir
 from core.layers import LayerInfo
 from core.model import ModelHandle
+from core.whole_video import explain_whole_video
 
 
 def content_stamp(path: str | Path | None) -> tuple[int, int] | None:
@@ -124,7 +127,7 @@ class RunKey(NamedTuple):
     model: ModelSpec
     video: VideoRef
     layer: str | None
-    target: int | None
+    target: int | str | None  # a class, None (predicted) or a contrast's key
     method: str
     views: str
 
@@ -140,3 +143,22 @@ def _explain(key: RunKey, stamps: tuple) -> ExplainResult:
 def explain(key: RunKey) -> ExplainResult:
     """The explanation for ``key`` (computed once; a repeated combination returns at once)."""
     return _explain(key, key.model.stamps())
+
+
+@st.cache_data(show_spinner=False, max_entries=12)
+def _whole_video(key: RunKey, stamps: tuple) -> str:
+    digest = hashlib.sha1(repr((key, stamps)).encode()).hexdigest()[:16]
+    folder = cache_dir() / "whole_video" / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    txt = folder / f"{Path(key.video.name).stem or 'video'}.txt"
+    loaded = _loaded(key.model)
+    with loaded.lock:
+        explain_whole_video(loaded.handle, key.video.path, txt, target=key.target, target_layer=key.layer,
+                            method=key.method, overlay_path=txt.with_suffix(".mp4"))
+    return str(txt)
+
+
+def whole_video(key: RunKey) -> Path:
+    """The whole-video explanation of ``key`` (:func:`core.whole_video.explain_whole_video`: every frame, the
+    window table, the overlay of the whole length) in the cache folder: the txt path (computed once)."""
+    return Path(_whole_video(key, key.model.stamps()))

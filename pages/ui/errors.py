@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints
+from core.access import TRUST_ENV, TrustRequired, operator_trusts_checkpoints, take_notes
 from core.errors import CamError, describe_error
 from pages.ui.text import TRUST_LABEL, for_page
 
@@ -18,7 +18,8 @@ log = logging.getLogger("mmaction_cam.app")
 
 class shown_as_error:  # (used like a function: ``with shown_as_error() as box:``)
     """Context manager: a ``CamError`` becomes its sentence in ``st.error``; any other exception
-    becomes one line too (its traceback goes to the terminal's log, never to the page).
+    becomes one line too (its traceback goes to the terminal's log, never to the page). What ``core``
+    left out inside the block (:func:`core.access.take_notes`) is shown as captions.
 
     ``box.failed`` tells the caller whether the block was cut short, ``box.message`` what was shown.
     ``controls`` maps command-line flags the sentence may name to the page's own controls
@@ -34,10 +35,12 @@ class shown_as_error:  # (used like a function: ``with shown_as_error() as box:`
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  _traceback: TracebackType | None) -> bool:
+        target = self.container or st
+        for sentence in take_notes():  # what core left out (a listed path outside the roots, a bad entry)
+            target.caption(for_page(sentence, self.controls))
         if error is None or not isinstance(error, Exception):  # Streamlit's stop/rerun pass through
             return False
         self.failed = True
-        target = self.container or st
         if isinstance(error, CamError):
             self.message = self.prefix + page_message(error, self.controls)
         else:

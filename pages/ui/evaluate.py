@@ -20,7 +20,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import core
+from core.cam import methods_for
 from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
+from core.evaluate.faithfulness import FAITHFULNESS_METRICS
 from core.methods import METHODS
 from core.overlay import colorize
 from core.result import ExplainResult
@@ -31,6 +33,8 @@ from pages.ui.viewer import add_player, timeline_figure
 BASELINE_HELP = ("What replaces the pixels a curve removes. zeros: the dataset's mean colour (a grey hole whose "
                  "outline still moves); blur: each frame blurred; static: each pixel's mean over the clip, which "
                  "keeps appearance and removes motion.")
+DELETION, INSERTION, AVERAGE_DROP = (FAITHFULNESS_METRICS[name].label  # the comparison table's columns
+                                      for name in ("deletion_auc", "insertion_auc", "average_drop"))
 STATE = "evaluate_requests"  # session state: which (explanation, options) the user asked to evaluate
 
 
@@ -217,16 +221,16 @@ def compare_table(rows: list[dict]) -> tuple:
     beat chance and the best value of each AUC column marked where it beats chance; and its column settings."""
     numbers = pd.DataFrame(rows).set_index("method")
     chance = numbers.iloc[-1]
-    beats = [" and ".join(name for name, ok in (("deletion", row["deletion AUC ↓"] < chance["deletion AUC ↓"]),
-                                                ("insertion", row["insertion AUC ↑"] > chance["insertion AUC ↑"]))
+    beats = [" and ".join(name for name, ok in (("deletion", row[DELETION] < chance[DELETION]),
+                                                ("insertion", row[INSERTION] > chance[INSERTION]))
                           if ok) or "neither" for _, row in numbers.iloc[:-1].iterrows()]
     numbers["beats chance on"] = [*beats, ""]
     shown = numbers.map(lambda v: v if isinstance(v, str) else "—" if pd.isna(v) else f"{v:.3f}")
     methods = numbers.iloc[:-1]
-    best = {"deletion AUC ↓": methods["deletion AUC ↓"].idxmin(),
-            "insertion AUC ↑": methods["insertion AUC ↑"].idxmax()}
+    best = {DELETION: methods[DELETION].idxmin(),
+            INSERTION: methods[INSERTION].idxmax()}
     best = {column: method for column, method in best.items()  # the best of each curve, where it beats chance
-            if (numbers.loc[method, column] < chance[column]) == (column == "deletion AUC ↓")}
+            if (numbers.loc[method, column] < chance[column]) == (column == DELETION)}
 
     def mark(frame: pd.DataFrame) -> pd.DataFrame:
         css = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -296,19 +300,19 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options
     with _working(("compare", key, options), "Explaining with every method and measuring each…",
                   "Methods compared") as note:
         chance = faithfulness_of(key, stamps, options)
-        for method in METHODS:
+        for method in methods_for(cache.loaded(key.model).handle):
             other = key._replace(method=method)
             note(f"{_label(method)}…")
             result = cache.explain(other)
             scores = chance if method == key.method else faithfulness_of(other, stamps, options, random=False)
             columns.append((_label(method), result.heatmaps))
-            rows.append({"method": _label(method), "deletion AUC ↓": scores.deletion_auc,
-                         "insertion AUC ↑": scores.insertion_auc,
+            rows.append({"method": _label(method), DELETION: scores.deletion_auc,
+                         INSERTION: scores.insertion_auc,
                          "deletion − random": scores.deletion_auc - chance.random_deletion_auc,
                          "insertion − random": scores.insertion_auc - chance.random_insertion_auc,
-                         "average drop ↓": scores.average_drop})
-    rows.append({"method": "random ranking", "deletion AUC ↓": chance.random_deletion_auc,
-                 "insertion AUC ↑": chance.random_insertion_auc})
+                         AVERAGE_DROP: scores.average_drop})
+    rows.append({"method": "random ranking", DELETION: chance.random_deletion_auc,
+                 INSERTION: chance.random_insertion_auc})
     st.plotly_chart(_maps_figure(("compare", key, stamps, options), colormap, columns, view),
                     key=f"eval-compare-maps-{hash((key, options))}", config=dict(displaylogo=False))
     table, config = compare_table(rows)
@@ -320,7 +324,7 @@ def _best_caption(rows: list[dict], options: Options) -> str:
     """Which method is most faithful by each curve, said only of methods that beat the random ranking."""
     methods, chance = pd.DataFrame(rows[:-1]).set_index("method"), rows[-1]
     parts = []
-    for curve, column, best in (("deletion", "deletion AUC ↓", "idxmin"), ("insertion", "insertion AUC ↑", "idxmax")):
+    for curve, column, best in (("deletion", DELETION, "idxmin"), ("insertion", INSERTION, "idxmax")):
         name = getattr(methods[column], best)()
         value = methods.loc[name, column]
         beats = value < chance[column] if curve == "deletion" else value > chance[column]

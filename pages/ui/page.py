@@ -16,6 +16,7 @@ import streamlit as st
 
 from core import access
 from core.uploads import UploadFolder
+from pages.ui import gate
 from pages.ui.text import use_controls
 
 APP = "Grad-CAM explorer"
@@ -51,8 +52,9 @@ def session_roots() -> access.Roots:
 
 
 def require_password() -> None:
-    """Ask for ``MMCAM_PASSWORD`` once per browser session when it is set; refuse to serve any page when
-    the server listens beyond loopback and none is set."""
+    """Ask for ``MMCAM_PASSWORD`` once per browser session when it is set (unless the browser logged in on
+    the gate's page, :mod:`pages.ui.gate`, which guards every route of ``streamlit run explorer.py``);
+    refuse to serve any page when the server listens beyond loopback and none is set."""
     password = access.server_password()
     if password is None:
         address = st.get_option("server.address")
@@ -66,8 +68,8 @@ def require_password() -> None:
                  "explorer.py --server.address 0.0.0.0`), or with `--server.address 127.0.0.1` to use it on "
                  "this machine only.", icon=":material/lock:")
         st.stop()
-    if st.session_state.get(_AUTHENTICATED):
-        return
+    if st.session_state.get(_AUTHENTICATED) or gate.logged_in(st.context.cookies.get(gate.COOKIE)):
+        return  # this session gave the password, or its browser did on the gate's login page
     st.title(APP)
     with st.form("mmcam_login"):
         given = st.text_input("Password", type="password", key=PASSWORD_KEY,

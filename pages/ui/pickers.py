@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import streamlit as st
 
@@ -15,6 +15,8 @@ from core.errors import CamError
 from core.layers import LayerInfo
 from core.methods import METHODS
 from core.runs import Run, find_runs
+from core.target import PREDICTED as PREDICTED_TARGET
+from core.target import ClassIndex, Contrast, read_versus
 from core.video import VIDEO_EXTENSIONS, find_videos
 from pages.ui import page
 from pages.ui.cache import ModelSpec, VideoRef
@@ -320,9 +322,20 @@ class Settings(NamedTuple):
     views: str
     alpha: float
     colormap: str
+    versus: int | str | None = None  # None: no contrast; a class index, or "similar:K" (FinerCAM)
+    whole_video: bool = False  # explain every frame (core.whole_video), not one clip
+
+    @property
+    def explained(self) -> int | str | None:
+        """What ``core.explain`` takes as its target: the class (None: predicted), or a contrast's key."""
+        if self.versus is None:
+            return self.target
+        return Contrast(PREDICTED_TARGET if self.target is None else ClassIndex(self.target),
+                        read_versus(self.versus) or PREDICTED_TARGET).key
 
 
 DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "nothing chosen" after a rerun
+NO_VERSUS, SIMILAR = -2, "similar:3"
 
 
 def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
@@ -358,10 +371,25 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
         st.session_state["target"] = handed if handed in order else PREDICTED
     target = st.selectbox("Target class", [PREDICTED, *order], format_func=class_label, key="target",
                           help="Top-5 of the last run come first, with their probabilities; type to search.")
+
+    def versus_label(value: int | str) -> str:
+        if value == NO_VERSUS:
+            return "— (no contrast)"
+        if value == SIMILAR:
+            return "its 3 most similar classes (FinerCAM)"
+        return class_label(int(value))
+
+    versus = st.selectbox("versus", [NO_VERSUS, SIMILAR, *order], format_func=versus_label, key="versus",
+                          help="Why the target rather than this class: the map of score(target) − score(versus), "
+                               "the logit difference (shared evidence cancels).")
     method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m, key="method")
     views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
                      format_func={"center": "Center crop", "all": "All views"}.get,
                      help="All views keeps the config's multi-crop / multi-clip test views.")
     alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
     colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
-    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap)
+    whole = st.toggle("Whole video", key="whole_video",
+                      help="Explain every frame: the model's clip sampling slides over the whole video (center "
+                           "view), with the class-score timeline of its windows.")
+    return Settings(layer, None if target in (None, PREDICTED) else target, method, views, alpha, colormap,
+                    None if versus == NO_VERSUS else cast(int | str, versus), whole)

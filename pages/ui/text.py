@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 
+from core.uploads import upload_root
+
 TRUST_LABEL = "Trust this checkpoint and config"  # the sidebar tick (pickers) that error messages name (errors)
 _LONE_STAR = re.compile(r"(?<![\\*])\*(?!\*)")  # a * that is not part of ** and not escaped yet
 # The controls of the page this script run draws (a run happens in one thread, which a ContextVar follows).
@@ -39,9 +41,21 @@ def escape_markdown(text: str) -> str:
     return _LONE_STAR.sub(r"\\*", text)
 
 
+def without_upload_folders(text: str) -> str:
+    """``text`` with every path inside the uploads folder cut to its file name, and the folder itself named
+    only as "the uploads folder": a visitor never learns where uploads are kept or a session's folder name."""
+    root = upload_root()
+    for spelled in dict.fromkeys((str(root), str(root.expanduser().resolve()))):
+        text = re.sub(re.escape(spelled) + r"(?:[/\\][^/\\\s`'\"]+)*[/\\]", "", text)
+        text = text.replace(spelled, "the uploads folder")
+    return text
+
+
 def for_page(text: str, controls: Mapping[str, str] | None = None) -> str:
-    """A ``core`` sentence as a page shows it: each command-line flag of ``controls`` (default: the page's,
+    """A ``core`` sentence as a page shows it: paths in the uploads folder cut to their file name
+    (:func:`without_upload_folders`), each command-line flag of ``controls`` (default: the page's,
     :func:`use_controls`; longest first) replaced by the page's control, and Markdown's ``*`` escaped."""
+    text = without_upload_folders(text)
     mapping = (_controls.get() or {}) if controls is None else controls
     for flag in sorted(mapping, key=len, reverse=True):
         text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _constant(mapping[flag]), text)

@@ -1,0 +1,7 @@
+"""``python -m core.dumps``."""
+
+import sys
+
+from core.dumps.cli import main
+
+sys.exit(main())
