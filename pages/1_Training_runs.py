@@ -30,6 +30,7 @@ def pick_run() -> runs.Run | None:
     with st.sidebar:
         st.header("Runs")
         source = st.radio("Runs from", tuple(SOURCES), key="runs_source", format_func=SOURCES.get, horizontal=True)
+        found: list[runs.Run] | None = None
         if source == "demo":
             with st.spinner("Preparing the demo runs (first use only)…"), shown_as_error() as box:
                 found = runs.find_runs(demo_data.runs())
