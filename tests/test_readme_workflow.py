@@ -120,3 +120,13 @@ def test_the_documented_workflow_runs_as_written(tmp_path, name):
         assert (project / "study" / "summary.csv").is_file()
     else:
         assert (project / "cams" / "clip_00.mp4").is_file()
+
+
+def test_the_sample_project_is_written_only_into_a_new_folder(tmp_path, capsys):
+    from core.synthetic import main
+
+    (tmp_path / "kept.txt").write_text("mine")
+    assert main(["project", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path} exists and is not an empty folder")
+    assert main(["project", str(tmp_path / "p"), "--classes", "9"]) == 2
+    assert not (tmp_path / "p").exists()
