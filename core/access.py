@@ -5,7 +5,7 @@ visitor and no file can change:
 
 - ``MMCAM_ROOTS``: the folders pages may read and write, ``os.pathsep``-separated. Default: the folder the
   server was started in, the home folder and the cache folder (``core.limits.cache_dir()``). What the app
-  itself needs (the demo assets, the demo clip, a session's own upload folder) is always allowed.
+  itself needs (the demo assets, the demo clip and data, a session's own upload folder) is always allowed.
 - ``MMCAM_TRUST_CHECKPOINTS=1``: pages may offer a full unpickle of checkpoints that hold arbitrary objects,
   and configs may import modules of any package (``custom_imports``).
 - ``MMCAM_PASSWORD``: asked before any page renders; a server that listens beyond loopback refuses to serve
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.demo import ASSETS, demo_video_path
+from core.demo import ASSETS, demo_data_folder, demo_video_path
 from core.errors import CamError
 from core.limits import cache_dir
 from core.uploads import upload_root
@@ -113,8 +113,8 @@ def default_folders() -> list[Path]:
 
 
 def app_folders() -> list[Path]:
-    """What the app needs whatever the operator allows: the demo assets and the demo clip."""
-    return [ASSETS, demo_video_path()]
+    """What the app needs whatever the operator allows: the demo assets, the demo clip and the demo data."""
+    return [ASSETS, demo_video_path(), demo_data_folder()]
 
 
 def configured_roots(extra: Iterable[str | os.PathLike] = ()) -> Roots:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from core.errors import CamError, run_command
 from core.limits import cache_dir
-from core.overlay import write_video
-from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
+from core.synthetic import CLIP_FPS, DEMO_CLASSES, SyntheticClip, make_clip, write_clip
 
 ASSETS = Path(__file__).resolve().parent / "demo_assets"
 CONFIG = ASSETS / "moving_shapes_r3d.py"
@@ -28,14 +27,12 @@ DEMO_VIDEO_SEED = 7
 DEMO_VIDEO_LABEL = DEMO_CLASSES.index("moving right")
 DEMO_VIDEO_FRAMES = 48
 DEMO_VIDEO_SIZE = (160, 224)  # (height, width)
-DEMO_VIDEO_FPS = 12
+DEMO_VIDEO_FPS = CLIP_FPS
 
 
-def write_clip(clip: SyntheticClip, path: str | Path, fps: float = DEMO_VIDEO_FPS) -> Path:
-    """Write a synthetic clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_video(clip.frames, path, fps)
+def demo_data_folder(cache: str | Path | None = None) -> Path:
+    """Where :mod:`core.demo_data` makes the demo's clips, gaze, runs and batches."""
+    return (Path(cache) if cache is not None else cache_dir()) / "demo-data"
 
 
 def demo_clip() -> SyntheticClip:

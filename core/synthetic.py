@@ -7,13 +7,26 @@ Only the motion tells the class, so an explanation of the right answer must ligh
 object. Everything is drawn from ``numpy.random.default_rng(seed)``, so a seed is a clip.
 
 Coordinates follow image convention: x to the right, y down, pixel centres at integers.
+
+``python -m core.synthetic project DIR`` writes a small MMAction2 project of such clips (see
+:func:`write_project`): videos of N classes, train/val annotation lists, a label map, a tiny I3D config that
+trains for one epoch in seconds on a CPU, and eye-tracker samples of synthetic observers
+(:mod:`core.observers`), on which the README's workflow runs as written.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from core.errors import CamError, CommandParser, run_command
+from core.observers import write_samples
+from core.overlay import write_video
 
 DEMO_CLASSES: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down")
 """Class names of the demo model, in label order."""
@@ -26,6 +39,7 @@ FRAMES_RANGE = (16, 64)
 SIZE_RANGE = (96, 256)
 RADIUS_RANGE = (8, 14)
 SPEED_RANGE = (2.0, 4.0)
+CLIP_FPS = 12
 
 
 @dataclass(frozen=True)
@@ -150,3 +164,154 @@ def make_clip(seed: int, *, label: int | None = None, frames: int | None = None,
         video[index] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     return SyntheticClip(frames=video, label=label, label_name=name, centers=centers, radius=radius,
                          speed=speed, shape=shape)
+
+
+def write_clip(clip: SyntheticClip, path: str | Path, fps: float = CLIP_FPS) -> Path:
+    """Write a clip as H.264 mp4 (atomically, through :func:`core.overlay.write_video`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_video(clip.frames, path, fps)
+
+
+# --- a sample MMAction2 project ----------------------------------------------------------------------------
+
+# The demo's slim ResNet3d at 8 base channels on 8 frames of 32x32: a training iteration takes about a second.
+_CONFIG = """# A tiny I3D-style recognizer of synthetic clips (python -m core.synthetic project), trained in seconds.
+default_scope = 'mmaction'
+classes = {classes!r}
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(type='ResNet3d', depth=18, pretrained=None, pretrained2d=False, num_stages=3, base_channels=8,
+                  out_indices=(2, ), spatial_strides=(1, 2, 1), temporal_strides=(1, 1, 1), dilations=(1, 1, 1),
+                  conv1_kernel=(3, 7, 7), conv1_stride_t=1, pool1_stride_t=1, with_pool2=False,
+                  inflate=((1, 0), (0, 0), (0, 0)), zero_init_residual=False, norm_eval=False),
+    cls_head=dict(type='I3DHead', num_classes={num_classes}, in_channels=32, spatial_type='avg', dropout_ratio=0.0,
+                  init_std=0.01, average_clips='prob'),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
+train_pipeline = [
+    dict(type='DecordInit'), dict(type='UniformSample', clip_len=8, num_clips=1),
+    dict(type='DecordDecode'), dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'), dict(type='PackActionInputs')]
+test_pipeline = [
+    dict(type='DecordInit'), dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'), dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'), dict(type='PackActionInputs')]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False, sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='VideoDataset', ann_file={train[0]!r}, data_prefix=dict(video={train[1]!r}),
+                 metainfo=dict(classes=classes), pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='VideoDataset', ann_file={val[0]!r}, data_prefix=dict(video={val[1]!r}),
+                 metainfo=dict(classes=classes), pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='VideoDataset', ann_file={test[0]!r}, data_prefix=dict(video={test[1]!r}),
+                 metainfo=dict(classes=classes), pipeline=test_pipeline, test_mode=True))
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs={epochs}, val_begin=1, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
+param_scheduler = [dict(type='MultiStepLR', begin=0, end={epochs}, by_epoch=True, milestones=[{milestone}], gamma=0.5)]
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'), timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=1), param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'), sync_buffers=dict(type='SyncBuffersHook'))
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='gloo'))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
+log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
+"""
+
+
+def project_config(classes: Sequence[str], splits: dict[str, tuple[str, str]], *, epochs: int = 1) -> str:
+    """The text of the tiny recognizer's MMAction2 config. ``splits`` maps ``train``, ``val`` and ``test`` to
+    (annotation file, video folder), relative to where ``tools/train.py`` runs."""
+    return _CONFIG.format(classes=list(classes), num_classes=len(classes), epochs=int(epochs),
+                          milestone=max(1, epochs // 2), **splits)
+
+
+PROJECT_SIZE, PROJECT_FRAMES, PROJECT_FPS = (64, 64), 16, 8
+SPLIT_SEEDS = {"train": 100, "val": 200}  # first seed of each split's clips
+
+
+def write_project(root: str | Path, *, classes: int = len(DEMO_CLASSES), train: int = 2, val: int = 1,
+                  subjects: int = 5, name: str = "my_i3d", epochs: int = 1) -> dict[str, str]:
+    """Write a small MMAction2 project of synthetic clips into ``root`` and return what it holds:
+
+    - ``data/train/clip_NN.mp4`` and ``data/val/clip_NN.mp4``: ``train`` and ``val`` clips per class (the
+      first ``classes`` of :data:`DEMO_CLASSES`, 16 frames of 64x64 at 8 fps), listed with their labels in
+      ``data/train_list.txt`` and ``data/val_list.txt`` (MMAction2's ``path label`` annotation files);
+    - ``data/label_map.txt``: the class names, one a line;
+    - ``configs/<name>.py``: the tiny recognizer (:func:`project_config`, validation and test on the val list);
+    - ``data/gaze_samples.csv``: ``subjects`` synthetic observers watching every val clip
+      (:mod:`core.observers`), for ``python -m core.gaze.fixations``.
+
+    Paths in the config and lists are relative to ``root`` (run the commands from there).
+    """
+    if not 1 <= classes <= len(DEMO_CLASSES):
+        raise CamError(f"--classes must be 1 to {len(DEMO_CLASSES)} (the directions a shape moves in), not {classes}.")
+    if train < 1 or val < 1 or subjects < 1 or epochs < 1:
+        raise CamError("--train, --val, --subjects and --epochs must each be at least 1.")
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise CamError(f"{root} exists and is not an empty folder; name a new folder for the sample project.")
+    names = DEMO_CLASSES[:classes]
+    data = root / "data"
+    gaze_clips = {}
+    for split, per_class in (("train", train), ("val", val)):
+        lines = []
+        for i in range(per_class * classes):
+            clip = make_clip(SPLIT_SEEDS[split] + i, label=i % classes, frames=PROJECT_FRAMES, size=PROJECT_SIZE)
+            video = f"clip_{i:02d}.mp4"
+            write_clip(clip, data / split / video, fps=PROJECT_FPS)
+            lines.append(f"{video} {clip.label}")
+            if split == "val":
+                gaze_clips[video] = (clip.centers, PROJECT_SIZE)
+        (data / f"{split}_list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (data / "label_map.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    write_samples(data / "gaze_samples.csv", gaze_clips, PROJECT_FPS, subjects=subjects)
+    config = root / "configs" / f"{name}.py"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    val_split = ("data/val_list.txt", "data/val")
+    config.write_text(project_config(names, {"train": ("data/train_list.txt", "data/train"), "val": val_split,
+                                             "test": val_split}, epochs=epochs), encoding="utf-8")
+    return {"root": str(root), "config": str(config), "train_list": str(data / "train_list.txt"),
+            "val_list": str(data / "val_list.txt"), "label_map": str(data / "label_map.txt"),
+            "gaze_samples": str(data / "gaze_samples.csv")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CommandParser(prog="python -m core.synthetic",
+                           description="Synthetic clips of a moving shape, as a small MMAction2 project.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    project = commands.add_parser("project", help="write a sample MMAction2 project (videos, lists, label map, "
+                                                  "config, gaze samples)")
+    project.add_argument("folder", help="a new (or empty) folder for the project")
+    project.add_argument("--classes", type=int, default=len(DEMO_CLASSES), help="number of classes (1-4)")
+    project.add_argument("--train", type=int, default=2, help="training clips per class")
+    project.add_argument("--val", type=int, default=1, help="validation (and test) clips per class")
+    project.add_argument("--subjects", type=int, default=5, help="synthetic observers in data/gaze_samples.csv")
+    project.add_argument("--name", default="my_i3d", help="the config's name (configs/NAME.py, work_dirs/NAME/)")
+    project.add_argument("--epochs", type=int, default=1, help="training epochs in the config")
+
+    def action() -> int:
+        args = parser.parse_args(argv)
+        print(json.dumps(write_project(args.folder, classes=args.classes, train=args.train, val=args.val,
+                                       subjects=args.subjects, name=args.name, epochs=args.epochs)))
+        return 0
+
+    return run_command(action)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

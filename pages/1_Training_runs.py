@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import runs
+from core import demo_data, runs
 from pages.ui import pickers
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page
@@ -23,14 +23,25 @@ from pages.ui.page import setup_page
 setup_page("Training runs", "📈")
 
 TEST_RESULTS_PAGE = "pages/4_Test_results.py"
+SOURCES = {"demo": "Built-in demo", "folder": "Your work_dirs"}
 
 
 def pick_run() -> tuple[runs.Run | None, list[runs.Run]]:
     """The run shown, and the other runs whose curves are overlaid on it (picked in the sidebar)."""
     with st.sidebar:
         st.header("Runs")
-        found = pickers.runs_input(help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, or "
-                                        "one run folder.")
+        source = st.radio("Runs from", tuple(SOURCES), key="runs_source", format_func=SOURCES.get, horizontal=True)
+        found: list[runs.Run] | None = None
+        if source == "demo":
+            with st.spinner("Preparing the demo runs (first use only)…"), shown_as_error() as box:
+                found = runs.find_runs(demo_data.runs())
+            if box.failed:
+                return None
+            st.caption("The two demo models' training runs: the same recipe with and without the localization "
+                       "term (`python -m tools.demo train`).")
+        else:
+            found = pickers.runs_input(help="A project folder (its `work_dirs/*/` are listed), a work_dirs folder, "
+                                            "or one run folder.")
         if not found:
             return None, []
         folders = [str(run.folder) for run in found]

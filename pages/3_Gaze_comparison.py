@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import gaze
+from core import demo_data, gaze
 from core.gaze.images import FramePictures
 from core.saliency import BETTER, REGISTRY, Protocol
 from pages.ui import cache, pickers, tables
@@ -41,6 +41,8 @@ CONTROLS = {  # what core's sentences call --flags, as this page's sidebar names
     "--protocol": control("Protocol"),
 }
 MARKER = "#e4572e"  # the player's current frame on the curves
+SOURCES = {"demo": "Built-in demo", "paths": "Paths"}
+DEMO_MODELS = {model.name: model for model in demo_data.MODELS}
 
 setup_page("Gaze comparison", "👁", controls=CONTROLS)
 say = for_page  # a sentence of core.gaze in this page's words
@@ -73,29 +75,49 @@ def frame_pictures(key: str, colormap: str, alpha: float, _result: gaze.GazeScor
     return gaze.frame_pictures(_result, colormap=colormap, alpha=alpha)
 
 
+def demo_inputs() -> tuple[str, str]:
+    """The demo: one demo model's batch folder and the demo gaze (the folder core.gaze.fixations wrote)."""
+    name = st.selectbox("Demo model", tuple(DEMO_MODELS), key="gaze_demo_model",
+                        format_func=lambda n: f"{n}: {DEMO_MODELS[n].label}")
+    with st.spinner("Preparing the demo's heatmaps and gaze (first use only)…"), shown_as_error() as box:
+        heatmaps, fixations = str(demo_data.batch(DEMO_MODELS[name])), str(demo_data.gaze())
+    if box.failed:
+        return "", ""
+    st.caption("Grad-CAM of the ground-truth class on 12 synthetic clips, against 5 synthetic observers who follow "
+               "the moving shape (with saccade lag, pursuit, noise and a centre bias).")
+    return heatmaps, fixations
+
+
 def inputs() -> tuple[str, str, str | None, str, int | None, float | str | None, str, float]:
     with st.sidebar:
-        st.header("Heatmaps")
-        heatmaps = pickers.path_input("Heatmap txt or batch output folder", "gaze_heatmaps",
-                                      help="A txt the explorer or python -m core.vis_cam --file-url wrote (its .json "
-                                           "sidecar beside it), or the output folder of a batch (Batch page or "
-                                           "python -m core.batch).") or ""
-        st.header("Gaze")
-        fixations = pickers.path_input("Fixations", "gaze_fixations",
-                                       help="One image, a folder of per-frame images (frame number in the name) or "
-                                            "a video; for a batch folder, a folder with one such entry per video, "
-                                            "named like the video.") or ""
-        density = pickers.path_input(DENSITY_LABEL, "gaze_density",
-                                     help="A fixation density (blurred fixations) in the same form: CC, SIM and KL "
-                                          "are computed against it. Without one they compare the heatmap with the "
-                                          "fixation points, which says little.")
+        source = st.radio("Heatmaps and gaze", tuple(SOURCES), key="gaze_source", format_func=SOURCES.get,
+                          horizontal=True)
         blur: float | str | None = None
-        if st.checkbox(BLUR_LABEL, key="gaze_blur", disabled=bool(density),
-                       help="Without a density: make one from the fixations, as python -m core.gaze.fixations "
-                            "does (a Gaussian of σ = width / 30 by default)."):
-            sigma = st.number_input("Blur σ in gaze-map pixels (0: width / 30)", 0.0, 1000.0, 0.0, 1.0,
-                                    key="gaze_sigma")
-            blur = float(sigma) if sigma > 0 else "auto"
+        density: str | None = None
+        if source == "demo":
+            heatmaps, fixations = demo_inputs()
+        else:
+            st.header("Heatmaps")
+            heatmaps = pickers.path_input("Heatmap txt or batch output folder", "gaze_heatmaps",
+                                          help="A txt the explorer or python -m core.vis_cam --file-url wrote (its "
+                                               ".json sidecar beside it), or the output folder of a batch (Batch page "
+                                               "or python -m core.batch).") or ""
+            st.header("Gaze")
+            fixations = pickers.path_input("Fixations", "gaze_fixations",
+                                           help="One image, a folder of per-frame images (frame number in the name) "
+                                                "or a video; for a batch folder, a folder with one such entry per "
+                                                "video, named like the video, or the --out folder of python -m "
+                                                "core.gaze.fixations.") or ""
+            density = pickers.path_input(DENSITY_LABEL, "gaze_density",
+                                         help="A fixation density (blurred fixations) in the same form: CC, SIM and "
+                                              "KL are computed against it. Without one they compare the heatmap with "
+                                              "the fixation points, which says little.")
+            if st.checkbox(BLUR_LABEL, key="gaze_blur", disabled=bool(density),
+                           help="Without a density: make one from the fixations, as python -m core.gaze.fixations "
+                                "does (a Gaussian of σ = width / 30 by default)."):
+                sigma = st.number_input("Blur σ in gaze-map pixels (0: width / 30)", 0.0, 1000.0, 0.0, 1.0,
+                                        key="gaze_sigma")
+                blur = float(sigma) if sigma > 0 else "auto"
         region = st.radio(REGION_LABEL, gaze.REGIONS, key="gaze_region", horizontal=True,
                           format_func={"crop": "the model's window", "frame": "the whole frame"}.get)
         start = st.selectbox(START_LABEL, ("auto", 0, 1), key="gaze_start",

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import dumps
+from core import demo_data, dumps
 from core.batch import samples as batch_samples
 from core.batch.job import BatchRequest, Phase, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
@@ -33,7 +33,7 @@ from pages.ui.page import setup_page
 
 setup_page("Test results", "📊")
 
-SOURCES = {"paths": "Paths", "upload": "Upload"}
+SOURCES = {"demo": "Built-in demo", "paths": "Paths", "upload": "Upload"}
 ANY = -1  # filter sentinel: any class
 SHOW = {"all": ("All", None), "wrong": ("Wrong", False), "right": ("Right", True)}  # value: (label, correct)
 ORDERS: dict[dumps.Order, str] = {
@@ -130,6 +130,17 @@ def inputs() -> tuple[dict, pickers.ModelSpec | None, dumps.DumpSource | None]:
     with st.sidebar:
         st.header("Results")
         source = st.radio("Files", tuple(SOURCES), format_func=SOURCES.get, horizontal=True, key="dump_source")
+        if source == "demo":
+            results = config = None
+            with st.spinner("Preparing the demo's test results (first use only)…"), shown_as_error() as box:
+                results, config = str(demo_data.dump()), str(demo_data.run_config())
+            if not box.failed:
+                st.caption("MMAction2's own tools/test.py --dump of the demo model on 16 synthetic clips (four of "
+                           "them glimpses of 4 frames, too short to show the motion well).")
+            spec, origin = model_section(results, config)
+            files = dict(results=results, config=config, ann_file=None, video_root=None,
+                         label_map=spec.label_map if spec is not None else None)
+            return files, spec, origin
         if source == "paths":
             results = pickers.path_input("Results pickle", "dump_path", placeholder="work_dirs/…/results.pkl",
                                          help="Written by MMAction2's tools/test.py CONFIG CHECKPOINT --dump FILE "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from core.gaze.inputs import fixations_output
 from core.saliency import BETTER, Protocol
 from core.study import ALL_BASELINES, BASELINES, REGIONS, StudyResult, StudySpec, compute, p_matrix
 from core.study.pictures import VideoPictures, frame_curves, video_pictures
@@ -47,31 +49,38 @@ ARROW = {"higher": "↑", "lower": "↓"}
 # baselines in grey, as in the report's figures
 GREYS = {"center": "#7f7f7f", "center_fit": "#666666", "others": "#b5b5b5", "human": "#4d4d4d"}
 RESULT = "study_result"  # session state: (key, StudyResult) of the last study run
+SOURCES = {"demo": "Built-in demo", "folders": "Batch folders"}
 
 
 def inputs() -> tuple[StudySpec | None, str, float]:
     """The study the sidebar describes (None until a run and the gaze are given), colormap and opacity."""
     with st.sidebar:
-        st.header("Runs")
-        st.caption("Each run is the output folder of a batch (the Batch page, or `python -m core.batch --out`): one "
-                   "model, layer and method.")
-        count = st.session_state.setdefault("study_runs", 2)
-        runs = []
-        for i in range(count):
-            name = st.text_input(f"Run {i + 1} name", key=f"study_name_{i}", placeholder=f"run{i + 1}").strip()
-            folder = path_input(f"Run {i + 1} batch folder", key=f"study_folder_{i}")
-            if folder:
-                runs.append((name or f"run{i + 1}", Path(folder)))
-        # one above the other: side by side, the sidebar cut the second label short ("Remove the …")
-        st.button("Add a run", key="study_add", on_click=lambda: st.session_state.update(study_runs=count + 1),
-                  width="stretch", icon=":material/add:")
-        st.button(f"Remove run {count}", key="study_remove", disabled=count <= 1, width="stretch",
-                  icon=":material/remove:", on_click=lambda: st.session_state.update(study_runs=count - 1))
-        st.header("Gaze")
-        gaze = path_input("Fixations folder", key="study_gaze",
-                          help="One entry per video, named like it: an image, a folder of per-frame images "
-                               "(python -m core.gaze.fixations writes them) or a video of gaze maps.")
-        density = path_input("Density folder (optional)", key="study_density")
+        source = st.radio("Study", tuple(SOURCES), key="study_source", format_func=SOURCES.get, horizontal=True)
+        runs: list[tuple[str, Path]] = []
+        gaze = density = None
+        if source == "demo":
+            st.caption("The two demo models (the same recipe with and without the localization term) against 5 "
+                       "synthetic observers of 12 demo clips.")
+        else:
+            st.header("Runs")
+            st.caption("Each run is the output folder of a batch (the Batch page, or `python -m core.batch --out`): "
+                       "one model, layer and method.")
+            count = st.session_state.setdefault("study_runs", 2)
+            for i in range(count):
+                name = st.text_input(f"Run {i + 1} name", key=f"study_name_{i}", placeholder=f"run{i + 1}").strip()
+                folder = path_input(f"Run {i + 1} batch folder", key=f"study_folder_{i}")
+                if folder:
+                    runs.append((name or f"run{i + 1}", Path(folder)))
+            # one above the other: side by side, the sidebar cut the second label short ("Remove the …")
+            st.button("Add a run", key="study_add", on_click=lambda: st.session_state.update(study_runs=count + 1),
+                      width="stretch", icon=":material/add:")
+            st.button(f"Remove run {count}", key="study_remove", disabled=count <= 1, width="stretch",
+                      icon=":material/remove:", on_click=lambda: st.session_state.update(study_runs=count - 1))
+            st.header("Gaze")
+            gaze = path_input("Fixations folder", key="study_gaze",
+                              help="One entry per video, named like it: an image, a folder of per-frame images "
+                                   "(python -m core.gaze.fixations writes them) or a video of gaze maps.")
+            density = path_input("Density folder (optional)", key="study_density")
         region = st.radio("Score over", REGIONS, key="study_region", horizontal=True,
                           format_func={"crop": "each model's window", "frame": "the whole frame"}.get)
         start = st.selectbox(START_LABEL, ("auto", 0, 1), key="study_start",
@@ -94,8 +103,16 @@ def inputs() -> tuple[StudySpec | None, str, float]:
         st.header("Display")
         colormap = st.selectbox("Colormap", COLORMAPS, key="study_colormap")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="study_alpha")
+    if source == "demo":
+        with st.spinner("Preparing the demo's heatmaps and gaze (first use only)…"), shown_as_error() as box:
+            demo = StudySpec.demo(region)
+        if box.failed:
+            return None, colormap, alpha
+        return replace(demo, baselines=tuple(baselines), start_index=start if isinstance(start, int) else None,
+                       protocol=Protocol(protocol or Protocol.EXACT), keep_constant=keep_constant), colormap, alpha
     if not runs or not gaze:
         return None, colormap, alpha
+    gaze, density, _ = fixations_output(gaze, density)
     spec = StudySpec(tuple(runs), Path(gaze), Path(density) if density else None, region, tuple(baselines),
                      start if isinstance(start, int) else None, Protocol(protocol or Protocol.EXACT),
                      Path(subjects) if subjects else None, keep_constant=keep_constant)
@@ -323,7 +340,8 @@ def main() -> None:
     key = _key(spec)
     kept = st.session_state.get(RESULT)
     current = kept is not None and kept[0] == key
-    if st.button("Run the study" if not current else "Run it again", type="primary", key="study_run"):
+    first_demo = not current and st.session_state.get("study_source", "demo") == "demo" and kept is None
+    if first_demo or st.button("Run the study" if not current else "Run it again", type="primary", key="study_run"):
         if run_study(spec, key):
             st.rerun()  # draw the result (and the button's new label) from the top
         return

@@ -74,3 +74,9 @@ def chromium_page():
 
 
 CURRENT_FRAME = ".js-plotly-plot .slider-container .slider-group .slider-label"  # a Plotly slider's current value
+
+
+def pick_radio(page, label: str, option: str) -> None:
+    """Click ``option`` of the radio group labelled ``label`` (a page's source: every page opens on the demo)."""
+    group = page.locator('[data-testid="stRadio"]').filter(has_text=label)
+    group.get_by_text(option, exact=True).click(timeout=120_000)

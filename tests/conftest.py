@@ -130,3 +130,17 @@ def server(tmp_path):
 
     with streamlit_server(tmp_path) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def demo_data_cache(tmp_path_factory) -> Path:
+    """The demo data (:mod:`core.demo_data`: clips, gaze, runs with MMAction2's own test dump, batches), built once
+    per session into a fresh ``MMCAM_CACHE`` that the rest of the session (AppTests, served apps) uses too
+    (``MMCAM_TEST_CACHE=DIR`` keeps it in DIR between sessions instead: it is rebuilt when the assets change)."""
+    from core import demo_data
+
+    kept = os.environ.get("MMCAM_TEST_CACHE")
+    cache = Path(kept) if kept else tmp_path_factory.mktemp("mmcam_cache")
+    os.environ["MMCAM_CACHE"] = str(cache)
+    demo_data.build_all()
+    return cache

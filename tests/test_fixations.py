@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core import gaze
+from core.errors import CamError
 from core.gaze.fixations import FWHM_PER_SIGMA, frame_times, main, make_fixations
 
 ndimage = pytest.importorskip("scipy.ndimage")
@@ -153,3 +154,19 @@ def test_bad_input_is_one_error_line_and_nothing_written(vfr, tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not out.exists()
+
+
+def test_the_folder_core_gaze_fixations_wrote_is_read_as_fixations_and_density(tmp_path):
+    from core.gaze.inputs import fixations_output, read_gaze
+
+    out = tmp_path / "gaze"
+    (out / "fixations").mkdir(parents=True)
+    (out / "density").mkdir()
+    assert fixations_output(out)[:2] == (str(out / "fixations"), str(out / "density"))
+    assert fixations_output(out, blur="auto")[:2] == (str(out / "fixations"), None)  # a blur replaces the density
+    plain = tmp_path / "plain"
+    (plain / "maps").mkdir(parents=True)
+    (plain / "other").mkdir()
+    assert fixations_output(plain)[:2] == (str(plain), None)
+    with pytest.raises(CamError, match=r"holds no gaze images .*\(it holds the sub-folders maps/, other/\)"):
+        read_gaze(plain)

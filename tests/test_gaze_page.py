@@ -37,6 +37,7 @@ def _page(**inputs):
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(str(PAGE), default_timeout=60)
+    app.session_state["gaze_source"] = "paths"
     for key, value in inputs.items():
         app.session_state[f"gaze_{key}"] = value if isinstance(value, bool) else str(value)
     return app.run()

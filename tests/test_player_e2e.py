@@ -15,7 +15,7 @@ import io
 import re
 
 import numpy as np
-from browser import CURRENT_FRAME, E2E, chromium_page
+from browser import CURRENT_FRAME, E2E, chromium_page, pick_radio
 from gaze_data import make_frame_gaze, make_wide
 
 import core
@@ -91,7 +91,7 @@ def test_png_is_the_frame_the_player_shows_in_chromium(server, tmp_path):
     assert "Traceback" not in stderr_path.read_text()
 
 
-def test_gaze_frames_scrub_with_their_scores_in_chromium(server, tmp_path):
+def test_gaze_frames_scrub_with_their_scores_in_chromium(demo_data_cache, server, tmp_path):
     url, stderr_path = server
     (tmp_path / "data").mkdir()
     folder = make_frame_gaze(make_wide(tmp_path / "data"))
@@ -101,6 +101,7 @@ def test_gaze_frames_scrub_with_their_scores_in_chromium(server, tmp_path):
     seen = sorted({int(f) for f in np.ravel(expected.result.frame_indices)})
     with chromium_page() as page:
         page.goto(f"{url}/Gaze_comparison")
+        pick_radio(page, "Heatmaps and gaze", "Paths")
         page.get_by_text("Give a heatmap txt").wait_for(timeout=60_000)
         for label, value in (("Heatmap txt or batch output folder", folder / "wide.txt"),
                              ("Fixations", folder / "fix_frames")):

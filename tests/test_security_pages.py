@@ -94,14 +94,14 @@ PATH_FIELDS = [  # (page, what to pick first, the path field, a file or a folder
     ("pages/2_Batch.py", {}, "batch_input", "folder"),
     ("pages/2_Batch.py", {}, "batch_video_root", "folder"),
     ("pages/2_Batch.py", {}, "batch_out", "folder"),
-    ("pages/3_Gaze_comparison.py", {}, "gaze_heatmaps", "file"),
-    ("pages/3_Gaze_comparison.py", {}, "gaze_fixations", "folder"),
-    ("pages/3_Gaze_comparison.py", {}, "gaze_density", "file"),
-    ("pages/4_Test_results.py", {}, "dump_path", "file"),
-    ("pages/4_Test_results.py", {}, "dump_config", "file"),
-    ("pages/4_Test_results.py", {}, "dump_ann", "file"),
-    ("pages/4_Test_results.py", {}, "dump_label_map", "file"),
-    ("pages/4_Test_results.py", {}, "dump_video_root", "folder"),
+    ("pages/3_Gaze_comparison.py", {"gaze_source": "paths"}, "gaze_heatmaps", "file"),
+    ("pages/3_Gaze_comparison.py", {"gaze_source": "paths"}, "gaze_fixations", "folder"),
+    ("pages/3_Gaze_comparison.py", {"gaze_source": "paths"}, "gaze_density", "file"),
+    ("pages/4_Test_results.py", {"dump_source": "paths"}, "dump_path", "file"),
+    ("pages/4_Test_results.py", {"dump_source": "paths"}, "dump_config", "file"),
+    ("pages/4_Test_results.py", {"dump_source": "paths"}, "dump_ann", "file"),
+    ("pages/4_Test_results.py", {"dump_source": "paths"}, "dump_label_map", "file"),
+    ("pages/4_Test_results.py", {"dump_source": "paths"}, "dump_video_root", "folder"),
     ("pages/5_Heatmap_files.py", {}, "hm_paths", "file"),
     ("pages/5_Heatmap_files.py", {}, "hm_video", "file"),
 ]
@@ -144,7 +144,7 @@ def test_a_configs_annotation_file_outside_the_roots_is_not_read(places):
     config.write_text("model = dict(type='Recognizer3D')\n"
                       f"test_dataloader = dict(dataset=dict(ann_file={str(places['secret'])!r}, "
                       f"data_prefix=dict(video={str(inside)!r})))\n")
-    at = _app("pages/4_Test_results.py", {"dump_path": str(dump), "dump_config": str(config)})
+    at = _app("pages/4_Test_results.py", {"dump_source": "paths", "dump_path": str(dump), "dump_config": str(config)})
     assert any(e.startswith(f"Annotation file {places['secret']} {REFUSED}") for e in _errors(at)), _errors(at)
     assert not any(SECRET in text for text in _texts(at._tree))
 
@@ -229,7 +229,7 @@ def test_pages_take_uploads_only_through_the_checked_widget(page):
 
 def test_an_upload_named_with_backslashes_opens_under_its_stored_name(places):
     dump = mmaction_style_dump(places["inside"] / "results.pkl")
-    at = _upload_dump(_app("pages/4_Test_results.py"), "..\\..\\x.pkl", dump.read_bytes())
+    at = _upload_dump(_app("pages/4_Test_results.py", {"dump_source": "paths"}), "..\\..\\x.pkl", dump.read_bytes())
     assert not _errors(at), _errors(at)
     assert any(m.label == "Top-1 accuracy" for m in at.metric)
     assert [p.name for p in _uploaded_files(at)] == ["x.pkl"]
@@ -237,7 +237,8 @@ def test_an_upload_named_with_backslashes_opens_under_its_stored_name(places):
 
 def test_a_refused_upload_is_deleted_at_once(places):
     marker = places["inside"] / "pwned"
-    at = _upload_dump(_app("pages/4_Test_results.py"), "results.pkl", pickle.dumps([Payload(marker)]))
+    at = _upload_dump(_app("pages/4_Test_results.py", {"dump_source": "paths"}), "results.pkl",
+                      pickle.dumps([Payload(marker)]))
     (error,) = _errors(at)
     assert "posix.system" in error and not marker.exists()
     assert _uploaded_files(at) == []
@@ -247,8 +248,8 @@ def test_a_refused_upload_is_deleted_at_once(places):
 
 def test_uploads_live_in_a_random_folder_per_session_that_only_it_may_open(places):
     dump = mmaction_style_dump(places["inside"] / "results.pkl").read_bytes()
-    first = _upload_dump(_app("pages/4_Test_results.py"), "results.pkl", dump)
-    second = _app("pages/4_Test_results.py")
+    first = _upload_dump(_app("pages/4_Test_results.py", {"dump_source": "paths"}), "results.pkl", dump)
+    second = _app("pages/4_Test_results.py", {"dump_source": "paths"})
     first_folder = first.session_state["mmcam_upload_folder"].path
     assert first_folder != second.session_state["mmcam_upload_folder"].path
     assert first_folder.parent == Path(os.environ["MMCAM_UPLOADS"]) and len(first_folder.name) > 20
@@ -344,7 +345,7 @@ def test_a_dump_rewritten_in_place_is_read_again(places):
         dump.write_bytes(pickle.dumps(samples, protocol=2))
 
     write(1)
-    at = _app("pages/4_Test_results.py", {"dump_path": str(dump)})
+    at = _app("pages/4_Test_results.py", {"dump_source": "paths", "dump_path": str(dump)})
     assert _top1(at) == "25.00%"
     write(3)
     at.run()

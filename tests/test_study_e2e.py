@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from browser import CHROMIUM, CURRENT_FRAME, E2E, sync_api
+from browser import CHROMIUM, CURRENT_FRAME, E2E, pick_radio, sync_api
 from study_data import SEEN, make_study
 
 pytestmark = E2E
@@ -20,7 +20,7 @@ def _fill(page, label: str, value: str) -> None:
     page.wait_for_timeout(400)
 
 
-def test_study_page_runs_scrubs_and_downloads_in_chromium(server, tmp_path):
+def test_study_page_runs_scrubs_and_downloads_in_chromium(demo_data_cache, server, tmp_path):
     url, stderr_path = server
     data = make_study(tmp_path / "data", videos=6)
     with sync_api.sync_playwright() as playwright:
@@ -29,6 +29,7 @@ def test_study_page_runs_scrubs_and_downloads_in_chromium(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 4400}, accept_downloads=True)
             page.goto(f"{url}/Study")
+            pick_radio(page, "Study", "Batch folders")
             page.get_by_text("Give one or more runs").wait_for(timeout=60_000)
             for i, run in enumerate(("good", "bad")):
                 _fill(page, f"Run {i + 1} name", run)

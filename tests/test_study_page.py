@@ -20,6 +20,7 @@ def _page(runs=(), gaze=None, density=None):
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(str(PAGE), default_timeout=120)
+    app.session_state["study_source"] = "folders"
     app.session_state["study_runs"] = max(1, len(runs))
     for i, (name, folder) in enumerate(runs):
         app.session_state[f"study_name_{i}"] = name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser import CHROMIUM, E2E, sync_api
+from browser import CHROMIUM, E2E, pick_radio, sync_api
 from mm_data import trained_project
 
 from core import dumps
@@ -40,7 +40,7 @@ def _type(page, label: str, text: str) -> None:
     field.press("Enter")
 
 
-def test_names_and_a_cell_click_in_chromium(server, project, tmp_path):
+def test_names_and_a_cell_click_in_chromium(demo_data_cache, server, project, tmp_path):
     url, stderr_path = server
     report = dumps.open_dump(project["dump"], config=project["config"])
     shown = report.occurring
@@ -54,6 +54,7 @@ def test_names_and_a_cell_click_in_chromium(server, project, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 2600})
             page.goto(f"{url}/Test_results")
+            pick_radio(page, "Files", "Paths")
             _type(page, "Results pickle", str(project["dump"]))  # the pickle first: classes unnamed
             _wait_choice(page, "Sample", "v.startsWith('#0 ')")
             assert "class_" in _choice(page, "Sample")

@@ -30,6 +30,7 @@ def _page() -> AppTest:
     """The page as the running app shows it: opened from the explorer (its main script)."""
     st.cache_data.clear()
     app = AppTest.from_file(str(ROOT / "explorer.py"), default_timeout=120).run()
+    app.session_state["dump_source"] = "paths"
     return app.switch_page(PAGE).run()
 
 

@@ -25,6 +25,7 @@ def project(tmp_path_factory) -> dict:
 def _page(root) -> AppTest:
     st.cache_data.clear()
     app = AppTest.from_file(str(ROOT / "explorer.py"), default_timeout=120).run()
+    app.session_state["runs_source"] = "folder"
     app = app.switch_page(PAGE).run()
     app.text_input(key="runs_root").input(str(root)).run()
     assert not app.exception and not app.main.error, [e.value for e in app.main.error]

@@ -97,12 +97,44 @@ def frame_number(path: Path) -> int:
     return int(numbers[-1])
 
 
+def subfolders(folder: str | Path) -> str:
+    """`` (it holds the sub-folders a/, b/)`` for an error about ``folder``, or ``""`` when it has none."""
+    try:
+        names = sorted(p.name + "/" for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return f" (it holds the sub-folder{'s' if len(names) > 1 else ''} {', '.join(names[:8])}" + \
+        (f" and {len(names) - 8} more)" if len(names) > 8 else ")")
+
+
+FIXATIONS_DIR, DENSITY_DIR, FIXATIONS_REPORT = "fixations", "density", "fixations.json"
+
+
+def fixations_output(fixations: str | Path, density: str | Path | None = None,
+                     blur: float | str | None = None) -> tuple[str, str | None, list[str]]:
+    """The gaze inputs to read when ``fixations`` may be the ``--out`` folder of ``python -m core.gaze.fixations``
+    (a folder holding ``fixations/`` beside ``density/`` or ``fixations.json``): its ``fixations/``, and its
+    ``density/`` unless a density or a blur was given; any other path is returned as given. Returns
+    (fixations, density, notes saying what was taken)."""
+    folder = Path(fixations)
+    inner = folder / FIXATIONS_DIR
+    if not (inner.is_dir() and ((folder / DENSITY_DIR).is_dir() or (folder / FIXATIONS_REPORT).is_file())):
+        return str(fixations), None if density is None else str(density), []
+    taken = [f"{folder} is the output of python -m core.gaze.fixations: fixations from {inner}"]
+    if density is None and blur is None and (folder / DENSITY_DIR).is_dir():
+        density = folder / DENSITY_DIR
+        taken[0] += f", density from {density}"
+    return str(inner), None if density is None else str(density), taken
+
+
 def _read_folder(folder: Path, *, fixations: bool, frames: Collection[int] | None,
                  start_index: int | None) -> GazeMaps:
     files = access.listed(sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                                  and not p.name.startswith(".")), f"gaze maps in {folder}")
     if not files:
-        raise CamError(f"Folder {folder} holds no gaze images ({', '.join(IMAGE_EXTENSIONS)}).")
+        raise CamError(f"Folder {folder} holds no gaze images ({', '.join(IMAGE_EXTENSIONS)}){subfolders(folder)}.")
     numbered: dict[int, Path] = {}
     for path in files:
         number = frame_number(path)

@@ -15,7 +15,16 @@ import numpy as np
 from core import access
 from core.errors import CamError
 from core.export import atomic_path, is_heatmap_text, sidecar_path
-from core.gaze.inputs import GazeMaps, blurred, frame_list, merge_numbering_notes, read_gaze, read_heatmaps
+from core.gaze.inputs import (
+    GazeMaps,
+    blurred,
+    fixations_output,
+    frame_list,
+    merge_numbering_notes,
+    read_gaze,
+    read_heatmaps,
+    subfolders,
+)
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
 from core.result import ExplainResult, constant_note
 from core.saliency import BETTER, REGISTRY, Protocol, center_bias, check_protocols, clip_saliency, score, seed_of
@@ -479,7 +488,8 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
         raise CamError(f"Every heatmap file under {folder} with gaze is constant (all zero or flat: no saliency to "
                        "score); pass --keep-constant to score them anyway.")
     if not results:
-        raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name).")
+        raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name)"
+                       f"{subfolders(fixations)}.")
     return results, notes
 
 
@@ -492,6 +502,7 @@ def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path 
     scores and every note (the run's and the results', each once). Heatmaps constant in every frame are left
     out (and listed in a note) unless ``keep_constant``; a single file that is constant is refused."""
     path = Path(heatmaps)
+    fixations, density, taken = fixations_output(fixations, density, blur)
     if path.is_dir():
         results, notes = score_batch(path, fixations, density, region=region, start_index=start_index,
                                      metrics=metrics, blur=blur, protocol=protocol, keep_constant=keep_constant)
@@ -500,7 +511,7 @@ def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path 
                                      metrics=metrics, blur=blur, protocol=protocol, keep_constant=keep_constant)], []
     else:
         raise CamError(f"Heatmap file or folder {path} does not exist; pass a heatmap txt or a batch output folder.")
-    return results, merge_numbering_notes(dict.fromkeys([*notes, *(n for r in results for n in r.notes)]))
+    return results, merge_numbering_notes(dict.fromkeys([*taken, *notes, *(n for r in results for n in r.notes)]))
 
 
 CSV_FIELDS = ("video", "txt", "class", "target_label", "predicted_label", "region", "protocol", "view", "frame")

@@ -1,5 +1,6 @@
 """``python -m core.study --run NAME=BATCH_DIR [--run …] --gaze GAZE_DIR [--density DENSITY_DIR]
-[--region crop|frame] [--baselines center,others] [--out DIR] [--json]``."""
+[--region crop|frame] [--baselines center,others] [--out DIR] [--json]``, or ``python -m core.study --demo`` for
+the demo study (:meth:`core.study.StudySpec.demo`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from core.errors import CamError, CommandParser, run_command
+from core.gaze.inputs import fixations_output
 from core.gaze.scores import PROTOCOL_TEXT, REGIONS
 from core.saliency import BETTER, Protocol
 from core.study.inputs import ALL_BASELINES, BASELINES, parse_run
@@ -22,9 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="python -m core.study",
                      description="Compare runs (batch output folders) with human gaze: every saliency metric, "
                                  "baselines, bootstrap CIs, Holm-corrected Wilcoxon tests, report and figures.")
-    parser.add_argument("--run", action="append", required=True, metavar="NAME=BATCH_DIR",
+    parser.add_argument("--run", action="append", metavar="NAME=BATCH_DIR",
                         help="a run to compare: its name and the --out folder of python -m core.batch (repeat)")
-    parser.add_argument("--gaze", required=True, help="folder with one fixation entry per video, named like it")
+    parser.add_argument("--gaze", help="folder with one fixation entry per video, named like it (or the --out "
+                                       "folder of python -m core.gaze.fixations)")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo study instead of --run and --gaze: the two demo models against the demo's "
+                             "synthetic observers (made in $MMCAM_CACHE at first use)")
     parser.add_argument("--density", default=None, help="folder with one density entry per video (optional)")
     parser.add_argument("--region", default="crop", choices=REGIONS,
                         help="score in the window each model saw (crop, default) or over the whole frame")
@@ -58,9 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from(args: argparse.Namespace) -> StudySpec:
+    """The study the arguments describe; ``--gaze`` may be the ``--out`` folder of ``core.gaze.fixations``."""
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
-    return StudySpec(tuple(parse_run(r) for r in args.run), Path(args.gaze),
-                     None if args.density is None else Path(args.density), args.region, baselines,
+    if args.demo:
+        if args.run or args.gaze or args.density:
+            raise CamError("--demo is a study of its own; give it without --run, --gaze and --density.")
+        return replace(StudySpec.demo(args.region), baselines=baselines, start_index=args.start_index,
+                       protocol=args.protocol, emd=args.emd, keep_constant=args.keep_constant)
+    if not args.run or not args.gaze:
+        raise CamError("Give at least one --run NAME=BATCH_DIR and --gaze GAZE_DIR (or --demo for the demo study).")
+    gaze, density, _ = fixations_output(args.gaze, args.density)
+    return StudySpec(tuple(parse_run(r) for r in args.run), Path(gaze),
+                     None if density is None else Path(density), args.region, baselines,
                      args.start_index, args.protocol, None if args.subjects is None else Path(args.subjects),
                      args.emd, keep_constant=args.keep_constant)
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import demo_data
 from core.errors import CamError
 from core.gaze import GazeMaps, read_gaze
 from core.gaze.fixations import default_sigma
-from core.gaze.inputs import is_numbering_note, merge_numbering_notes
+from core.gaze.inputs import fixations_output, is_numbering_note, merge_numbering_notes, subfolders
 from core.gaze.scores import Region, parse_region
 from core.gaze.subjects import Subjects, read_subjects
 from core.geometry import Box, gaze_to_crop, heatmap_to_source, points_in_window
@@ -55,6 +56,18 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region", parse_region(self.region))
+
+    @classmethod
+    def demo(cls, region: str = "crop") -> StudySpec:
+        """The demo study (:mod:`core.demo_data`, built at first use): the two demo models, one trained with the
+        localization term and one on labels alone, against the demo gaze (with each observer's fixations, when
+        core.gaze.fixations wrote them), with the default baselines."""
+        gaze = demo_data.gaze()
+        fixations, density, _ = fixations_output(gaze)
+        subjects = gaze / "subjects"
+        return cls(tuple((model.name, demo_data.batch(model)) for model in demo_data.MODELS), Path(fixations),
+                   None if density is None else Path(density), region,
+                   subjects=subjects if subjects.is_dir() else None)
 
 
 @dataclass
@@ -304,7 +317,8 @@ class Study:
         missing = {run.name: [v for v in videos if v not in run.files] for run in self.runs}
         missing["gaze"] = without
         if not videos:
-            raise CamError(f"No video of the runs has a gaze entry in {self.spec.gaze} (matched by video name).")
+            raise CamError(f"No video of the runs has a gaze entry in {self.spec.gaze} (matched by video name)"
+                           f"{subfolders(self.spec.gaze)}.")
         common = [v for v in videos if all(v in run.files for run in self.runs)]
         if not common:
             raise CamError("The runs have no video in common that has gaze; a study compares runs on the same "
