@@ -36,11 +36,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from core.batch import BatchOptions, collect_tasks, run_batch
 from core.demo import ASSETS, CHECKPOINT, CONFIG, DEMO_VIDEO_SIZE, demo_data_folder
 from core.errors import CamError, run_command
 from core.gaze.fixations import make_fixations
+from core.model import load_model
 from core.observers import write_samples
 from core.synthetic import CLIP_FPS, DEMO_CLASSES, make_clip, write_clip
+from core.target import GROUND_TRUTH
 
 VERSION = 1  # bump when what is generated changes
 LABELS_ONLY = ASSETS / "moving_shapes_r3d_labels_only.pth"
@@ -248,11 +251,6 @@ def dump() -> Path:
 
 
 def _build_batches(folder: Path) -> None:
-    # imported here, not above: they load torch and MMAction2, which the other parts do not need
-    from core.batch import BatchOptions, collect_tasks, run_batch
-    from core.model import load_model
-    from core.target import GROUND_TRUTH
-
     videos = clips()
     listed = folder / "gaze_clips.txt"
     listed.write_text("".join(f"{c.file} {c.label}\n" for c in CLIPS if c.watched), encoding="utf-8")

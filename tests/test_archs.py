@@ -198,7 +198,7 @@ def test_structure_explains(config, clip_mp4):
         assert features.shape[:2] == (1, clip.frames.shape[1]) and clip.frames.shape[1] == segments
     if folder == "mvit":  # blocks return (tokens, size); after the last block only the class token counts
         earlier = [info.name for info in core.list_layers(handle) if info.candidate][-1]
-        check_heatmaps(core.explain_inputs(handle, clip, target_layer=earlier)["heatmaps"], clip.frames,
+        check_heatmaps(core.explain_inputs(handle, clip, target_layer=earlier).heatmaps, clip.frames,
                        clip.frame_indices)
         with pytest.raises(core.CamError, match="does not depend on layer backbone/blocks/15"):
             capture(handle, clip, target_layer="backbone/blocks/15")

@@ -50,7 +50,7 @@ def test_resume_after_confirming_what_differs_in_chromium(server, tmp_path):
             assert resume.is_disabled()
             start = page.get_by_role("button", name="Start", exact=True).first
             assert start.get_attribute("data-testid") == "stBaseButton-primary"
-            page.get_by_text("Resume with this page's settings").click()
+            page.get_by_text("Resume with these settings").click()
             page.wait_for_function("""() => [...document.querySelectorAll('button')]
                 .some(b => b.textContent.includes('Resume') && !b.disabled)""", timeout=30_000)
             resume.click()

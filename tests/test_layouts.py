@@ -110,9 +110,9 @@ def test_slowfast_pathways_and_their_combined_view(slowfast):
     low, high = mean.amin(dim=(1, 2, 3), keepdim=True), mean.amax(dim=(1, 2, 3), keepdim=True)
     torch.testing.assert_close(combined, (mean - low) / (high - low + 1e-20))
     fast_only = core.explain_inputs(handle, clip, target_layer=fast.replace("/", "."))
-    assert fast_only["layer"] == fast
-    np.testing.assert_allclose(fast_only["heatmaps"], one[1].numpy(), atol=1e-6)
-    assert not np.allclose(fast_only["heatmaps"], one[0].numpy(), atol=1e-2)
+    assert fast_only.layer == fast
+    np.testing.assert_allclose(fast_only.heatmaps, one[1].numpy(), atol=1e-6)
+    assert not np.allclose(fast_only.heatmaps, one[0].numpy(), atol=1e-2)
 
 
 def test_tsn_segments_map_to_their_frames(demo_mp4):
@@ -120,9 +120,9 @@ def test_tsn_segments_map_to_their_frames(demo_mp4):
     cfg = small_config("tsn")
     handle = core.load_model(cfg, device="cpu")
     clip = build_inputs(cfg, demo_mp4)
-    forward = core.explain_inputs(handle, clip)["heatmaps"]
+    forward = core.explain_inputs(handle, clip).heatmaps
     clip.data["inputs"] = [x.flip(0) for x in clip.data["inputs"]]
-    backward = core.explain_inputs(handle, clip)["heatmaps"]
+    backward = core.explain_inputs(handle, clip).heatmaps
     np.testing.assert_allclose(backward, forward[:, ::-1], atol=1e-5)
     assert not np.allclose(forward, forward[:, ::-1], atol=1e-2)
 
@@ -142,5 +142,5 @@ def test_equals_mmaction2_gradcam(folder, demo_mp4):
     handle = core.load_model(cfg, device="cpu")
     clip = build_inputs(cfg, demo_mp4)
     ours = core.explain_inputs(handle, clip)
-    theirs, _ = GradCAM(handle.model, ours["layer"])._calculate_localization_map(clip.data, use_labels=False)
-    np.testing.assert_array_equal(ours["heatmaps"], theirs.numpy().reshape(ours["heatmaps"].shape))
+    theirs, _ = GradCAM(handle.model, ours.layer)._calculate_localization_map(clip.data, use_labels=False)
+    np.testing.assert_array_equal(ours.heatmaps, theirs.numpy().reshape(ours.heatmaps.shape))

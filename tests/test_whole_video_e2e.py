@@ -23,7 +23,8 @@ def test_a_click_on_the_timeline_seeks_the_player(server, tmp_path):
             page.get_by_role("button", name="Run Grad-CAM").click(timeout=120_000)
             page.wait_for_function("() => document.body.innerText.includes('player at 0.0 s')", timeout=300_000)
             page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for(timeout=120_000)
-            chart = page.locator(".js-plotly-plot").first
+            # the chart with points: the first one on the page is the hidden chart that preloads Plotly
+            chart = page.locator(".js-plotly-plot", has=page.locator(".scatterlayer .point")).first
             points = chart.locator(".scatterlayer .trace").first.locator(".point")
             assert points.count() >= 2
             box = points.last.bounding_box()
