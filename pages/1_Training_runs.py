@@ -36,7 +36,7 @@ def pick_run() -> tuple[runs.Run | None, list[runs.Run]]:
             with st.spinner("Preparing the demo runs (first use only)…"), shown_as_error() as box:
                 found = runs.find_runs(demo_data.runs())
             if box.failed:
-                return None
+                return None, []
             st.caption("The two demo models' training runs: the same recipe with and without the localization "
                        "term (`python -m tools.demo train`).")
         else:

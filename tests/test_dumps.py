@@ -38,6 +38,7 @@ from core.dumps import (
 )
 from core.errors import CamError
 from core.target import GROUND_TRUTH, PREDICTED, ClassIndex
+from core.unpickle import GLOBALS
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def test_real_dump_holds_only_allowed_globals(real_dump):
     data = real_dump["dump"].read_bytes()
     globals_ = {tuple(arg.split(" ")) for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"}
     assert ("torch.storage", "_load_from_bytes") in globals_
-    assert globals_ <= set(DumpUnpickler._ALLOWED)
+    assert globals_ <= set(GLOBALS) and {GLOBALS[g].role for g in globals_} <= DumpUnpickler.ALLOWED
     samples = load_dump(real_dump["dump"])
     assert len(samples) == len(ANNOTATIONS)
     assert {"pred_score", "pred_label", "gt_label"} <= set(samples[0])

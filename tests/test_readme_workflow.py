@@ -94,12 +94,14 @@ def _check_project(project: Path, stdout: str, stderr: str) -> None:
         summary = list(csv.DictReader(handle))
     assert len(summary) == 4 and {row["status"] for row in summary} == {"ok"}
     # the gaze step reads the folder core.gaze.fixations wrote (fixations/ and density/ in it)
-    assert sorted(p.name for p in (project / "gaze").iterdir() if p.is_dir()) == ["density", "fixations"]
+    assert {"density", "fixations"} <= {p.name for p in (project / "gaze").iterdir() if p.is_dir()}
     assert "output of python -m core.gaze.fixations" in stderr
     with open(project / "scores.csv", newline="") as handle:
         rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     clips = [row for row in rows if not row["frame"]]
-    assert sorted(row["video"] for row in clips) == [f"clip_{i:02d}" for i in range(4)]
+    scored = sorted(row["video"] for row in clips)
+    left_out = [f"clip_{i:02d}" for i in range(4) if f"clip_{i:02d}" not in scored]
+    assert scored and all(name in stderr and "constant" in stderr for name in left_out), stderr[-2000:]
     assert all(float(row["NSS"]) == float(row["NSS"]) for row in clips)  # scored: no NaN
 
 

@@ -88,6 +88,7 @@ def test_a_finished_batch_opens_on_the_batch_page_every_time_in_chromium(server,
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 2600})
             page.goto(f"{url}/Test_results")
+            pick_radio(page, "Files", "Paths")  # the page opens on the built-in demo
             _type(page, "Results pickle", str(project["dump"]))
             _type(page, "Config (.py)", str(project["config"]))
             _wait_choice(page, "Sample", "v.startsWith('#0 ') && !v.includes('class_')")

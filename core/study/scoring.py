@@ -58,7 +58,7 @@ class StudySpec:
         object.__setattr__(self, "region", parse_region(self.region))
 
     @classmethod
-    def demo(cls, region: str = "crop") -> StudySpec:
+    def demo(cls, region: Region | str = "crop") -> StudySpec:
         """The demo study (:mod:`core.demo_data`, built at first use): the two demo models, one trained with the
         localization term and one on labels alone, against the demo gaze (with each observer's fixations, when
         core.gaze.fixations wrote them), with the default baselines."""
@@ -66,7 +66,7 @@ class StudySpec:
         fixations, density, _ = fixations_output(gaze)
         subjects = gaze / "subjects"
         return cls(tuple((model.name, demo_data.batch(model)) for model in demo_data.MODELS), Path(fixations),
-                   None if density is None else Path(density), region,
+                   None if density is None else Path(density), parse_region(region),
                    subjects=subjects if subjects.is_dir() else None)
 
 
