@@ -54,7 +54,7 @@ def test_resume_after_confirming_what_differs_in_chromium(server, tmp_path):
             page.wait_for_function("""() => [...document.querySelectorAll('button')]
                 .some(b => b.textContent.includes('Resume') && !b.disabled)""", timeout=30_000)
             resume.click()
-            page.get_by_text("Summary · 2 explained · 0 failed").wait_for(timeout=120_000)
+            page.get_by_text("Summary · 2 explained · 0 failed").wait_for(timeout=240_000)  # (a loaded CI machine)
             page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
         finally:
             browser.close()
