@@ -89,41 +89,33 @@ def _video_facts(spec: cache.ModelSpec | None, video: cache.VideoRef) -> bool:
     return True
 
 
-def _run(key: cache.RunKey) -> None:
-    """Explain with progress and remember the run (the result itself lives in the cache). The page goes on to
-    draw the result in this same run: nothing is drawn twice, and the overlay video is encoded after the player
-    is shown (:func:`pages.ui.viewer.show_view`)."""
+def _run(key: cache.RunKey, whole: bool) -> None:
+    """Explain with progress and remember the run (the result itself lives in the cache): one clip, or every
+    frame of the video (``whole``: the model's windows over its whole length). The page goes on to draw the result
+    in this same run: nothing is drawn twice, and the overlay video is encoded after the player is shown
+    (:func:`pages.ui.viewer.show_view`)."""
     started = time.perf_counter()
-    with st.status("Explaining…", expanded=True) as status:
+    result = None
+    with st.status("Explaining the whole video…" if whole else "Explaining…", expanded=True) as status:
         with shown_as_error() as box:
-            st.write("Loading the model…")
-            handle = cache.model(key.model)
-            st.write(f"Decoding the video and running {key.method} on {handle.device}…")
-            result = cache.explain(key)
+            if whole:
+                st.write(f"Sliding the model's clip sampling over {key.video.name} and explaining every window…")
+                cache.whole_video(key)
+            else:
+                st.write("Loading the model…")
+                handle = cache.model(key.model)
+                st.write(f"Decoding the video and running {key.method} on {handle.device}…")
+                result = cache.explain(key)
         if box.failed:
             status.update(label="Failed", state="error", expanded=True)
             return
         status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
-    st.session_state["run_key"], st.session_state["run_whole"] = key, False
+    st.session_state["run_key"], st.session_state["run_whole"] = key, whole
     st.session_state["run_stamps"] = key.model.stamps()
-    if result.probs is not None:  # always, for a result made here (only read-back results may lack them)
+    if whole:
+        st.session_state[SEEK] = 0.0
+    elif result is not None and result.probs is not None:  # a result made here has them (read-back ones may not)
         st.session_state.setdefault("last_probs", {})[(key.model, key.video)] = result.probs.tolist()
-
-
-def _run_whole(key: cache.RunKey) -> None:
-    """Explain every frame of the video (the model's windows over its whole length)."""
-    started = time.perf_counter()
-    with st.status("Explaining the whole video…", expanded=True) as status:
-        with shown_as_error() as box:
-            st.write(f"Sliding the model's clip sampling over {key.video.name} and explaining every window…")
-            cache.whole_video(key)
-        if box.failed:
-            status.update(label="Failed", state="error", expanded=True)
-            return
-        status.update(label=f"Done in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
-    st.session_state["run_key"], st.session_state["run_whole"] = key, True
-    st.session_state["run_stamps"] = key.model.stamps()
-    st.session_state[SEEK] = 0.0
 
 
 def _view_of(key: cache.RunKey, result: core.ExplainResult) -> core.ExplainResult:
@@ -183,10 +175,7 @@ def main() -> None:
     clicked = st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
                         icon=":material/play_arrow:")
     if key is not None and (clicked or (explain_now and readable)):
-        if whole:
-            _run_whole(key)
-        else:
-            _run(key)
+        _run(key, whole)
     draw_target(st.session_state.get("last_probs", {}).get((spec, video)))  # the top-5 of this run first
     shown = st.session_state.get("run_key")
     if shown is None:
