@@ -17,14 +17,17 @@ if TYPE_CHECKING:
     from core.errors import CamError
     from core.evaluate.faithfulness import Faithfulness, FrameImportance, faithfulness, frame_importance
     from core.evaluate.sanity import SanityCheck, sanity_check
-    from core.export import read_heatmap_txt, write_heatmap_txt, write_json, write_npz, write_result
+    from core.formats.npz import write_npz
+    from core.formats.sidecar import from_sidecar, to_sidecar
+    from core.formats.txt import read_heatmap_txt, write_heatmap_txt
     from core.geometry import Windows
-    from core.heatmap_files import read_result
+    from core.heatmap_files import read_result, write_result
     from core.layers import LayerInfo
     from core.methods import METHODS
     from core.model import ModelHandle, load_config, load_model, read_label_map
+    from core.outputs import write_json
     from core.overlay import colorize, overlay, write_video
-    from core.sidecar import from_sidecar, to_sidecar
+    from core.result import topk
     from core.video import VideoInfo, build_inputs, probe_video
 
 # The names below load their modules (PyTorch, MMAction2: seconds) when first used, not when ``core`` is imported:
@@ -34,14 +37,17 @@ _HOME = {name: module for module, names in {  # name -> the module that defines 
     "core.errors": "CamError",
     "core.evaluate.faithfulness": "Faithfulness FrameImportance faithfulness frame_importance",
     "core.evaluate.sanity": "SanityCheck sanity_check",
-    "core.export": "read_heatmap_txt write_heatmap_txt write_json write_npz write_result",
+    "core.formats.npz": "write_npz",
+    "core.formats.sidecar": "from_sidecar to_sidecar",
+    "core.formats.txt": "read_heatmap_txt write_heatmap_txt",
     "core.geometry": "Windows",
-    "core.heatmap_files": "read_result",
+    "core.heatmap_files": "read_result write_result",
     "core.layers": "LayerInfo",
     "core.methods": "METHODS",
     "core.model": "ModelHandle load_config load_model read_label_map",
+    "core.outputs": "write_json",
     "core.overlay": "colorize overlay write_video",
-    "core.sidecar": "from_sidecar to_sidecar",
+    "core.result": "topk",
     "core.video": "VideoInfo build_inputs probe_video",
 }.items() for name in names.split()}
 
@@ -58,6 +64,6 @@ __all__ = [
     "METHODS", "CamError", "ExplainResult", "Faithfulness", "FrameImportance", "LayerInfo", "ModelHandle",
     "SanityCheck", "VideoInfo", "Windows", "build_inputs", "colorize", "explain", "explain_inputs", "faithfulness",
     "frame_importance", "from_sidecar", "list_layers", "load_config", "load_model", "overlay", "probe_video",
-    "read_heatmap_txt", "read_label_map", "read_result", "resolve_layer", "sanity_check", "to_sidecar",
+    "read_heatmap_txt", "read_label_map", "read_result", "resolve_layer", "sanity_check", "to_sidecar", "topk",
     "write_heatmap_txt", "write_json", "write_npz", "write_result", "write_video",
 ]

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from core.errors import CamError
-from core.overlay import resize_frames
+from core.overlay import frame_label, resize_frames
 from core.result import ExplainResult
 
 
@@ -166,5 +166,5 @@ def compare_results(a: ExplainResult, b: ExplainResult, *, other_videos: bool = 
         notes.append(f"{b.name}'s {maps_b.shape[2]}×{maps_b.shape[1]} maps were resized to "
                      f"{maps_a.shape[2]}×{maps_a.shape[1]} to compare them.")
         maps_b = resize_frames(maps_b, (maps_a.shape[2], maps_a.shape[1]))
-    labels = [a.frame_label(int(i)) for i in a_index]
+    labels = [frame_label(a, int(i)) for i in a_index]
     return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes, match)

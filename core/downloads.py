@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.export import heatmap_text, npz_arrays
-from core.overlay import colorize, display_overlays, resize_frames, write_video
+from core.formats.npz import npz_arrays
+from core.formats.sidecar import to_sidecar
+from core.formats.txt import heatmap_text
+from core.overlay import colorize, display_overlays, display_size, frame_label, playback_fps, resize_frames, write_video
 from core.result import ExplainResult
-from core.sidecar import to_sidecar
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,12 @@ def file_stem(video: str | None, checkpoint: str | None, layer: str | None, labe
 
 
 def sidecar_bytes(result: ExplainResult) -> bytes:
-    """The JSON sidecar (:func:`core.sidecar.to_sidecar`)."""
+    """The JSON sidecar (:func:`core.formats.sidecar.to_sidecar`)."""
     return json.dumps(to_sidecar(result), indent=2).encode()
 
 
 def npz_bytes(result: ExplainResult) -> bytes:
-    """:func:`core.export.npz_arrays` in one compressed npz."""
+    """:func:`core.formats.npz.npz_arrays` in one compressed npz."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **npz_arrays(result))  # type: ignore[arg-type]
     return buffer.getvalue()
@@ -68,7 +69,7 @@ def overlay_mp4(result: ExplainResult, *, alpha: float = 0.5, colormap: str = "v
     if blended is None:
         return None
     with tempfile.TemporaryDirectory(prefix="mmcam-") as folder:
-        path = write_video(blended, Path(folder) / "overlay.mp4", fps=fps or result.playback_fps())
+        path = write_video(blended, Path(folder) / "overlay.mp4", fps=fps or playback_fps(result))
         return path.read_bytes()
 
 
@@ -82,7 +83,7 @@ def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap
         raise ValueError(f"frame {index} is outside 0..{result.num_frames - 1}")
 
     heatmap = (colorize(result.flat_heatmaps()[index:index + 1], colormap) * 255).astype(np.uint8)
-    panels = [resize_frames(heatmap, result.display_size())[0]]
+    panels = [resize_frames(heatmap, display_size(result))[0]]
     blended = display_overlays(result, alpha, colormap, slice(index, index + 1))  # this frame only
     if blended is not None:
         panels.append(blended[0])
@@ -94,7 +95,7 @@ def frame_png(result: ExplainResult, index: int, *, alpha: float = 0.5, colormap
     for i, panel in enumerate(panels):
         image = Image.fromarray(panel).resize((width * scale, height * scale), Image.Resampling.BILINEAR)
         canvas.paste(image, (i * (width * scale + gap), header))
-    ImageDraw.Draw(canvas).text((4, 6), f"frame {index + 1}/{result.num_frames} · {result.frame_label(index)}",
+    ImageDraw.Draw(canvas).text((4, 6), f"frame {index + 1}/{result.num_frames} · {frame_label(result, index)}",
                                 fill="black")
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")

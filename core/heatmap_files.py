@@ -1,7 +1,9 @@
-"""A result read back from its files: :func:`read_result` on a heatmap txt (ours or legacy), its JSON sidecar
-and npz, with the source video's frames for the overlay.
+"""A result's files, written by :func:`write_result` and read back by :func:`read_result` (ours or legacy),
+with the source video's frames for the overlay. Each file format has its module in :mod:`core.formats`, its
+writer beside its reader: the heatmap txt (:mod:`core.formats.txt`), the npz (:mod:`core.formats.npz`) and the
+JSON sidecar (:mod:`core.formats.sidecar`); this module puts them together.
 
-Ours: ``cam.txt`` with ``cam.json`` (the sidecar, :mod:`core.sidecar`) and, optionally, ``cam.npz``
+Ours: ``cam.txt`` with ``cam.json`` (the sidecar) and, optionally, ``cam.npz``
 (full-precision heatmaps, scores, probabilities) beside it. Legacy files, written by the thesis' patched
 ``vis_cam.py``, are a txt alone (numpy/torch-printed values are fine): their heatmap frames are shown in file
 order, with no timing and no overlay.
@@ -19,27 +21,29 @@ so that its heatmaps can be seen over the frames they most likely show.
 
 Sizes are checked before anything is allocated (:mod:`core.limits`): an npz member's declared shape must fit
 the member, the heatmaps beside it and the cap.
+
+Every writer goes through :func:`core.outputs.atomic_path`: data lands in a temporary file in the same folder
+and is renamed into place, so no reader ever sees half a file.
 """
 
 from __future__ import annotations
 
-import math
-import zipfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core.errors import CamError
-from core.export import read_heatmap_txt
+from core.formats.npz import read_result_npz, write_npz
+from core.formats.sidecar import from_sidecar, read_sidecar, sidecar_path, to_sidecar
+from core.formats.txt import read_heatmap_txt, write_heatmap_txt
 from core.geometry import Box, Windows, check_box
-from core.limits import DEFLATE_MAX_RATIO, check_declared
+from core.outputs import write_json
 from core.result import ExplainResult
-from core.sidecar import from_sidecar, read_sidecar, sidecar_path
 from core.video import probe_video, read_frames
 
 RESULT_SUFFIXES = (".txt", ".json", ".npz")
-NPZ_ARRAYS = ("heatmaps", "frame_indices", "scores", "probs", "target_class")
 
 
 def check_heatmap_values(heatmaps: np.ndarray, where: str) -> list[str]:
@@ -56,48 +60,6 @@ def check_heatmap_values(heatmaps: np.ndarray, where: str) -> list[str]:
         return [f"{where} holds values from {low:.3g} to {high:.3g}, outside [0, 1]: these heatmaps were not "
                 "min-max normalised, so colours and scores use them as they are."]
     return []
-
-
-def npz_members(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """The shape and dtype each array of an npz declares, read from the member headers alone; a CamError when
-    a declaration is more than the member can hold (:func:`core.limits.check_declared`) or not plain data."""
-    path = Path(path)
-    found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                key = info.filename[:-4]
-                with archive.open(info) as handle:
-                    version = np.lib.format.read_magic(handle)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-                    elif version == (2, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-                    else:
-                        raise CamError(f"{path}: array {key} is in npy format {version}, which is not read here.")
-                    header = handle.tell()
-                if dtype.hasobject:
-                    raise CamError(f"{path}: array {key} holds Python objects; only numeric arrays are read.")
-                nbytes = math.prod(shape) * dtype.itemsize
-                stored = info.compress_size * (DEFLATE_MAX_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1)
-                check_declared(nbytes, max(0, min(info.file_size, stored) - header), f"{path.name}: array {key}")
-                found[key] = (tuple(int(v) for v in shape), dtype)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
-        raise CamError(f"{path} is not a readable npz ({type(err).__name__}: {err}).") from err
-    return found
-
-
-def read_npz(path: str | Path, names: tuple[str, ...] = NPZ_ARRAYS) -> dict[str, np.ndarray]:
-    """The arrays ``names`` (those present) of a result npz, their declared sizes checked first
-    (:func:`npz_members`)."""
-    members = npz_members(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in names if name in members}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise CamError(f"{path} is not a readable npz ({type(err).__name__}: {err}).") from err
 
 
 def crop_to_heatmap(frames: np.ndarray, crop_box: Box, size: tuple[int, int]) -> np.ndarray:
@@ -147,40 +109,13 @@ def _result_files(path: Path) -> tuple[Path, Path, Path]:
     return path.with_suffix(".txt"), sidecar_path(path), path.with_suffix(".npz")
 
 
-MAX_CLASSES = 2**20  # more classes than any recognizer has
-
-
-def _npz_arrays(npz: Path, heatmaps: np.ndarray | None, notes: list[str]) -> dict[str, np.ndarray]:
-    """What the npz beside a txt adds: full-precision heatmaps, scores, probabilities and target, when its
-    heatmaps are the txt's (else nothing, with a note); all of it when there is no txt. Declared shapes are
-    checked against each other before anything is loaded."""
-    members = npz_members(npz)
-    if "heatmaps" not in members:
-        if heatmaps is None:
-            raise CamError(f"{npz} holds no heatmaps array; it is not a result npz.")
-        notes.append(f"{npz.name} holds no heatmaps; it was left out.")
-        return {}
-    declared = members["heatmaps"][0]
-    if len(declared) not in (3, 4):
-        raise CamError(f"{npz}: heatmaps have shape {declared}, not [views, frames, height, width].")
-    if heatmaps is not None and (math.prod(declared) != heatmaps.size or declared[-2:] != heatmaps.shape[-2:]):
-        notes.append(f"{npz.name} holds other heatmaps than the txt beside it; it was left out.")
-        return {}
-    expected = {"frame_indices": math.prod(declared[:-2]), "target_class": 1}
-    for name, (shape, _) in members.items():
-        count = math.prod(shape)
-        if (name in expected and count != expected[name]) or (
-                name in ("scores", "probs") and (len(shape) != 1 or count > MAX_CLASSES)):
-            raise CamError(f"{npz}: array {name} has shape {shape}, which does not fit heatmaps of shape {declared}.")
-    arrays = read_npz(npz)
-    stored = arrays["heatmaps"]
-    if heatmaps is None:
-        return arrays
-    if np.abs(stored.reshape(heatmaps.shape).astype(np.float64) - heatmaps).max() > 1e-5:
-        notes.append(f"{npz.name} holds other heatmaps than the txt beside it; it was left out.")
-        return {}
-    arrays["heatmaps"] = stored.reshape(heatmaps.shape).astype(np.float32)
-    return arrays
+def write_result(txt_path: str | Path, result: ExplainResult, *, npz: bool = False, **extra: Any) -> Path:
+    """The txt, then (optionally) the npz, then the JSON sidecar (:func:`core.formats.sidecar.to_sidecar` with
+    ``extra`` fields) last: its presence marks completion."""
+    write_heatmap_txt(txt_path, result.heatmaps)
+    if npz:
+        write_npz(Path(txt_path).with_suffix(".npz"), result)
+    return write_json(sidecar_path(txt_path), to_sidecar(result, **extra))
 
 
 def _overlay_frames(result: ExplainResult, video: str | Path | None, sidecar: bool) -> np.ndarray | None:
@@ -228,7 +163,7 @@ def read_result(path: str | Path, *, video: str | Path | None = None, frames: bo
     # and parsing the text (about 0.5 s a clip) is skipped; an older npz is checked against the txt.
     fresh_npz = npz.is_file() and (not txt.is_file() or npz.stat().st_mtime_ns >= txt.stat().st_mtime_ns)
     maps = read_heatmap_txt(txt) if txt.is_file() and not fresh_npz else None
-    arrays = _npz_arrays(npz, maps, notes) if npz.is_file() else {}
+    arrays = read_result_npz(npz, maps, notes) if npz.is_file() else {}
     if fresh_npz and "heatmaps" not in arrays and txt.is_file():
         maps = read_heatmap_txt(txt)
     heatmaps = arrays["heatmaps"] if "heatmaps" in arrays else maps

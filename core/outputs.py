@@ -1,5 +1,6 @@
 """Where a command may write, and how: checks made before any slow work, so a bad output path costs nothing,
-and :func:`atomic_path`, through which every file is written (temporary file, then rename).
+and :func:`atomic_path`, through which every file is written (temporary file, then rename; :func:`write_json`
+for a JSON file).
 
 :func:`check_apart` is the one rule shared by ``python -m core.vis_cam`` and the batch: no output file
 may be one of the inputs (the video, the config, the checkpoint, the label map), however the two paths
@@ -9,6 +10,7 @@ are spelled (relative, ``..``, a symbolic link, a hard link, another case on a c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -99,3 +101,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON (atomically)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    return Path(path)

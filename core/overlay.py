@@ -1,4 +1,5 @@
-"""Heatmaps blended onto frames, and overlay videos that play in browsers (H.264 mp4 or gif)."""
+"""Heatmaps blended onto frames, and overlay videos that play in browsers (H.264 mp4 or gif); what a viewer shows
+of a result besides (its display size, playback rate and frame labels), kept off the result itself."""
 
 from __future__ import annotations
 
@@ -149,6 +150,48 @@ class VideoWriter:
             self._atomic.__exit__(*exc)
 
 
+# -- what a viewer shows of a result: its proportions, its pace, its frames' names --
+
+def display_size(result: ExplainResult) -> tuple[int, int]:
+    """(width, height) that shows a result's frames with the source video's proportions (never smaller)."""
+    height, width = result.heatmaps.shape[-2:]
+    aspect = result.pixel_aspect
+    if abs(aspect - 1) < 0.01:
+        return int(width), int(height)
+    if aspect > 1:
+        return round(width * aspect), int(height)
+    return int(width), round(height / aspect)
+
+
+def playback_fps(result: ExplainResult, default: float = 5.0) -> float:
+    """Frame rate at which a result's heatmap frames last as long as the stretch of video they sample
+    (``default`` without a frame rate or for a legacy file)."""
+    if not result.fps or result.legacy:
+        return default
+    indices = result.source_frames()[: result.heatmaps.shape[1]]
+    if len(indices) < 2:
+        return default
+    step = float(np.median(np.diff(np.sort(indices)))) or 1.0
+    span = (float(indices.max() - indices.min()) + step) / result.fps
+    return float(np.clip(len(indices) / span, 1.0, 30.0))
+
+
+def frame_label(result: ExplainResult, index: int) -> str:
+    """``view 2 · source frame 45 · 1.50 s`` for heatmap frame ``index`` (of ``V*T``); for a legacy file
+    ``position 3 in the file`` (the txt's ``Frame 3`` block), with the source frame it was placed on
+    marked ``assumed`` (:func:`core.heatmap_files.place_legacy`)."""
+    source = int(result.source_frames()[index])
+    if result.legacy:
+        placed = result.windows is not None
+        return f"position {index} in the file" + (f" · source frame {source} (assumed)" if placed else "")
+    parts = [f"view {index // result.heatmaps.shape[1] + 1}"] if result.num_views > 1 else []
+    parts.append(f"source frame {source}")
+    times = result.times()
+    if times is not None:
+        parts.append(f"{times[index]:.2f} s")
+    return " · ".join(parts)
+
+
 def result_overlays(result: ExplainResult, alpha: float = 0.5, colormap: str = "viridis",
                     select: slice = slice(None)) -> np.ndarray | None:
     """A result's blended frames uint8 ``[V*T, H, W, 3]`` (those of ``select`` only; None without frames)."""
@@ -160,9 +203,9 @@ def result_overlays(result: ExplainResult, alpha: float = 0.5, colormap: str = "
 
 def display_overlays(result: ExplainResult, alpha: float = 0.5, colormap: str = "viridis",
                      select: slice = slice(None)) -> np.ndarray | None:
-    """:func:`result_overlays` resized to the result's ``display_size()`` (what videos and images show)."""
+    """:func:`result_overlays` resized to the result's :func:`display_size` (what videos and images show)."""
     blended = result_overlays(result, alpha, colormap, select)
-    size = result.display_size()
+    size = display_size(result)
     if blended is None or size == blended.shape[1:3][::-1]:
         return blended
     return resize_frames(blended, size)

@@ -4,7 +4,7 @@
 :func:`core.heatmap_files.read_result` reads one back from its files, where some facts may be unknown: the
 frames (the source video is not here), the scores (no npz beside the txt), the class names, the windows and
 the frame indices (a legacy txt without sidecar). The viewer, the downloads, the comparison of two results
-and gaze scoring take both alike. :mod:`core.sidecar` writes it as JSON and reads it back.
+and gaze scoring take both alike. :mod:`core.formats.sidecar` writes it as JSON and reads it back.
 """
 
 from __future__ import annotations
@@ -138,6 +138,11 @@ class ExplainResult:
         """Views the model saw mirrored (TenCrop)."""
         return list(self.windows.flips) if self.windows is not None else []
 
+    @property
+    def pixel_aspect(self) -> float:
+        """Width / height of a heatmap pixel in the source video (1: square, or unknown)."""
+        return self.windows.pixel_aspect(self.heatmaps.shape) if self.windows is not None else 1.0
+
     # -- predictions --
 
     @property
@@ -154,14 +159,6 @@ class ExplainResult:
         if predicted is not None and predicted < len(self.classes):
             return self.classes[predicted]
         return str(self.extra.get("predicted_label") or "")
-
-    def topk(self, k: int = 5) -> list[tuple[int, str, float]]:
-        """The k most probable classes as (index, name, probability); empty without probabilities."""
-        if self.probs is None:
-            return []
-        names = self.classes if len(self.classes) == len(self.probs) else [f"class_{i}" for i in range(len(self.probs))]
-        order = np.argsort(-self.probs)[:k]
-        return [(int(i), names[i], float(self.probs[i])) for i in order]
 
     @property
     def video_stem(self) -> str:
@@ -200,21 +197,6 @@ class ExplainResult:
         """Time (s) in the source video of each heatmap frame; None without a frame rate."""
         return self.source_frames() / self.fps if self.fps and not self.legacy else None
 
-    def frame_label(self, index: int) -> str:
-        """``view 2 · source frame 45 · 1.50 s`` for heatmap frame ``index`` (of ``V*T``); for a legacy file
-        ``position 3 in the file`` (the txt's ``Frame 3`` block), with the source frame it was placed on
-        marked ``assumed`` (:func:`core.heatmap_files.place_legacy`)."""
-        if self.legacy:
-            placed = self.windows is not None
-            return f"position {index} in the file" + \
-                (f" · source frame {int(self.source_frames()[index])} (assumed)" if placed else "")
-        parts = [f"view {index // self.heatmaps.shape[1] + 1}"] if self.num_views > 1 else []
-        parts.append(f"source frame {int(self.source_frames()[index])}")
-        times = self.times()
-        if times is not None:
-            parts.append(f"{times[index]:.2f} s")
-        return " · ".join(parts)
-
     def constant_frames(self) -> np.ndarray:
         """``[V, T]`` bools: which heatmap frames are constant (:func:`constant_maps`)."""
         return constant_maps(self.heatmaps)
@@ -224,35 +206,13 @@ class ExplainResult:
         """Every heatmap frame is constant: the result holds no saliency at all."""
         return bool(self.constant_frames().all())
 
-    def timeline(self) -> dict[str, np.ndarray]:
-        """Mean and max activation of each heatmap frame: when the model looks."""
-        flat = self.flat_heatmaps()
-        return {"mean": flat.mean(axis=(1, 2)), "max": flat.max(axis=(1, 2))}
 
-    # -- what the viewer draws --
-
-    @property
-    def pixel_aspect(self) -> float:
-        """Width / height of a heatmap pixel in the source video (1: square, or unknown)."""
-        return self.windows.pixel_aspect(self.heatmaps.shape) if self.windows is not None else 1.0
-
-    def display_size(self) -> tuple[int, int]:
-        """(width, height) that shows the frames with the source video's proportions (never smaller)."""
-        height, width = self.heatmaps.shape[-2:]
-        aspect = self.pixel_aspect
-        if abs(aspect - 1) < 0.01:
-            return int(width), int(height)
-        if aspect > 1:
-            return round(width * aspect), int(height)
-        return int(width), round(height / aspect)
-
-    def playback_fps(self, default: float = 5.0) -> float:
-        """Frame rate at which the heatmap frames last as long as the stretch of video they sample."""
-        if not self.fps or self.legacy:
-            return default
-        indices = self.source_frames()[: self.heatmaps.shape[1]]
-        if len(indices) < 2:
-            return default
-        step = float(np.median(np.diff(np.sort(indices)))) or 1.0
-        span = (float(indices.max() - indices.min()) + step) / self.fps
-        return float(np.clip(len(indices) / span, 1.0, 30.0))
+def topk(result: ExplainResult, k: int = 5) -> list[tuple[int, str, float]]:
+    """The ``k`` most probable classes of ``result`` as (index, name, probability); empty without probabilities.
+    The sidecar's ``top5``, the CLI's printout and the viewer's bar chart read it."""
+    if result.probs is None:
+        return []
+    probs = result.probs
+    names = result.classes if len(result.classes) == len(probs) else [f"class_{i}" for i in range(len(probs))]
+    order = np.argsort(-probs)[:k]
+    return [(int(i), names[i], float(probs[i])) for i in order]

@@ -15,10 +15,11 @@ from typing import Any
 
 import core
 from core.errors import CamError, run_command
-from core.export import sidecar_path
+from core.formats.sidecar import sidecar_path
 from core.methods import METHODS
 from core.outputs import check_apart, check_output_file
 from core.overlay import colormap_lut, display_overlays, resize_frames, write_video
+from core.result import topk
 from core.target import TargetChoice, read_target, with_versus
 from core.whole_video import explain_whole_video
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
         write_video(frames, args.out_filename, fps=args.fps or 5)
         progress(f"wrote {args.out_filename}")
     if not args.file_url and not args.out_filename:
-        for index, label, prob in result.topk(5):
+        for index, label, prob in topk(result, 5):
             print(f"{prob:8.4f}  {index:>5}  {label}{'  <- explained' if index == result.target_class else ''}")
         progress("nothing written: add --file-url OUT.txt for the heatmaps (txt, json sidecar) and/or "
                  "--out-filename OUT.mp4 for the overlay video")

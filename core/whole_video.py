@@ -34,14 +34,16 @@ from mmengine.config import Config
 
 from core.cam import capture, heatmaps_of, resolve_layer
 from core.errors import CamError
-from core.export import atomic_path, heatmap_block, write_json
+from core.formats.npz import read_npz
+from core.formats.sidecar import read_sidecar, sidecar_path, to_sidecar
+from core.formats.txt import heatmap_block
 from core.geometry import Windows
-from core.heatmap_files import read_npz, source_frames
+from core.heatmap_files import source_frames
 from core.methods import get_method
 from core.model import ModelHandle
-from core.overlay import VideoWriter, overlay, resize_frames
+from core.outputs import atomic_path, write_json
+from core.overlay import VideoWriter, display_size, overlay, resize_frames
 from core.result import ExplainResult
-from core.sidecar import read_sidecar, sidecar_path, to_sidecar
 from core.target import TargetChoice, parse_target
 from core.video import ClipInputs, build_inputs, config_pipeline, probe_video, read_frames, video_reader
 
@@ -515,7 +517,7 @@ def write_overlay(result: ExplainResult, path: str | Path, *, alpha: float = 0.5
     mapped into memory), else ``result.heatmaps``."""
     assert result.windows is not None
     count, height, width = result.heatmaps.shape[1:]
-    size = result.display_size()
+    size = display_size(result)
     with VideoWriter(path, fps) as writer:
         for start in range(0, count, chunk):
             indices = np.arange(start, min(start + chunk, count))[None]

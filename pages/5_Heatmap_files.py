@@ -16,9 +16,9 @@ import streamlit as st
 
 from core.compare import OtherVideos, compare_results, recorded_video
 from core.errors import CamError
+from core.formats.sidecar import sidecar_path
 from core.heatmap_files import WINDOWS, place_legacy, read_result
 from core.result import ExplainResult
-from core.sidecar import sidecar_path
 from pages.ui import cache, comparison, pickers, tables
 from pages.ui.errors import shown_as_error
 from pages.ui.page import setup_page

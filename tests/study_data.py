@@ -1,4 +1,4 @@
-"""Synthetic study inputs: batch folders written with core.export.write_result and per-frame gaze folders.
+"""Synthetic study inputs: batch folders written with core.heatmap_files.write_result and per-frame gaze folders.
 
 Each video has a target that moves over its frames; observers fixate around it. Run ``good`` puts its
 heatmaps on the target, ``mid`` at the window's centre, ``bad`` on the mirrored target position, so the
@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from core.cam import ExplainResult
-from core.export import write_result
 from core.geometry import Windows
+from core.heatmap_files import write_result
 
 SOURCE = (64, 48)  # (width, height) of the source videos and of the gaze maps
 WINDOW = (8.0, 0.0, 56.0, 48.0)  # the centre square the models saw

@@ -87,7 +87,7 @@ class Outcomes(dict):
             merged = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
             merged = {k: v for k, v in merged.items() if k in ALL_CONFIGS}  # rows of configs the wheel ships
             merged[config] = row
-            with core.export.atomic_path(RESULTS) as tmp:
+            with core.outputs.atomic_path(RESULTS) as tmp:
                 Path(tmp).write_text(json.dumps(dict(sorted(merged.items())), indent=1, ensure_ascii=False))
 
 

@@ -16,6 +16,7 @@ from tiny_model import make_model
 import core
 from core.demo import CHECKPOINT, CONFIG, demo_clip, write_clip
 from core.model import load_config
+from core.overlay import display_size
 from core.vis_cam import main
 
 
@@ -143,7 +144,7 @@ def test_overlay_video_keeps_the_source_proportions_as_the_app_does(clip_mp4, tm
         frames = sum(1 for _ in container.decode(video=0))
     result = core.explain(core.load_model(CONFIG, CHECKPOINT, device="cpu"), clip_mp4)
     assert result.heatmaps.shape[2:] == (112, 112)
-    expected = result.display_size()  # what the app shows
+    expected = display_size(result)  # what the app shows
     assert size == (expected[0] // 2 * 2, expected[1] // 2 * 2) and frames == result.heatmaps.shape[1]
     assert size[0] / size[1] == pytest.approx(224 / 160, rel=0.02)
     code, _, err = run_cli(capsys, CONFIG, CHECKPOINT, clip_mp4, "--device", "cpu", "--out-filename",

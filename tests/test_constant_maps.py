@@ -15,10 +15,9 @@ from study_data import CLASSES, write_gaze, write_run
 
 from core.batch.store import SUMMARY_FIELDS, result_row
 from core.batch.tasks import BatchTask
-from core.export import write_result
 from core.gaze import score_path
 from core.gaze.cli import main as gaze_main
-from core.heatmap_files import read_result
+from core.heatmap_files import read_result, write_result
 from core.result import constant_maps
 from core.study import StudySpec, run_study
 from core.study.report import report_markdown

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import core
-from core.export import heatmap_text, read_heatmap_txt, write_heatmap_txt
+from core.formats.txt import heatmap_text, read_heatmap_txt, write_heatmap_txt
 from core.overlay import overlay, write_video
 
 

@@ -144,7 +144,7 @@ def test_cli_json_for_one_txt(clip_gaze):
 def test_all_views_scored_view_by_view(clip_gaze, frame_gaze, tmp_path, capsys):
     """ThreeCrop x 2 clips: each crop is scored in its own window (its two clips together), the clip score is
     the mean over the crops, and each crop's scores are reported (JSON views, CSV view column)."""
-    from core.export import write_heatmap_txt
+    from core.formats.txt import write_heatmap_txt
     from core.vis_cam import main
 
     wide = clip_gaze

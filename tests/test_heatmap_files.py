@@ -13,9 +13,10 @@ from heatmap_data import copy_result, make_heatmap_files
 import core
 from core.compare import compare_results, pearson
 from core.errors import CamError
-from core.export import write_heatmap_txt
-from core.heatmap_files import read_npz, read_result
-from core.overlay import resize_frames, write_video
+from core.formats.npz import read_npz
+from core.formats.txt import write_heatmap_txt
+from core.heatmap_files import read_result
+from core.overlay import frame_label, resize_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +145,7 @@ def test_two_layers_compared_frame_by_frame(files):
     assert cmp.saliency_correlation == pytest.approx(np.corrcoef(a.saliency().ravel(), b.saliency().ravel())[0, 1],
                                                      abs=1e-6)
     assert cmp.mean_abs_difference == pytest.approx(np.abs(cmp.difference).mean(axis=(1, 2)))
-    assert cmp.labels[9] == a.frame_label(9) and "view 2" in cmp.labels[9]
+    assert cmp.labels[9] == frame_label(a, 9) and "view 2" in cmp.labels[9]
     same = compare_results(a, a)
     assert not same.difference.any() and np.nanmin(same.correlation) == pytest.approx(1.0)
 
@@ -290,8 +291,8 @@ def test_legacy_file_placed_on_its_video(files):
     assert placed.windows.boxes == ((42.0, 0.0, 298.0, 256.0),) and placed.windows.source_size == (340, 256)
     frames, _ = source_frames(files["video"], expected[None], placed.windows, (64, 64))
     assert np.array_equal(placed.frames, frames) and np.array_equal(placed.heatmaps, legacy.heatmaps)
-    assert placed.frame_label(3) == f"position 3 in the file · source frame {expected[3]} (assumed)"
-    assert legacy.frame_label(3) == "position 3 in the file" and legacy.times() is None
+    assert frame_label(placed, 3) == f"position 3 in the file · source frame {expected[3]} (assumed)"
+    assert frame_label(legacy, 3) == "position 3 in the file" and legacy.times() is None
     assert "Placed on demo.mp4 by assumption" in placed.file_notes[-1] and "sampled evenly" in placed.file_notes[-1]
     strided = place_legacy(legacy, files["video"], stride=3, window="frame")
     assert strided.frame_indices[0].tolist() == legacy_frame_indices(16, info.frames, 3).tolist()

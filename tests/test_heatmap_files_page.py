@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 import core
 from core.compare import compare_results
 from core.heatmap_files import read_result
+from core.overlay import frame_label
 
 PAGE = "pages/5_Heatmap_files.py"
 
@@ -179,7 +180,7 @@ def test_png_download_takes_the_frame_the_player_shows(files):
     (reader,) = [el for el in app.main.children.values() for el in _walk(el) if el.type == "bidi_component"]
     app.session_state[reader.key] = {"frame": 9}
     app.run()
-    label = read_result(files["layer4"]).frame_label(9)
+    label = frame_label(read_result(files["layer4"]), 9)
     assert app.caption[-1].value == f"PNG of the frame the player shows: Frame 10/16 · {label}"
 
 

@@ -1,6 +1,6 @@
-"""core.result and core.downloads on a real explanation (tiny ResNet3d, real video): what the viewer
-draws and every downloaded file, read back with independent readers (core's txt reader, json, numpy,
-PyAV, PIL)."""
+"""core.result, core.overlay and core.downloads on a real explanation (tiny ResNet3d, real video): what the
+viewer draws (pages.ui.viewer's timeline too) and every downloaded file, read back with independent readers
+(core's txt reader, json, numpy, PyAV, PIL)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from tiny_model import write_tiny_config
 import core
 from core.downloads import file_stem, frame_png, npz_bytes, overlay_mp4, result_files
 from core.errors import CamError
+from core.formats.sidecar import to_sidecar
 from core.geometry import Windows
-from core.overlay import display_overlays, result_overlays
-from core.result import ExplainResult
-from core.sidecar import to_sidecar
+from core.overlay import display_overlays, display_size, frame_label, playback_fps, result_overlays
+from core.result import ExplainResult, topk
+from pages.ui.viewer import timeline
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +39,13 @@ def test_view_from_result_matches_the_result(result):
     assert num_views == 2 and view.num_frames == num_views * num_frames
     assert np.array_equal(view.source_frames(), result.frame_indices.reshape(-1))
     assert np.allclose(view.times(), result.frame_indices.reshape(-1) / result.fps)
-    timeline = view.timeline()
+    curves = timeline(view)
     for i, (v, t) in enumerate(np.ndindex(num_views, num_frames)):
-        assert timeline["max"][i] == result.heatmaps[v, t].max()
-        assert timeline["mean"][i] == pytest.approx(result.heatmaps[v, t].mean(), rel=1e-5)
+        assert curves["max"][i] == result.heatmaps[v, t].max()
+        assert curves["mean"][i] == pytest.approx(result.heatmaps[v, t].mean(), rel=1e-5)
     assert np.allclose(view.saliency(), result.saliency())
-    assert view.topk(3) == result.topk(3)
-    label = view.frame_label(num_frames + 1)  # second frame of the second view
+    assert topk(view, 3) == topk(result, 3)
+    label = frame_label(view, num_frames + 1)  # second frame of the second view
     assert label.startswith("view 2 · source frame ") and label.endswith(" s")
     assert int(label.split("source frame ")[1].split(" ")[0]) == result.frame_indices[1, 1]
     overlays = result_overlays(view, 0.4, "jet")
@@ -52,7 +53,7 @@ def test_view_from_result_matches_the_result(result):
     # the pace of the sampled stretch: T frames spanning (last - first + step) source frames
     indices = result.frame_indices[0]
     step = np.median(np.diff(indices))
-    assert view.playback_fps() == pytest.approx(len(indices) * result.fps / (indices[-1] - indices[0] + step))
+    assert playback_fps(view) == pytest.approx(len(indices) * result.fps / (indices[-1] - indices[0] + step))
 
 
 def test_downloads_read_back(result, tmp_path):
@@ -74,7 +75,7 @@ def test_downloads_read_back(result, tmp_path):
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
         assert stream.codec_context.name == "h264"
     assert len(decoded) == view.num_frames
-    width, height = view.display_size()
+    width, height = display_size(view)
     assert decoded[0].shape[:2] == (height // 2 * 2, width // 2 * 2)
     blended = display_overlays(view, 0.5, "viridis")
     assert np.abs(decoded[3].astype(int) - blended[3, :height // 2 * 2, :width // 2 * 2]).mean() < 8  # lossy codec
@@ -83,7 +84,7 @@ def test_downloads_read_back(result, tmp_path):
 def test_frame_png_shows_heatmap_and_overlay(result):
     view = result
     image = Image.open(io.BytesIO(frame_png(view, 5, min_height=200)))
-    width, height = view.display_size()
+    width, height = display_size(view)
     scale = int(np.ceil(200 / height))
     assert image.format == "PNG" and image.size == (2 * width * scale + 8, height * scale + 24)
     with pytest.raises(ValueError):
@@ -98,7 +99,7 @@ def test_pixel_aspect_follows_the_crop_box(result):
     wide = ExplainResult(np.zeros((4, 10, 20), np.float32), windows=Windows.single((60, 20), (0, 0, 60, 20)))
     tall = ExplainResult(np.zeros((4, 10, 20), np.float32), windows=Windows.single((20, 20), (0, 0, 20, 20)))
     assert wide.pixel_aspect == pytest.approx(1.5) and tall.pixel_aspect == pytest.approx(0.5)
-    assert wide.display_size() == (30, 10) and tall.display_size() == (20, 20)
+    assert display_size(wide) == (30, 10) and display_size(tall) == (20, 20)
 
 
 def test_view_of_a_heatmap_file_without_frames(result, tmp_path):
@@ -106,7 +107,7 @@ def test_view_of_a_heatmap_file_without_frames(result, tmp_path):
     view = ExplainResult(core.read_heatmap_txt(path), name="old", legacy=True)
     assert view.heatmaps.shape == (1, result.heatmaps.shape[0] * result.heatmaps.shape[1], *result.heatmaps.shape[2:])
     assert view.frames is None and result_overlays(view) is None and overlay_mp4(view) is None
-    assert view.times() is None and view.topk() == [] and view.frame_label(3) == "position 3 in the file"
+    assert view.times() is None and topk(view) == [] and frame_label(view, 3) == "position 3 in the file"
     assert [f.file_name for f in result_files(view)] == ["old.txt", "old.npz"]  # no sidecar: its frames are unknown
     assert set(np.load(io.BytesIO(npz_bytes(view)))) == {"heatmaps", "frame_indices"}
     assert Image.open(io.BytesIO(frame_png(view, 0))).size[1] > view.heatmaps.shape[2]

@@ -1,4 +1,4 @@
-"""One result type and one way to files and back (core.result, core.sidecar, core.heatmap_files.read_result) on
+"""One result type and one way to files and back (core.result, core.formats.sidecar, core.heatmap_files.read_result) on
 real explanations of a synthetic clip by the tiny real model: the result read back is the result written;
 sidecars are checked against one schema (one sentence naming the bad field); heatmap values get one check;
 npz sizes are checked before anything is allocated; opening a batch row runs no config."""
@@ -20,10 +20,11 @@ from core import gaze
 from core.batch.cli import main as batch_main
 from core.batch.store import read_outputs
 from core.errors import CamError
-from core.export import write_heatmap_txt
+from core.formats.sidecar import SCHEMA, to_sidecar
+from core.formats.txt import write_heatmap_txt
 from core.heatmap_files import check_heatmap_values, read_result
 from core.limits import MAX_ARRAY_BYTES_ENV
-from core.sidecar import SCHEMA, to_sidecar
+from core.result import topk
 from core.synthetic import make_clip
 
 
@@ -72,7 +73,7 @@ def test_the_result_read_back_is_the_result_written(made, views):
         assert (again.target_class, again.layer, again.method, again.video, again.views) == \
             (written.target_class, written.layer, written.method, written.video, written.views)
         assert to_sidecar(again) == json.loads(json.dumps(to_sidecar(written)))  # written back as it was
-        assert again.topk(3) == written.topk(3) and again.predicted_label == written.predicted_label
+        assert topk(again, 3) == topk(written, 3) and again.predicted_label == written.predicted_label
         # the overlay frames come from the video through each view's window, not from a config
         assert again.frames.shape == written.frames.shape and _frame_error(again.frames, written.frames) < 6
 

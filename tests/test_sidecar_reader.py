@@ -1,5 +1,5 @@
-"""One reader of sidecar files: ``core.sidecar.read_sidecar`` (size-capped, a JSON object) under the batch's
-and the study's readers, and ``core.sidecar.peek``, the checked look that listings take."""
+"""One reader of sidecar files: ``core.formats.sidecar.read_sidecar`` (size-capped, a JSON object) under the batch's
+and the study's readers, and ``core.formats.sidecar.peek``, the checked look that listings take."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from core import sidecar
 from core.batch.store import output_paths, result_sidecar
 from core.batch.tasks import BatchTask
 from core.errors import CamError
+from core.formats import sidecar
 from core.study.inputs import _sidecar_facts
 
 

@@ -24,8 +24,8 @@ import numpy as np
 from core.cam import explain_inputs, resolve_layer
 from core.demo import ASSETS, CHECKPOINT, CONFIG, write_clip
 from core.errors import CamError, run_command
-from core.export import atomic_path
 from core.model import load_model
+from core.outputs import atomic_path
 from core.reshape import to_feature_map
 from core.synthetic import DEMO_CLASSES, SyntheticClip, make_clip
 from core.video import build_inputs

@@ -1,4 +1,4 @@
-"""Synthetic inputs for timing ``core.study``: batch folders written with ``core.export.write_result`` (txt, npz,
+"""Synthetic inputs for timing ``core.study``: batch folders written with ``core.heatmap_files.write_result`` (txt, npz,
 sidecar, as ``core.batch`` writes them) and per-frame gaze folders as ``core.gaze.fixations`` writes them.
 
 Source videos are 320×240 with 32 frames; each run saw 16 of them (every other one) through the centre
@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.export import write_result
 from core.geometry import Windows
+from core.heatmap_files import write_result
 from core.result import ExplainResult
 from core.study import StudySpec, compute, write_outputs
 

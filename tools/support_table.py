@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from core.errors import CamError, run_command
-from core.export import atomic_path
 from core.methods import METHODS as ALL_METHODS
+from core.outputs import atomic_path
 
 # The CAM methods (one layer's activations): the attention methods' support is per family, in docs/methods.md.
 METHODS = {name: cls for name, cls in ALL_METHODS.items() if not cls.needs_attention}

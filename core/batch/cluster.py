@@ -30,8 +30,8 @@ from core.batch.spec import BatchOptions, Explained, Failed, ModelFiles, Outcome
 from core.batch.tasks import BatchTask
 from core.batch.writer import BatchReport, EventHandler
 from core.errors import CamError, describe_error
-from core.export import atomic_path
 from core.model import load_config
+from core.outputs import atomic_path
 
 if TYPE_CHECKING:
     from mmengine.config import Config

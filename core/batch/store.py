@@ -33,10 +33,10 @@ from core.batch.tasks import BatchTask
 from core.cam import ExplainResult
 from core.errors import CamError
 from core.evaluate.faithfulness import SUMMARY_COLUMNS
-from core.export import atomic_path, write_result
-from core.heatmap_files import read_result
+from core.formats.sidecar import read_sidecar, to_sidecar
+from core.heatmap_files import read_result, write_result
+from core.outputs import atomic_path
 from core.overlay import result_overlays, write_video
-from core.sidecar import read_sidecar, to_sidecar
 
 SUMMARY_NAME = "summary.csv"
 
@@ -113,7 +113,7 @@ def video_key(key: dict, task: BatchTask) -> dict:
 
 def result_sidecar(outputs: Outputs) -> dict | None:
     """The sidecar of a video whose results are on disk (sidecar, txt and npz), whatever run wrote it; None
-    when there is none or it is no result's (read by :func:`core.sidecar.read_sidecar`, size-capped)."""
+    when there is none or it is no result's (read by :func:`core.formats.sidecar.read_sidecar`, size-capped)."""
     if not outputs.json.is_file():
         return None
     try:

@@ -34,7 +34,7 @@ from core.batch.store import (
 )
 from core.batch.tasks import BatchTask
 from core.errors import CamError, describe_error
-from core.export import write_json
+from core.outputs import write_json
 
 
 class Event(StrEnum):

@@ -31,9 +31,8 @@ from core import access
 from core.annotations import read_list
 from core.dumps.load import load_dump
 from core.errors import CamError
-from core.export import write_json
 from core.model import config_classes, read_label_map, test_dataset
-from core.outputs import atomic_path
+from core.outputs import atomic_path, write_json
 from core.target import GROUND_TRUTH, Target, parse_target
 from core.unpickle import size_text as _size
 

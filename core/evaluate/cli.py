@@ -19,8 +19,7 @@ from core.errors import run_command
 from core.evaluate import faithfulness, frame_importance, sanity_check
 from core.evaluate.faithfulness import FAITHFULNESS_METRICS, plain
 from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
-from core.export import write_json
-from core.outputs import check_output_file
+from core.outputs import check_output_file, write_json
 from core.vis_cam import add_explain_options, parse_cfg_options, target_of_args
 
 

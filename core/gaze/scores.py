@@ -14,7 +14,8 @@ import numpy as np
 
 from core import access
 from core.errors import CamError
-from core.export import atomic_path, is_heatmap_text, sidecar_path
+from core.formats.sidecar import sidecar_path
+from core.formats.txt import is_heatmap_text
 from core.gaze.inputs import (
     GazeMaps,
     blurred,
@@ -26,6 +27,7 @@ from core.gaze.inputs import (
     subfolders,
 )
 from core.geometry import Box, Windows, gaze_to_crop, heatmap_to_source
+from core.outputs import atomic_path
 from core.result import ExplainResult, constant_note
 from core.saliency import BETTER, REGISTRY, Protocol, center_bias, check_protocols, clip_saliency, score, seed_of
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CamError
+from core.formats.sidecar import peek, sidecar_path
 from core.gaze import find_heatmap_files, gaze_entry
 from core.gaze.scores import gaze_windows, newest_per_video
 from core.geometry import Box
 from core.heatmap_files import read_result
 from core.result import ExplainResult
-from core.sidecar import peek, sidecar_path
 
 BASELINES = ("center", "others")
 """The baselines a study scores unless told otherwise."""

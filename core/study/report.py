@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import CamError
-from core.export import atomic_path
 from core.gaze.scores import PROTOCOL_TEXT, metric_title
+from core.outputs import atomic_path
 from core.saliency import BETTER
 from core.study.pictures import print_panels
 from core.study.result import ALPHA, MARKS, StudyResult, scores_csv, summary_csv, tests_csv

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.compare import Comparison
-from core.overlay import colorize, overlay
+from core.overlay import colorize, overlay, playback_fps
 from core.result import ExplainResult
 from pages.ui.viewer import add_player, colorscale
 
@@ -49,7 +49,7 @@ def comparison_figure(cmp: Comparison, a: ExplainResult, b: ExplainResult, names
     correlation = cmp.correlation
     labels = [f"Pair {i + 1}/{num} · {cmp.labels[i]} · r = {correlation[i]:.2f}" for i in range(num)]
     add_player(fig, lambda i: [panel[i] for panel in panels], labels, pixel_aspect=a.pixel_aspect,
-               fps=a.playback_fps(), slider_x=0.1)
+               fps=playback_fps(a), slider_x=0.1)
     fig.update_layout(height=400, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
     return fig
 

@@ -24,7 +24,7 @@ from core.cam import methods_for
 from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
 from core.evaluate.faithfulness import FAITHFULNESS_METRICS
 from core.methods import METHODS
-from core.overlay import colorize
+from core.overlay import colorize, frame_label, playback_fps
 from core.result import ExplainResult
 from pages.ui import cache
 from pages.ui.errors import shown_as_error
@@ -158,7 +158,7 @@ def importance_figure(view: ExplainResult, importance: FrameImportance) -> go.Fi
     for trace in timeline.data:
         fig.add_trace(trace, row=1, col=1)
     x = timeline.data[0].x
-    labels = [view.frame_label(i) for i in range(view.num_frames)]
+    labels = [frame_label(view, i) for i in range(view.num_frames)]
     fig.add_trace(go.Bar(x=x, y=importance.drop.reshape(-1), name="score drop without the frame",
                          marker_color="#e4572e", customdata=labels,
                          hovertemplate="drop %{y:+.3f}<br>%{customdata}<extra></extra>"), row=2, col=1)
@@ -208,8 +208,8 @@ def maps_figure(columns: list[tuple[str, np.ndarray]], view: ExplainResult, *, c
 
     fig = make_subplots(rows=1, cols=len(columns), subplot_titles=[name for name, _ in columns],
                         horizontal_spacing=0.01)
-    labels = [f"Frame {i + 1}/{view.num_frames} · {view.frame_label(i)}" for i in range(view.num_frames)]
-    add_player(fig, pictures, labels, pixel_aspect=view.pixel_aspect, fps=view.playback_fps(), slider_x=0.08)
+    labels = [f"Frame {i + 1}/{view.num_frames} · {frame_label(view, i)}" for i in range(view.num_frames)]
+    add_player(fig, pictures, labels, pixel_aspect=view.pixel_aspect, fps=playback_fps(view), slider_x=0.08)
     fig.update_layout(height=max(220, 120 + 900 // len(columns)), margin=dict(l=10, r=10, t=40, b=10),
                       plot_bgcolor="white")
     fig.update_annotations(font_size=11)

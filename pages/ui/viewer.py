@@ -26,8 +26,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.downloads import Download, frame_png, overlay_mp4, result_files
-from core.overlay import colorize, colormap_lut, overlay
-from core.result import ExplainResult
+from core.overlay import colorize, colormap_lut, frame_label, overlay, playback_fps
+from core.result import ExplainResult, topk
 
 COLORMAPS = ("viridis", "jet", "inferno", "magma", "plasma", "turbo", "hot", "gray")
 
@@ -141,7 +141,7 @@ def add_player(fig: go.Figure, pictures: Callable[[int], list[np.ndarray]], labe
 
 
 def _frame_title(view: ExplainResult, index: int) -> str:
-    return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
+    return f"Frame {index + 1}/{view.num_frames} · {frame_label(view, index)}"
 
 
 def frame_figure(view: ExplainResult, *, alpha: float = 0.5, colormap: str = "viridis") -> go.Figure:
@@ -165,14 +165,20 @@ def frame_figure(view: ExplainResult, *, alpha: float = 0.5, colormap: str = "vi
         colorbar=dict(len=0.8, thickness=12, x=1.0 if cols == 1 else 0.46)))
     fig.add_trace(colorbar, row=1, col=1)
     add_player(fig, pictures, [_frame_title(view, i) for i in range(view.num_frames)],
-               pixel_aspect=view.pixel_aspect, fps=view.playback_fps(), slider_x=0.16)
+               pixel_aspect=view.pixel_aspect, fps=playback_fps(view), slider_x=0.16)
     fig.update_layout(height=470, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white")
     return fig
 
 
+def timeline(view: ExplainResult) -> dict[str, np.ndarray]:
+    """Mean and max activation of each heatmap frame (views one after another): when the model looks."""
+    flat = view.flat_heatmaps()
+    return {"mean": flat.mean(axis=(1, 2)), "max": flat.max(axis=(1, 2))}
+
+
 def timeline_figure(view: ExplainResult) -> go.Figure:
     """Mean and max activation per heatmap frame: when the model looks."""
-    curves = view.timeline()
+    curves = timeline(view)
     times = view.times()
     if view.legacy:  # frames known by their position in the file only (or placed on a video by assumption)
         placed = view.windows is not None
@@ -181,7 +187,7 @@ def timeline_figure(view: ExplainResult) -> go.Figure:
         x, title = (times, "time in the video (s)") if times is not None else (view.source_frames(), "source frame")
     else:
         x, title = np.arange(1, view.num_frames + 1), "heatmap frame (views one after another)"
-    labels = [view.frame_label(i) for i in range(view.num_frames)]
+    labels = [frame_label(view, i) for i in range(view.num_frames)]
     fig = go.Figure()
     for name, values in (("max", curves["max"]), ("mean", curves["mean"])):
         fig.add_trace(go.Scatter(x=x, y=values, name=name, mode="lines+markers", customdata=labels,
@@ -206,7 +212,7 @@ def saliency_figure(view: ExplainResult, colormap: str = "viridis") -> go.Figure
 
 def topk_figure(view: ExplainResult, k: int = 5) -> go.Figure | None:
     """Top-k class probabilities, the explained class highlighted."""
-    top = view.topk(k)
+    top = topk(view, k)
     if not top:
         return None
     colors = ["#e4572e" if i == view.target_class else "#4c78a8" for i, _, _ in top][::-1]
@@ -276,7 +282,7 @@ def show_view(view: ExplainResult, key: str, *, alpha: float = 0.5, colormap: st
         if media["video"] is not None:
             st.markdown("**Overlay video**")
             st.video(media["video"], format="video/mp4", loop=True, autoplay=True, muted=True)
-            st.caption(f"{view.num_frames} heatmap frames at {view.playback_fps():.1f} fps "
+            st.caption(f"{view.num_frames} heatmap frames at {playback_fps(view):.1f} fps "
                        "(the pace of the stretch of video they sample).")
         elif not view.file_notes:  # a file read back says itself why its video is missing
             st.info("No video frames for these heatmaps: the heatmaps are shown alone.")

@@ -37,7 +37,7 @@ import numpy as np
 
 from core.errors import CamError
 from core.geometry import Box, Windows, check_box
-from core.result import ExplainResult
+from core.result import ExplainResult, topk
 
 SCHEMA = 2
 """Version of the sidecar written by :func:`to_sidecar` (files without a ``schema`` field are version 1)."""
@@ -68,7 +68,7 @@ def to_sidecar(result: ExplainResult, **extra: Any) -> dict:
         payload["predicted_class"] = result.predicted_class
         payload["predicted_label"] = result.predicted_label
     if result.probs is not None:
-        payload["top5"] = [{"class": i, "label": name, "score": p} for i, name, p in result.topk(5)]
+        payload["top5"] = [{"class": i, "label": name, "score": p} for i, name, p in topk(result, 5)]
     if not result.legacy:
         payload["frame_indices"] = np.asarray(result.frame_indices).tolist()
     payload["shape"] = list(result.heatmaps.shape)

@@ -1,28 +1,20 @@
-"""Heatmap files: the ``Frame N - Heatmap values:`` txt format, and a result written as txt, npz and its JSON
-sidecar (:mod:`core.sidecar`); :func:`core.heatmap_files.read_result` reads them back.
-
-Every writer goes through :func:`core.outputs.atomic_path`: data lands in a temporary file in the same folder
-and is renamed into place, so no reader ever sees half a file.
+"""The heatmap txt: for each heatmap frame (views one after another) a ``Frame N - Heatmap values:`` line, then H
+lines of W space-separated ``%.6f`` values, as the thesis' patched ``vis_cam.py`` wrote them. The writer
+(:func:`heatmap_text`, :func:`write_heatmap_txt`) and the reader (:func:`read_heatmap_txt`, which also takes the
+thesis' numpy/torch-printed files and is held to the size cap of :mod:`core.limits`) live side by side.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.errors import CamError
 from core.limits import check_file_size
 from core.outputs import atomic_path
-from core.result import ExplainResult
-from core.sidecar import sidecar_path, to_sidecar
-
-__all__ = ["HEADER", "HEADER_RE", "atomic_path", "heatmap_text", "is_heatmap_text", "npz_arrays",
-           "read_heatmap_txt", "sidecar_path", "write_heatmap_txt", "write_json", "write_npz", "write_result"]
 
 HEADER = "Frame {} - Heatmap values:"
 HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTILINE)
@@ -139,39 +131,3 @@ def read_heatmap_txt(path: str | Path) -> np.ndarray:
                            f"frame {headers[0].group(1)} is {frames[0].shape[1]}×{frames[0].shape[0]}; "
                            "the file is damaged.")
     return np.stack(frames)
-
-
-def write_json(path: str | Path, payload: dict) -> Path:
-    """Write ``payload`` as indented JSON (atomically)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    return Path(path)
-
-
-def npz_arrays(result: ExplainResult) -> dict[str, np.ndarray]:
-    """What a result's npz holds: heatmaps, frame indices and (when known) scores, probabilities and target."""
-    arrays: dict[str, np.ndarray] = {"heatmaps": result.heatmaps, "frame_indices": np.asarray(result.frame_indices)}
-    if result.scores is not None:
-        arrays["scores"] = result.scores
-    if result.probs is not None:
-        arrays["probs"] = result.probs
-    if result.target_class is not None:
-        arrays["target_class"] = np.asarray(result.target_class, dtype=np.int64)
-    return arrays
-
-
-def write_npz(path: str | Path, result: ExplainResult) -> Path:
-    """:func:`npz_arrays` in one uncompressed npz (fast to write in a batch), atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **npz_arrays(result))  # type: ignore[arg-type]
-    return Path(path)
-
-
-def write_result(txt_path: str | Path, result: ExplainResult, *, npz: bool = False, **extra: Any) -> Path:
-    """The txt, then (optionally) the npz, then the JSON sidecar (:func:`core.sidecar.to_sidecar` with
-    ``extra`` fields) last: its presence marks completion."""
-    write_heatmap_txt(txt_path, result.heatmaps)
-    if npz:
-        write_npz(Path(txt_path).with_suffix(".npz"), result)
-    return write_json(sidecar_path(txt_path), to_sidecar(result, **extra))
