@@ -137,6 +137,20 @@ def compare_results(a: ExplainResult, b: ExplainResult, *, other_videos: bool = 
         notes.append(f"{match.reason} Heatmap frames are paired in file order.")
     elif match.worth_saying:
         notes.append(match.reason)
+    a_index, b_index = _paired_frames(a, b, notes)
+    maps_a = a.flat_heatmaps()[a_index]
+    maps_b = b.flat_heatmaps()[b_index]
+    if maps_b.shape[1:] != maps_a.shape[1:]:
+        notes.append(f"{b.name}'s {maps_b.shape[2]}×{maps_b.shape[1]} maps were resized to "
+                     f"{maps_a.shape[2]}×{maps_a.shape[1]} to compare them.")
+        maps_b = resize_frames(maps_b, (maps_a.shape[2], maps_a.shape[1]))
+    labels = [frame_label(a, int(i)) for i in a_index]
+    return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes, match)
+
+
+def _paired_frames(a: ExplainResult, b: ExplainResult, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the frames of ``a`` and ``b`` paired (module docstring), with notes on how they were
+    paired; a CamError when they cannot be."""
     a_frames, b_frames = a.source_frames(), b.source_frames()
     known = not a.legacy and not b.legacy
     first, second = (a.name, b.name) if a.name != b.name else (f"result A ({a.name})", f"result B ({b.name})")
@@ -160,11 +174,4 @@ def compare_results(a: ExplainResult, b: ExplainResult, *, other_videos: bool = 
         raise CamError(f"{first} has {a.num_frames} heatmap frames and {second} has {b.num_frames}; {without} "
                        f"{'has' if ' and ' not in without else 'have'} no sidecar naming its source frames, so they "
                        "cannot be compared frame by frame.")
-    maps_a = a.flat_heatmaps()[a_index]
-    maps_b = b.flat_heatmaps()[b_index]
-    if maps_b.shape[1:] != maps_a.shape[1:]:
-        notes.append(f"{b.name}'s {maps_b.shape[2]}×{maps_b.shape[1]} maps were resized to "
-                     f"{maps_a.shape[2]}×{maps_a.shape[1]} to compare them.")
-        maps_b = resize_frames(maps_b, (maps_a.shape[2], maps_a.shape[1]))
-    labels = [frame_label(a, int(i)) for i in a_index]
-    return Comparison(maps_a.astype(np.float32), maps_b.astype(np.float32), labels, a_index, b_index, notes, match)
+    return a_index, b_index

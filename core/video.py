@@ -229,25 +229,31 @@ def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False
     ``views="center"``."""
     if views not in ("center", "all"):
         raise CamError(f"views must be 'center' or 'all', not {views!r}.")
-    pipeline = [dict(copy.deepcopy(op)) for op in config_pipeline(cfg)]
-    notes = []
-    types = [op["type"] for op in pipeline]
-    if array:
-        pipeline = [dict(type="ArrayDecode") if op["type"] in (*_VIDEO_DECODE, "RawFrameDecode") else op
-                    for op in pipeline if op["type"] not in _VIDEO_INIT]
-    elif rawframes and any(t in _VIDEO_DECODE for t in types):
-        pipeline = [dict(type="RawFrameDecode") if op["type"] in _VIDEO_DECODE else op
-                    for op in pipeline if op["type"] not in _VIDEO_INIT]
-        notes.append("the config decodes video files; its decoding was swapped for rawframes")
-    elif not rawframes and "RawFrameDecode" in types:
-        pipeline = [dict(type="DecordDecode") if op["type"] == "RawFrameDecode" else op for op in pipeline]
-        pipeline.insert(0, dict(type="DecordInit"))
-        notes.append("the config decodes rawframes; its decoding was swapped for video decoding")
+    pipeline, notes = _swap_decoding([dict(copy.deepcopy(op)) for op in config_pipeline(cfg)], rawframes=rawframes,
+                                     array=array)
     if views == "center":
         for i, op in enumerate(pipeline):
             if op["type"] in _MULTI_CROP:
                 pipeline[i] = dict(type="CenterCrop", crop_size=op["crop_size"])
     return pipeline, notes
+
+
+def _swap_decoding(pipeline: list[dict], *, rawframes: bool, array: bool) -> tuple[list[dict], list[str]]:
+    """``pipeline`` with its decoding ops swapped for the input (in-memory arrays, rawframes or a video file)
+    when the config decodes another kind, and a note saying so."""
+    types = [op["type"] for op in pipeline]
+    if array:
+        return [dict(type="ArrayDecode") if op["type"] in (*_VIDEO_DECODE, "RawFrameDecode") else op
+                for op in pipeline if op["type"] not in _VIDEO_INIT], []
+    if rawframes and any(t in _VIDEO_DECODE for t in types):
+        return ([dict(type="RawFrameDecode") if op["type"] in _VIDEO_DECODE else op
+                 for op in pipeline if op["type"] not in _VIDEO_INIT],
+                ["the config decodes video files; its decoding was swapped for rawframes"])
+    if not rawframes and "RawFrameDecode" in types:
+        pipeline = [dict(type="DecordDecode") if op["type"] == "RawFrameDecode" else op for op in pipeline]
+        pipeline.insert(0, dict(type="DecordInit"))
+        return pipeline, ["the config decodes rawframes; its decoding was swapped for video decoding"]
+    return pipeline, []
 
 
 def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "center") -> ClipInputs:

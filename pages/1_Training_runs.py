@@ -63,27 +63,9 @@ def curves(log: runs.TrainingLog, checkpoints: list[runs.CheckpointInfo]) -> Non
     unit = "epoch" if log.by_epoch else "iteration"
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=("Training loss", f"Accuracy (validation per {unit})"))
-    for name in log.losses():
-        rows = [r for r in log.train if name in r]
-        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r[name] for r in rows], mode="lines", name=name,
-                                 customdata=[r.get("epoch") for r in rows], legendgroup="loss",
-                                 hovertemplate=f"{name} %{{y:.4f}} · iteration %{{x}} · epoch %{{customdata}}"
-                                               "<extra></extra>"), row=1, col=1)
-    for name in log.keys("val"):
-        rows = [r for r in log.val if name in r]
-        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r[name] for r in rows], mode="lines+markers",
-                                 name=name, legendgroup="val",
-                                 hovertemplate=f"{name} %{{y:.4f}} · {unit} %{{x}}<extra></extra>"), row=1, col=2)
-    for info in checkpoints:
-        if info.best and info.val and info.best_metric in info.val:
-            fig.add_trace(go.Scatter(x=[info.step], y=[info.val[info.best_metric]], mode="markers", showlegend=True,
-                                     name=f"best: {info.path.name}",
-                                     marker=dict(symbol="star", size=16, color="#f5a623", line=dict(width=1)),
-                                     hovertemplate=f"{info.path.name}: {info.best_metric} %{{y:.4f}}<extra></extra>"),
-                          row=1, col=2)
-    steps = sorted({info.step for info in checkpoints if info.step is not None})
-    for step in steps:
-        fig.add_vline(x=step, line=dict(color="rgba(120,120,120,0.35)", dash="dot", width=1), row=1, col=2)
+    _loss_traces(fig, log)
+    _val_traces(fig, log, unit)
+    steps = _checkpoint_marks(fig, checkpoints)
     last_iteration = max((r["step"] for r in log.train), default=1)
     last_step = max((r["step"] for r in log.val), default=1)
     fig.update_xaxes(title_text="iteration", dtick=max(1, math.ceil(last_iteration / 10)), row=1, col=1)
@@ -95,6 +77,41 @@ def curves(log: runs.TrainingLog, checkpoints: list[runs.CheckpointInfo]) -> Non
     st.plotly_chart(fig, key="runs_curves", config=dict(displaylogo=False))
     if steps:
         st.caption(f"Dotted lines: the {unit}s a checkpoint was kept at; the star: the best checkpoint.")
+
+
+def _loss_traces(fig: go.Figure, log: runs.TrainingLog) -> None:
+    """Each training loss per iteration, on the left."""
+    for name in log.losses():
+        rows = [r for r in log.train if name in r]
+        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r[name] for r in rows], mode="lines", name=name,
+                                 customdata=[r.get("epoch") for r in rows], legendgroup="loss",
+                                 hovertemplate=f"{name} %{{y:.4f}} · iteration %{{x}} · epoch %{{customdata}}"
+                                               "<extra></extra>"), row=1, col=1)
+
+
+def _val_traces(fig: go.Figure, log: runs.TrainingLog, unit: str) -> None:
+    """Each validation metric per ``unit``, on the right."""
+    for name in log.keys("val"):
+        rows = [r for r in log.val if name in r]
+        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r[name] for r in rows], mode="lines+markers",
+                                 name=name, legendgroup="val",
+                                 hovertemplate=f"{name} %{{y:.4f}} · {unit} %{{x}}<extra></extra>"), row=1, col=2)
+
+
+def _checkpoint_marks(fig: go.Figure, checkpoints: list[runs.CheckpointInfo]) -> list[int]:
+    """The best checkpoint starred and a dotted line at each step a checkpoint was kept at, on the right;
+    those steps."""
+    for info in checkpoints:
+        if info.best and info.val and info.best_metric in info.val:
+            fig.add_trace(go.Scatter(x=[info.step], y=[info.val[info.best_metric]], mode="markers", showlegend=True,
+                                     name=f"best: {info.path.name}",
+                                     marker=dict(symbol="star", size=16, color="#f5a623", line=dict(width=1)),
+                                     hovertemplate=f"{info.path.name}: {info.best_metric} %{{y:.4f}}<extra></extra>"),
+                          row=1, col=2)
+    steps = sorted({info.step for info in checkpoints if info.step is not None})
+    for step in steps:
+        fig.add_vline(x=step, line=dict(color="rgba(120,120,120,0.35)", dash="dot", width=1), row=1, col=2)
+    return steps
 
 
 COLORS = ("#4c78a8", "#e4572e", "#54a24b", "#b279a2", "#f58518", "#72b7b2", "#9d755d", "#eeca3b")

@@ -219,6 +219,66 @@ def show_row(out: str, name: str, options: BatchOptions) -> None:
                   alpha=options.alpha, colormap=options.colormap)
 
 
+def pick_inputs() -> tuple[str | None, str | None, bool, str | None]:
+    """The input (folder, video or list file), the video root of a list, whether to take rawframes folders,
+    and the output folder."""
+    source = pickers.path_input("Input folder, video or list file", "batch_input",
+                   help="Folders are scanned recursively; a .txt lists one path per line or is an MMAction2 "
+                        "annotation file (path label).")
+    video_root = pickers.path_input("Video root (for list files)", "batch_video_root",
+                       help="Folder the list's relative paths start from (default: the list's folder).")
+    use_frames = st.checkbox("Also take rawframes folders (`img_*.jpg`)", key="batch_use_frames")
+    out = pickers.path_input("Output folder", "batch_out")
+    return source, video_root, use_frames, out
+
+
+def new_request(model: ModelFiles | None, source: str | None, out: str, options: BatchOptions | None,
+                workers: int, video_root: str | None, use_frames: bool) -> BatchRequest | None:
+    """The batch this page's choices describe (None until the model, input and class are given)."""
+    if model is None or source is None or options is None or pickers.refused("batch_video_root"):
+        return None
+    return BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=[source], out=out,
+                        options=options, device=model.device, label_map=model.label_map,
+                        trust_checkpoint=model.trust_checkpoint, use_frames=use_frames,
+                        video_root=video_root, workers=workers)
+
+
+def existing(out: str, manifest: dict | None, rows: list[dict], model: ModelFiles | None,
+             options: BatchOptions | None) -> BatchRequest | None:
+    """What the output folder already holds: a note when another process writes to it, the Resume of an
+    interrupted batch (its request, once a model is picked)."""
+    if is_locked(out):
+        st.info("Another process (e.g. `python -m core.batch` in a terminal) is writing to this folder; its "
+                "summary below fills as it goes (rerun the page to refresh).")
+        return None
+    if manifest is not None and interrupted(manifest, rows):
+        return resume(manifest, rows, model, out, options)
+    return None
+
+
+def start_button(model: ModelFiles | None, source: str | None, options: BatchOptions | None,
+                 request: BatchRequest | None) -> None:
+    """Start, disabled (saying what is missing) until the batch is described."""
+    missing = ("Choose a model and an input first." if model is None or source is None
+               else "Type the class to explain (Options), or pick Predicted." if options is None else None)
+    if st.button("Start", type="primary", key="batch_start", disabled=request is None,
+                 icon=":material/play_arrow:", help=missing) and request is not None:
+        _start(request)
+
+
+def summary(out: str, rows: list[dict], options: BatchOptions | None) -> None:
+    """The summary table of the output folder, and the result of any explained video picked."""
+    ok, failed = _counts(rows)
+    st.markdown(f"**Summary** · {ok} explained · {failed} failed · `{Path(out) / 'summary.csv'}`")
+    _table(rows)
+    names = [r["name"] for r in rows if r.get("status") == Status.OK]
+    if names:
+        name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
+                            placeholder="Pick an explained video")
+        if name is not None:
+            show_row(out, name, options or BatchOptions())
+
+
 def main() -> None:
     st.title("Batch")
     st.caption("Explain every video of a folder or list file with one model load. Files mirror the inputs "
@@ -231,13 +291,7 @@ def main() -> None:
                                                  trust_checkpoint=spec.trust_checkpoint)
     left, right = st.columns(2, gap="large")
     with left:
-        source = pickers.path_input("Input folder, video or list file", "batch_input",
-                       help="Folders are scanned recursively; a .txt lists one path per line or is an MMAction2 "
-                            "annotation file (path label).")
-        video_root = pickers.path_input("Video root (for list files)", "batch_video_root",
-                           help="Folder the list's relative paths start from (default: the list's folder).")
-        use_frames = st.checkbox("Also take rawframes folders (`img_*.jpg`)", key="batch_use_frames")
-        out = pickers.path_input("Output folder", "batch_out")
+        source, video_root, use_frames, out = pick_inputs()
     with right, st.expander("Options", expanded=False):
         options, workers = pick_options()
     if out is None:
@@ -251,37 +305,14 @@ def main() -> None:
     if job is not None and job.progress().phase is Phase.ERROR:
         st.error(job.progress().error)
     manifest, rows = read_manifest(out), read_summary(out)
-    request = None
-    if model is not None and source is not None and options is not None and not pickers.refused("batch_video_root"):
-        request = BatchRequest(config=model.config, checkpoint=model.checkpoint, inputs=[source], out=out,
-                               options=options, device=model.device, label_map=model.label_map,
-                               trust_checkpoint=model.trust_checkpoint, use_frames=use_frames,
-                               video_root=video_root, workers=workers)
-    resumed = None
-    if is_locked(out):
-        st.info("Another process (e.g. `python -m core.batch` in a terminal) is writing to this folder; its "
-                "summary below fills as it goes (rerun the page to refresh).")
-    elif manifest is not None and interrupted(manifest, rows):
-        resumed = resume(manifest, rows, model, out, options)
-    missing = ("Choose a model and an input first." if model is None or source is None
-               else "Type the class to explain (Options), or pick Predicted." if options is None else None)
-    if st.button("Start", type="primary", key="batch_start", disabled=request is None,
-                 icon=":material/play_arrow:", help=missing) and request is not None:
-        _start(request)
+    request = new_request(model, source, out, options, workers, video_root, use_frames)
+    resumed = existing(out, manifest, rows, model, options)
+    start_button(model, source, options, request)
     shown = resumed or request or (manifest["request"] if manifest is not None else None)
     if shown is not None:
         st.code(shown.command(), language="bash")
-    if not rows:
-        return
-    ok, failed = _counts(rows)
-    st.markdown(f"**Summary** · {ok} explained · {failed} failed · `{Path(out) / 'summary.csv'}`")
-    _table(rows)
-    names = [r["name"] for r in rows if r.get("status") == Status.OK]
-    if names:
-        name = st.selectbox("Open a video's result", names, index=None, key="batch_open",
-                            placeholder="Pick an explained video")
-        if name is not None:
-            show_row(out, name, options or BatchOptions())
+    if rows:
+        summary(out, rows, options)
 
 
 main()

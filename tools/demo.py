@@ -96,6 +96,37 @@ def _val_accuracy(model, val_set: Sequence[tuple]) -> float:
     return float(np.mean(correct))
 
 
+def _losses(model, cfg, clips: list[SyntheticClip], localization: float) -> tuple:
+    """One training batch of ``clips``: the head's cross-entropy, plus ``localization`` times the "where" term
+    (see :func:`train`), parsed by the model into the loss and its logged parts."""
+    import torch
+
+    batch = [clip_inputs(cfg, clip) for clip in clips]
+    data = model.data_preprocessor({key: [item for b in batch for item in b.data[key]]
+                                    for key in batch[0].data}, training=True)
+    features, kwargs = model.extract_feat(data["inputs"], stage="backbone")
+    losses = model.cls_head.loss(features, data["data_samples"], **kwargs)
+    if localization:
+        cam = class_activation(model, features, torch.tensor([clip.label for clip in clips]))
+        target = np.stack([object_target(inputs, clip, tuple(cam.shape[1:]))
+                           for inputs, clip in zip(batch, clips, strict=True)])
+        where = -(torch.from_numpy(target).flatten(2) * cam.flatten(2).log_softmax(-1)).sum(-1).mean()
+        losses["loss_where"] = localization * where
+    return model.parse_losses(losses)
+
+
+def _train_row(step: int, lr: float, clutter: float, history: list[float], where_history: list[float],
+               accuracy: list[float], localization: float) -> dict:
+    """The scalars row of the last :data:`LOG_EVERY` steps, as MMEngine logs a training iteration."""
+    row = {"lr": lr, "loss": float(np.mean(history[-LOG_EVERY:])),
+           "loss_cls": float(np.mean(history[-LOG_EVERY:]) - np.mean(where_history[-LOG_EVERY:])),
+           "top1_acc": float(np.mean(accuracy[-LOG_EVERY:])), "clutter": clutter,
+           "iter": step + 1, "step": step + 1}
+    if localization:
+        row["loss_where"] = float(np.mean(where_history[-LOG_EVERY:]))
+    return row
+
+
 def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_size: int = 8,
           lr: float = 1e-3, localization: float = 0.25, threads: int = 2, config: str | Path = CONFIG,
           name: str = CHECKPOINT.stem, log=None) -> dict:
@@ -130,18 +161,7 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_si
             group["lr"] = _learning_rate(step, steps, lr)
         clips = [make_clip(TRAIN_SEED_STRIDE * (seed + 1) + step * batch_size + k, clutter=clutter)
                  for k in range(batch_size)]
-        batch = [clip_inputs(cfg, clip) for clip in clips]
-        data = model.data_preprocessor({key: [item for b in batch for item in b.data[key]]
-                                        for key in batch[0].data}, training=True)
-        features, kwargs = model.extract_feat(data["inputs"], stage="backbone")
-        losses = model.cls_head.loss(features, data["data_samples"], **kwargs)
-        if localization:
-            cam = class_activation(model, features, torch.tensor([clip.label for clip in clips]))
-            target = np.stack([object_target(inputs, clip, tuple(cam.shape[1:]))
-                               for inputs, clip in zip(batch, clips, strict=True)])
-            where = -(torch.from_numpy(target).flatten(2) * cam.flatten(2).log_softmax(-1)).sum(-1).mean()
-            losses["loss_where"] = localization * where
-        loss, parts = model.parse_losses(losses)
+        loss, parts = _losses(model, cfg, clips, localization)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -149,13 +169,8 @@ def train(out: str | Path = ASSETS, *, seed: int = 0, steps: int = 800, batch_si
         where_history.append(float(parts.get("loss_where", 0.0)))
         accuracy.append(float(parts["top1_acc"]))
         if (step + 1) % LOG_EVERY == 0:
-            row = {"lr": optimizer.param_groups[0]["lr"], "loss": float(np.mean(history[-LOG_EVERY:])),
-                   "loss_cls": float(np.mean(history[-LOG_EVERY:]) - np.mean(where_history[-LOG_EVERY:])),
-                   "top1_acc": float(np.mean(accuracy[-LOG_EVERY:])), "clutter": clutter,
-                   "iter": step + 1, "step": step + 1}
-            if localization:
-                row["loss_where"] = float(np.mean(where_history[-LOG_EVERY:]))
-            scalars.append(row)
+            scalars.append(_train_row(step, optimizer.param_groups[0]["lr"], clutter, history, where_history,
+                                      accuracy, localization))
         if (step + 1) % VAL_EVERY == 0 or step + 1 == steps:
             scalars.append({"acc/top1": _val_accuracy(model, val_set), "step": step + 1})
         if log is not None and (step + 1) % LOG_EVERY == 0:

@@ -178,6 +178,24 @@ def _raise_start_error(err: Exception) -> None:
     raise CamError(f"A Ray worker could not load the model ({describe_error(cause)}).") from cause
 
 
+class _Calls:
+    """The calls :meth:`RayExecutor.outcomes` has out: the videos in flight and how many per actor, which actors
+    are alive, the pings sent to an actor that lost a call, and how often each video's worker died."""
+
+    def __init__(self, actors: int) -> None:
+        self.running: dict = {}  # ref -> (task, actor index)
+        self.load = [0] * actors
+        self.alive = [True] * actors
+        self.probes: dict = {}  # ping ref -> actor index, for an actor that lost a call
+        self.deaths: collections.Counter = collections.Counter()
+
+    def free_actor(self) -> int | None:
+        """The least loaded live actor that can take another video; None when none can."""
+        free = [i for i in range(len(self.load)) if self.alive[i] and i not in self.probes.values()
+                and self.load[i] < IN_FLIGHT_PER_ACTOR]
+        return min(free, key=self.load.__getitem__) if free else None
+
+
 class RayExecutor:
     """Videos explained by Ray actors (see the module's docstring). ``address``: None or "local" starts a
     local Ray, else the cluster to join; ``workers``: CPU actors when the cluster has no GPUs."""
@@ -219,58 +237,63 @@ class RayExecutor:
         """Keep every actor busy with two videos until ``todo`` is done or ``stop`` is set."""
         import ray
 
-        actors, queue = self.actors, collections.deque(todo)
-        running: dict = {}  # ref -> (task, actor index)
-        load = [0] * len(actors)
-        alive = [True] * len(actors)
-        probes: dict = {}  # ping ref -> actor index, for an actor that lost a call
-        deaths: collections.Counter = collections.Counter()
+        calls, queue = _Calls(len(self.actors)), collections.deque(todo)
         while True:
             stopping = stop is not None and stop.is_set()
-            while queue and not stopping:
-                free = [i for i in range(len(actors)) if alive[i] and i not in probes.values()
-                        and load[i] < IN_FLIGHT_PER_ACTOR]
-                if not free:
-                    break
-                index = min(free, key=load.__getitem__)
-                task = queue.popleft()
-                try:
-                    packed = None if self.local[index] else _pack(task.video)
-                except OSError as err:  # a listed video that is missing or unreadable here
-                    yield Failed(task, f"{task.video} could not be read ({describe_error(err)})")
-                    continue
-                ref = actors[index].explain.remote(task, packed)
-                running[ref], load[index] = (task, index), load[index] + 1
-                started(task)
-            if not running and not probes:
+            if not stopping:
+                yield from self._submit(calls, queue, started)
+            if not calls.running and not calls.probes:
                 if queue and not stopping:
                     raise CamError("Every Ray worker died; rerun the same command to finish the remaining videos.")
                 return
-            ready, _ = ray.wait([*running, *probes], num_returns=1)
-            ref = ready[0]
-            if ref in probes:
-                index = probes.pop(ref)
-                try:
-                    ray.get(ref)
-                except ray.exceptions.RayError:
-                    alive[index] = False
-                continue
-            task, index = running.pop(ref)
-            load[index] -= 1
+            ready, _ = ray.wait([*calls.running, *calls.probes], num_returns=1)
+            yield from self._receive(calls, ready[0], queue)
+
+    def _submit(self, calls: _Calls, queue: collections.deque[BatchTask],
+                started: Callable[[BatchTask], None]) -> Iterator[Outcome]:
+        """Hand videos of ``queue`` to the actors while one can take more (a video unreadable here fails)."""
+        while queue:
+            index = calls.free_actor()
+            if index is None:
+                return
+            task = queue.popleft()
             try:
-                outcome = ray.get(ref)
-            except ray.exceptions.RayActorError as err:  # the worker died more often than Ray retries
-                deaths[task.name] += 1
-                if deaths[task.name] < 2:
-                    queue.appendleft(task)
-                else:
-                    yield Failed(task, f"its Ray worker died while explaining it ({describe_error(err)})")
-                probes[actors[index].ping.remote()] = index
+                packed = None if self.local[index] else _pack(task.video)
+            except OSError as err:  # a listed video that is missing or unreadable here
+                yield Failed(task, f"{task.video} could not be read ({describe_error(err)})")
                 continue
-            if isinstance(outcome, Explained):  # the files name the driver's paths, not a worker's copies
-                result = replace(outcome.result, config=str(self.model.config), checkpoint=self.model.checkpoint)
-                outcome = replace(outcome, result=result)
-            yield outcome
+            ref = self.actors[index].explain.remote(task, packed)
+            calls.running[ref], calls.load[index] = (task, index), calls.load[index] + 1
+            started(task)
+
+    def _receive(self, calls: _Calls, ref: Any, queue: collections.deque[BatchTask]) -> Iterator[Outcome]:
+        """What the finished call ``ref`` gives: an outcome, nothing for a ping (an actor that does not answer
+        is dead), and for a video whose worker died, a second try (at the front of ``queue``), then a failure."""
+        import ray
+
+        if ref in calls.probes:
+            index = calls.probes.pop(ref)
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError:
+                calls.alive[index] = False
+            return
+        task, index = calls.running.pop(ref)
+        calls.load[index] -= 1
+        try:
+            outcome = ray.get(ref)
+        except ray.exceptions.RayActorError as err:  # the worker died more often than Ray retries
+            calls.deaths[task.name] += 1
+            if calls.deaths[task.name] < 2:
+                queue.appendleft(task)
+            else:
+                yield Failed(task, f"its Ray worker died while explaining it ({describe_error(err)})")
+            calls.probes[self.actors[index].ping.remote()] = index
+            return
+        if isinstance(outcome, Explained):  # the files name the driver's paths, not a worker's copies
+            result = replace(outcome.result, config=str(self.model.config), checkpoint=self.model.checkpoint)
+            outcome = replace(outcome, result=result)
+        yield outcome
 
     def close(self) -> None:
         if not self.actors and not self.started:

@@ -411,35 +411,9 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
         raise CamError(f"The CSV names videos that share a stem ({', '.join(sorted(stems))}); "
                        "their output folders would clash.")
     out.mkdir(exist_ok=True)
-    reports: list[VideoReport] = []
-    total = sum(times.frames for times in timing.values())
     with tempfile.TemporaryDirectory(prefix=".fixations-", dir=out) as tmp:
-        for name, path, rows in jobs:
-            where = Path(tmp) / (path.stem if samples.video is not None else "")
-            subject = None if samples.subject is None else samples.subject[rows]
-            count = int(rows.sum()) + samples.not_fixation[name] + samples.no_position[name]
-            before = sum(report.frames for report in reports)
-
-            def step(k: int, before: int = before) -> None:
-                if progress is not None:
-                    progress(before + k, total)
-
-            reports.append(write_maps(where, path.stem if name else path.name, samples.t[rows], samples.x[rows],
-                                      samples.y[rows], subject, timing[name],
-                                      blur or default_sigma(timing[name].width), samples=count,
-                                      not_fixation=samples.not_fixation[name],
-                                      no_position=samples.no_position[name], progress=step))
-        if samples.subject is not None:
-            (out / SUBJECTS_FOLDER).mkdir(exist_ok=True)
-            for _, path, _ in jobs:
-                where = Path(tmp) / (path.stem if samples.video is not None else "")
-                (where / SUBJECTS_FILE).replace(out / SUBJECTS_FOLDER / f"{path.stem}.npz")
-        for kind in ("fixations", "density"):
-            if samples.video is None:
-                _replace(Path(tmp) / kind, out / kind)
-            else:
-                for _, path, _ in jobs:
-                    _replace(Path(tmp) / path.stem / kind, out / kind / path.stem)
+        reports = _write_videos(Path(tmp), samples, jobs, timing, blur, progress)
+        _move_into_place(Path(tmp), out, samples, jobs)
         record = {"samples": str(samples_csv), "time_unit": time_unit,
                   "sigma_px": blur, "fwhm_px": None if blur is None else blur * FWHM_PER_SIGMA,
                   "default_sigma": "frame width / 30" if blur is None else None,
@@ -450,6 +424,45 @@ def make_fixations(samples_csv: str | Path, video: str | Path, out: str | Path, 
         report_tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
         report_tmp.replace(out / REPORT_NAME)
     return reports
+
+
+def _write_videos(tmp: Path, samples: Samples, jobs: list[tuple[str, Path, np.ndarray]],
+                  timing: dict[str, FrameTimes], blur: float | None,
+                  progress: Callable[[int, int], None] | None) -> list[VideoReport]:
+    """Every video's maps written under ``tmp`` (in its own folder when the CSV has a video column)."""
+    reports: list[VideoReport] = []
+    total = sum(times.frames for times in timing.values())
+    for name, path, rows in jobs:
+        where = tmp / (path.stem if samples.video is not None else "")
+        subject = None if samples.subject is None else samples.subject[rows]
+        count = int(rows.sum()) + samples.not_fixation[name] + samples.no_position[name]
+        before = sum(report.frames for report in reports)
+
+        def step(k: int, before: int = before) -> None:
+            if progress is not None:
+                progress(before + k, total)
+
+        reports.append(write_maps(where, path.stem if name else path.name, samples.t[rows], samples.x[rows],
+                                  samples.y[rows], subject, timing[name],
+                                  blur or default_sigma(timing[name].width), samples=count,
+                                  not_fixation=samples.not_fixation[name],
+                                  no_position=samples.no_position[name], progress=step))
+    return reports
+
+
+def _move_into_place(tmp: Path, out: Path, samples: Samples, jobs: list[tuple[str, Path, np.ndarray]]) -> None:
+    """The subjects files, fixations and densities moved from ``tmp`` into ``out``."""
+    if samples.subject is not None:
+        (out / SUBJECTS_FOLDER).mkdir(exist_ok=True)
+        for _, path, _ in jobs:
+            where = tmp / (path.stem if samples.video is not None else "")
+            (where / SUBJECTS_FILE).replace(out / SUBJECTS_FOLDER / f"{path.stem}.npz")
+    for kind in ("fixations", "density"):
+        if samples.video is None:
+            _replace(tmp / kind, out / kind)
+        else:
+            for _, path, _ in jobs:
+                _replace(tmp / path.stem / kind, out / kind / path.stem)
 
 
 def build_parser() -> argparse.ArgumentParser:

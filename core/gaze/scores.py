@@ -471,21 +471,11 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
     if constant:
         notes.append(constant_note([str(txt.relative_to(folder)) for txt in constant]))
     for txt in chosen.values():
-        heat = heats[txt]
         if txt in constant:
             continue
-        names = dict.fromkeys([heat.video_stem, txt.stem])
-        fix = next((e for n in names if (e := gaze_entry(fixations, n)) is not None), None)
-        if fix is None:
-            notes.append(f"{txt}: no gaze entry named {' or '.join(names)} in {fixations}; skipped")
-            continue
-        dens = None
-        if density is not None:
-            dens = next((e for n in names if (e := gaze_entry(density, n)) is not None), None)
-            if dens is None:
-                notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
-        source = GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
-        results.append(_scored(txt, heat, source, region, metrics, protocol))
+        source = _batch_source(txt, heats[txt], fixations, density, start_index, blur, notes)
+        if source is not None:
+            results.append(_scored(txt, heats[txt], source, region, metrics, protocol))
     if not results and constant:
         raise CamError(f"Every heatmap file under {folder} with gaze is constant (all zero or flat: no saliency to "
                        "score); pass --keep-constant to score them anyway.")
@@ -493,6 +483,24 @@ def score_batch(folder: str | Path, fixations: str | Path, density: str | Path |
         raise CamError(f"No heatmap file under {folder} has a gaze entry in {fixations} (matched by video name)"
                        f"{subfolders(fixations)}.")
     return results, notes
+
+
+def _batch_source(txt: Path, heat: ExplainResult, fixations: Path, density: str | Path | None,
+                  start_index: int | None, blur: float | str | None, notes: list[str]) -> GazeSource | None:
+    """The gaze of one heatmap file of a batch: the entries named like its video (else like the file) in the
+    ``fixations`` and ``density`` folders; None, with a note, when it has no fixations (a missing density is
+    noted and scored without)."""
+    names = dict.fromkeys([heat.video_stem, txt.stem])
+    fix = next((e for n in names if (e := gaze_entry(fixations, n)) is not None), None)
+    if fix is None:
+        notes.append(f"{txt}: no gaze entry named {' or '.join(names)} in {fixations}; skipped")
+        return None
+    dens = None
+    if density is not None:
+        dens = next((e for n in names if (e := gaze_entry(density, n)) is not None), None)
+        if dens is None:
+            notes.append(f"{txt}: no density named {' or '.join(names)} in {density}; scored without one")
+    return GazeSource(str(fix), None if dens is None else str(dens), start_index, blur)
 
 
 def score_path(heatmaps: str | Path, fixations: str | Path, density: str | Path | None = None, *,

@@ -164,11 +164,13 @@ def video_pictures(result: StudyResult, video: str, *, colormap: str = "viridis"
     return VideoPictures(video, frames, ["gaze", *(name for name, _ in clips)], images, fps, notes)
 
 
-def _source_video(clips: list[tuple[str, Clip]], video: str, notes: list[str]) -> str | None:
-    """The first run's recorded source video that is here (a note when none is)."""
+def _source_video(clips: list[tuple[str, Clip]], video: str, notes: list[str], shown: str = "the pictures"
+                  ) -> str | None:
+    """The first run's recorded source video that is here (a note that ``shown`` have a grey background when
+    none is)."""
     found = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
     if found is None:
-        notes.append(f"the source video of {video} is not here: the pictures have a grey background")
+        notes.append(f"the source video of {video} is not here: {shown} have a grey background")
     return found
 
 
@@ -207,12 +209,7 @@ def _panel_row(result: StudyResult, video: str, frame: int | None, pixels: int, 
     """One video's row of :func:`print_panels`: background, fixations and each run's placed heatmap."""
     spec = result.spec
     clips = [(name, read_clip(txts[video])) for name, txts in result.scores.sources.items() if video in txts]
-    seen = sorted({f for _, clip in clips for f in clip.seen or []})
-    if frame is None and seen:
-        frame = seen[len(seen) // 2]
-    if frame is not None and seen and frame not in seen:
-        raise CamError(f"--figures {video}:{frame}: no run saw frame {frame}; the runs saw frames "
-                       f"{', '.join(map(str, seen))}.")
+    frame = _panel_frame(video, frame, sorted({f for _, clip in clips for f in clip.seen or []}))
     entry = find_gaze(spec.gaze, video)
     assert entry is not None  # scored videos have gaze
     fixations = read_gaze(entry, fixations=True, frames=None if frame is None else {frame},
@@ -220,13 +217,20 @@ def _panel_row(result: StudyResult, video: str, frame: int | None, pixels: int, 
     fix = fixations.at(frame) if fixations.per_frame and frame is not None else fixations.image
     size = (pixels, max(2, round(pixels * fixations.size[1] / fixations.size[0])))
     shown: int | None = frame if fixations.per_frame else None
-    video_path = next((clip.video for _, clip in clips if clip.video and Path(clip.video).is_file()), None)
-    if video_path is None:
-        notes.append(f"the source video of {video} is not here: its panels have a grey background")
-    base = _background(video_path, [frame], size)[frame]
+    base = _background(_source_video(clips, video, notes, "its panels"), [frame], size)[frame]
     placed = [_place_run(name, clip, [shown], fixations.size, size, notes) for name, clip in clips]
     return {"video": video, "frame": frame, "base": base, "fix": fix, "scale": size[0] / fixations.size[0],
             "runs": placed}
+
+
+def _panel_frame(video: str, frame: int | None, seen: list[int]) -> int | None:
+    """The frame of a panel row: the one picked (a frame some run saw), else the middle frame the runs saw."""
+    if frame is None and seen:
+        return seen[len(seen) // 2]
+    if frame is not None and seen and frame not in seen:
+        raise CamError(f"--figures {video}:{frame}: no run saw frame {frame}; the runs saw frames "
+                       f"{', '.join(map(str, seen))}.")
+    return frame
 
 
 def print_panels(result: StudyResult, picks: list[str], *, width: float = 1.7, colormap: str = "viridis",

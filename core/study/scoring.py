@@ -9,7 +9,7 @@ run and baseline in one :func:`core.saliency.score_maps` call per run.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,6 +276,44 @@ def _add_notes(notes: list[str], more: list[str]) -> None:
     notes.extend(note for note in more if note not in notes)
 
 
+def _frames_with_gaze(video: str, fixations: GazeMaps, density: GazeMaps | None,
+                      frames: set[int] | None) -> list[int] | None:
+    """The frames (of ``frames``, else every frame) with a fixation map and a density when the gaze is per
+    frame; None when it is one map per clip."""
+    if not (fixations.per_frame or (density is not None and density.per_frame)):
+        return None
+    have = sorted(f for f in (frames if frames is not None else fixations.frames)
+                  if fixations.at(f) is not None and (density is None or density.at(f) is not None))
+    if not have:
+        raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
+                       f"{fixations.source}; check the frame numbers (--start-index).")
+    return have
+
+
+def _clip_spread(clip_fix: np.ndarray, fixations: GazeMaps, density: GazeMaps | None,
+                 have: list[int] | None) -> np.ndarray:
+    """The clip density over ``have`` (else the clip fixations blurred with the default σ), summing to 1."""
+    spread: np.ndarray
+    if density is not None:
+        spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
+    else:
+        spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
+                                  borderType=cv2.BORDER_CONSTANT)
+    if spread.sum() > 0:
+        spread = spread / spread.sum()
+    return spread
+
+
+def _frame_points(fixations: GazeMaps, frames: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(x, y) of each frame's fixated pixels."""
+    points: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for frame in frames:
+        found = fixations.at(frame)
+        fy, fx = np.nonzero(found) if found is not None else (np.zeros(0, np.int64),) * 2
+        points[frame] = (fx.astype(np.int64), fy.astype(np.int64))
+    return points
+
+
 class Study:
     """Runs the study of a :class:`StudySpec` (see :func:`run_study`): videos are read and scored on a few
     threads (numpy releases the GIL), results merged in video order on the calling thread, which is also the
@@ -364,35 +402,23 @@ class Study:
 
     def _gaze_of(self, video: str) -> tuple[VideoGaze, tuple[GazeMaps, GazeMaps | None], list[str]]:
         """First pass, one video: its gaze over the frames the runs saw, its fixated pixels and clip density."""
-        seen = [run.seen.get(video) for run in self.runs if video in run.files]
-        frames = None if any(s is None for s in seen) else {int(f) for s in seen for f in s or []}
+        frames = self._frames_seen(video)
         fixations, density, notes = self._read_gaze(video, frames)
-        have = None
-        if fixations.per_frame or (density is not None and density.per_frame):
-            have = sorted(f for f in (frames if frames is not None else fixations.frames)
-                          if fixations.at(f) is not None and (density is None or density.at(f) is not None))
-            if not have:
-                raise CamError(f"None of the frames the runs saw of {video} has a gaze map in "
-                               f"{fixations.source}; check the frame numbers (--start-index).")
+        have = _frames_with_gaze(video, fixations, density, frames)
         clip_fix = fixations.combined(have) if have is not None else fixations.image
         assert clip_fix is not None
         ys, xs = np.nonzero(clip_fix)
-        spread: np.ndarray
-        if density is not None:
-            spread = np.asarray(density.combined(have) if have is not None else density.image, np.float64)
-        else:
-            spread = cv2.GaussianBlur(np.asarray(clip_fix, np.float64), (0, 0), default_sigma(fixations.size[0]),
-                                      borderType=cv2.BORDER_CONSTANT)
-        if spread.sum() > 0:
-            spread = spread / spread.sum()
         gaze = VideoGaze(video, Path(fixations.source), None if density is None else Path(density.source),
-                         have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)), spread)
+                         have, fixations.size, (xs.astype(np.int64), ys.astype(np.int64)),
+                         _clip_spread(clip_fix, fixations, density, have))
         if self.spec.protocol == Protocol.MIT and have is not None:  # each frame's fixations: sAUC negatives
-            for frame in have:
-                found = fixations.at(frame)
-                fy, fx = np.nonzero(found) if found is not None else (np.zeros(0, np.int64),) * 2
-                gaze.frame_points[frame] = (fx.astype(np.int64), fy.astype(np.int64))
+            gaze.frame_points.update(_frame_points(fixations, have))
         return gaze, (fixations, density), notes
+
+    def _frames_seen(self, video: str) -> set[int] | None:
+        """The frames of ``video`` some run saw; None when a run does not say (then every frame)."""
+        seen = [run.seen.get(video) for run in self.runs if video in run.files]
+        return None if any(s is None for s in seen) else {int(f) for s in seen for f in s or []}
 
     def _merge_gaze_notes(self, notes: list[str]) -> None:
         for note in notes:
@@ -480,20 +506,35 @@ class Study:
     def _score_video(self, video: str, gazes: dict[str, VideoGaze], baselines: list[str],
                      center_sigma: float = 0.25) -> _VideoResult:
         gaze = gazes[video]
-        if gaze.maps is not None:
-            maps = gaze.maps
-        else:
-            fixations, density, _ = self._read_gaze(video, None if gaze.frames is None else set(gaze.frames))
-            maps = (fixations, density)
-        scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], maps, center_sigma)
+        scorer = _VideoScorer(gaze, [g for name, g in gazes.items() if name != video], self._maps_of(gaze),
+                              center_sigma)
         clips = [(run, read_clip(run.files[video])) for run in self.runs if video in run.files]
         result = _VideoResult(next((c.gt_label for _, c in clips if c.gt_label), "") or clips[0][1].target_label)
         if not self.spec.keep_constant:
             result.constant = [run.name for run, clip in clips if constant_maps(clip.heatmaps).all()]
             clips = [(run, clip) for run, clip in clips if run.name not in result.constant]
+        first_grid = self._score_runs(video, scorer, clips, result)
+        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
+            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
+                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
+                                "pixels)")
+        if first_grid is not None:  # no run scored this video: the baselines are not scored on it either
+            self._score_baselines(video, scorer, first_grid, baselines, result)
+        return result
+
+    def _maps_of(self, gaze: VideoGaze) -> tuple[GazeMaps, GazeMaps | None]:
+        """The gaze maps of one video: kept from the first pass, else read again."""
+        if gaze.maps is not None:
+            return gaze.maps
+        fixations, density, _ = self._read_gaze(gaze.name, None if gaze.frames is None else set(gaze.frames))
+        return fixations, density
+
+    def _score_runs(self, video: str, scorer: _VideoScorer, clips: list[tuple[Run, Clip]],
+                    result: _VideoResult) -> Grid | None:
+        """Score each run's clip of ``video`` into ``result``; the first run's scoring grid (None without runs)."""
         first_grid = None
         for run, clip in clips:
-            grid = self._grid(clip, gaze, result.notes)
+            grid = self._grid(clip, scorer.gaze, result.notes)
             first_grid = first_grid or grid
             result.sources[run.name] = clip.path
             result.windows[run.name] = [round(v, 3) for v in grid.box]
@@ -501,26 +542,24 @@ class Study:
             if not frames:
                 result.notes.append(f"{run.name}, {video}: none of the frames it saw has gaze; not scored")
                 continue
-            saliency = self._saliency(clip, grid, gaze, frames)
+            saliency = self._saliency(clip, grid, scorer.gaze, frames)
             self._score(run.name, video, scorer, grid, saliency, frames, result)
-        if self.spec.region is Region.CROP and len({tuple(np.round(w, 1)) for w in result.windows.values()}) > 1:
-            result.notes.append(f"{video}: the runs saw different windows, so in crop mode each is scored on its own; "
-                                f"the baselines use {clips[0][0].name}'s (--region frame compares all on the same "
-                                "pixels)")
-        if first_grid is None:  # no run scored this video: the baselines are not scored on it either
-            return result
+        return first_grid
+
+    def _score_baselines(self, video: str, scorer: _VideoScorer, grid: Grid, baselines: list[str],
+                         result: _VideoResult) -> None:
+        """Score each baseline of ``video`` into ``result``, on ``grid`` (the first run's)."""
         for name in baselines:
             frames = scorer.frames_of(None)
             if name == "human":
-                self._score_human(video, scorer, first_grid, frames, result)
+                self._score_human(video, scorer, grid, frames, result)
                 continue
-            base = center_map(first_grid.shape) if name == "center" else scorer.center_fit_map(first_grid) \
-                if name == "center_fit" else scorer.others_map(first_grid)
+            base = center_map(grid.shape) if name == "center" else scorer.center_fit_map(grid) \
+                if name == "center_fit" else scorer.others_map(grid)
             if base is None:
                 continue
-            stack = np.broadcast_to(base, (len(frames) + 1, *first_grid.shape)) if frames != [None] else base[None]
-            self._score(name, video, scorer, first_grid, stack, frames, result)
-        return result
+            stack = np.broadcast_to(base, (len(frames) + 1, *grid.shape)) if frames != [None] else base[None]
+            self._score(name, video, scorer, grid, stack, frames, result)
 
     def _grid(self, clip: Clip, gaze: VideoGaze, notes: list[str]) -> Grid:
         box = gaze_window(clip, gaze.size, notes)
@@ -591,37 +630,13 @@ class Study:
                      result: _VideoResult) -> None:
         """The ``human`` bound (:mod:`core.study.baselines`): each subject's fixations against the other
         subjects' density, on the same grid, frames and metrics as the runs; per row the mean over subjects."""
-        subjects = self._subjects(video)
+        subjects = self._subjects_to_score(video, scorer, result)
         if subjects is None:
-            result.notes.append(f"human, {video}: no subjects file {video}.npz in {self.spec.subjects}; not scored")
-            return
-        if subjects.size != scorer.gaze.size:
-            result.notes.append(f"human, {video}: the subjects file is for a {subjects.size[0]}×{subjects.size[1]} "
-                                f"frame, the gaze maps are {scorer.gaze.size[0]}×{scorer.gaze.size[1]}; not scored")
             return
         per_frame = frames != [None]
         wanted = [f for f in frames if f is not None] if per_frame else sorted({int(f) for f in subjects.frame})
         labels: list[int | str] = ["", *wanted] if per_frame else [""]
-        sums: dict[str, np.ndarray] = {}
-        counts: dict[str, np.ndarray] = {}
-        for _, fix, own, others in leave_one_out(subjects, wanted):
-            if not per_frame:
-                fix, own, others = fix[:1], own[:1], others[:1]
-            if grid.crop:
-                fix = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix.astype(np.uint8)])
-                own = gaze_to_crop(own, grid.box, grid.shape, binary=False)
-                others = gaze_to_crop(others, grid.box, grid.shape, binary=False)
-            ok = _scorable(fix, own if self.spec.density is not None else None)
-            if not ok.any():
-                continue
-            kept = [label for label, good in zip(labels, ok, strict=True) if good]
-            values = self._values(video, scorer, grid, others[ok], fix[ok],
-                                  own[ok] if self.spec.density is not None else None, kept)
-            for name, got in values.items():
-                full = np.full(len(labels), np.nan)
-                full[ok] = got
-                sums[name] = sums.get(name, np.zeros(len(labels))) + np.nan_to_num(full)
-                counts[name] = counts.get(name, np.zeros(len(labels))) + np.isfinite(full)
+        sums, counts = self._human_sums(video, scorer, grid, leave_one_out(subjects, wanted), per_frame, labels)
         if not sums:
             result.notes.append(f"human, {video}: fewer than two subjects with fixations to score; not scored")
             return
@@ -629,6 +644,45 @@ class Study:
         means = {name: np.divide(sums[name], counts[name], out=np.full(len(labels), np.nan),
                                  where=counts[name] > 0)[scored] for name in sums}
         self._rows("human", video, [label for label, good in zip(labels, scored, strict=True) if good], means, result)
+
+    def _subjects_to_score(self, video: str, scorer: _VideoScorer, result: _VideoResult) -> Subjects | None:
+        """The subjects of ``video`` when they can be scored, else None with a note saying why not."""
+        subjects = self._subjects(video)
+        if subjects is None:
+            result.notes.append(f"human, {video}: no subjects file {video}.npz in {self.spec.subjects}; not scored")
+            return None
+        if subjects.size != scorer.gaze.size:
+            result.notes.append(f"human, {video}: the subjects file is for a {subjects.size[0]}×{subjects.size[1]} "
+                                f"frame, the gaze maps are {scorer.gaze.size[0]}×{scorer.gaze.size[1]}; not scored")
+            return None
+        return subjects
+
+    def _human_sums(self, video: str, scorer: _VideoScorer, grid: Grid,
+                    subjects: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray]], per_frame: bool,
+                    labels: list[int | str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per metric, the sum over ``subjects`` (:func:`core.study.baselines.leave_one_out`) of each row's score
+        and the number of subjects scored on it."""
+        dens = self.spec.density is not None
+        sums: dict[str, np.ndarray] = {}
+        counts: dict[str, np.ndarray] = {}
+        for _, fix, own, others in subjects:
+            if not per_frame:
+                fix, own, others = fix[:1], own[:1], others[:1]
+            if grid.crop:
+                fix = np.stack([gaze_to_crop(m, grid.box, grid.shape, binary=True) for m in fix.astype(np.uint8)])
+                own = gaze_to_crop(own, grid.box, grid.shape, binary=False)
+                others = gaze_to_crop(others, grid.box, grid.shape, binary=False)
+            ok = _scorable(fix, own if dens else None)
+            if not ok.any():
+                continue
+            kept = [label for label, good in zip(labels, ok, strict=True) if good]
+            values = self._values(video, scorer, grid, others[ok], fix[ok], own[ok] if dens else None, kept)
+            for name, got in values.items():
+                full = np.full(len(labels), np.nan)
+                full[ok] = got
+                sums[name] = sums.get(name, np.zeros(len(labels))) + np.nan_to_num(full)
+                counts[name] = counts.get(name, np.zeros(len(labels))) + np.isfinite(full)
+        return sums, counts
 
     def _subjects(self, video: str) -> Subjects | None:
         folder = self.spec.subjects
