@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.export import heatmap_text, npz_arrays
+from core.methods import Method
 from core.overlay import colorize, display_overlays, resize_frames, write_video
 from core.result import ExplainResult
 from core.sidecar import to_sidecar
@@ -36,7 +37,7 @@ def _slug(text: str) -> str:
 
 
 def file_stem(video: str | None, checkpoint: str | None, layer: str | None, label: str | None,
-              method: str | None = None) -> str:
+              method: Method | str | None = None) -> str:
     """``<video>_<checkpoint>_<layer>_<class>[_<method>]`` made safe for any file system
     (random weights read ``random``; Grad-CAM, the default method, is left out)."""
     parts = [Path(video).stem if video else "video",
@@ -44,7 +45,7 @@ def file_stem(video: str | None, checkpoint: str | None, layer: str | None, labe
              (layer or "layer").replace("/", ".")]
     if label:
         parts.append(label)
-    if method and method != "gradcam":
+    if method and method != Method.GRADCAM:
         parts.append(method)
     return "_".join(_slug(p) for p in parts)[:180]
 

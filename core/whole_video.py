@@ -35,9 +35,9 @@ from mmengine.config import Config
 from core.cam import capture, heatmaps_of, resolve_layer
 from core.errors import CamError
 from core.export import atomic_path, heatmap_block, write_json
-from core.geometry import Windows
+from core.geometry import Views, Windows
 from core.heatmap_files import read_npz, source_frames
-from core.methods import get_method
+from core.methods import Method, get_method
 from core.model import ModelHandle
 from core.overlay import VideoWriter, overlay, resize_frames
 from core.result import ExplainResult
@@ -256,7 +256,7 @@ def explain_whole_video(
     *,
     target: TargetChoice | int | str | None = None,
     target_layer: str | None = None,
-    method: str = "gradcam",
+    method: Method | str = Method.GRADCAM,
     gt: int | None = None,
     stride: int | None = None,
     frame_interval: int | None = None,
@@ -452,7 +452,7 @@ def _window_geometry(clip: ClipInputs) -> dict:
 
 def _summary_result(handle: ModelHandle, video: Path, info: Any, state: dict, heat_mm: np.ndarray,
                     scores_mm: np.ndarray, probs_mm: np.ndarray, targets_mm: np.ndarray, chosen: Any, layer: str,
-                    method: str) -> ExplainResult:
+                    method: Method) -> ExplainResult:
     """The whole video as one :class:`ExplainResult` (heatmaps memory-mapped): the video-level scores are the
     windows' mean (MMAction2's average of several clips), the recorded target the class explained most often."""
     geometry = state["window"]
@@ -462,7 +462,7 @@ def _summary_result(handle: ModelHandle, video: Path, info: Any, state: dict, he
         heatmaps=heat_mm, frame_indices=np.arange(info.frames, dtype=np.int64)[None],
         scores=np.asarray(scores_mm).mean(0), probs=np.asarray(probs_mm).mean(0), target_class=target_class,
         target_label=handle.classes[target_class], layer=layer, method=method, classes=list(handle.classes),
-        video=str(video), config=handle.config, checkpoint=handle.checkpoint, views="center", windows=windows,
+        video=str(video), config=handle.config, checkpoint=handle.checkpoint, views=Views.CENTER, windows=windows,
         fps=info.fps, notes=[f"whole video: {chosen} explained in every window"])
 
 
