@@ -36,6 +36,8 @@ _loading = _first_paint() if __name__ == "__main__" else None  # (the server imp
 import core  # noqa: E402  (applies the mmaction2 compatibility shim first)
 from core.cam import methods_for  # noqa: E402
 from core.downloads import file_stem  # noqa: E402
+from core.geometry import Views  # noqa: E402
+from core.methods import method_label  # noqa: E402
 from pages.ui import cache, pickers  # noqa: E402
 from pages.ui.errors import shown_as_error  # noqa: E402
 from pages.ui.evaluate import show_evaluate  # noqa: E402
@@ -142,7 +144,7 @@ def _show(key: cache.RunKey, result: core.ExplainResult) -> None:
     st.subheader(f"Explained: {result.target_label}")
     st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted: {predicted} "
                f"({result.probs[result.predicted_class]:.1%}) · layer {result.layer} · "
-               f"{core.METHODS[result.method].label or result.method} · views: {result.views}"
+               f"{method_label(result.method)} · views: {result.views}"
                + ("".join(f" · note: {n}" for n in result.notes)))
     if warning := pickers.expected_prediction_warning(key.model, key.video.path, result.predicted_class, predicted,
                                                       result.views):
@@ -170,7 +172,7 @@ def main() -> None:
     key = None
     if spec is not None and settings is not None:
         key = cache.RunKey(spec, video, settings.layer, settings.explained, settings.method,
-                           "center" if settings.whole_video else settings.views)
+                           Views.CENTER if settings.whole_video else settings.views)
     whole = settings is not None and settings.whole_video
     clicked = st.button("Run Grad-CAM", type="primary", key="run_gradcam", disabled=key is None or not readable,
                         icon=":material/play_arrow:")

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 
 from core import attention
 from core.errors import CamError
+from core.geometry import Views, parse_views
 from core.layers import LayerInfo, default_layer, first_tensor, get_layer, normalize, rank_layers
-from core.methods import METHODS, AttentionMethod, CAMMethod, get_method
+from core.methods import METHODS, AttentionMethod, CAMMethod, Method, get_method
 from core.model import ModelHandle, class_scores, repeatable_numpy  # noqa: F401  (public here too)
 from core.reshape import BackboneInput, backbone_input, fits, to_feature_map
 from core.result import ExplainResult
@@ -50,7 +51,7 @@ def resolve_layer(handle: ModelHandle, target_layer: str | None) -> str:
     return "+".join(names)
 
 
-def methods_for(handle: ModelHandle) -> list[str]:
+def methods_for(handle: ModelHandle) -> list[Method]:
     """The methods of :data:`~core.methods.METHODS` that apply to ``handle``'s model: every CAM method, and the
     attention methods when its backbone has attention they can compose (:func:`core.attention.check_backbone`)."""
     model: Any = handle.model
@@ -128,7 +129,7 @@ class Captured:
     samples: int = 1  # clips explained together (core.whole_video's windows); views are grouped by clip
     target_classes: list[int] = field(default_factory=list)  # per clip (when samples > 1)
     relevance: torch.Tensor | None = None  # an attention method's token map [G, T', h, w] (layers' outputs unused)
-    method: str | None = None  # the attention method that made ``relevance``
+    method: Method | None = None  # the attention method that made ``relevance``
 
     @property
     def scores(self) -> torch.Tensor:
@@ -148,7 +149,7 @@ def capture(
     target: TargetChoice | int | str | None = None,
     gradients: bool = True,
     gt: int | None = None,
-    method: str | CAMMethod | None = None,
+    method: Method | str | CAMMethod | None = None,
 ) -> Captured:
     """Run the model once on ``clip`` and capture the target layer's output (as a channels-first map)
     and, when ``gradients``, the gradient of the target class score with respect to it.
@@ -253,7 +254,7 @@ def capture_attention(
                     relevance=grid[:, :, 0], method=method.name)
 
 
-def heatmaps_of(captured: Captured, method: str | CAMMethod = "gradcam") -> torch.Tensor:
+def heatmaps_of(captured: Captured, method: Method | str | CAMMethod = Method.GRADCAM) -> torch.Tensor:
     """Heatmaps ``[V, T, H, W]`` in [0, 1] of ``method`` from what :func:`capture` captured.
 
     Each layer's map is resized to the input (trilinear over time, height and width) and min-max
@@ -264,7 +265,7 @@ def heatmaps_of(captured: Captured, method: str | CAMMethod = "gradcam") -> torc
     num_views, num_frames, height, width = captured.size
     if cam_method.needs_attention:
         if captured.relevance is None or captured.method != cam_method.name:
-            raise CamError(f"{cam_method.label} needs the attention maps; capture with method={cam_method.name!r}.")
+            raise CamError(f"{cam_method.label} needs the attention maps; capture with method='{cam_method.name}'.")
         cams = [captured.relevance]
     else:
         cams = [cam_method(a, g) for a, g in zip(captured.activations, captured.gradients, strict=True)]
@@ -283,10 +284,10 @@ def explain_inputs(
     *,
     target_layer: str | None = None,
     target: TargetChoice | int | str | None = None,
-    method: str | CAMMethod = "gradcam",
+    method: Method | str | CAMMethod = Method.GRADCAM,
     gt: int | None = None,
     video: str | Path | np.ndarray | None = None,
-    views: str = "center",
+    views: Views | str = Views.CENTER,
 ) -> ExplainResult:
     """The :class:`ExplainResult` of already built inputs (see :func:`explain`; ``video`` and ``views`` only
     record where ``clip`` came from). Its ``inputs`` field holds ``clip``.
@@ -307,8 +308,8 @@ def explain_inputs(
         heatmaps=heatmaps.float().cpu().numpy(), frames=clip.frames, frame_indices=clip.frame_indices,
         scores=scores.float().cpu().numpy(), probs=probs.float().cpu().numpy(), target_class=captured.target_class,
         target_label=handle.classes[captured.target_class], layer="+".join(captured.layers), method=cam_method.name,
-        classes=list(handle.classes), video=_video_name(video),
-        config=handle.config, checkpoint=handle.checkpoint, views=views, windows=clip.windows, fps=clip.fps,
+        classes=list(handle.classes), video=_video_name(video), config=handle.config, checkpoint=handle.checkpoint,
+        views=parse_views(views), windows=clip.windows, fps=clip.fps,
         notes=list(clip.notes), inputs=clip, extra=_contrast_record(handle, target, captured, gt),
     )
 
@@ -330,8 +331,8 @@ def explain(
     *,
     target_layer: str | None = None,
     target: TargetChoice | int | str | None = None,
-    views: str = "center",
-    method: str = "gradcam",
+    views: Views | str = Views.CENTER,
+    method: Method | str | CAMMethod = Method.GRADCAM,
     gt: int | None = None,
 ) -> ExplainResult:
     """Explain the model's score for ``target`` (None: the predicted class; see :mod:`core.target`) on ``video``

@@ -18,6 +18,7 @@ import numpy as np
 from core.formats.npz import npz_arrays
 from core.formats.sidecar import to_sidecar
 from core.formats.txt import heatmap_text
+from core.methods import Method
 from core.overlay import colorize, display_overlays, display_size, frame_label, playback_fps, resize_frames, write_video
 from core.result import ExplainResult
 
@@ -37,7 +38,7 @@ def _slug(text: str) -> str:
 
 
 def file_stem(video: str | None, checkpoint: str | None, layer: str | None, label: str | None,
-              method: str | None = None) -> str:
+              method: Method | str | None = None) -> str:
     """``<video>_<checkpoint>_<layer>_<class>[_<method>]`` made safe for any file system
     (random weights read ``random``; Grad-CAM, the default method, is left out)."""
     parts = [Path(video).stem if video else "video",
@@ -45,7 +46,7 @@ def file_stem(video: str | None, checkpoint: str | None, layer: str | None, labe
              (layer or "layer").replace("/", ".")]
     if label:
         parts.append(label)
-    if method and method != "gradcam":
+    if method and method != Method.GRADCAM:
         parts.append(method)
     return "_".join(_slug(p) for p in parts)[:180]
 

@@ -11,6 +11,7 @@ source ``x ∈ [x0 + u·s, x0 + (u + 1)·s)`` with ``s = (x1 - x0) / W`` (rows l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -18,6 +19,26 @@ import numpy as np
 from core.errors import CamError
 
 Box = tuple[float, float, float, float]
+
+
+class Views(StrEnum):
+    """Which of the test pipeline's views a clip keeps: ``center``, one center crop (multi-crop replaced by
+    CenterCrop), or ``all`` of the config's crops and clips (``--all-views``). The values are the sidecar's."""
+
+    CENTER = "center"
+    ALL = "all"
+
+
+VIEWS = tuple(Views)
+
+
+def parse_views(value: Views | str) -> Views:
+    """The :class:`Views` ``value`` names (a page's pick, a ``.batch.json``, a caller's text); a CamError for
+    anything else."""
+    try:
+        return Views(value)
+    except ValueError:
+        raise CamError(f"views must be 'center' or 'all', not {value!r}.") from None
 
 
 @dataclass(frozen=True)

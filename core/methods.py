@@ -11,16 +11,32 @@ their token map then goes through the same grid, resizing and normalisation as a
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import torch
 
 from core import attention
 from core.errors import CamError
 
 
+class Method(StrEnum):
+    """The name of a CAM method, as the command line's ``--method``, sidecars, CSVs and :data:`METHODS` spell it.
+    :func:`parse_method` reads the other spellings users write (``Grad-CAM++``, ``grad_cam``)."""
+
+    GRADCAM = "gradcam"
+    GRADCAMPP = "gradcampp"
+    XGRADCAM = "xgradcam"
+    LAYERCAM = "layercam"
+    HIRESCAM = "hirescam"
+    EIGENCAM = "eigencam"
+    ROLLOUT = "rollout"
+    ATTN_GRAD = "attn-grad"
+
+
 class CAMMethod:
     """Base class: ``cam = ReLU(sum_c w_c * A_c)`` with per-slice channel weights ``w``."""
 
-    name: str = ""
+    name: Method  # set by each concrete method
     label: str = ""
     needs_gradients: bool = True
     needs_attention: bool = False  # composes the backbone's attention maps instead of one layer's activations
@@ -39,7 +55,7 @@ class CAMMethod:
 class GradCAM(CAMMethod):
     """Grad-CAM (Selvaraju et al. 2017), eq. 1: w_c = mean over pixels of dY/dA_c."""
 
-    name, label = "gradcam", "Grad-CAM"
+    name, label = Method.GRADCAM, "Grad-CAM"
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         return gradients.mean(dim=(-2, -1), keepdim=True)
@@ -49,7 +65,7 @@ class GradCAMPlusPlus(CAMMethod):
     """Grad-CAM++ (Chattopadhay et al. 2018), eq. 19 with the exponential's closed form:
     a_c = g^2 / (2 g^2 + sum_ab A_c * g^3), w_c = sum over pixels of a_c * ReLU(g); a_c = 0 where g = 0."""
 
-    name, label = "gradcampp", "Grad-CAM++"
+    name, label = Method.GRADCAMPP, "Grad-CAM++"
     eps = 1e-6  # pytorch-grad-cam's
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -62,7 +78,7 @@ class GradCAMPlusPlus(CAMMethod):
 class XGradCAM(CAMMethod):
     """XGrad-CAM (Fu et al. 2020), eq. 8: w_c = sum over pixels of (A_c / sum_ab A_c) * g."""
 
-    name, label = "xgradcam", "XGrad-CAM"
+    name, label = Method.XGRADCAM, "XGrad-CAM"
     eps = 1e-7  # pytorch-grad-cam's
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
@@ -73,7 +89,7 @@ class XGradCAM(CAMMethod):
 class LayerCAM(CAMMethod):
     """LayerCAM (Jiang et al. 2021), eq. 5: per-pixel weights w_c,ij = ReLU(g_c,ij)."""
 
-    name, label = "layercam", "LayerCAM"
+    name, label = Method.LAYERCAM, "LayerCAM"
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         return torch.relu(gradients)
@@ -83,7 +99,7 @@ class HiResCAM(CAMMethod):
     """HiResCAM (Draelos & Carin 2020): per-pixel weights w_c,ij = g_c,ij (no averaging, so the map
     is exactly the score's first-order attribution to the layer's pixels)."""
 
-    name, label = "hirescam", "HiResCAM"
+    name, label = Method.HIRESCAM, "HiResCAM"
 
     def weights(self, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
         return gradients
@@ -94,7 +110,7 @@ class EigenCAM(CAMMethod):
     per channel) projected on their first right singular vector. The SVD's sign is arbitrary; it is
     fixed here so that the map correlates positively with the channel sum of the activations."""
 
-    name, label = "eigencam", "EigenCAM"
+    name, label = Method.EIGENCAM, "EigenCAM"
     needs_gradients = False
 
     def __call__(self, activations: torch.Tensor, gradients: torch.Tensor | None) -> torch.Tensor:
@@ -135,7 +151,7 @@ class AttentionRollout(AttentionMethod):
     ``Ã = (A + I)`` with rows re-normalised, ``R = Ã_L ··· Ã_1``; the map is the class token's row of ``R`` (the
     mean of its rows when the model has no class token). Gradient-free: the cost of one forward."""
 
-    name, label = "rollout", "Attention rollout"
+    name, label = Method.ROLLOUT, "Attention rollout"
     needs_gradients = False
 
     def __init__(self, head_fusion: str = "mean", discard_ratio: float = 0.0) -> None:
@@ -162,7 +178,7 @@ class AttentionGrad(AttentionMethod):
     ``R <- R + Ā · R`` from ``R = I``; the map is the class token's row of ``R`` (the mean of its rows without
     one). One backward to the attention maps, no parameter gradients."""
 
-    name, label = "attn-grad", "Gradient-weighted attention"
+    name, label = Method.ATTN_GRAD, "Gradient-weighted attention"
 
     def fuse(self, probs: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
         if grads is None:
@@ -176,7 +192,7 @@ class AttentionGrad(AttentionMethod):
         return v + attention.apply(event, v, matrix)
 
 
-METHODS: dict[str, type[CAMMethod]] = {
+METHODS: dict[Method, type[CAMMethod]] = {
     cls.name: cls for cls in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, EigenCAM, AttentionRollout,
                               AttentionGrad)
 }
@@ -186,12 +202,30 @@ def _key(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "").replace("++", "pp")
 
 
-def get_method(name: str | CAMMethod) -> CAMMethod:
-    """The CAM method called ``name`` (case-insensitive; ``-``/``_``/``+`` spellings accepted); a
-    :class:`CAMMethod` instance (e.g. ``AttentionRollout(head_fusion="max")``) is returned as it is."""
-    if isinstance(name, CAMMethod):
-        return name
-    found = {_key(key): cls for key, cls in METHODS.items()}.get(_key(name))
+_BY_KEY = {_key(method): method for method in Method}
+
+
+def parse_method(name: Method | str) -> Method:
+    """The :class:`Method` ``name`` spells (case-insensitive; ``-``/``_``/``+`` spellings accepted: the command
+    line's ``--method``, a page's pick, a ``.batch.json``); a CamError for any other name."""
+    found = _BY_KEY.get(_key(name)) if isinstance(name, str) else None
     if found is None:
         raise CamError(f"Unknown CAM method {name!r}; choose one of {', '.join(METHODS)}.")
-    return found()
+    return found
+
+
+def get_method(name: Method | str | CAMMethod) -> CAMMethod:
+    """The CAM method called ``name`` (see :func:`parse_method`); a :class:`CAMMethod` instance (e.g.
+    ``AttentionRollout(head_fusion="max")``) is returned as it is."""
+    if isinstance(name, CAMMethod):
+        return name
+    return METHODS[parse_method(name)]()
+
+
+def method_label(name: Method | str) -> str:
+    """What a page shows for the method ``name`` (``Grad-CAM++`` for ``gradcampp``); a name this version does not
+    know (a result from another version's files) is shown as it is."""
+    try:
+        return METHODS[Method(name)].label
+    except ValueError:
+        return str(name)

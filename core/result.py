@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import CamError
-from core.geometry import Box, Windows
+from core.geometry import Box, Views, Windows
 
 if TYPE_CHECKING:
+    from core.methods import Method
     from core.video import ClipInputs
 
 def _as_views(array: np.ndarray, pixel_dims: int, what: str) -> np.ndarray:
@@ -78,12 +79,12 @@ class ExplainResult:
     target_class: int | None = None
     target_label: str = ""
     layer: str = ""
-    method: str = ""
+    method: Method | str = ""  # a name this version does not know stays text (an old or foreign file); "" unknown
     classes: list[str] = field(default_factory=list)
     video: str = ""
     config: str = ""
     checkpoint: str | None = None
-    views: str = "center"
+    views: Views | str = Views.CENTER  # likewise
     windows: Windows | None = None  # where each view lies in the source video; None when unknown
     fps: float | None = None  # of the source video
     notes: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from mmengine.config import Config
 
 from core import access, limits
 from core.errors import CamError, first_line
-from core.geometry import Box, Windows
+from core.geometry import Box, Views, Windows, parse_views
 
 if TYPE_CHECKING:
     import decord
@@ -222,16 +222,15 @@ def _build_transforms(cfg: Config, ops: list[dict]) -> list:
     return transforms
 
 
-def test_pipeline(cfg: Config, *, views: str = "center", rawframes: bool = False,
+def test_pipeline(cfg: Config, *, views: Views | str = Views.CENTER, rawframes: bool = False,
                   array: bool = False) -> tuple[list[dict], list[str]]:
     """The config's test pipeline adapted to the input: decode ops swapped between video and
     rawframes (or in-memory arrays) when needed, multi-crop ops replaced by CenterCrop when
     ``views="center"``."""
-    if views not in ("center", "all"):
-        raise CamError(f"views must be 'center' or 'all', not {views!r}.")
+    views = parse_views(views)
     pipeline, notes = _swap_decoding([dict(copy.deepcopy(op)) for op in config_pipeline(cfg)], rawframes=rawframes,
                                      array=array)
-    if views == "center":
+    if views is Views.CENTER:
         for i, op in enumerate(pipeline):
             if op["type"] in _MULTI_CROP:
                 pipeline[i] = dict(type="CenterCrop", crop_size=op["crop_size"])
@@ -256,7 +255,7 @@ def _swap_decoding(pipeline: list[dict], *, rawframes: bool, array: bool) -> tup
     return pipeline, []
 
 
-def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: str = "center") -> ClipInputs:
+def build_inputs(cfg: Config, video: str | Path | np.ndarray, *, views: Views | str = Views.CENTER) -> ClipInputs:
     """Run ``video`` (a file, a folder of rawframes, or uint8 RGB frames ``[T, H, W, 3]``)
     through the config's test pipeline."""
     from mmengine.dataset import pseudo_collate

@@ -16,7 +16,8 @@ from typing import Any
 import core
 from core.errors import CamError, run_command
 from core.formats.sidecar import sidecar_path
-from core.methods import METHODS
+from core.geometry import Views
+from core.methods import METHODS, Method, parse_method
 from core.outputs import check_apart, check_output_file
 from core.overlay import colormap_lut, display_overlays, resize_frames, write_video
 from core.result import topk
@@ -59,7 +60,8 @@ def add_explain_options(parser: argparse.ArgumentParser, *, ground_truth: bool =
                         help="explain why the target rather than class B (index, name, predicted"
                              + (", gt" if ground_truth else "") + "): the map of score(target) - score(B); "
                              "similar:K contrasts with the K most similar classes (FinerCAM)")
-    parser.add_argument("--method", default="gradcam", help=f"CAM method: {', '.join(METHODS)} (default: gradcam)")
+    parser.add_argument("--method", default=Method.GRADCAM,
+                        help=f"CAM method: {', '.join(METHODS)} (default: {Method.GRADCAM})")
     parser.add_argument("--all-views", action="store_true",
                         help="keep multi-crop views of the test pipeline (default: center crop only)")
     parser.add_argument("--label-map", default=None, help="txt with one class name per line")
@@ -76,6 +78,12 @@ def target_of_args(args: argparse.Namespace, *, ground_truth: bool = False) -> T
     if versus is None:
         return args.target_class
     return with_versus(read_target(args.target_class, ground_truth=ground_truth), versus)
+
+
+def explain_choices_of_args(args: argparse.Namespace) -> tuple[Method, Views]:
+    """The method ``--method`` names (a CamError for an unknown one, before the slow part) and the views
+    ``--all-views`` asks for."""
+    return parse_method(args.method), Views.ALL if args.all_views else Views.CENTER
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +144,7 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
     colormap_lut(args.colormap)  # fail on a bad colormap before the slow part
     if not 0 <= args.alpha <= 1:
         raise CamError(f"--alpha must be between 0 and 1, not {args.alpha}.")
+    method, views = explain_choices_of_args(args)
     if args.whole_video:
         check_whole_video(args)
     progress("loading model")
@@ -143,9 +152,9 @@ def run(args: argparse.Namespace, progress: Callable[[str], object] = print) -> 
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
     progress(f"explaining {video} on {handle.device}")
     if args.whole_video:
-        return run_whole_video(args, handle, progress)
+        return run_whole_video(args, handle, method, progress)
     result = core.explain(handle, video, target_layer=args.target_layer_name, target=target_of_args(args),
-                          views="all" if args.all_views else "center", method=args.method)
+                          views=views, method=method)
     progress(f"{result.method} of {result.layer} for class {result.target_class} ({result.target_label}), "
              f"heatmaps {tuple(result.heatmaps.shape)}")
     if args.file_url:
@@ -179,11 +188,11 @@ def check_whole_video(args: argparse.Namespace) -> None:
         raise CamError("--whole-video writes the overlay at the heatmaps' size; drop --target-resolution.")
 
 
-def run_whole_video(args: argparse.Namespace, handle: Any, progress: Callable[[str], object]) -> int:
+def run_whole_video(args: argparse.Namespace, handle: Any, method: Method, progress: Callable[[str], object]) -> int:
     """``--whole-video``: every frame explained (:func:`core.whole_video.explain_whole_video`)."""
     report = explain_whole_video(
         handle, args.video, args.file_url, target=target_of_args(args), target_layer=args.target_layer_name,
-        method=args.method, stride=args.window_stride, frame_interval=args.frame_interval,
+        method=method, stride=args.window_stride, frame_interval=args.frame_interval,
         batch_size=args.window_batch, overlay_path=args.out_filename, alpha=args.alpha, colormap=args.colormap,
         fps=args.fps, progress=lambda done, total: progress(f"window {done}/{total}"))
     resumed = f", resumed at window {report.resumed_from}" if report.resumed_from else ""

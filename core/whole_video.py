@@ -37,9 +37,9 @@ from core.errors import CamError
 from core.formats.npz import read_npz
 from core.formats.sidecar import read_sidecar, sidecar_path, to_sidecar
 from core.formats.txt import heatmap_block
-from core.geometry import Windows
+from core.geometry import Views, Windows
 from core.heatmap_files import source_frames
-from core.methods import get_method
+from core.methods import Method, get_method
 from core.model import ModelHandle
 from core.outputs import atomic_path, write_json
 from core.overlay import VideoWriter, display_size, overlay, resize_frames
@@ -258,7 +258,7 @@ def explain_whole_video(
     *,
     target: TargetChoice | int | str | None = None,
     target_layer: str | None = None,
-    method: str = "gradcam",
+    method: Method | str = Method.GRADCAM,
     gt: int | None = None,
     stride: int | None = None,
     frame_interval: int | None = None,
@@ -454,7 +454,7 @@ def _window_geometry(clip: ClipInputs) -> dict:
 
 def _summary_result(handle: ModelHandle, video: Path, info: Any, state: dict, heat_mm: np.ndarray,
                     scores_mm: np.ndarray, probs_mm: np.ndarray, targets_mm: np.ndarray, chosen: Any, layer: str,
-                    method: str) -> ExplainResult:
+                    method: Method) -> ExplainResult:
     """The whole video as one :class:`ExplainResult` (heatmaps memory-mapped): the video-level scores are the
     windows' mean (MMAction2's average of several clips), the recorded target the class explained most often."""
     geometry = state["window"]
@@ -464,7 +464,7 @@ def _summary_result(handle: ModelHandle, video: Path, info: Any, state: dict, he
         heatmaps=heat_mm, frame_indices=np.arange(info.frames, dtype=np.int64)[None],
         scores=np.asarray(scores_mm).mean(0), probs=np.asarray(probs_mm).mean(0), target_class=target_class,
         target_label=handle.classes[target_class], layer=layer, method=method, classes=list(handle.classes),
-        video=str(video), config=handle.config, checkpoint=handle.checkpoint, views="center", windows=windows,
+        video=str(video), config=handle.config, checkpoint=handle.checkpoint, views=Views.CENTER, windows=windows,
         fps=info.fps, notes=[f"whole video: {chosen} explained in every window"])
 
 

@@ -32,8 +32,9 @@ from core.batch.job import (
 from core.batch.store import EVALUATION_FIELDS, SUMMARY_FIELDS, Status, is_locked, read_outputs
 from core.downloads import file_stem
 from core.errors import CamError
-from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA
-from core.methods import METHODS
+from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, Baseline
+from core.geometry import VIEWS
+from core.methods import METHODS, method_label
 from core.result import ExplainResult
 from core.target import GROUND_TRUTH, PREDICTED, TargetChoice, read_target
 from pages.ui import pickers, tables
@@ -83,9 +84,8 @@ def pick_options() -> tuple[BatchOptions | None, int]:
     decoding threads."""
     layer = _text("Target layer", "batch_layer", placeholder="default: last backbone stage")
     target = pick_target()
-    method = st.selectbox("CAM method", list(METHODS), format_func=lambda m: METHODS[m].label or m,
-                          key="batch_method")
-    views = st.radio("Views", ("center", "all"), horizontal=True, key="batch_views")
+    method = st.selectbox("CAM method", list(METHODS), format_func=method_label, key="batch_method")
+    views = st.radio("Views", VIEWS, horizontal=True, key="batch_views")
     write_overlay = st.checkbox("Also write overlay videos (.mp4)", key="batch_overlay")
     alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="batch_alpha")
     colormap = st.selectbox("Colormap", COLORMAPS, key="batch_colormap")
@@ -101,7 +101,7 @@ def pick_options() -> tuple[BatchOptions | None, int]:
                                  help="What replaces removed pixels: zeros (the mean colour), blur, or static (each "
                                       "pixel's mean over the clip: motion removed).")
     sigma = float(cols[2].number_input("Blur σ (px)", 0.5, 50.0, DEFAULT_BLUR_SIGMA, 0.5, key="batch_sigma",
-                                       disabled=not evaluate or baseline != "blur"))
+                                       disabled=not evaluate or baseline is not Baseline.BLUR))
     workers = int(st.number_input("Decoding threads", 1, 16, 1, key="batch_workers"))
     if target is None:
         return None, workers
@@ -205,7 +205,7 @@ def show_row(out: str, name: str, options: BatchOptions) -> None:
         result = _saved(out, name, (Path(out) / f"{name}.json").stat().st_mtime_ns)
     if box.failed:
         return
-    method = METHODS[result.method].label if result.method in METHODS else result.method
+    method = method_label(result.method)
     st.subheader(f"{name}: {result.target_label}")
     st.caption(f"Explained class {result.target_class} ({result.target_label}) · predicted "
                f"{result.predicted_label} · layer {result.layer} · {method} · views {result.views} · "

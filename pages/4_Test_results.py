@@ -24,6 +24,7 @@ from core.batch import samples as batch_samples
 from core.batch.job import BatchRequest, Phase, job_for, start_jobs_in_turn
 from core.demo import CONFIG as DEMO_CONFIG
 from core.errors import CamError
+from core.geometry import VIEWS
 from core.model import read_label_map
 from core.runs import dump_origin
 from core.target import GROUND_TRUTH, PREDICTED, Target, target_of_key
@@ -436,8 +437,8 @@ def batch(report: dumps.DumpReport, chosen: list[dumps.Sample], spec: pickers.Mo
                             format_func=lambda v: BATCH_TARGETS[v][0],
                             help="The ground truth from the annotations, the model's prediction, or both (into "
                                  "ground_truth/ and prediction/).")
-    views = cols[2].radio("Views", ("center", "all"), key="dump_batch_views", horizontal=True,
-                          format_func={"center": "Center crop", "all": "All views"}.get,
+    views = cols[2].radio("Views", VIEWS, key="dump_batch_views", horizontal=True,
+                          format_func=pickers.VIEW_LABELS.get,
                           help="All views explains every test view of the config (as tools/test.py scores them).")
     out = pickers.path_input("Output folder", "dump_batch_out", default=_default_out(results),
                              help="The batch writes heatmaps (txt, json, npz) and summary.csv here, with the list "

@@ -31,6 +31,8 @@ from core.batch import (
 from core.batch.job import BatchRequest, read_manifest, resume_request
 from core.batch.spec import ModelFiles
 from core.errors import CamError
+from core.geometry import Views
+from core.methods import Method
 from core.target import GROUND_TRUTH, PREDICTED, ClassIndex, ClassName, GroundTruth
 
 model, clips, handle = batch_fixtures(3)
@@ -242,6 +244,7 @@ def test_batch_json_never_grants_trust_and_resume_names_what_it_overrides(tmp_pa
     (tmp_path / ".batch.json").write_text(json.dumps(written_by_main))
     recorded = read_manifest(tmp_path)["request"]
     assert recorded.trust_checkpoint is False and recorded.options.target == GROUND_TRUTH
+    assert recorded.options.method is Method.GRADCAM and recorded.options.views is Views.CENTER  # names read typed
     assert "--trust-checkpoint" not in recorded.command()
     for spelled, typed in ((None, PREDICTED), ("2", ClassIndex(2)), ("arm wrestling", ClassName("arm wrestling"))):
         payload = {**written_by_main["request"], "options": {"target": spelled}}

@@ -19,7 +19,7 @@ from real_configs import small_config
 
 import core
 from core.cam import Captured, capture, heatmaps_of
-from core.methods import METHODS, get_method
+from core.methods import METHODS, Method, get_method, parse_method
 from core.video import build_inputs
 
 pgc = import_pytorch_grad_cam()
@@ -189,7 +189,11 @@ def test_gradient_free_method_needs_no_backward(i3d):
 @pytest.mark.parametrize("spelling", ["Grad-CAM++", "gradcam_pp", "XGrad-CAM", "layer-cam", "HiResCAM", "EIGENCAM",
                                       "Rollout", "attn_grad", "attngrad"])
 def test_method_names(spelling):
-    assert get_method(spelling).name in METHODS
+    assert get_method(spelling).name in METHODS and parse_method(spelling) is get_method(spelling).name
+
+
+def test_every_method_name_is_one_class_of_methods():
+    assert list(METHODS) == list(Method) and all(cls.name is name for name, cls in METHODS.items())
 
 
 def test_unknown_method_is_one_clear_sentence():

@@ -118,6 +118,7 @@ def _manifest(folder: Path, **changes) -> Path:
     {"options": {"steps": -5, "evaluate": True}}, {"options": {"steps": 2.5}}, {"options": {"alpha": 7}},
     {"options": {"alpha": "0.5"}}, {"options": {"blur_sigma": 0}}, {"options": {"fps": -1}},
     {"options": {"method": "os.system"}}, {"options": {"views": "every"}}, {"workers": 0}, {"workers": "8"},
+    {"options": {"method": 5}}, {"options": {"baseline": ["zeros"]}}, {"options": {"views": None}},
     {"cfg_options": ["test_pipeline.0.type=os.system"]}, {"inputs": "/v"}, {"options": {"overlay": "yes"}},
 ])
 def test_batch_json_options_are_validated_like_the_command_line(tmp_path, changes):

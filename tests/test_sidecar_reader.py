@@ -4,6 +4,7 @@ and the study's readers, and ``core.formats.sidecar.peek``, the checked look tha
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from core.batch.store import output_paths, result_sidecar
 from core.batch.tasks import BatchTask
 from core.errors import CamError
 from core.formats import sidecar
+from core.geometry import Views
+from core.methods import Method, method_label
 from core.study.inputs import _sidecar_facts
 
 
@@ -50,3 +53,23 @@ def test_the_batch_store_reads_sidecars_through_the_capped_reader(tmp_path, monk
     monkeypatch.undo()
     outputs.json.write_text("[1, 2]")
     assert result_sidecar(outputs) is None
+
+
+def test_method_and_views_read_as_their_names_and_an_unknown_name_stays_text():
+    """Known names come back as :class:`~core.methods.Method` / :class:`~core.geometry.Views` members (equal to
+    their text, so old readers keep working); a name of another version is kept as written, not refused; and
+    the sidecar written back is the same JSON, byte for byte."""
+    heatmaps = np.zeros((1, 2, 3, 3), np.float32)
+    meta = {"method": "gradcampp", "views": "all", "shape": [1, 2, 3, 3]}
+    result = sidecar.from_sidecar(meta, heatmaps)
+    assert result.method is Method.GRADCAMPP and result.views is Views.ALL
+    as_text = replace(result, method="gradcampp", views="all")  # what this version wrote before the names were typed
+    assert type(as_text.method) is str
+    assert json.dumps(sidecar.to_sidecar(result)) == json.dumps(sidecar.to_sidecar(as_text))
+    assert '"method": "gradcampp", "views": "all"' in json.dumps(sidecar.to_sidecar(result))
+    foreign = sidecar.from_sidecar({"method": "scorecam", "views": "five-crop"}, heatmaps)
+    assert type(foreign.method) is str and foreign.method == "scorecam"
+    assert type(foreign.views) is str and foreign.views == "five-crop"
+    assert method_label(foreign.method) == "scorecam" and method_label(result.method) == "Grad-CAM++"
+    unknown = sidecar.from_sidecar({}, heatmaps)
+    assert unknown.method == "" and unknown.views is Views.CENTER

@@ -19,8 +19,15 @@ from core.batch.store import SUMMARY_NAME
 from core.batch.writer import Event
 from core.errors import run_command
 from core.evaluate.cli import add_faithfulness_options
+from core.evaluate.perturb import parse_baseline
 from core.target import read_target
-from core.vis_cam import add_explain_options, add_whole_video_options, parse_cfg_options, target_of_args
+from core.vis_cam import (
+    add_explain_options,
+    add_whole_video_options,
+    explain_choices_of_args,
+    parse_cfg_options,
+    target_of_args,
+)
 
 if TYPE_CHECKING:
     from core.batch.job import BatchRequest
@@ -75,10 +82,11 @@ def request_of(args: argparse.Namespace) -> BatchRequest:
     """The :class:`~core.batch.job.BatchRequest` the arguments describe (paths made absolute, so the
     ``.batch.json`` it leaves can be resumed from anywhere, e.g. the explorer's Batch page)."""
     target = read_target(target_of_args(args, ground_truth=True), ground_truth=True)
-    options = BatchOptions(target_layer=args.target_layer_name, target=target, method=args.method,
-                           views="all" if args.all_views else "center", overlay=args.overlay, alpha=args.alpha,
+    method, views = explain_choices_of_args(args)
+    options = BatchOptions(target_layer=args.target_layer_name, target=target, method=method,
+                           views=views, overlay=args.overlay, alpha=args.alpha,
                            colormap=args.colormap, fps=args.fps, force=args.force, evaluate=args.evaluate,
-                           steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma,
+                           steps=args.steps, baseline=parse_baseline(args.baseline), blur_sigma=args.blur_sigma,
                            whole_video=args.whole_video, window_stride=args.window_stride,
                            frame_interval=args.frame_interval, window_batch=args.window_batch)
     checkpoint = None if args.checkpoint.lower() == "none" else _absolute(args.checkpoint)

@@ -29,6 +29,8 @@ from core.batch.store import MANIFEST_NAME, Status
 from core.batch.tasks import BatchTask, collect_tasks
 from core.batch.writer import BatchReport, Event, EventHandler
 from core.errors import CamError, describe_error
+from core.evaluate.perturb import Baseline
+from core.geometry import Views
 from core.target import choice_text, read_target
 
 _VALUE_FLAGS = ("--video-root", "--target-layer-name", "--target-class", "--label-map", "--method", "--device",
@@ -49,7 +51,7 @@ def _option_values(o: BatchOptions) -> dict[str, object]:
             "--fps": _unless(o.fps, default.fps) if o.overlay else None,
             "--steps": _unless(o.steps, default.steps) if evaluating else None,
             "--baseline": _unless(o.baseline, default.baseline) if evaluating else None,
-            "--blur-sigma": _unless(o.blur_sigma, default.blur_sigma) if evaluating and o.baseline == "blur"
+            "--blur-sigma": _unless(o.blur_sigma, default.blur_sigma) if evaluating and o.baseline is Baseline.BLUR
             else None,
             "--window-stride": o.window_stride if o.whole_video else None,
             "--frame-interval": o.frame_interval if o.whole_video else None,
@@ -78,7 +80,7 @@ class BatchRequest:
         """The equivalent ``python -m core.batch`` command line (e.g. to run it on a cluster)."""
         o = self.options
         words = ["python", "-m", "core.batch", self.config, self.checkpoint or "none", *self.inputs, "--out", self.out]
-        flags = {"--use-frames": self.use_frames, "--all-views": o.views == "all", "--overlay": o.overlay,
+        flags = {"--use-frames": self.use_frames, "--all-views": o.views is Views.ALL, "--overlay": o.overlay,
                  "--force": o.force, "--trust-checkpoint": self.trust_checkpoint, "--evaluate": o.evaluate,
                  "--whole-video": o.whole_video}
         given = {"--video-root": self.video_root, "--label-map": self.label_map, "--workers": self.workers,

@@ -41,6 +41,7 @@ from core.batch.store import Outputs, batch_key, class_label, locked, output_pat
 from core.batch.tasks import BatchTask
 from core.batch.writer import BatchReport, BatchWriter, EventHandler, prepare_output
 from core.errors import CamError, describe_error
+from core.geometry import Views
 from core.model import ModelHandle
 from core.outputs import check_apart, check_writable_folder
 from core.video import ClipInputs
@@ -148,7 +149,7 @@ class LocalExecutor:
         self.handle, self.spec, self.options = handle, resolve_spec(handle, options), options
         return Opened(self.spec, handle.config, handle.cfg, handle.checkpoint)
 
-    def _decode(self, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
+    def _decode(self, task: BatchTask, views: Views) -> tuple[ClipInputs, float]:
         assert self.handle is not None
         if not self.quiet:
             return decode(self.handle.cfg, task, views)

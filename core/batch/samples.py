@@ -13,6 +13,7 @@ from core.batch.job import BatchRequest
 from core.batch.spec import BatchOptions
 from core.dumps import SAMPLE_LIST, DumpReport, Sample, sample_root, write_sample_list
 from core.errors import CamError
+from core.geometry import Views
 from core.target import Contrast, Target
 
 TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders when both are explained
@@ -20,7 +21,7 @@ TARGET_FOLDERS = {"gt": "ground_truth", "predicted": "prediction"}  # subfolders
 
 def batch_requests(report: DumpReport, samples: list[Sample], out: str | os.PathLike, targets: list[Target], *,
                    config: str, checkpoint: str | None, device: str = "auto", label_map: str | None = None,
-                   trust_checkpoint: bool = False, views: str = "center") -> list[BatchRequest]:
+                   trust_checkpoint: bool = False, views: Views = Views.CENTER) -> list[BatchRequest]:
     """``core.batch`` requests that explain ``samples`` (e.g. the misclassified ones): their annotation list is
     written to ``out/samples.txt``; one request per target (:data:`~core.target.GROUND_TRUTH`, the dump's
     ground truth; :data:`~core.target.PREDICTED`, the model's prediction), into ``out`` itself for one target or

@@ -19,8 +19,9 @@ from core.batch.tasks import BatchTask
 from core.cam import ExplainResult, explain_inputs, resolve_layer
 from core.errors import CamError, first_line
 from core.evaluate.faithfulness import plain, summary_columns
-from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, check_options
-from core.methods import get_method
+from core.evaluate.perturb import DEFAULT_BLUR_SIGMA, Baseline, check_options, parse_baseline
+from core.geometry import Views, parse_views
+from core.methods import Method, parse_method
 from core.model import ModelHandle, load_model
 from core.overlay import colormap_lut
 from core.target import PREDICTED, Contrast, GroundTruth, Target, TargetChoice, parse_target
@@ -37,8 +38,8 @@ class BatchOptions:
 
     target_layer: str | None = None
     target: TargetChoice = PREDICTED  # a class by index or name, the predicted class, or the ground truth
-    method: str = "gradcam"
-    views: str = "center"
+    method: Method = Method.GRADCAM
+    views: Views = Views.CENTER
     overlay: bool = False  # also write the H.264 overlay mp4
     alpha: float = 0.5
     colormap: str = "viridis"
@@ -46,24 +47,28 @@ class BatchOptions:
     force: bool = False  # recompute finished videos too
     evaluate: bool = False  # also measure each map's faithfulness: core.evaluate's columns in summary.csv
     steps: int = 20  # of the deletion and insertion curves (with evaluate)
-    baseline: str = "zeros"  # what deletion/insertion put in place of removed pixels: zeros, blur or static
+    baseline: Baseline = Baseline.ZEROS  # what deletion/insertion put in place of removed pixels
     blur_sigma: float = DEFAULT_BLUR_SIGMA  # pixels, of the blur baseline
     whole_video: bool = False  # explain every frame of each video (core.whole_video), not one clip
     window_stride: int | None = None  # with whole_video: frames between windows (default: one window's span)
     frame_interval: int | None = None  # with whole_video: the sampling interval (default: the config's)
     window_batch: int = 4  # with whole_video: windows explained together
 
+    def __post_init__(self) -> None:
+        # names as text (a .batch.json read back, a caller's string) become their members; an unknown name is a
+        # CamError here, anything but text is left for check() to refuse
+        for name, parse in (("method", parse_method), ("views", parse_views), ("baseline", parse_baseline)):
+            if isinstance(getattr(self, name), str):
+                setattr(self, name, parse(getattr(self, name)))
+
     def check(self) -> None:
         """Fail on a bad option before any model is loaded (the command line's ranges; a ``.batch.json`` read back
         is held to them too, with the types the command line's parser gives)."""
         self._check_types()
-        get_method(self.method)
         check_options(steps=self.steps, baseline=self.baseline, blur_sigma=self.blur_sigma)
         colormap_lut(self.colormap)
         if not 0 <= self.alpha <= 1:
             raise CamError(f"--alpha must be between 0 and 1, not {self.alpha}.")
-        if self.views not in ("center", "all"):
-            raise CamError(f"views must be 'center' or 'all', not {self.views!r}.")
         if not self.fps > 0:
             raise CamError(f"--fps must be above 0, not {self.fps}.")
         self._check_whole_video()
@@ -75,8 +80,8 @@ class BatchOptions:
         for name in ("alpha", "fps", "blur_sigma"):
             if type(getattr(self, name)) not in (int, float):
                 raise CamError(f"{name} must be a number, not {getattr(self, name)!r}.")
-        for name in ("method", "colormap", "baseline", "views"):
-            if type(getattr(self, name)) is not str:
+        for name, kind in (("method", Method), ("colormap", str), ("baseline", Baseline), ("views", Views)):
+            if not isinstance(getattr(self, name), kind):
                 raise CamError(f"{name} must be a name, not {getattr(self, name)!r}.")
         if self.target_layer is not None and type(self.target_layer) is not str:
             raise CamError(f"target_layer must be a layer name, not {self.target_layer!r}.")
@@ -86,7 +91,7 @@ class BatchOptions:
                 raise CamError(f"{name} must be a whole number, not {value!r}.")
 
     def _check_whole_video(self) -> None:
-        if self.whole_video and (self.views != "center" or self.evaluate):
+        if self.whole_video and (self.views is not Views.CENTER or self.evaluate):
             raise CamError("--whole-video explains the center view of every window and is not evaluated; drop "
                            "--all-views and --evaluate.")
         if self.whole_video and self.window_batch < 1:
@@ -119,7 +124,7 @@ class Evaluation:
     against a random ranking drawn with ``seed``, Average Drop), as each sidecar's ``evaluation`` records it."""
 
     steps: int = 20
-    baseline: str = "zeros"
+    baseline: Baseline = Baseline.ZEROS
     blur_sigma: float | None = None  # of the blur baseline; None for the others
     seed: int = 0
 
@@ -147,7 +152,8 @@ def evaluation_of(options: BatchOptions) -> Evaluation | None:
     """The :class:`Evaluation` that ``options`` ask for (None without ``evaluate``)."""
     if not options.evaluate:
         return None
-    return Evaluation(options.steps, options.baseline, options.blur_sigma if options.baseline == "blur" else None)
+    return Evaluation(options.steps, options.baseline,
+                      options.blur_sigma if options.baseline is Baseline.BLUR else None)
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,9 @@ class BatchSpec:
     """The resolved explanation settings (the same on every worker)."""
 
     layer: str
-    method: str
+    method: Method
     target: Target  # its ``key`` ("predicted", "gt" or the index) is what batch keys record
-    views: str
+    views: Views
     classes: list[str] = field(default_factory=list)
     evaluation: Evaluation | None = None  # measure each map's faithfulness too (--evaluate)
     whole_video: dict | None = None  # every frame explained: the windows' sampling (Sampling.to_dict())
@@ -166,13 +172,12 @@ class BatchSpec:
 def resolve_spec(handle: ModelHandle, options: BatchOptions) -> BatchSpec:
     """Resolve the layer, method and target against the loaded model (CamError when one is wrong)."""
     layer = resolve_layer(handle, options.target_layer)
-    method = get_method(options.method).name
     target = parse_target(options.target, handle.classes, ground_truth=True)
     whole = None
     if options.whole_video:
         whole = sampling_of(handle.cfg, handle.is_2d, stride=options.window_stride,
                             frame_interval=options.frame_interval).to_dict()
-    return BatchSpec(layer, method, target, options.views, list(handle.classes), evaluation_of(options), whole)
+    return BatchSpec(layer, options.method, target, options.views, list(handle.classes), evaluation_of(options), whole)
 
 
 def uses_ground_truth(target: Target) -> bool:
@@ -225,7 +230,7 @@ class Written:
 Outcome = Explained | Failed | Written
 
 
-def decode(cfg: Config, task: BatchTask, views: str) -> tuple[ClipInputs, float]:
+def decode(cfg: Config, task: BatchTask, views: Views) -> tuple[ClipInputs, float]:
     """Model inputs of a task and the seconds they took."""
     start = time.perf_counter()
     if task.origin is not None and not Path(task.video).exists():

@@ -22,11 +22,26 @@ from core.evaluate.faithfulness import (
     random_heatmaps,
     summary_columns,
 )
-from core.evaluate.perturb import BASELINES, DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, clip_of, spearman
+from core.evaluate.perturb import BASELINES, DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, Baseline, clip_of, spearman
 from core.evaluate.sanity import THRESHOLD, SanityCheck, sanity_check
 
 __all__ = [
-    "BASELINES", "DEFAULT_BATCH_SIZE", "DEFAULT_BLUR_SIGMA", "SUMMARY_COLUMNS", "THRESHOLD", "Faithfulness",
-    "FrameImportance", "SanityCheck", "Verdict", "clip_of", "deletion_insertion", "faithfulness", "frame_importance",
-    "random_heatmaps", "sanity_check", "spearman", "summary_columns",
+    "BASELINES",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BLUR_SIGMA",
+    "SUMMARY_COLUMNS",
+    "THRESHOLD",
+    "Baseline",
+    "Faithfulness",
+    "FrameImportance",
+    "SanityCheck",
+    "Verdict",
+    "clip_of",
+    "deletion_insertion",
+    "faithfulness",
+    "frame_importance",
+    "random_heatmaps",
+    "sanity_check",
+    "spearman",
+    "summary_columns",
 ]

@@ -18,9 +18,9 @@ import core
 from core.errors import run_command
 from core.evaluate import faithfulness, frame_importance, sanity_check
 from core.evaluate.faithfulness import FAITHFULNESS_METRICS, plain
-from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, check_options
+from core.evaluate.perturb import DEFAULT_BATCH_SIZE, DEFAULT_BLUR_SIGMA, Baseline, check_options, parse_baseline
 from core.outputs import check_output_file, write_json
-from core.vis_cam import add_explain_options, parse_cfg_options, target_of_args
+from core.vis_cam import add_explain_options, explain_choices_of_args, parse_cfg_options, target_of_args
 
 
 def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_faithfulness_options(parser: argparse.ArgumentParser) -> None:
     ``python -m core.batch --evaluate``'s); checked by :func:`~core.evaluate.perturb.check_options`."""
     parser.add_argument("--steps", type=int, default=20,
                         help="intervals of the deletion and insertion curves (default 20)")
-    parser.add_argument("--baseline", default="zeros",
+    parser.add_argument("--baseline", default=Baseline.ZEROS,
                         help="what replaces removed pixels: zeros (the mean colour), blur or static (default zeros)")
     parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
                         help=f"Gaussian sigma in pixels of the blur baseline (default {DEFAULT_BLUR_SIGMA:g})")
@@ -74,15 +74,15 @@ def _bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None] |
 def report(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     """Explain the video and evaluate the map; the JSON-ready report."""
     check_options(steps=args.steps, baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
+    baseline, (method, views) = parse_baseline(args.baseline), explain_choices_of_args(args)
     check_output_file(args.out, (".json",), "--out")
     log("loading model")
     handle = core.load_model(args.config, args.checkpoint, args.device, label_map=args.label_map,
                              cfg_options=parse_cfg_options(args.cfg_options), trust_checkpoint=args.trust_checkpoint)
-    views = "all" if args.all_views else "center"
     log(f"explaining {args.video} on {handle.device}")
     result = core.explain(handle, args.video, target_layer=args.target_layer_name, target=target_of_args(args),
-                          views=views, method=args.method)
-    options = dict(baseline=args.baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
+                          views=views, method=method)
+    options = dict(baseline=baseline, blur_sigma=args.blur_sigma, batch_size=args.batch_size)
     with _bar("deletion/insertion", args.quiet) as progress:
         faith = faithfulness(handle, result, steps=args.steps, seed=args.seed, progress=progress, **options)
     with _bar("frame importance", args.quiet) as progress:

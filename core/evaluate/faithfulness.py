@@ -35,18 +35,21 @@ from core.cam import capture, heatmaps_of
 from core.evaluate.perturb import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BLUR_SIGMA,
+    Baseline,
     Progress,
     baseline_of,
     check_options,
     clip_of,
     counts_of,
     heatmaps_tensor,
+    parse_baseline,
     ranks_of,
     score_all,
     spearman,
     target_of,
     view_inputs,
 )
+from core.methods import Method
 from core.model import ModelHandle
 from core.result import ExplainResult
 from core.saliency import trapezoid
@@ -113,9 +116,9 @@ class Faithfulness:
     masked_score: float  # o: the target probability of x·m
     target_class: int
     target_label: str
-    method: str
+    method: Method | str  # the result's
     layer: str
-    baseline: str
+    baseline: Baseline
     steps: int
     views: int
     blur_sigma: float | None = None
@@ -142,10 +145,10 @@ class Faithfulness:
         deletion_ok, insertion_ok = d < rd, i > ri
         deletion = f"deletion AUC {d:.3f} vs {rd:.3f} for a random ranking, lower is better"
         insertion = f"insertion AUC {i:.3f} vs {ri:.3f}, higher is better"
-        hint = {"zeros": " With the zeros baseline a deleted region becomes a grey hole whose moving outline can "
-                         "still show the motion; the static baseline removes motion instead.",
-                "blur": " A blurred region can still show coarse motion; the static baseline removes it.",
-                "static": ""}[self.baseline]
+        hint = {Baseline.ZEROS: " With the zeros baseline a deleted region becomes a grey hole whose moving outline "
+                                "can still show the motion; the static baseline removes motion instead.",
+                Baseline.BLUR: " A blurred region can still show coarse motion; the static baseline removes it.",
+                Baseline.STATIC: ""}[self.baseline]
         if deletion_ok and insertion_ok:
             return Verdict(True, f"Deletion and insertion support the map: removing its top-ranked pixels first "
                                  f"lowers the score faster than chance ({deletion}) and restoring them first "
@@ -171,7 +174,7 @@ class FrameImportance:
     score: np.ndarray  # [V] y
     frame_indices: np.ndarray  # [V, T] source frame of each input frame (0-based)
     target_class: int
-    baseline: str
+    baseline: Baseline
     blur_sigma: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,7 +210,7 @@ def random_heatmaps(handle: ModelHandle, clip: ClipInputs, layer: str, target: i
     generator = torch.Generator().manual_seed(seed)
     noise = [torch.rand((*a.shape[:2], 1, *a.shape[3:]), generator=generator).to(a) for a in captured.activations]
     drawn = replace(captured, activations=noise, gradients=[torch.ones_like(n) for n in noise])
-    return heatmaps_of(drawn, "gradcam")
+    return heatmaps_of(drawn, Method.GRADCAM)
 
 
 def _view_scores(handle: ModelHandle, x: torch.Tensor, base: torch.Tensor, rankings: list[torch.Tensor],
@@ -253,8 +256,9 @@ def forwards_per_view(steps: int, positions: int, *, random: bool = True) -> int
 
 
 def deletion_insertion(handle: ModelHandle, x: torch.Tensor, heatmap: torch.Tensor, target: int, *,
-                       steps: int = 20, baseline: str = "zeros", blur_sigma: float = DEFAULT_BLUR_SIGMA,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       steps: int = 20, baseline: Baseline | str = Baseline.ZEROS,
+                       blur_sigma: float = DEFAULT_BLUR_SIGMA, batch_size: int = DEFAULT_BATCH_SIZE
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deletion and insertion curves of one view: ``(fractions, deletion, insertion)`` for the normalised
     input ``x`` ``[C, T, H, W]`` ranked by ``heatmap`` ``[T, H, W]``. ``2 + 2·(K − 2)`` forwards for ``K``
     points (40 for 20 steps)."""
@@ -272,7 +276,7 @@ def faithfulness(
     result: ExplainResult,
     *,
     steps: int = 20,
-    baseline: str = "zeros",
+    baseline: Baseline | str = Baseline.ZEROS,
     blur_sigma: float = DEFAULT_BLUR_SIGMA,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
@@ -285,6 +289,7 @@ def faithfulness(
     (``blur_sigma`` pixels) or ``static``. Perturbed inputs are scored ``batch_size`` at a time;
     ``progress(done, total)`` hears the forwards."""
     check_options(steps=steps, baseline=baseline, blur_sigma=blur_sigma, batch_size=batch_size)
+    baseline = parse_baseline(baseline)
     target = target_of(result)
     clip = clip_of(model, result)
     inputs = view_inputs(model, clip)
@@ -317,7 +322,7 @@ def faithfulness(
         average_drop=float(np.mean(np.maximum(0.0, y - o) / y)), increase_in_confidence=float(np.mean(o > y)),
         score=float(y.mean()), masked_score=float(o.mean()), target_class=target,
         target_label=result.target_label, method=result.method, layer=result.layer, baseline=baseline,
-        steps=steps, views=num_views, blur_sigma=blur_sigma if baseline == "blur" else None, seed=seed)
+        steps=steps, views=num_views, blur_sigma=blur_sigma if baseline is Baseline.BLUR else None, seed=seed)
     if random:
         out.random_deletion, out.random_insertion = mean[2], mean[3]
         out.random_deletion_auc, out.random_insertion_auc = auc(fractions, mean[2]), auc(fractions, mean[3])
@@ -328,7 +333,7 @@ def frame_importance(
     model: ModelHandle,
     result: ExplainResult,
     *,
-    baseline: str = "zeros",
+    baseline: Baseline | str = Baseline.ZEROS,
     blur_sigma: float = DEFAULT_BLUR_SIGMA,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress | None = None,
@@ -336,6 +341,7 @@ def frame_importance(
     """For every view and input frame ``t``: ``y − score(x with frame t replaced by the baseline)``, and the
     map's mass ``m[t].sum() / m.sum()`` (``T + 1`` forwards per view)."""
     check_options(baseline=baseline, blur_sigma=blur_sigma, batch_size=batch_size)
+    baseline = parse_baseline(baseline)
     target = target_of(result)
     clip = clip_of(model, result)
     inputs = view_inputs(model, clip)
@@ -359,12 +365,12 @@ def frame_importance(
         scores.append(float(probs[0]))
     return FrameImportance(drop=np.stack(drops), mass=np.stack(masses), score=np.asarray(scores, np.float32),
                            frame_indices=np.asarray(result.frame_indices), target_class=target,
-                           baseline=baseline, blur_sigma=blur_sigma if baseline == "blur" else None)
+                           baseline=baseline, blur_sigma=blur_sigma if baseline is Baseline.BLUR else None)
 
 
-def summary_columns(model: ModelHandle, result: ExplainResult, *, steps: int = 20, baseline: str = "zeros",
-                    blur_sigma: float = DEFAULT_BLUR_SIGMA, batch_size: int = DEFAULT_BATCH_SIZE,
-                    seed: int = 0) -> dict[str, float]:
+def summary_columns(model: ModelHandle, result: ExplainResult, *, steps: int = 20,
+                    baseline: Baseline | str = Baseline.ZEROS, blur_sigma: float = DEFAULT_BLUR_SIGMA,
+                    batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> dict[str, float]:
     """``deletion_auc, insertion_auc, random_deletion_auc, random_insertion_auc, average_drop`` of one
     explained video: the columns ``python -m core.batch --evaluate`` adds to ``summary.csv``."""
     return faithfulness(model, result, steps=steps, baseline=baseline, blur_sigma=blur_sigma,

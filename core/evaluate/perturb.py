@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,17 @@ from core.model import ModelHandle, class_scores
 from core.result import ExplainResult
 from core.video import ClipInputs, build_inputs
 
-BASELINES = ("zeros", "blur", "static")
+
+class Baseline(StrEnum):
+    """What replaces a perturbed position (:func:`baseline_of`); the values are the command line's ``--baseline``
+    and the ``baseline`` of JSON reports, sidecars' ``evaluation`` and ``.batch.json``."""
+
+    ZEROS = "zeros"
+    BLUR = "blur"
+    STATIC = "static"
+
+
+BASELINES = tuple(Baseline)
 DEFAULT_BLUR_SIGMA = 5.0  # pixels: RISE's blurred baseline (Petsiuk et al. 2018, their code's ksig=5)
 DEFAULT_BATCH_SIZE = 8
 
@@ -32,13 +43,21 @@ Progress = Callable[[int, int], None]
 """Called with (forwards done, forwards in all) after each batch."""
 
 
-def check_options(*, steps: int | None = None, baseline: str = "zeros", blur_sigma: float = DEFAULT_BLUR_SIGMA,
-                  batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+def parse_baseline(value: Baseline | str) -> Baseline:
+    """The :class:`Baseline` ``value`` names (the command line's, a page's, a ``.batch.json``'s); a CamError for
+    any other."""
+    try:
+        return Baseline(value)
+    except ValueError:
+        raise CamError(f"Unknown baseline {value!r}; choose one of {', '.join(BASELINES)}.") from None
+
+
+def check_options(*, steps: int | None = None, baseline: Baseline | str = Baseline.ZEROS,
+                  blur_sigma: float = DEFAULT_BLUR_SIGMA, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
     """CamError for a step count, baseline, blur or batch size that cannot be used."""
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
         raise CamError(f"steps must be a positive whole number, not {steps!r}.")
-    if baseline not in BASELINES:
-        raise CamError(f"Unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}.")
+    parse_baseline(baseline)
     if not (isinstance(blur_sigma, int | float) and math.isfinite(blur_sigma) and blur_sigma > 0):
         raise CamError(f"The blur sigma must be a positive number of pixels, not {blur_sigma!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -136,18 +155,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return images.reshape(x.shape)
 
 
-def baseline_of(x: torch.Tensor, baseline: str = "zeros", blur_sigma: float = DEFAULT_BLUR_SIGMA) -> torch.Tensor:
+def baseline_of(x: torch.Tensor, baseline: Baseline | str = Baseline.ZEROS,
+                blur_sigma: float = DEFAULT_BLUR_SIGMA) -> torch.Tensor:
     """What replaces a perturbed position of one view ``x`` ``[C, T, H, W]``:
 
     - ``zeros``: zero in the normalised space, i.e. the dataset's mean colour;
     - ``blur``: each frame Gaussian-blurred (``blur_sigma`` pixels);
     - ``static``: each pixel's mean over the clip's frames (appearance kept, motion removed).
     """
-    check_options(baseline=baseline, blur_sigma=blur_sigma)
+    baseline = parse_baseline(baseline)
+    check_options(blur_sigma=blur_sigma)
     with torch.inference_mode():
-        if baseline == "zeros":
+        if baseline is Baseline.ZEROS:
             return torch.zeros_like(x)
-        if baseline == "blur":
+        if baseline is Baseline.BLUR:
             return gaussian_blur(x, blur_sigma)
         return x.mean(dim=1, keepdim=True).expand_as(x).contiguous()
 

@@ -37,6 +37,8 @@ from torch import nn
 from core.cam import explain_inputs, resolve_layer
 from core.evaluate.faithfulness import Verdict, plain
 from core.evaluate.perturb import spearman, target_of
+from core.geometry import Views
+from core.methods import Method, parse_method
 from core.model import ModelHandle
 from core.result import ExplainResult
 from core.target import Target
@@ -67,7 +69,7 @@ class SanityCheck:
     original: np.ndarray  # [V, T, H, W] the map of the trained model
     target_class: int
     layer: str
-    method: str
+    method: Method
     seed: int
     random_class: int | None = None  # the other class of the random-logit check (None: one class only)
     random_logit_rho: float = float("nan")
@@ -184,15 +186,16 @@ def sanity_check(
     *,
     target_layer: str | None = None,
     target: Target | int | str | None = None,
-    method: str = "gradcam",
+    method: Method | str = Method.GRADCAM,
     seed: int = 0,
-    views: str = "center",
+    views: Views | str = Views.CENTER,
     progress: Callable[[int, int], None] | None = None,
 ) -> SanityCheck:
     """Cascading model-parameter randomisation and the random-logit check on ``video`` (see the module
     docstring): the step names, rho, |rho| and the maps. ``model`` itself is left exactly as it was (the
     work happens on a deep copy); ``progress(done, total)`` hears each explanation. ``video`` may be the inputs an
     explanation kept (``result.inputs``), which are then not built again (``views`` is ignored)."""
+    method = parse_method(method)
     clip = video if isinstance(video, ClipInputs) else build_inputs(model.cfg, video, views=views)
     layer = resolve_layer(model, target_layer)  # resolved on the shared handle, whose layer list is cached
     work = replace(model, model=copy.deepcopy(model.model))

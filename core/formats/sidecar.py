@@ -30,13 +30,15 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from core.errors import CamError
-from core.geometry import Box, Windows, check_box
+from core.geometry import Box, Views, Windows, check_box
+from core.methods import Method
 from core.result import ExplainResult, topk
 
 SCHEMA = 2
@@ -50,6 +52,7 @@ _FIELDS = ("schema", "video", "config", "checkpoint", "layer", "method", "views"
 _RECORDED = ("predicted_class", "predicted_label", "top5")  # kept as recorded when the scores are not known
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 
 def sidecar_path(txt_path: str | Path) -> Path:
@@ -267,6 +270,14 @@ def _windows(fields: _Reader, indices: np.ndarray | None, num_views: int, notes:
     return Windows.single(source, crop, num_views)
 
 
+def _known(kind: type[E], text: str) -> E | str:
+    """``text`` as the member of ``kind`` it names, else unchanged: a file of another version keeps its name."""
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
 def _classes(meta: dict[str, Any], count: int) -> list[str]:
     """Class names a sidecar records (top-5, target, prediction); ``class_i`` for the others."""
     names = [f"class_{i}" for i in range(count)]
@@ -335,9 +346,10 @@ def from_sidecar(meta: dict[str, Any], heatmaps: np.ndarray, *, where: str = "Th
     return ExplainResult(
         heatmaps=maps, frames=frames, frame_indices=indices if indices is not None else np.empty((0, 0), np.int64),
         scores=scores, probs=probs, target_class=target,
-        target_label=texts["target_label"] or "", layer=texts["layer"] or "", method=texts["method"] or "",
-        classes=_classes(meta, count_classes) if count_classes else [], video=texts["video"] or "",
-        config=texts["config"] or "", checkpoint=texts["checkpoint"], views=texts["views"] or "center",
+        target_label=texts["target_label"] or "", layer=texts["layer"] or "",
+        method=_known(Method, texts["method"] or ""), classes=_classes(meta, count_classes) if count_classes else [],
+        video=texts["video"] or "", config=texts["config"] or "", checkpoint=texts["checkpoint"],
+        views=_known(Views, texts["views"] or Views.CENTER),
         windows=windows, fps=fps, notes=fields.get("notes", _texts) or [], extra=extra, name=name,
         legacy=indices is None, file_notes=file_notes,
     )

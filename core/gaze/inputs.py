@@ -13,6 +13,7 @@ import numpy as np
 from core import access, limits
 from core.errors import CamError
 from core.gaze.fixations import default_sigma, density_map
+from core.geometry import Views
 from core.heatmap_files import read_result
 from core.result import ExplainResult
 from core.video import VIDEO_EXTENSIONS
@@ -235,7 +236,7 @@ def read_heatmaps(txt: str | Path) -> ExplainResult:
     """A heatmap txt (or its sidecar or npz) read as a result without frames, checked against gaze scoring's
     needs: its ``file_notes`` say what gaze scoring will assume."""
     heat = read_result(txt, frames=False)
-    if heat.windows is None and heat.views == "all" and not heat.legacy:
+    if heat.windows is None and heat.views == Views.ALL and not heat.legacy:
         raise CamError(f"{txt} holds several crops of the same frames (--all-views) but its sidecar predates "
                        "per-view windows, so where each view looked is unknown; explain the video again.")
     if heat.windows is None:

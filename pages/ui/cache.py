@@ -18,7 +18,9 @@ import core
 from core import access
 from core.cam import ExplainResult
 from core.demo import cache_dir
+from core.geometry import Views
 from core.layers import LayerInfo
+from core.methods import Method
 from core.model import ModelHandle
 from core.whole_video import explain_whole_video
 
@@ -128,8 +130,8 @@ class RunKey(NamedTuple):
     video: VideoRef
     layer: str | None
     target: int | str | None  # a class, None (predicted) or a contrast's key
-    method: str
-    views: str
+    method: Method
+    views: Views
 
 
 @st.cache_data(show_spinner=False, max_entries=12)

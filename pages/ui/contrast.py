@@ -11,7 +11,9 @@ import streamlit as st
 
 import core
 from core import dumps
+from core.geometry import Views
 from core.heatmap_files import read_result
+from core.methods import Method
 from core.overlay import display_overlays
 from core.target import ClassIndex, Contrast
 from pages.ui import cache
@@ -60,9 +62,9 @@ def show_grid(folder: Path, report: dumps.DumpReport) -> None:
 def side_by_side(spec: cache.ModelSpec, video: str, gt: int, pred: int, classes: list[str]) -> None:
     """Grad-CAM of the prediction, of the ground truth, and their contrast, frame by frame."""
     video_ref = cache.VideoRef.of(video)
-    keys = [cache.RunKey(spec, video_ref, None, pred, "gradcam", "center"),
-            cache.RunKey(spec, video_ref, None, gt, "gradcam", "center"),
-            cache.RunKey(spec, video_ref, None, contrast_of(gt, pred).key, "gradcam", "center")]
+    keys = [cache.RunKey(spec, video_ref, None, pred, Method.GRADCAM, Views.CENTER),
+            cache.RunKey(spec, video_ref, None, gt, Method.GRADCAM, Views.CENTER),
+            cache.RunKey(spec, video_ref, None, contrast_of(gt, pred).key, Method.GRADCAM, Views.CENTER)]
     titles = [f"Grad-CAM({classes[pred]})", f"Grad-CAM({classes[gt]})",
               f"Contrast({classes[pred]}, {classes[gt]})"]
     with shown_as_error() as box:

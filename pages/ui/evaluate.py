@@ -21,9 +21,18 @@ from plotly.subplots import make_subplots
 
 import core
 from core.cam import methods_for
-from core.evaluate import BASELINES, DEFAULT_BLUR_SIGMA, THRESHOLD, Faithfulness, FrameImportance, SanityCheck, Verdict
+from core.evaluate import (
+    BASELINES,
+    DEFAULT_BLUR_SIGMA,
+    THRESHOLD,
+    Baseline,
+    Faithfulness,
+    FrameImportance,
+    SanityCheck,
+    Verdict,
+)
 from core.evaluate.faithfulness import FAITHFULNESS_METRICS
-from core.methods import METHODS
+from core.methods import method_label
 from core.overlay import colorize, frame_label, playback_fps
 from core.result import ExplainResult
 from pages.ui import cache
@@ -41,13 +50,9 @@ STATE = "evaluate_requests"  # session state: which (explanation, options) the u
 class Options(NamedTuple):
     """What, besides the explanation, determines the faithfulness figures."""
 
-    baseline: str = "zeros"
+    baseline: Baseline = Baseline.ZEROS
     steps: int = 20
     blur_sigma: float = DEFAULT_BLUR_SIGMA
-
-
-def _label(method: str) -> str:
-    return METHODS[method].label or method
 
 
 def _progress_slot(what: str) -> tuple[Any, Callable[[int, int], None]]:
@@ -65,7 +70,7 @@ def faithfulness_of(key: cache.RunKey, stamps: tuple, options: Options, random: 
     """Deletion/insertion, Average Drop (and the random ranking's AUCs) of the explanation ``key``."""
     result = cache.explain(key)
     loaded = cache.loaded(key.model)
-    slot, progress = _progress_slot(f"{_label(key.method)}: scoring perturbed inputs (forward passes)")
+    slot, progress = _progress_slot(f"{method_label(key.method)}: scoring perturbed inputs (forward passes)")
     with loaded.lock:  # the random ranking reads the layer's grid with a hook on the shared model
         scores = core.faithfulness(loaded.handle, result, steps=options.steps, baseline=options.baseline,
                                    blur_sigma=options.blur_sigma, random=random, progress=progress)
@@ -132,7 +137,7 @@ def curves_figure(scores: Faithfulness) -> go.Figure:
     x = scores.fractions
     for col, (curve, chance) in enumerate(((scores.deletion, scores.random_deletion),
                                            (scores.insertion, scores.random_insertion)), start=1):
-        fig.add_trace(go.Scatter(x=x, y=curve, name=_label(scores.method), mode="lines+markers", fill="tozeroy",
+        fig.add_trace(go.Scatter(x=x, y=curve, name=method_label(scores.method), mode="lines+markers", fill="tozeroy",
                                  line=dict(color="#e4572e"), showlegend=col == 1, legendgroup="map",
                                  hovertemplate="%{x:.0%} of pixels: p = %{y:.3f}<extra></extra>"), row=1, col=col)
         if chance is not None:
@@ -302,11 +307,11 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options
         chance = faithfulness_of(key, stamps, options)
         for method in methods_for(cache.loaded(key.model).handle):
             other = key._replace(method=method)
-            note(f"{_label(method)}…")
+            note(f"{method_label(method)}…")
             result = cache.explain(other)
             scores = chance if method == key.method else faithfulness_of(other, stamps, options, random=False)
-            columns.append((_label(method), result.heatmaps))
-            rows.append({"method": _label(method), DELETION: scores.deletion_auc,
+            columns.append((method_label(method), result.heatmaps))
+            rows.append({"method": method_label(method), DELETION: scores.deletion_auc,
                          INSERTION: scores.insertion_auc,
                          "deletion − random": scores.deletion_auc - chance.random_deletion_auc,
                          "insertion − random": scores.insertion_auc - chance.random_insertion_auc,
@@ -348,8 +353,8 @@ def show_evaluate(key: cache.RunKey, view: ExplainResult, *, colormap: str = "vi
                                      help="Intervals of each curve; deletion and insertion together cost at most "
                                           "2·steps forward passes per ranking and view."))
     sigma = float(cols[2].number_input("Blur σ (px)", 0.5, 50.0, DEFAULT_BLUR_SIGMA, 0.5, key="eval_sigma",
-                                       disabled=baseline != "blur"))
-    options = Options(baseline, steps, sigma if baseline == "blur" else DEFAULT_BLUR_SIGMA)
+                                       disabled=baseline is not Baseline.BLUR))
+    options = Options(baseline, steps, sigma if baseline is Baseline.BLUR else DEFAULT_BLUR_SIGMA)
     if cols[3].button("Evaluate faithfulness", key="eval_run", icon=":material/insights:", type="primary"):
         requests["faithfulness"].add((key, options))
     if (key, options) in requests["faithfulness"]:

@@ -12,8 +12,9 @@ import streamlit as st
 import core
 from core import access, demo
 from core.errors import CamError
+from core.geometry import VIEWS, Views
 from core.layers import LayerInfo
-from core.methods import METHODS
+from core.methods import METHODS, Method, method_label
 from core.runs import Run, find_runs
 from core.target import PREDICTED as PREDICTED_TARGET
 from core.target import ClassIndex, Contrast, read_versus
@@ -177,7 +178,7 @@ def upload_input(label: str, types: list[str], key: str, *, multiple: bool = Fal
 
 
 def hand_over(spec: ModelSpec, video: str, target: int | None = None, *, run: bool = True,
-              views: str | None = None, expected: dict | None = None) -> None:
+              views: Views | None = None, expected: dict | None = None) -> None:
     """Open the explorer with this model, video and target class (``None``: the predicted one) preset,
     and explain at once when ``run``. ``views`` presets the Views choice; ``expected`` (``class``, ``label``,
     ``source``, ``why``: what another page knows the prediction should be) makes the explorer warn when the
@@ -214,7 +215,8 @@ def take_handoff() -> bool:
     return bool(handoff.get("run"))
 
 
-def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, label: str, views: str) -> str | None:
+def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, label: str,
+                                views: Views | str) -> str | None:
     """A warning when a result of the handed-over model and video predicts another class than the page that
     handed it over expected (e.g. the test dump's prediction); None when it agrees or nothing was expected."""
     expected = st.session_state.get(_HANDOFF_EXPECTED)
@@ -222,7 +224,7 @@ def expected_prediction_warning(spec: ModelSpec, video: str, predicted: int, lab
             or expected["video"] != video or predicted == expected["class"]):
         return None
     causes = [expected["why"]] if expected.get("why") else []
-    if views != "all":
+    if views != Views.ALL:
         causes.append("this explanation saw the center view only while tools/test.py averages all the config's "
                       "test views (Views: All views)")
     return (f"{expected.get('source', 'The other page')} predicted {expected['label']} for this video, but this "
@@ -375,8 +377,8 @@ class Settings(NamedTuple):
 
     layer: str | None  # None: the architecture's default
     target: int | None  # None: the predicted class
-    method: str
-    views: str
+    method: Method
+    views: Views
     alpha: float
     colormap: str
     versus: int | str | None = None  # None: no contrast; a class index, or "similar:K" (FinerCAM)
@@ -391,12 +393,13 @@ class Settings(NamedTuple):
                         read_versus(self.versus) or PREDICTED_TARGET).key
 
 
+VIEW_LABELS = {Views.CENTER: "Center crop", Views.ALL: "All views"}
 DEFAULT_LAYER, PREDICTED = "", -1  # sentinels: a None option would read as "nothing chosen" after a rerun
 NO_VERSUS, SIMILAR = -2, "similar:3"
 
 
 def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[str],
-                     methods: list[str] | None = None) -> tuple[Settings, Callable]:
+                     methods: list[Method] | None = None) -> tuple[Settings, Callable]:
     """Target layer, target class, method (of ``methods``, default all), views, look; and ``draw_target(probs)``,
     which draws the target-class picker (top-5 of ``probs`` first, with their probabilities) in its place in the
     sidebar.
@@ -430,10 +433,9 @@ def pick_explanation(layers: list[LayerInfo], default_layer: str, classes: list[
     offered = methods or list(METHODS)  # the model's: attention methods only for attention backbones
     if st.session_state.get("method") not in (None, *offered):
         st.session_state["method"] = offered[0]
-    method = st.selectbox("CAM method", offered, format_func=lambda m: METHODS[m].label or m, key="method")
-    views = st.radio("Views", ("center", "all"), horizontal=True, key="views",
-                     format_func={"center": "Center crop", "all": "All views"}.get,
-                     help="All views keeps the config's multi-crop / multi-clip test views.")
+    method = Method(st.selectbox("CAM method", offered, format_func=method_label, key="method"))
+    views = Views(st.radio("Views", VIEWS, horizontal=True, key="views", format_func=VIEW_LABELS.get,
+                       help="All views keeps the config's multi-crop / multi-clip test views."))
     alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="alpha")
     colormap = st.selectbox("Colormap", COLORMAPS, key="colormap")
     whole = st.toggle("Whole video", key="whole_video",
