@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -117,14 +118,25 @@ def check_assets() -> None:
                            "(python -m tools.demo, see docs/demo.md).")
 
 
+_held = threading.local()  # the folders whose lock this thread holds
+
+
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
+    """The folder's file lock, across processes and threads; re-entered freely by the thread holding it (a part
+    builds the parts it needs under the lock: a second ``flock`` of the same file would wait for itself)."""
+    held: set[Path] = _held.__dict__.setdefault("folders", set())
+    if folder in held:
+        yield
+        return
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(folder)
         try:
             yield
         finally:
+            held.discard(folder)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

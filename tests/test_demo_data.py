@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,24 @@ def test_python_m_core_study_demo_prints_the_same_study(demo_data_cache, capsys)
 def test_demo_refuses_runs_beside_it(capsys):
     assert study_main(["--demo", "--gaze", "x"]) == 2
     assert capsys.readouterr().err.startswith("error: --demo is a study of its own")
+
+
+def test_a_part_that_needs_another_part_builds_it_under_the_same_lock(tmp_path, monkeypatch):
+    """On a fresh cache, asking first for a part whose build asks for another (batches need the clips) once waited
+    for its own lock forever: the folder's flock is taken a second time by the thread that holds it."""
+    monkeypatch.setattr(demo_data, "root", lambda: tmp_path)
+    built: list[str] = []
+
+    def inner(folder):
+        built.append("inner")
+
+    def outer(folder):
+        demo_data._part("inner", inner)
+        built.append("outer")
+
+    worker = threading.Thread(target=demo_data._part, args=("outer", outer), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the nested part waited for its own lock"
+    assert built == ["inner", "outer"]
+    assert (tmp_path / ".inner.complete").is_file() and (tmp_path / ".outer.complete").is_file()
