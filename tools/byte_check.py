@@ -52,7 +52,7 @@ def write(out: Path) -> None:
         write_clip(make_clip(seed, frames=24, size=(128, 96)), videos / f"clip_{seed}.mp4")
     _run("core.batch", config, checkpoint, str(videos), "--out", str(out / "batch"), "--evaluate", "--steps", "4",
          "--quiet")
-    _run("core.gaze", str(demo_data.batch()), str(demo_data.gaze()), "--json", "--out", str(out / "gaze"))
+    _run("core.gaze", str(demo_data.batch()), str(demo_data.gaze()), "--out", str(out / "gaze.csv"))
     _run("core.study", "--demo", "--out", str(out / "study"))
 
 
