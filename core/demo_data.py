@@ -118,9 +118,12 @@ def check_assets() -> None:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def _locked(folder: Path, name: str) -> Iterator[None]:
+    """Part ``name`` of ``folder`` locked against other processes and threads. One lock per part: a part's
+    build asks for the parts it needs (the gaze, the runs and the batches need the clips), and flock is held
+    per open file, so one lock for all would make that nested ask wait on its own process for ever."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
+    with open(folder / f".{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -137,7 +140,7 @@ def _part(name: str, build: Callable[[Path], None]) -> Path:
     if stamp.is_file():
         return folder
     try:
-        with _locked(base):
+        with _locked(base, name):
             if not stamp.is_file():  # another process may have built it while we waited
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,19 @@ def test_the_demo_runs_hold_the_checkpoints_and_the_training_curves(demo_data_ca
         if model.scalars.is_file():
             log = runs.read_training_log(run.folder)
             assert log.train and log.val and not log.by_epoch and log.train[-1]["step"] == demo_data.ITERATIONS
+
+
+def test_on_a_fresh_cache_the_gaze_is_asked_for_first_and_builds_the_clips_it_needs(tmp_path, monkeypatch):
+    """``python -m core.study --demo`` asks for the gaze first, whose build asks for the clips: with one lock for
+    every part, flock (held per open file) made that nested ask wait on its own process for ever."""
+    monkeypatch.setenv("MMCAM_CACHE", str(tmp_path))
+    found: list[Path] = []
+    asking = threading.Thread(target=lambda: found.append(demo_data.gaze()), daemon=True)
+    asking.start()
+    asking.join(timeout=600)
+    assert not asking.is_alive(), "demo_data.gaze() on a fresh cache still waits after 10 minutes"
+    assert found and (found[0] / "samples.csv").is_file()
+    assert (demo_data.clips() / "test_list.txt").is_file()
 
 
 def test_the_demo_study_puts_the_localization_model_ahead(demo_data_cache):
