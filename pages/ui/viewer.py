@@ -140,6 +140,20 @@ def add_player(fig: go.Figure, pictures: Callable[[int], list[np.ndarray]], labe
     )
 
 
+def warm_player() -> None:
+    """Build and serialise a throwaway two-step player with the kinds of traces the viewer draws, so the first
+    result does not pay for Plotly's first use (it loads its validators class by class) or PIL's import."""
+    tiny = np.zeros((2, 2, 3), np.uint8)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("a", "b"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", marker=dict(
+        colorscale=colorscale("viridis"), cmin=0, cmax=1, color=[0], showscale=True, colorbar=dict(len=0.8))))
+    add_player(fig, lambda i: [tiny, tiny], ["0", "1"], pixel_aspect=1.0, fps=1.0, slider_x=0.1)
+    fig.add_trace(go.Heatmap(z=[[0.0]], colorscale=colorscale("viridis"), hovertemplate="%{z}"))
+    fig.add_trace(go.Bar(x=[0.5], y=["a"], orientation="h", marker_color=["#4c78a8"], text=["50%"]))
+    fig.update_layout(height=100, legend=dict(orientation="h"), xaxis=dict(range=[0, 1], tickformat=".0%"))
+    fig.to_json()
+
+
 def _frame_title(view: ExplainResult, index: int) -> str:
     return f"Frame {index + 1}/{view.num_frames} · {view.frame_label(index)}"
 
