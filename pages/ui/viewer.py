@@ -141,17 +141,14 @@ def add_player(fig: go.Figure, pictures: Callable[[int], list[np.ndarray]], labe
 
 
 def warm_player() -> None:
-    """Build and serialise a throwaway two-step player with the kinds of traces the viewer draws, so the first
-    result does not pay for Plotly's first use (it loads its validators class by class) or PIL's import."""
-    tiny = np.zeros((2, 2, 3), np.uint8)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("a", "b"))
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", marker=dict(
-        colorscale=colorscale("viridis"), cmin=0, cmax=1, color=[0], showscale=True, colorbar=dict(len=0.8))))
-    add_player(fig, lambda i: [tiny, tiny], ["0", "1"], pixel_aspect=1.0, fps=1.0, slider_x=0.1)
-    fig.add_trace(go.Heatmap(z=[[0.0]], colorscale=colorscale("viridis"), hovertemplate="%{z}"))
-    fig.add_trace(go.Bar(x=[0.5], y=["a"], orientation="h", marker_color=["#4c78a8"], text=["50%"]))
-    fig.update_layout(height=100, legend=dict(orientation="h"), xaxis=dict(range=[0, 1], tickformat=".0%"))
-    fig.to_json()
+    """Draw and serialise every figure of a tiny two-frame result, so the first real result does not pay for
+    Plotly's first use (it builds its validator classes on demand) or PIL's import."""
+    tiny = ExplainResult(heatmaps=np.linspace(0, 1, 32, dtype=np.float32).reshape(1, 2, 4, 4),
+                         frames=np.zeros((1, 2, 4, 4, 3), np.uint8), frame_indices=np.array([[0, 1]]),
+                         probs=np.array([0.6, 0.4], np.float32), target_class=0, classes=["a", "b"], fps=1.0)
+    for figure in (frame_figure(tiny), timeline_figure(tiny), saliency_figure(tiny), topk_figure(tiny)):
+        if figure is not None:
+            figure.to_json()
 
 
 def _frame_title(view: ExplainResult, index: int) -> str:
