@@ -41,7 +41,7 @@ from core.methods import method_label  # noqa: E402
 from pages.ui import cache, pickers  # noqa: E402
 from pages.ui.errors import shown_as_error  # noqa: E402
 from pages.ui.evaluate import show_evaluate  # noqa: E402
-from pages.ui.viewer import preload_player, show_view  # noqa: E402
+from pages.ui.viewer import preload_player, show_view, warm_player  # noqa: E402
 from pages.ui.whole_video import SEEK, show_whole_video  # noqa: E402
 
 
@@ -201,3 +201,4 @@ if __name__ == "__main__":  # Streamlit runs this file as __main__ for every vis
     main()
 else:  # `streamlit run explorer.py` imports it to find the server to start: Streamlit's, behind the gate
     app = st.App(__file__, middleware=[Middleware(Gate)])
+    cache.warm_up(warm_player)  # while the server starts and the browser loads the page (cold start)

@@ -31,7 +31,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,25 +117,17 @@ def check_assets() -> None:
                            "(python -m tools.demo, see docs/demo.md).")
 
 
-_held = threading.local()  # the folders whose lock this thread holds
-
-
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """The folder's file lock, across processes and threads; re-entered freely by the thread holding it (a part
-    builds the parts it needs under the lock: a second ``flock`` of the same file would wait for itself)."""
-    held: set[Path] = _held.__dict__.setdefault("folders", set())
-    if folder in held:
-        yield
-        return
+def _locked(folder: Path, name: str) -> Iterator[None]:
+    """Part ``name`` of ``folder`` locked against other processes and threads. One lock per part: a part's
+    build asks for the parts it needs (the gaze, the runs and the batches need the clips), and flock is held
+    per open file, so one lock for all would make that nested ask wait on its own process for ever."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as handle:
+    with open(folder / f".{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        held.add(folder)
         try:
             yield
         finally:
-            held.discard(folder)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -149,7 +140,7 @@ def _part(name: str, build: Callable[[Path], None]) -> Path:
     if stamp.is_file():
         return folder
     try:
-        with _locked(base):
+        with _locked(base, name):
             if not stamp.is_file():  # another process may have built it while we waited
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)

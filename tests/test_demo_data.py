@@ -16,6 +16,7 @@ import pytest
 from core import demo_data, dumps, runs
 from core.demo import ASSETS, CHECKPOINT
 from core.observers import observers, watch
+from core.saliency import BETTER
 from core.study import StudySpec, compute
 from core.study.cli import main as study_main
 from core.synthetic import make_clip
@@ -80,10 +81,24 @@ def test_the_demo_runs_hold_the_checkpoints_and_the_training_curves(demo_data_ca
             assert log.train and log.val and not log.by_epoch and log.train[-1]["step"] == demo_data.ITERATIONS
 
 
+def test_on_a_fresh_cache_the_gaze_is_asked_for_first_and_builds_the_clips_it_needs(tmp_path, monkeypatch):
+    """``python -m core.study --demo`` asks for the gaze first, whose build asks for the clips: with one lock for
+    every part, flock (held per open file) made that nested ask wait on its own process for ever."""
+    monkeypatch.setenv("MMCAM_CACHE", str(tmp_path))
+    found: list[Path] = []
+    asking = threading.Thread(target=lambda: found.append(demo_data.gaze()), daemon=True)
+    asking.start()
+    asking.join(timeout=600)
+    assert not asking.is_alive(), "demo_data.gaze() on a fresh cache still waits after 10 minutes"
+    assert found and (found[0] / "samples.csv").is_file()
+    assert (demo_data.clips() / "test_list.txt").is_file()
+
+
 def test_the_demo_study_puts_the_localization_model_ahead(demo_data_cache):
-    """Ahead on the location metrics over videos (sAUC significantly, Holm-corrected), and frame by frame on NSS.
-    Not on every metric: clip scores compare maps summed over the clip, where a map on the object's trail (the
-    labels-only model's) covers the same path as one on the object, so SIM and KL favour the smoother maps."""
+    """Ahead on the location metrics over videos (sAUC significantly, Holm-corrected), and frame by frame on every
+    metric but SIM (a tie: 0.178 against 0.179; docs/demo.md says why). Not on every clip metric: clip scores
+    compare maps summed over the clip, where a map on the object's trail (the labels-only model's) covers the
+    same path as one on the object, so SIM and KL favour the smoother maps."""
     result = compute(StudySpec.demo())
     ahead, behind = (m.name for m in demo_data.MODELS)
     for metric in ("AUC_Judd", "AUC_Borji", "sAUC", "NSS", "CC"):
@@ -91,6 +106,10 @@ def test_the_demo_study_puts_the_localization_model_ahead(demo_data_cache):
     test = result.test(ahead, behind, "sAUC")
     assert test is not None and math.isfinite(test["p_holm"]) and test["p_holm"] < 0.05, test
     assert result.stat(ahead, "NSS")["frame_pooled_mean"] > result.stat(behind, "NSS")["frame_pooled_mean"] + 0.2
+    for metric in ("AUC_Judd", "AUC_Borji", "sAUC", "NSS", "CC", "KL"):  # frame by frame; SIM is a tie there
+        sign = 1 if BETTER[metric] == "higher" else -1
+        pooled = (result.stat(run, metric)["frame_pooled_mean"] for run in (ahead, behind))
+        assert sign * (next(pooled) - next(pooled)) > 0, metric
 
 
 def test_python_m_core_study_demo_prints_the_same_study(demo_data_cache, capsys):
@@ -104,23 +123,3 @@ def test_demo_refuses_runs_beside_it(capsys):
     assert study_main(["--demo", "--gaze", "x"]) == 2
     assert capsys.readouterr().err.startswith("error: --demo is a study of its own")
 
-
-def test_a_part_that_needs_another_part_builds_it_under_the_same_lock(tmp_path, monkeypatch):
-    """On a fresh cache, asking first for a part whose build asks for another (batches need the clips) once waited
-    for its own lock forever: the folder's flock is taken a second time by the thread that holds it."""
-    monkeypatch.setattr(demo_data, "root", lambda: tmp_path)
-    built: list[str] = []
-
-    def inner(folder):
-        built.append("inner")
-
-    def outer(folder):
-        demo_data._part("inner", inner)
-        built.append("outer")
-
-    worker = threading.Thread(target=demo_data._part, args=("outer", outer), daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), "the nested part waited for its own lock"
-    assert built == ["inner", "outer"]
-    assert (tmp_path / ".inner.complete").is_file() and (tmp_path / ".outer.complete").is_file()

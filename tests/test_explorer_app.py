@@ -8,6 +8,7 @@ on a tiny real model (tests/tiny_model.py) picked by paths, so they never depend
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import streamlit as st
@@ -17,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 from tiny_model import write_tiny_config
 
 import core
+from pages.ui import cache
+from pages.ui.viewer import warm_player
 
 try:
     from core import demo
@@ -235,3 +238,12 @@ def test_missing_config_and_absent_gpu_are_one_error_each(app, tmp_path):
 def test_about_page_renders():
     at = AppTest.from_file(str(ROOT / "pages" / "9_About.py"), default_timeout=30).run()
     assert not at.exception and at.title[0].value.startswith("About")
+
+
+def test_the_servers_warm_up_runs_its_steps_and_draws_every_figure_of_a_tiny_result():
+    """explorer.py, imported by the server, warms up on a background thread that swallows errors (best effort): a
+    broken step would only be slower, silently, so the steps are run here in the open."""
+    warm_player()
+    done = threading.Event()
+    cache.warm_up(done.set)
+    assert done.wait(300), "the warm-up never reached its steps (MMAction2's registries failed to import)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,6 +18,7 @@ import streamlit as st
 import core
 from core import access
 from core.cam import ExplainResult
+from core.config_types import registered_names
 from core.demo import cache_dir
 from core.geometry import Views
 from core.layers import LayerInfo
@@ -77,8 +79,33 @@ class LoadedModel(NamedTuple):
     lock: threading.Lock  # hooks are registered on the shared model: one explanation at a time
 
 
+_WARM = threading.Event()
+_WARM.set()  # set: no warm-up under way
+
+
+def warm_up(*more: Callable[[], object]) -> None:
+    """Import, on a background thread, what the first model load imports (MMAction2's registries: seconds on a
+    fresh server), then run ``more`` (e.g. :func:`pages.ui.viewer.warm_player`), while the server starts and
+    the browser loads the page. The first model load waits for it, so no module is imported on two threads at
+    once. Best effort: what fails here fails again, and is reported, where it is really needed."""
+    _WARM.clear()
+
+    def work() -> None:
+        try:
+            registered_names()
+            for step in more:
+                step()
+        except Exception:  # (see the docstring)
+            pass
+        finally:
+            _WARM.set()
+
+    threading.Thread(target=work, name="mmcam-warm-up", daemon=True).start()
+
+
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _load(spec: ModelSpec, stamps: tuple) -> LoadedModel:
+    _WARM.wait()
     trust = spec.trust_checkpoint and access.operator_trusts_checkpoints()  # never a visitor's choice alone
     handle = core.load_model(spec.config, spec.checkpoint or None, spec.device, label_map=spec.label_map or None,
                              trust_checkpoint=trust)

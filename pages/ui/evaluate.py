@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -38,6 +37,9 @@ from core.result import ExplainResult
 from pages.ui import cache
 from pages.ui.errors import shown_as_error
 from pages.ui.viewer import add_player, timeline_figure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BASELINE_HELP = ("What replaces the pixels a curve removes. zeros: the dataset's mean colour (a grey hole whose "
                  "outline still moves); blur: each frame blurred; static: each pixel's mean over the clip, which "
@@ -224,6 +226,8 @@ def maps_figure(columns: list[tuple[str, np.ndarray]], view: ExplainResult, *, c
 def compare_table(rows: list[dict]) -> tuple:
     """The methods' AUCs (the last row: the random ranking) as a styled table of text cells, with which of them
     beat chance and the best value of each AUC column marked where it beats chance; and its column settings."""
+    import pandas as pd  # here, not above: the explorer imports this module before its Run button is enabled
+
     numbers = pd.DataFrame(rows).set_index("method")
     chance = numbers.iloc[-1]
     beats = [" and ".join(name for name, ok in (("deletion", row[DELETION] < chance[DELETION]),
@@ -327,6 +331,8 @@ def _compare_part(key: cache.RunKey, stamps: tuple, view: ExplainResult, options
 
 def _best_caption(rows: list[dict], options: Options) -> str:
     """Which method is most faithful by each curve, said only of methods that beat the random ranking."""
+    import pandas as pd  # (see compare_table)
+
     methods, chance = pd.DataFrame(rows[:-1]).set_index("method"), rows[-1]
     parts = []
     for curve, column, best in (("deletion", DELETION, "idxmin"), ("insertion", INSERTION, "idxmax")):

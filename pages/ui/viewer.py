@@ -140,6 +140,17 @@ def add_player(fig: go.Figure, pictures: Callable[[int], list[np.ndarray]], labe
     )
 
 
+def warm_player() -> None:
+    """Draw and serialise every figure of a tiny two-frame result, so the first real result does not pay for
+    Plotly's first use (it builds its validator classes on demand) or PIL's import."""
+    tiny = ExplainResult(heatmaps=np.linspace(0, 1, 32, dtype=np.float32).reshape(1, 2, 4, 4),
+                         frames=np.zeros((1, 2, 4, 4, 3), np.uint8), frame_indices=np.array([[0, 1]]),
+                         probs=np.array([0.6, 0.4], np.float32), target_class=0, classes=["a", "b"], fps=1.0)
+    for figure in (frame_figure(tiny), timeline_figure(tiny), saliency_figure(tiny), topk_figure(tiny)):
+        if figure is not None:
+            figure.to_json()
+
+
 def _frame_title(view: ExplainResult, index: int) -> str:
     return f"Frame {index + 1}/{view.num_frames} · {frame_label(view, index)}"
 
