@@ -13,11 +13,15 @@ forking their code, only for the duration of a ``with recording(...)`` block (re
   that path anyway the logits are bit-identical; where it would have fused (``need_weights=False``) they agree to
   float rounding (the tests hold them to 1e-6).
 
-For gradient-weighted methods the forward runs with autograd on, and one ``torch.autograd.grad`` from the class
-score to the first attention map reaches every later map on its way and computes no parameter gradient (autograd
-runs only what leads to the requested input). Parameters keep their ``requires_grad``: turning it off would change
-how ``matmul`` folds batched inputs, and with it the logits' last bits. A tensor hook on each map hands its
-gradient to the method as it passes, so only one head-fused ``n x n`` matrix per attention is ever kept.
+For gradient-weighted methods the forward runs without autograd up to the first attention map, which becomes a
+leaf: autograd is switched on from there (as :mod:`core.cam` does at its target layer), so nothing before it is
+kept for a backward. At that moment the parameters stop requiring grad (until the block ends): no linear layer then
+keeps its input for a weight gradient. Not earlier, and the written-out in-projection folds its batch itself
+(:func:`_linear`): ``matmul`` folds a batched input into one ``mm`` only while the weight requires grad, so frozen
+weights would otherwise change the logits' last bits. One
+``torch.autograd.grad`` from the class score to the first map reaches every later map on its way and computes no
+parameter gradient. A tensor hook on each map hands its gradient to the method as it passes, so only one
+head-fused ``n x n`` matrix per attention is ever kept.
 
 **Composition.** Each recorded attention is an :class:`Event` whose head-fused matrix acts on the token layout of
 the block's output, as a row vector ``v`` of relevance over tokens (``v <- v @ M``): rollout and Chefer et al.'s
@@ -87,6 +91,8 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     closed: bool = False
     leaf: torch.Tensor | None = None
+    trainable: list[torch.nn.Parameter] = field(default_factory=list)  # frozen from the leaf on, then restored
+    frozen: bool = False
 
     def seen(self, probs: torch.Tensor, kind: str, cls: bool, module: str, frames: int = 1) -> torch.Tensor:
         """Record ``probs`` ``[b, H, n, n]``; returns the tensor the module must go on with."""
@@ -97,9 +103,12 @@ class Recording:
         if not self.gradients:
             event.fused = self.fuse(probs.detach(), None)
             return probs
-        if not probs.requires_grad:  # frozen weights: the graph starts at the first attention map
+        if self.leaf is None:  # the graph starts here: autograd on (the caller's no_grad block restores it)
+            torch.set_grad_enabled(True)
+            for param in self.trainable:
+                param.requires_grad_(False)
+            self.frozen = True
             probs = probs.detach().requires_grad_(True)
-        if self.leaf is None:
             self.leaf = probs
         kept = probs.detach()
 
@@ -143,11 +152,12 @@ def _kind(module: torch.nn.Module, parent: torch.nn.Module) -> str | None:
 def recording(model: Any, fuse: Fuse, *, gradients: bool, until: torch.nn.Module | None = None,
               label: str = "This method") -> Iterator[Recording]:
     """Record the head-fused attention of every attention module of ``model.backbone`` during the block, up to the
-    end of ``until``'s forward (None: all). With ``gradients``, parameters stop requiring grad for the block and
-    the first map becomes the leaf of :meth:`Recording.backward`. Everything is put back on exit."""
+    end of ``until``'s forward (None: all). With ``gradients``, run the forward under ``torch.no_grad()``: the
+    first map becomes the leaf of :meth:`Recording.backward`, autograd starts there and the parameters stop
+    requiring grad until the block ends. Everything is put back on exit."""
     backbone = model.backbone
     check_backbone(backbone, label)
-    record = Recording(fuse, gradients)
+    record = Recording(fuse, gradients, trainable=[p for p in model.parameters() if p.requires_grad])
     cls = has_class_token(backbone)
     undo: list[Callable[[], None]] = []
     try:
@@ -173,6 +183,9 @@ def recording(model: Any, fuse: Fuse, *, gradients: bool, until: torch.nn.Module
     finally:
         for step in reversed(undo):
             step()
+        if record.frozen:
+            for param in record.trainable:
+                param.requires_grad_(True)
 
 
 def _observer(record: Recording, kind: str, cls: bool, where: str) -> Callable[..., torch.Tensor]:
@@ -200,13 +213,13 @@ def _explicit_mha(module: torch.nn.MultiheadAttention, record: Recording, kind: 
         tgt_len, bsz, embed = query.shape
         heads, head_dim = module.num_heads, embed // module.num_heads
         if query is key and key is value:  # F._in_projection_packed's self-attention branch
-            proj = F.linear(query, module.in_proj_weight, module.in_proj_bias)
+            proj = _linear(query, module.in_proj_weight, module.in_proj_bias)
             proj = proj.unflatten(-1, (3, embed)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
             q, k, v = proj[0], proj[1], proj[2]
         else:
             w_q, w_k, w_v = module.in_proj_weight.chunk(3)
             b_q, b_k, b_v = module.in_proj_bias.chunk(3) if module.in_proj_bias is not None else (None,) * 3
-            q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+            q, k, v = _linear(query, w_q, b_q), _linear(key, w_k, b_k), _linear(value, w_v, b_v)
         q = q.view(tgt_len, bsz * heads, head_dim).transpose(0, 1)
         k = k.view(k.shape[0], bsz * heads, head_dim).transpose(0, 1)
         v = v.view(v.shape[0], bsz * heads, head_dim).transpose(0, 1)
@@ -227,6 +240,16 @@ def _explicit_mha(module: torch.nn.MultiheadAttention, record: Recording, kind: 
         return out, returned.mean(dim=1) if average_attn_weights else returned
 
     return forward
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)`` with inference's rounding whether or not ``weight`` requires grad: on a
+    non-contiguous batched ``x`` (``batch_first`` transposed), ``matmul`` folds the batch into one ``mm`` only
+    while the weight requires grad, and runs ``bmm`` otherwise; :func:`recording` freezes the weights."""
+    if x.dim() < 3 or x.is_contiguous():
+        return F.linear(x, weight, bias)
+    out = x.reshape(-1, x.shape[-1]).mm(weight.t()).view(*x.shape[:-1], weight.shape[0])
+    return out if bias is None else out + bias
 
 
 def block_of(module: str) -> str:

@@ -238,7 +238,7 @@ def capture_attention(
     data = model.data_preprocessor(clip.data, False)
     until = get_layer(model, layer) if layer is not None else None
     with attention.recording(model, method.fuse, gradients=method.needs_gradients, until=until,
-                             label=method.label) as record, torch.set_grad_enabled(method.needs_gradients):
+                             label=method.label) as record, torch.no_grad():  # autograd from the first map on
         view_scores = _finite(class_scores(handle, data))
         scores = view_scores.mean(dim=0)
         chosen = parse_target(target, handle.classes, ground_truth=gt is not None)

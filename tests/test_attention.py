@@ -212,6 +212,7 @@ def test_mmaction2_transformers_explain_with_logits_unchanged(arch):
         assert heatmaps.shape == (1, *clip.frames.shape[1:4]) and heatmaps.max() == pytest.approx(1)
     assert not any(m._forward_hooks for m in handle.model.modules())
     assert not any("forward" in m.__dict__ for m in handle.model.modules())
+    assert all(p.requires_grad for p in handle.model.parameters())  # frozen during attn-grad only
     result = core.explain(handle, video, method="attn-grad")
     assert result.method == "attn-grad" and result.layer == captured.layers[0]
     assert result.layer.endswith("/1")  # the last of the two blocks
