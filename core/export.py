@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ HEADER_RE = re.compile(r"^\s*Frame\s+(\d+)\s*-\s*Heatmap values:?\s*$", re.MULTI
 _ROW_RE = re.compile(r"\[([^\[\]]*)\]")
 
 
-def _lookup(width: int, text: object, shift: int) -> np.ndarray:
+def _lookup(width: int, text: Callable[[int], str], shift: int) -> np.ndarray:
     """uint64 words holding the ASCII of ``text(i)`` for every ``i < width``, little-endian from byte ``shift``."""
-    return np.array([int.from_bytes(str(text(i)).encode(), "little") << (8 * shift) for i in range(width)], np.uint64)
+    return np.array([int.from_bytes(text(i).encode(), "little") << (8 * shift) for i in range(width)], np.uint64)
 
 
 _HIGH = _lookup(1001, lambda i: f"{i // 1000}.{i % 1000:03d}", 0)  # "d.ddd": bytes 0-4 of a value's text

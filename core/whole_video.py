@@ -25,6 +25,7 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,9 +316,13 @@ def explain_whole_video(
     heat = _FrameFile(work / "heatmaps.npy", info.frames)
     if state["shape"]:
         heat.reopen(tuple(state["shape"]), int(state["heat_bytes"]))
-    with open(work / "heatmaps.txt", "ab") as txt, heat:
+    # The writer thread appends a batch's finished frames and saves the state while the model runs the next batch;
+    # a batch is reported to ``progress`` once its state is saved, and the next batch's writing starts only after
+    # that, so a run stopped from ``progress`` resumes at the window it was told about.
+    with open(work / "heatmaps.txt", "ab") as txt, heat, ThreadPoolExecutor(1) as writer:
         txt.truncate(int(state["txt_bytes"]))
         txt.seek(int(state["txt_bytes"]))
+        writing: Future[dict] | None = None
         for first in range(resumed_from, len(windows), batch_size):
             chunk = windows[first:first + batch_size]
             clips = [build_inputs(cfg, stream.frames(w.indices)) for w in chunk]
@@ -332,17 +337,13 @@ def explain_whole_video(
                 heat.create(tuple(state["shape"]))
             _record(chunk, captured, heatmaps, maps, scores_mm, probs_mm, targets_mm)
             final_before = windows[following].start if following < len(windows) else info.frames
-            for frame, heatmap, interpolated in maps.ready(final_before):
-                txt.write(heatmap_block(frame, heatmap))
-                heat.append(heatmap)
-                interp_mm[frame] = interpolated
-            txt.flush()  # into the OS's page cache, which outlives a killed process (no fsync: see _load_state)
-            heat.flush()
-            _save_pending(work, maps)
-            state.update(next_window=min(following, len(windows)), txt_bytes=txt.tell(), heat_bytes=heat.size())
-            write_json(work / "state.json", state)
-            if progress is not None:
-                progress(min(following, len(windows)), len(windows))
+            ready, pending = maps.ready(final_before), maps.state()
+            if writing is not None:
+                state = _saved(writing, progress, len(windows))
+            writing = writer.submit(_write_batch, work, txt, heat, interp_mm, ready, pending,
+                                    {**state, "next_window": min(following, len(windows))})
+        if writing is not None:
+            state = _saved(writing, progress, len(windows))
     assert maps.next == info.frames
     for array in (scores_mm, probs_mm, targets_mm, interp_mm):
         array.flush()  # what _finish copies is read back through the files
@@ -449,9 +450,29 @@ def _load_state(work: Path, key: dict) -> dict | None:
     return state
 
 
-def _save_pending(work: Path, maps: FrameMaps) -> None:
+def _saved(writing: Future[dict], progress: Callable[[int, int], object] | None, total: int) -> dict:
+    """The state a batch's writing saved, once it is saved, reported to ``progress``."""
+    state = writing.result()
+    if progress is not None:
+        progress(state["next_window"], total)
+    return state
+
+
+def _write_batch(work: Path, txt: Any, heat: _FrameFile, interp_mm: np.ndarray,
+                 ready: list[tuple[int, np.ndarray, bool]], pending: dict[str, np.ndarray], state: dict) -> dict:
+    """Append a batch's finished frames (txt, npy, interpolated flags), then save the state that counts them and
+    the frames still pending (:meth:`FrameMaps.state`); returns that state."""
+    for frame, heatmap, interpolated in ready:
+        txt.write(heatmap_block(frame, heatmap))
+        heat.append(heatmap)
+        interp_mm[frame] = interpolated
+    txt.flush()  # into the OS's page cache, which outlives a killed process (no fsync: see _load_state)
+    heat.flush()
     with atomic_path(work / "pending.npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **maps.state())  # type: ignore[arg-type]
+        np.savez(handle, **pending)  # type: ignore[arg-type]
+    state = {**state, "txt_bytes": txt.tell(), "heat_bytes": heat.size()}
+    write_json(work / "state.json", state)
+    return state
 
 
 def _window_geometry(clip: ClipInputs) -> dict:
