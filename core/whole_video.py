@@ -13,7 +13,9 @@ Memory does not grow with the video's length: frames are decoded once, in order,
 window still needs them (overlapping windows share them); heatmaps leave memory as soon as no later window can
 touch their frame (appended to the txt, written into a memory-mapped array). Outputs are written under a hidden
 ``.<name>.whole-video/`` folder and moved into place only when complete (the sidecar last), so a killed run
-leaves no half file; after every batch the state is saved, and the same call resumes from the next window.
+leaves no half file; after every batch the state is saved, and the same call resumes from the next window. A
+writer thread formats and appends a batch's frames and saves its state while the model runs the next batch; nothing
+is fsynced per batch (a killed process loses nothing the page cache holds: see :func:`_load_state`).
 """
 
 from __future__ import annotations
