@@ -42,10 +42,15 @@ def constant_maps(maps: np.ndarray) -> np.ndarray:
     scored against gaze it gives numbers (SIM, KL) that rank it among real maps. Every writer records it per frame
     (``constant_frames`` in the sidecar, a count in summary.csv); gaze scoring and studies leave such maps out.
     """
-    maps = np.asarray(maps, dtype=np.float64)
-    span = maps.max(axis=(-2, -1)) - maps.min(axis=(-2, -1))
-    scale = np.maximum(np.abs(maps).max(axis=(-2, -1)), 1.0)
-    return np.asarray(span <= CONSTANT_TOLERANCE * scale)
+    maps = np.asarray(maps)
+    flat = maps.reshape(-1, *maps.shape[-2:])
+    high, low = np.empty(flat.shape[0]), np.empty(flat.shape[0])
+    for start in range(0, flat.shape[0], 256):  # in chunks: a memory-mapped whole video is read once, in order
+        chunk = flat[start:start + 256]  # max and min in the maps' own type, exact in float64 afterwards
+        high[start:start + 256], low[start:start + 256] = chunk.max(axis=(-2, -1)), chunk.min(axis=(-2, -1))
+    span = high - low
+    scale = np.maximum(np.maximum(np.abs(high), np.abs(low)), 1.0)
+    return np.asarray(span <= CONSTANT_TOLERANCE * scale).reshape(maps.shape[:-2])
 
 
 def constant_note(names: list[str], what: str = "maps") -> str:

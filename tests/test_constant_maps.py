@@ -57,6 +57,23 @@ def test_constant_maps_by_value():
     assert constant_maps(maps).tolist() == [True, True, False, True]  # (the last: a flat map up to rounding)
 
 
+def test_constant_maps_of_float32_maps_match_the_float64_definition(tmp_path):
+    """constant_maps reduces in the maps' own type, in chunks (a memory-mapped whole video): the same answer as
+    the definition computed on float64 copies, on maps across chunk borders, flat up to the tolerance or not."""
+    rng = np.random.default_rng(3)
+    scale = np.where(rng.random(600) < 0.5, 1e-6, 1.0).astype(np.float32)[:, None, None]  # half near the tolerance
+    maps = (rng.random((600, 5, 6), dtype=np.float32) * scale + rng.normal(0, 3, 600)[:, None, None]).astype(np.float32)
+    maps[::7] = maps[::7, :1, :1]  # exactly flat
+    maps[5, 0, 0] = np.nan
+    stored = np.lib.format.open_memmap(tmp_path / "maps.npy", mode="w+", dtype=np.float32, shape=(1, *maps.shape))
+    stored[0] = maps
+    wide = maps.astype(np.float64)
+    span = wide.max(axis=(-2, -1)) - wide.min(axis=(-2, -1))
+    expected = span <= 1e-6 * np.maximum(np.abs(wide).max(axis=(-2, -1)), 1.0)
+    assert 50 < expected.sum() < 550
+    assert constant_maps(stored).tolist() == [expected.tolist()]
+
+
 def test_the_sidecar_and_the_summary_row_say_which_frames_are_constant(study):
     txt = _blank(_file(study["good"], 1), frame=2)
     sidecar = json.loads(txt.with_suffix(".json").read_text())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import core
-from core.formats.txt import heatmap_text, read_heatmap_txt, write_heatmap_txt
+from core.formats.txt import heatmap_block, heatmap_text, read_heatmap_txt, write_heatmap_txt
 from core.overlay import overlay, write_video
 
 
@@ -28,6 +28,53 @@ def test_txt_matches_printf_and_round_trips(tmp_path):
     back = read_heatmap_txt(tmp_path / "cam.txt")
     assert back.shape == (6, 11, 13)
     np.testing.assert_allclose(back, maps.reshape(6, 11, 13), atol=5e-7)
+
+
+def former_unit_text(block: np.ndarray) -> bytes:
+    """The [0, 1] formatter this file format was written with before the table-lookup one (one array pass per
+    digit), kept as a second oracle: the new one must write the same bytes."""
+    q = np.rint(block.astype(np.float64) * 1e6).astype(np.int64)
+    digits = np.empty((*q.shape, 9), np.uint8)
+    digits[..., 0] = 48 + q // 1_000_000
+    digits[..., 1] = ord(".")
+    rest = q % 1_000_000
+    for pos in range(8, 2, -1):
+        digits[..., pos - 1] = 48 + rest % 10
+        rest //= 10
+    digits[..., 8] = ord(" ")
+    digits[..., -1, 8] = ord("\n")
+    return digits.tobytes()
+
+
+def unit_edge_values() -> np.ndarray:
+    """float32 values in [0, 1] where %.6f is easiest to get wrong: exact halves of a millionth (j/128 for odd j:
+    printf rounds them to even), the float32 neighbours of many halves and of thousand boundaries, 0, 1 and
+    the values next to them, subnormals."""
+    rng = np.random.default_rng(1)
+    halves = (rng.integers(0, 1_000_000, 4000) + 0.5) / 1e6
+    thousands = rng.integers(0, 1001, 2000) / 1000 - 5e-7
+    near = np.concatenate([halves, thousands, [0.9999995, 5e-7, 0.0009995, 0.0005]]).astype(np.float32)
+    neighbours = np.concatenate([near, np.nextafter(near, np.float32(0)), np.nextafter(near, np.float32(1))])
+    exact = np.arange(1, 128, 2, dtype=np.float32) / 128
+    ends = np.array([0.0, 1.0, np.nextafter(np.float32(1), np.float32(0)), np.float32(1e-45), np.float32(1e-38),
+                     np.float32(4.9999997e-7), np.float32(5.0000004e-7)], np.float32)
+    return np.clip(np.concatenate([neighbours, exact, ends]), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(37, 61), (1, 7), (9, 1), (112, 112)])
+def test_unit_formatter_matches_printf_and_the_former_writer(shape):
+    rng = np.random.default_rng(sum(shape))
+    edges = unit_edge_values()
+    size = shape[0] * shape[1]
+    frames = [rng.random(shape, dtype=np.float32)]  # random maps, then every edge value in maps of this shape
+    frames += [np.resize(edges[i:i + size], shape) for i in range(0, edges.size, size)]
+    for number, frame in enumerate(frames):
+        text = heatmap_block(number, frame)
+        assert text == heatmap_block(number, frame, fast=False)  # the printf path
+        assert text.split(b"\n", 1)[1] == former_unit_text(frame)
+    assert heatmap_text(np.stack(frames)).decode() == reference_text(np.stack(frames))
+    special = np.resize(np.array([0.5, np.nan, np.inf, -np.inf, 1.0000001, -0.0], np.float32), shape)
+    assert heatmap_block(0, special) == heatmap_block(0, special, fast=False)  # the printf path takes them
 
 
 def test_values_outside_unit_range_use_the_general_path(tmp_path):

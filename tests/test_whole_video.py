@@ -141,6 +141,28 @@ def test_killed_run_leaves_no_file_and_resumes_by_window(handle, tmp_path):
             np.testing.assert_array_equal(a[name], b[name])
 
 
+def test_a_state_ahead_of_its_files_starts_afresh(handle, tmp_path):
+    """Batches are not fsynced (a killed process loses nothing the page cache holds); after a machine crash the
+    files may be shorter than the saved state says, and such a state is not resumed from."""
+    video = sample_file("demo.mp4")
+
+    def killed(done, total):
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        explain_whole_video(handle, video, tmp_path / "w.txt", batch_size=2, progress=killed)
+    work = tmp_path / ".w.whole-video"
+    state = json.loads((work / "state.json").read_text())
+    assert state["next_window"] == 4 and state["txt_bytes"] == (work / "heatmaps.txt").stat().st_size
+    with open(work / "heatmaps.txt", "r+b") as txt:  # what a crash before the write-back could leave
+        txt.truncate(state["txt_bytes"] // 2)
+    resumed = explain_whole_video(handle, video, tmp_path / "w.txt", batch_size=2)
+    explain_whole_video(handle, video, tmp_path / "fresh.txt", batch_size=2)
+    assert resumed.resumed_from == 0
+    assert (tmp_path / "w.txt").read_bytes() == (tmp_path / "fresh.txt").read_bytes()
+
+
 def test_whole_video_refusals(handle, tmp_path, capsys):
     from core.vis_cam import main
 
