@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 
 class CamError(Exception):
     """A problem with the user's input, said in one sentence (what is wrong, what to do)."""
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_choice(kind: type[E], value: object, error: str) -> E:
+    """The member of ``kind`` that ``value`` names (a member, or its text from a command line, a widget or a
+    file); a CamError saying ``error`` (``{value!r}`` in it is filled in) for anything else."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise CamError(error.format(value=value)) from None
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:

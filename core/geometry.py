@@ -16,7 +16,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from core.errors import CamError
+from core.errors import CamError, parse_choice
 
 Box = tuple[float, float, float, float]
 
@@ -35,10 +35,7 @@ VIEWS = tuple(Views)
 def parse_views(value: Views | str) -> Views:
     """The :class:`Views` ``value`` names (a page's pick, a ``.batch.json``, a caller's text); a CamError for
     anything else."""
-    try:
-        return Views(value)
-    except ValueError:
-        raise CamError(f"views must be 'center' or 'all', not {value!r}.") from None
+    return parse_choice(Views, value, "views must be 'center' or 'all', not {value!r}.")
 
 
 @dataclass(frozen=True)

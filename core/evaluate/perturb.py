@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.errors import CamError
+from core.errors import CamError, parse_choice
 from core.model import ModelHandle, class_scores
 from core.result import ExplainResult
 from core.video import ClipInputs, build_inputs
@@ -46,10 +46,7 @@ Progress = Callable[[int, int], None]
 def parse_baseline(value: Baseline | str) -> Baseline:
     """The :class:`Baseline` ``value`` names (the command line's, a page's, a ``.batch.json``'s); a CamError for
     any other."""
-    try:
-        return Baseline(value)
-    except ValueError:
-        raise CamError(f"Unknown baseline {value!r}; choose one of {', '.join(BASELINES)}.") from None
+    return parse_choice(Baseline, value, f"Unknown baseline {{value!r}}; choose one of {', '.join(BASELINES)}.")
 
 
 def check_options(*, steps: int | None = None, baseline: Baseline | str = Baseline.ZEROS,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from core import access
-from core.errors import CamError
+from core.errors import CamError, parse_choice
 from core.formats.sidecar import sidecar_path
 from core.formats.txt import is_heatmap_text
 from core.gaze.inputs import (
@@ -46,10 +46,7 @@ REGIONS = tuple(Region)
 
 def parse_region(value: Region | str) -> Region:
     """The :class:`Region` a user named (``--region``, a page's radio, a spec); a CamError for anything else."""
-    try:
-        return Region(value)
-    except ValueError:
-        raise CamError(f"region must be 'crop' or 'frame', not {value!r}.") from None
+    return parse_choice(Region, value, "region must be 'crop' or 'frame', not {value!r}.")
 
 
 DISTRIBUTION_METRICS = tuple(name for name, metric in REGISTRY.items() if metric.needs_density)
